@@ -1,0 +1,17 @@
+// `larder/client`: the HTTP client alone. Nothing here may import engine/ or server/,
+// so that a program that only talks to a server never loads LevelDB.
+
+import type { ConnectOptions, Store } from "../proto/api.ts";
+import { createStore } from "./store.ts";
+import { RemoteBackend } from "./remote.ts";
+import { DEFAULT_ENVIRONMENT, validateEnvironment } from "../proto/validate.ts";
+
+/** Connects to a Larder server; the returned Store behaves like an embedded one. */
+export async function connect(url: string, options: ConnectOptions = {}): Promise<Store> {
+  const environment = validateEnvironment(options.environment ?? DEFAULT_ENVIRONMENT);
+  const backend = await RemoteBackend.connect(url, options);
+  return createStore(backend, environment);
+}
+
+export * from "../proto/errors.ts";
+export type * from "../proto/api.ts";

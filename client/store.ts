@@ -1,0 +1,429 @@
+// The typed Store of spec/api.md over any Backend. This is the only place where user keys
+// and values are encoded and decoded, so the embedded store and the HTTP client behave the
+// same by construction; each backend validates the byte-level arguments itself.
+
+import type {
+  Dict,
+  DictCreateOptions,
+  DictEntries,
+  DictEphemeralOptions,
+  DictFromNameOptions,
+  DictKey,
+  DictService,
+  ObjectInfo,
+  ListOptions,
+  DeleteOptions,
+  CreateOptions,
+  EphemeralOptions,
+  FromNameOptions,
+  Queue,
+  QueueClearOptions,
+  QueueGetOptions,
+  QueueIterateOptions,
+  QueueLenOptions,
+  QueuePutOptions,
+  QueueService,
+  Store,
+} from "../proto/api.ts";
+import type { Backend, LookupMode, ObjectKind, ObjectRecord } from "../proto/backend.ts";
+import { ClosedError, InvalidError, KeyError, NotFoundError, QueueEmptyError } from "../proto/errors.ts";
+import { decodeKey, encodeKey } from "../proto/keys.ts";
+import { decodeValue, encodeValue } from "../proto/values.ts";
+import { validateCount, validateTimeout, validateTtl } from "../proto/validate.ts";
+
+/** Entries per page when iterating a dict; the engine also stops a page at a byte budget. */
+const DICT_PAGE_ENTRIES = 512;
+/** Items per page when iterating a queue without removing. */
+const QUEUE_PAGE_ITEMS = 256;
+
+export interface StoreContext {
+  readonly backend: Backend;
+  readonly environment: string;
+}
+
+class TypedStore implements Store {
+  readonly dicts: DictService;
+  readonly queues: QueueService;
+  private closed = false;
+  private readonly handles = new Set<BaseHandle>();
+
+  constructor(readonly backend: Backend, readonly environment: string) {
+    this.dicts = new Dicts(this) as unknown as DictService;
+    this.queues = new Queues(this) as unknown as QueueService;
+  }
+
+  ensureOpen(): void {
+    if (this.closed) throw new ClosedError("the store is closed");
+  }
+
+  track(handle: BaseHandle): void {
+    this.handles.add(handle);
+  }
+
+  untrack(handle: BaseHandle): void {
+    this.handles.delete(handle);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Ephemeral objects this store made are deleted with their handles (best effort),
+    // and every pending wait is released with ClosedError.
+    await Promise.allSettled([...this.handles].map((h) => h.closeHandle()));
+    await this.backend.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function toInfo(record: ObjectRecord): ObjectInfo {
+  return {
+    id: record.id,
+    name: record.name,
+    environment: record.environment,
+    createdAt: new Date(record.createdAt),
+  };
+}
+
+function toMs(value: Date | string | number): number {
+  const ms = value instanceof Date ? value.getTime() : typeof value === "string" ? Date.parse(value) : value;
+  if (typeof ms !== "number" || Number.isNaN(ms)) {
+    throw new InvalidError(`createdBefore must be a Date, an ISO date string or ms since the epoch, got ${String(value)}`);
+  }
+  return ms;
+}
+
+abstract class Service<H extends BaseHandle> {
+  protected abstract readonly kind: ObjectKind;
+
+  constructor(protected readonly store: TypedStore) {}
+
+  protected abstract wrap(record: ObjectRecord, ownsEphemeral: boolean): H;
+
+  protected env(options: { environment?: string } | undefined): string {
+    return options?.environment ?? this.store.environment;
+  }
+
+  protected async open(name: string | undefined, environment: string, mode: LookupMode, entryTtlMs?: number): Promise<H> {
+    this.store.ensureOpen();
+    const request = { name, environment, mode, ...(entryTtlMs === undefined ? {} : { entryTtlMs }) };
+    const record = await this.store.backend.getObject(this.kind, request);
+    return this.wrap(record, mode === "ephemeral");
+  }
+
+  async fromName(name: string, options?: FromNameOptions & { entryTtlMs?: number }): Promise<H> {
+    const ttl = validateTtl("entryTtlMs", options?.entryTtlMs);
+    return this.open(name, this.env(options), options?.createIfMissing ? "createIfMissing" : "lookup", ttl);
+  }
+
+  async fromId(id: string): Promise<H> {
+    this.store.ensureOpen();
+    if (typeof id !== "string") throw new InvalidError("id must be a string");
+    return this.wrap(await this.store.backend.getObjectById(this.kind, id), false);
+  }
+
+  async ephemeral(options?: EphemeralOptions & { entryTtlMs?: number }): Promise<H> {
+    const ttl = validateTtl("entryTtlMs", options?.entryTtlMs);
+    return this.open(undefined, this.env(options), "ephemeral", ttl);
+  }
+
+  async create(name: string, options?: CreateOptions & { entryTtlMs?: number }): Promise<void> {
+    const ttl = validateTtl("entryTtlMs", options?.entryTtlMs);
+    const mode = options?.allowExisting ? "createIfMissing" : "createFailIfExists";
+    const handle = await this.open(name, this.env(options), mode, ttl);
+    handle.release();
+  }
+
+  async list(options?: ListOptions): Promise<ObjectInfo[]> {
+    this.store.ensureOpen();
+    const maxObjects = options?.maxObjects;
+    if (maxObjects !== undefined) validateCount("maxObjects", maxObjects, 0);
+    const request = {
+      environment: this.env(options),
+      ...(maxObjects === undefined ? {} : { maxObjects }),
+      ...(options?.createdBefore === undefined ? {} : { createdBefore: toMs(options.createdBefore) }),
+    };
+    const records = await this.store.backend.listObjects(this.kind, request);
+    return records.map(toInfo);
+  }
+
+  async delete(name: string, options?: DeleteOptions): Promise<void> {
+    this.store.ensureOpen();
+    await this.store.backend.deleteObject(this.kind, {
+      name,
+      environment: this.env(options),
+      allowMissing: options?.allowMissing ?? false,
+    });
+  }
+}
+
+class Dicts extends Service<TypedDict> {
+  protected readonly kind = "dict";
+  protected wrap(record: ObjectRecord, ownsEphemeral: boolean): TypedDict {
+    return new TypedDict(this.store, record, ownsEphemeral);
+  }
+}
+
+class Queues extends Service<TypedQueue> {
+  protected readonly kind = "queue";
+  protected wrap(record: ObjectRecord, ownsEphemeral: boolean): TypedQueue {
+    return new TypedQueue(this.store, record, ownsEphemeral);
+  }
+}
+
+abstract class BaseHandle {
+  readonly id: string;
+  readonly name: string | undefined;
+  private closed = false;
+  private waits: AbortController | undefined;
+
+  constructor(
+    protected readonly store: TypedStore,
+    protected readonly record: ObjectRecord,
+    private readonly ownsEphemeral: boolean,
+  ) {
+    this.id = record.id;
+    this.name = record.name;
+    store.track(this);
+  }
+
+  protected get backend(): Backend {
+    return this.store.backend;
+  }
+
+  protected ensureOpen(): void {
+    this.store.ensureOpen();
+    if (this.closed) throw new ClosedError(`this handle to ${this.describe()} is closed`);
+  }
+
+  /** The signal that releases this handle's pending waits when it or its store closes. */
+  protected get signal(): AbortSignal {
+    this.waits ??= new AbortController();
+    return this.waits.signal;
+  }
+
+  protected describe(): string {
+    const label = this.record.kind === "dict" ? "Dict" : "Queue";
+    return this.name === undefined ? `ephemeral ${label} ${this.id}` : `${label} '${this.name}'`;
+  }
+
+  async info(): Promise<ObjectInfo> {
+    this.ensureOpen();
+    return toInfo(await this.backend.getObjectById(this.record.kind, this.id));
+  }
+
+  /** Forgets the handle without deleting anything (used by `create`). */
+  release(): void {
+    this.store.untrack(this);
+  }
+
+  async closeHandle(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.store.untrack(this);
+    this.waits?.abort(new ClosedError(`${this.describe()} was closed`));
+    if (!this.ownsEphemeral) return;
+    try {
+      await this.backend.deleteObjectById(this.record.kind, this.id);
+    } catch (err) {
+      if (!(err instanceof NotFoundError) && !(err instanceof ClosedError)) throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.closeHandle();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function normalizeEntries<K, V>(entries: DictEntries<K, V>): Array<[unknown, unknown]> {
+  if (entries === null || typeof entries !== "object") {
+    throw new InvalidError("update takes a plain object, a Map or an iterable of [key, value] pairs");
+  }
+  if (entries instanceof Map) return [...entries];
+  if (Symbol.iterator in entries) {
+    const out: Array<[unknown, unknown]> = [];
+    for (const pair of entries as Iterable<unknown>) {
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw new InvalidError("update takes an iterable of [key, value] pairs");
+      }
+      out.push([pair[0], pair[1]]);
+    }
+    return out;
+  }
+  return Object.entries(entries);
+}
+
+class TypedDict extends BaseHandle implements Dict<DictKey, unknown> {
+  async put(key: DictKey, value: unknown, options?: { skipIfExists?: boolean }): Promise<boolean> {
+    this.ensureOpen();
+    return this.backend.dictPut(this.id, encodeKey(key), encodeValue(value), options?.skipIfExists === true);
+  }
+
+  get(key: DictKey): Promise<unknown>;
+  get<F>(key: DictKey, fallback: F): Promise<unknown>;
+  async get(key: DictKey, ...fallback: unknown[]): Promise<unknown> {
+    this.ensureOpen();
+    const bytes = await this.backend.dictGet(this.id, encodeKey(key));
+    return bytes === undefined ? fallback[0] : decodeValue(bytes);
+  }
+
+  async contains(key: DictKey): Promise<boolean> {
+    this.ensureOpen();
+    return this.backend.dictContains(this.id, encodeKey(key));
+  }
+
+  pop(key: DictKey): Promise<unknown>;
+  pop<F>(key: DictKey, fallback: F): Promise<unknown>;
+  async pop(key: DictKey, ...fallback: unknown[]): Promise<unknown> {
+    this.ensureOpen();
+    const bytes = await this.backend.dictPop(this.id, encodeKey(key));
+    if (bytes !== undefined) return decodeValue(bytes);
+    if (fallback.length > 0) return fallback[0];
+    throw new KeyError(`${describeKey(key)} not in ${this.describe()}`);
+  }
+
+  async update(entries: DictEntries<DictKey, unknown>): Promise<void> {
+    this.ensureOpen();
+    const encoded = normalizeEntries(entries).map(([k, v]): [Uint8Array, Uint8Array] => [encodeKey(k), encodeValue(v)]);
+    await this.backend.dictUpdate(this.id, encoded);
+  }
+
+  async len(): Promise<number> {
+    this.ensureOpen();
+    return this.backend.dictLen(this.id);
+  }
+
+  async clear(): Promise<void> {
+    this.ensureOpen();
+    await this.backend.dictClear(this.id);
+  }
+
+  private async *scan(values: boolean): AsyncGenerator<[Uint8Array, Uint8Array]> {
+    this.ensureOpen();
+    let after: Uint8Array | undefined;
+    for (;;) {
+      const page = await this.backend.dictScan(this.id, {
+        limit: DICT_PAGE_ENTRIES,
+        values,
+        ...(after === undefined ? {} : { after }),
+      });
+      for (const entry of page.entries) yield entry;
+      if (!page.more || page.entries.length === 0) return;
+      after = page.entries[page.entries.length - 1]![0];
+      this.ensureOpen();
+    }
+  }
+
+  async *keys(): AsyncIterableIterator<DictKey> {
+    for await (const [k] of this.scan(false)) yield decodeKey(k);
+  }
+
+  async *values(): AsyncIterableIterator<unknown> {
+    for await (const [, v] of this.scan(true)) yield decodeValue(v);
+  }
+
+  async *items(): AsyncIterableIterator<[DictKey, unknown]> {
+    for await (const [k, v] of this.scan(true)) yield [decodeKey(k), decodeValue(v)];
+  }
+}
+
+function describeKey(key: unknown): string {
+  if (typeof key === "string") return JSON.stringify(key);
+  if (typeof key === "bigint") return `${key}n`;
+  if (key instanceof Uint8Array) return `bytes(${key.length})`;
+  if (Array.isArray(key)) return `[${key.map(describeKey).join(", ")}]`;
+  return String(key);
+}
+
+class TypedQueue extends BaseHandle implements Queue<unknown> {
+  async put(value: unknown, options?: QueuePutOptions): Promise<void> {
+    return this.putMany([value], options);
+  }
+
+  async putMany(values: readonly unknown[], options?: QueuePutOptions): Promise<void> {
+    this.ensureOpen();
+    if (!Array.isArray(values)) throw new InvalidError("putMany takes an array of values");
+    const encoded = values.map((v) => encodeValue(v));
+    await this.backend.queuePut(this.id, encoded, {
+      ...(options?.partition === undefined ? {} : { partition: options.partition }),
+      ...(options?.partitionTtlMs === undefined ? {} : { partitionTtlMs: options.partitionTtlMs }),
+      ...(options?.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      signal: this.signal,
+    });
+  }
+
+  async get(options?: QueueGetOptions): Promise<unknown> {
+    const [value] = await this.take(1, options);
+    return value;
+  }
+
+  async getMany(n: number, options?: QueueGetOptions): Promise<unknown[]> {
+    validateCount("n", n, 1);
+    return this.take(n, options);
+  }
+
+  private async take(n: number, options: QueueGetOptions | undefined): Promise<unknown[]> {
+    this.ensureOpen();
+    const timeoutMs = validateTimeout("timeoutMs", options?.timeoutMs);
+    const values = await this.backend.queueGet(this.id, n, {
+      ...(options?.partition === undefined ? {} : { partition: options.partition }),
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      signal: this.signal,
+    });
+    if (values.length === 0) {
+      throw new QueueEmptyError(`${this.describe()} did not return values within ${timeoutMs}ms`);
+    }
+    return values.map(decodeValue);
+  }
+
+  async len(options?: QueueLenOptions): Promise<number> {
+    this.ensureOpen();
+    return this.backend.queueLen(this.id, { ...options });
+  }
+
+  async clear(options?: QueueClearOptions): Promise<void> {
+    this.ensureOpen();
+    await this.backend.queueClear(this.id, { ...options });
+  }
+
+  async *iterate(options?: QueueIterateOptions): AsyncIterableIterator<unknown> {
+    this.ensureOpen();
+    const pollMs = validateTimeout("itemPollTimeoutMs", options?.itemPollTimeoutMs) ?? 0;
+    const partition = options?.partition;
+    let after: string | undefined;
+    let deadline = Date.now() + pollMs;
+    for (;;) {
+      const items = await this.backend.queueNext(this.id, {
+        limit: QUEUE_PAGE_ITEMS,
+        pollTimeoutMs: Math.max(0, deadline - Date.now()),
+        signal: this.signal,
+        ...(partition === undefined ? {} : { partition }),
+        ...(after === undefined ? {} : { after }),
+      });
+      if (items.length > 0) {
+        for (const item of items) {
+          yield decodeValue(item.value);
+          after = item.cursor;
+        }
+        // Like Modal: the idle window restarts after each batch of new items.
+        deadline = Date.now() + pollMs;
+      } else if (Date.now() >= deadline) {
+        return;
+      }
+      this.ensureOpen();
+    }
+  }
+}
+
+/** Wraps a backend in the typed Store interface. */
+export function createStore(backend: Backend, environment: string): Store {
+  return new TypedStore(backend, environment);
+}
+
+export type { Dict, Queue, Store, DictService, QueueService, DictFromNameOptions, DictCreateOptions, DictEphemeralOptions };

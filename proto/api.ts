@@ -1,0 +1,176 @@
+// The public interface of spec/api.md: what users program against, whether the store is
+// embedded (`open`) or remote (`connect`). Both implementations return these types.
+
+import type { DictKey } from "./keys.ts";
+import type { Limits } from "./limits.ts";
+
+export type { DictKey } from "./keys.ts";
+
+/** `handle.info()` and `list()` entries. */
+export interface ObjectInfo {
+  readonly id: string;
+  /** undefined for ephemeral objects. */
+  readonly name: string | undefined;
+  readonly environment: string;
+  readonly createdAt: Date;
+}
+
+export interface FromNameOptions {
+  environment?: string;
+  createIfMissing?: boolean;
+}
+
+export interface DictFromNameOptions extends FromNameOptions {
+  /** Entries not read or written for this long are removed. Default: never. */
+  entryTtlMs?: number;
+}
+
+export interface EphemeralOptions {
+  environment?: string;
+}
+
+export interface DictEphemeralOptions extends EphemeralOptions {
+  entryTtlMs?: number;
+}
+
+export interface CreateOptions {
+  environment?: string;
+  allowExisting?: boolean;
+}
+
+export interface DictCreateOptions extends CreateOptions {
+  entryTtlMs?: number;
+}
+
+export interface ListOptions {
+  environment?: string;
+  maxObjects?: number;
+  createdBefore?: Date | string | number;
+}
+
+export interface DeleteOptions {
+  environment?: string;
+  allowMissing?: boolean;
+}
+
+/** `store.dicts` and `store.queues` have this shape. */
+export interface ObjectService<H, FromNameOpts = FromNameOptions, EphemeralOpts = EphemeralOptions, CreateOpts = CreateOptions> {
+  fromName(name: string, options?: FromNameOpts): Promise<H>;
+  fromId(id: string): Promise<H>;
+  ephemeral(options?: EphemeralOpts): Promise<H>;
+  create(name: string, options?: CreateOpts): Promise<void>;
+  list(options?: ListOptions): Promise<ObjectInfo[]>;
+  delete(name: string, options?: DeleteOptions): Promise<void>;
+}
+
+export interface DictService
+  extends ObjectService<Dict<any, any>, DictFromNameOptions, DictEphemeralOptions, DictCreateOptions> {
+  fromName<K extends DictKey = DictKey, V = unknown>(name: string, options?: DictFromNameOptions): Promise<Dict<K, V>>;
+  fromId<K extends DictKey = DictKey, V = unknown>(id: string): Promise<Dict<K, V>>;
+  ephemeral<K extends DictKey = DictKey, V = unknown>(options?: DictEphemeralOptions): Promise<Dict<K, V>>;
+}
+
+export interface QueueService extends ObjectService<Queue<any>> {
+  fromName<T = unknown>(name: string, options?: FromNameOptions): Promise<Queue<T>>;
+  fromId<T = unknown>(id: string): Promise<Queue<T>>;
+  ephemeral<T = unknown>(options?: EphemeralOptions): Promise<Queue<T>>;
+}
+
+interface Handle {
+  readonly id: string;
+  /** undefined for ephemeral objects. */
+  readonly name: string | undefined;
+  info(): Promise<ObjectInfo>;
+  /** Ends this handle; an ephemeral object is deleted. Later calls on the handle are ClosedError. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export type DictEntries<K, V> = Record<string, V> | Map<K, V> | Iterable<readonly [K, V]>;
+
+export interface Dict<K extends DictKey = DictKey, V = unknown> extends Handle {
+  /** true when written; false when `skipIfExists` found the key and wrote nothing. */
+  put(key: K, value: V, options?: { skipIfExists?: boolean }): Promise<boolean>;
+  get(key: K): Promise<V | undefined>;
+  get<F>(key: K, fallback: F): Promise<V | F>;
+  contains(key: K): Promise<boolean>;
+  /** Removes and returns the value; KeyError when missing and no fallback is given. */
+  pop(key: K): Promise<V>;
+  pop<F>(key: K, fallback: F): Promise<V | F>;
+  /** One atomic write of all entries. */
+  update(entries: DictEntries<K, V>): Promise<void>;
+  len(): Promise<number>;
+  clear(): Promise<void>;
+  keys(): AsyncIterableIterator<K>;
+  values(): AsyncIterableIterator<V>;
+  items(): AsyncIterableIterator<[K, V]>;
+}
+
+export interface QueuePutOptions {
+  partition?: string;
+  partitionTtlMs?: number;
+  timeoutMs?: number;
+}
+
+export interface QueueGetOptions {
+  partition?: string;
+  timeoutMs?: number;
+}
+
+export interface QueueLenOptions {
+  partition?: string;
+  total?: boolean;
+}
+
+export interface QueueClearOptions {
+  partition?: string;
+  all?: boolean;
+}
+
+export interface QueueIterateOptions {
+  partition?: string;
+  itemPollTimeoutMs?: number;
+}
+
+export interface Queue<T = unknown> extends Handle {
+  put(value: T, options?: QueuePutOptions): Promise<void>;
+  putMany(values: readonly T[], options?: QueuePutOptions): Promise<void>;
+  get(options?: QueueGetOptions): Promise<T>;
+  getMany(n: number, options?: QueueGetOptions): Promise<T[]>;
+  len(options?: QueueLenOptions): Promise<number>;
+  clear(options?: QueueClearOptions): Promise<void>;
+  iterate(options?: QueueIterateOptions): AsyncIterableIterator<T>;
+}
+
+export interface Store {
+  readonly dicts: DictService;
+  readonly queues: QueueService;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export type Durability = "fsync" | "buffered";
+
+export interface Clock {
+  now(): number;
+}
+
+/** `open(path | options)`. */
+export interface OpenOptions {
+  path?: string;
+  memory?: boolean;
+  durability?: Durability;
+  limits?: Partial<Limits>;
+  clock?: Clock;
+  environment?: string;
+}
+
+/** `connect(url, options)`. */
+export interface ConnectOptions {
+  token?: string;
+  environment?: string;
+  /** Total time to keep retrying an unreachable server before UnavailableError. Default 5 s. */
+  retryTimeoutMs?: number;
+  /** How often ephemeral objects are kept alive. Default 30 s. */
+  heartbeatIntervalMs?: number;
+}

@@ -1,0 +1,149 @@
+// The byte-level contract between the typed client (client/store.ts) and a storage
+// implementation. The embedded engine (engine/) implements it in process; the remote
+// backend (client/remote.ts) implements it over HTTP against a server that forwards each
+// call to an engine. Keys arrive encoded by proto/keys.ts and values by proto/values.ts:
+// a backend never needs to decode a value.
+//
+// Every method validates its own arguments (names, sizes, partitions, timeouts) because
+// the server hands it whatever arrived on the wire.
+
+import type { ObjectKind } from "./validate.ts";
+
+export type { ObjectKind } from "./validate.ts";
+
+/** How `getObject` treats a name that does or does not exist. */
+export type LookupMode =
+  /** existing only: NotFoundError when missing */
+  | "lookup"
+  /** existing, or a new one */
+  | "createIfMissing"
+  /** a new one: AlreadyExistsError when it exists */
+  | "createFailIfExists"
+  /** a new anonymous object; `name` must be undefined */
+  | "ephemeral";
+
+export interface ObjectRecord {
+  id: string;
+  kind: ObjectKind;
+  /** undefined for ephemeral objects */
+  name: string | undefined;
+  environment: string;
+  /** ms since the epoch, from the store's clock */
+  createdAt: number;
+  ephemeral: boolean;
+  /** dicts only: entry TTL in ms, undefined for none */
+  entryTtlMs: number | undefined;
+}
+
+export interface GetObjectRequest {
+  name?: string;
+  environment: string;
+  mode: LookupMode;
+  /** dicts only; applied when created, and updated on an existing dict when given */
+  entryTtlMs?: number;
+}
+
+export interface ListObjectsRequest {
+  environment: string;
+  maxObjects?: number;
+  /** ms since the epoch; only objects created strictly before it */
+  createdBefore?: number;
+}
+
+export interface DeleteObjectRequest {
+  name: string;
+  environment: string;
+  allowMissing: boolean;
+}
+
+/** Waits can be cancelled: an aborted wait rejects with ClosedError. */
+export interface WaitOptions {
+  signal?: AbortSignal;
+}
+
+export interface DictScanRequest {
+  /** encoded key to start after (exclusive); undefined starts at the first key */
+  after?: Uint8Array;
+  /** entries per page, at least 1 */
+  limit: number;
+  /** false to leave values out (keys()) */
+  values: boolean;
+}
+
+export interface DictScanPage {
+  /** [encodedKey, encodedValue]; the value is an empty buffer when `values` was false */
+  entries: Array<[Uint8Array, Uint8Array]>;
+  /** false when the scan reached the end */
+  more: boolean;
+}
+
+export interface QueuePutRequest extends WaitOptions {
+  /** undefined: the default partition */
+  partition?: string;
+  /** undefined: the store's default (limits.partitionTtlMs) */
+  partitionTtlMs?: number;
+  /** undefined waits for room without limit; 0 is one attempt */
+  timeoutMs?: number;
+}
+
+export interface QueueGetRequest extends WaitOptions {
+  partition?: string;
+  /** undefined waits without limit; 0 is one attempt */
+  timeoutMs?: number;
+}
+
+export interface QueueNextRequest extends WaitOptions {
+  partition?: string;
+  /** cursor of the last item seen; undefined starts at the head */
+  after?: string;
+  /** items per page, at least 1 */
+  limit: number;
+  /** how long to wait for an item after `after` when there is none yet; 0 does not wait */
+  pollTimeoutMs: number;
+}
+
+export interface QueueItem {
+  value: Uint8Array;
+  /** opaque; pass back as `after` to continue after this item */
+  cursor: string;
+}
+
+export interface QueueStats {
+  partitions: number;
+  items: number;
+}
+
+export interface Backend {
+  getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord>;
+  getObjectById(kind: ObjectKind, id: string): Promise<ObjectRecord>;
+  /** Named objects only, newest first. */
+  listObjects(kind: ObjectKind, request: ListObjectsRequest): Promise<ObjectRecord[]>;
+  deleteObject(kind: ObjectKind, request: DeleteObjectRequest): Promise<void>;
+  /** Deletes by id (ephemeral close); NotFoundError when already gone. */
+  deleteObjectById(kind: ObjectKind, id: string): Promise<void>;
+  /** Keeps an ephemeral object alive (remote); NotFoundError when it is gone. */
+  heartbeat(kind: ObjectKind, id: string): Promise<void>;
+
+  dictGet(id: string, key: Uint8Array): Promise<Uint8Array | undefined>;
+  dictContains(id: string, key: Uint8Array): Promise<boolean>;
+  /** Returns false only when skipIfExists found the key. */
+  dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean): Promise<boolean>;
+  dictUpdate(id: string, entries: Array<[Uint8Array, Uint8Array]>): Promise<void>;
+  /** The removed value, or undefined when the key was missing. */
+  dictPop(id: string, key: Uint8Array): Promise<Uint8Array | undefined>;
+  dictLen(id: string): Promise<number>;
+  dictClear(id: string): Promise<void>;
+  dictScan(id: string, request: DictScanRequest): Promise<DictScanPage>;
+
+  /** All values or none, in order, at the tail of the partition. */
+  queuePut(id: string, values: Uint8Array[], request: QueuePutRequest): Promise<void>;
+  /** 1..n values from the head; [] when none arrived within timeoutMs. */
+  queueGet(id: string, n: number, request: QueueGetRequest): Promise<Uint8Array[]>;
+  queueLen(id: string, request: { partition?: string; total?: boolean }): Promise<number>;
+  queueClear(id: string, request: { partition?: string; all?: boolean }): Promise<void>;
+  /** Reads without removing: items after the cursor, in FIFO order. */
+  queueNext(id: string, request: QueueNextRequest): Promise<QueueItem[]>;
+  queueStats(id: string): Promise<QueueStats>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,110 @@
+// Argument rules shared by the engine, the server edge and the client. Each check throws
+// InvalidError (or RequestSizeError for sizes) with a message that says what is allowed.
+
+import { InvalidError, RequestSizeError } from "./errors.ts";
+
+export type ObjectKind = "dict" | "queue";
+
+const NAME_CHARS = /^[A-Za-z0-9._-]+$/;
+const APP_ID = /^ap-[A-Za-z0-9]{22}$/;
+const ENVIRONMENT = /^[A-Za-z0-9][A-Za-z0-9._-]+$/;
+export const NAME_LENGTH_MAX = 64;
+export const ENVIRONMENT_LENGTH_MAX = 64;
+
+export const DEFAULT_ENVIRONMENT = "main";
+
+function kindLabel(kind: ObjectKind): string {
+  return kind === "dict" ? "Dict" : "Queue";
+}
+
+export function validateName(kind: ObjectKind, name: unknown): string {
+  const ok =
+    typeof name === "string" &&
+    name.length >= 1 &&
+    name.length <= NAME_LENGTH_MAX &&
+    NAME_CHARS.test(name) &&
+    !APP_ID.test(name);
+  if (!ok) {
+    throw new InvalidError(
+      `Invalid ${kindLabel(kind)} name: ${JSON.stringify(name)}. Names are 1 to ${NAME_LENGTH_MAX} characters of ` +
+        `letters, digits, '.', '_' and '-', and may not look like an App id (ap- followed by 22 letters or digits).`,
+    );
+  }
+  return name;
+}
+
+export function validateEnvironment(environment: unknown): string {
+  const ok =
+    typeof environment === "string" &&
+    environment.length >= 2 &&
+    environment.length <= ENVIRONMENT_LENGTH_MAX &&
+    ENVIRONMENT.test(environment);
+  if (!ok) {
+    throw new InvalidError(
+      `Invalid environment: ${JSON.stringify(environment)}. Environments are 2 to ${ENVIRONMENT_LENGTH_MAX} characters ` +
+        `of letters, digits, '.', '_' and '-', starting with a letter or digit.`,
+    );
+  }
+  return environment;
+}
+
+/** Object ids: `di-` or `qu-` and 22 letters or digits. */
+const ID = /^(di|qu)-[A-Za-z0-9]{22}$/;
+
+export function isWellFormedId(kind: ObjectKind, id: unknown): id is string {
+  return typeof id === "string" && ID.test(id) && id.startsWith(kind === "dict" ? "di-" : "qu-");
+}
+
+/**
+ * Partition keys: undefined is the default partition; otherwise 1 to `bytesMax` UTF-8
+ * bytes. Returns the UTF-8 bytes of the key, empty for the default partition.
+ */
+export function validatePartition(partition: unknown, bytesMax: number): Buffer {
+  if (partition === undefined || partition === null) return EMPTY;
+  if (typeof partition !== "string") {
+    throw new InvalidError(`partition must be a string of 1 to ${bytesMax} UTF-8 bytes, got ${typeof partition}`);
+  }
+  const bytes = Buffer.from(partition, "utf8");
+  if (bytes.length < 1 || bytes.length > bytesMax || !partition.isWellFormed()) {
+    throw new InvalidError(`Queue partition key must be between 1 and ${bytesMax} UTF-8 bytes, got ${bytes.length}`);
+  }
+  return bytes;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+
+/** `timeoutMs`: undefined waits without limit, 0 is one attempt, a positive value waits that long. */
+export function validateTimeout(name: string, value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new InvalidError(`${name} must be undefined (wait forever), 0 (one attempt) or a finite positive number of ms, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** A TTL in ms: positive; Infinity means never. */
+export function validateTtl(name: string, value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || Number.isNaN(value) || value <= 0) {
+    throw new InvalidError(`${name} must be a positive number of ms (Infinity for never), got ${String(value)}`);
+  }
+  return value;
+}
+
+export function validateCount(name: string, value: unknown, min: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+    throw new InvalidError(`${name} must be an integer >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function validateBoolean(name: string, value: unknown): boolean {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== "boolean") throw new InvalidError(`${name} must be a boolean, got ${typeof value}`);
+  return value;
+}
+
+export function checkBytes(what: string, length: number, max: number): void {
+  if (length > max) throw new RequestSizeError(`${what} is ${length} bytes, over the limit of ${max} bytes`);
+}

@@ -1,0 +1,173 @@
+// Value codec: MessagePack through msgpackr, with options chosen so that every value the
+// spec promises comes back deep-equal, and everything else is refused at put time.
+//
+// Options, and why:
+// - structuredClone: Map, Set, Date, RegExp, typed arrays and shared or cyclic references
+//   come back as themselves (plain MessagePack turns a Map into an object, a Set into an array).
+// - useRecords (the default) with no shared structures: plain objects are written as
+//   records whose shape is defined inline in the same message, so a message decodes on
+//   its own in any process, and Maps stay Maps on the way back.
+// - useBigIntExtension: bigints of any size round-trip; int64 decodes as bigint (the
+//   default int64AsType), and msgpackr writes integer numbers beyond 32 bits as float64,
+//   so a number never comes back as a bigint or the other way round.
+// - copyBuffers: decoded binary does not alias the stored bytes.
+// - writeFunction throws: a function is refused, not silently written as undefined.
+//
+// msgpackr writes -0 as the integer 0. Before packing, `inspect` walks the value once: it
+// refuses what cannot round-trip (functions, symbols, class instances, Errors, WeakMaps...)
+// and notes whether a -0 is present; only then is a copy made in which each -0 is a
+// NegativeZero marker that packs as the float64 -0, which msgpackr decodes as -0.
+
+import { Packr, addExtension } from "msgpackr";
+import { DeserializationError, InvalidError } from "./errors.ts";
+
+const OPTIONS = {
+  structuredClone: true,
+  useBigIntExtension: true,
+  copyBuffers: true,
+  writeFunction(): never {
+    throw new InvalidError("functions cannot be stored");
+  },
+};
+
+const packr = new Packr(OPTIONS);
+
+class NegativeZero {}
+const NEGATIVE_ZERO = new NegativeZero();
+const FLOAT64_TAG = 0xcb;
+
+// Extensions are registered on msgpackr's module-wide table; this one only ever matches
+// instances of the private class above, so it cannot change how other code's values pack.
+// Its pack writes a plain float64 and returns nothing, so the type code is never written;
+// msgpackr still needs one, and reserves it on the decoding side too, so it is an
+// otherwise unused application code whose decoder gives the same -0.
+addExtension({
+  Class: NegativeZero,
+  type: 0x2d,
+  unpack: () => -0,
+  pack(_value: unknown, allocateForWrite: (size: number) => { target: Uint8Array; position: number }) {
+    const { target, position } = allocateForWrite(9);
+    target[position] = FLOAT64_TAG;
+    new DataView(target.buffer, target.byteOffset, target.byteLength).setFloat64(position + 1, -0);
+    return undefined as unknown as Uint8Array;
+  },
+} as unknown as Parameters<typeof addExtension>[0]);
+
+const TypedArray = Object.getPrototypeOf(Uint8Array);
+
+/** Depth past which `inspect` starts tracking visited objects, to survive cycles. */
+const PLAIN_DEPTH = 64;
+
+interface Inspection {
+  negativeZero: boolean;
+  seen: Set<object> | null;
+}
+
+function refuse(what: string): never {
+  throw new InvalidError(
+    `cannot store ${what}: values are null, booleans, numbers, strings, bigints, Date, RegExp, ` +
+      `Uint8Array and other typed arrays, arrays, plain objects, Map and Set, nested in any way`,
+  );
+}
+
+function inspectObject(value: object, depth: number, state: Inspection): void {
+  if (depth > PLAIN_DEPTH) {
+    state.seen ??= new Set();
+    if (state.seen.has(value)) return;
+    state.seen.add(value);
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) inspect(value[i], depth + 1, state);
+    return;
+  }
+  if (value instanceof Map) {
+    for (const [k, v] of value) {
+      inspect(k, depth + 1, state);
+      inspect(v, depth + 1, state);
+    }
+    return;
+  }
+  if (value instanceof Set) {
+    for (const v of value) inspect(v, depth + 1, state);
+    return;
+  }
+  if (value instanceof Date || value instanceof RegExp || value instanceof TypedArray || value instanceof ArrayBuffer) return;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) refuse(`an instance of ${value.constructor?.name ?? "a class"}`);
+  for (const key in value) inspect((value as Record<string, unknown>)[key], depth + 1, state);
+}
+
+function inspect(value: unknown, depth: number, state: Inspection): void {
+  switch (typeof value) {
+    case "number":
+      if (value === 0 && 1 / value < 0) state.negativeZero = true;
+      return;
+    case "object":
+      if (value !== null) inspectObject(value, depth, state);
+      return;
+    case "function":
+      refuse("a function");
+    // eslint-disable-next-line no-fallthrough
+    case "symbol":
+      refuse("a symbol");
+    default:
+      return;
+  }
+}
+
+/** A copy of `value` with each -0 replaced by the marker; shared references stay shared. */
+function markNegativeZeros(value: unknown, copies: Map<object, unknown>): unknown {
+  if (typeof value === "number") return value === 0 && 1 / value < 0 ? NEGATIVE_ZERO : value;
+  if (typeof value !== "object" || value === null) return value;
+  const done = copies.get(value);
+  if (done !== undefined) return done;
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    copies.set(value, out);
+    for (let i = 0; i < value.length; i++) out.push(markNegativeZeros(value[i], copies));
+    return out;
+  }
+  if (value instanceof Map) {
+    const out = new Map();
+    copies.set(value, out);
+    for (const [k, v] of value) out.set(markNegativeZeros(k, copies), markNegativeZeros(v, copies));
+    return out;
+  }
+  if (value instanceof Set) {
+    const out = new Set();
+    copies.set(value, out);
+    for (const v of value) out.add(markNegativeZeros(v, copies));
+    return out;
+  }
+  if (value instanceof Date || value instanceof RegExp || value instanceof TypedArray || value instanceof ArrayBuffer) {
+    return value;
+  }
+  const out: Record<string, unknown> = Object.getPrototypeOf(value) === null ? Object.create(null) : {};
+  copies.set(value, out);
+  for (const key in value) out[key] = markNegativeZeros((value as Record<string, unknown>)[key], copies);
+  return out;
+}
+
+/** Encodes a value for storage. `undefined` as a whole value and unencodable values are InvalidError. */
+export function encodeValue(value: unknown): Buffer {
+  if (value === undefined) throw new InvalidError("undefined cannot be stored: it means 'missing'");
+  const state: Inspection = { negativeZero: false, seen: null };
+  inspect(value, 0, state);
+  const prepared = state.negativeZero ? markNegativeZeros(value, new Map()) : value;
+  try {
+    return packr.pack(prepared);
+  } catch (err) {
+    if (err instanceof InvalidError) throw err;
+    throw new InvalidError(`cannot encode value: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Decodes stored bytes; DeserializationError when they are not one well-formed value. */
+export function decodeValue(bytes: Uint8Array): unknown {
+  try {
+    // unpack throws on truncated input and on bytes left over after one value.
+    return packr.unpack(bytes as Buffer);
+  } catch (err) {
+    throw new DeserializationError(`cannot decode value: ${(err as Error).message}`, { cause: err });
+  }
+}
