@@ -1,0 +1,156 @@
+// Group commit. Every mutation is applied to the engine's in-memory state at once and its
+// LevelDB writes are appended to the open batch; the caller then awaits that batch. One
+// batch is written at a time: writes that arrive while a batch is being written (and
+// fsync'd) all go into the next one, so 64 concurrent callers share one fsync instead of
+// queueing for 64. Batches are written in order, so when a batch is durable every batch
+// before it is too, and an operation that returns after its batch only reports state
+// that is on disk.
+//
+// Metadata that many operations in one batch touch (a partition's head and tail, a
+// dict's counts, the id counter) is written once per batch: those owners register as
+// dirty and write their row just before the batch goes to disk.
+
+import type { AbstractChainedBatch, AbstractLevel } from "abstract-level";
+import { ClosedError, InternalError } from "../proto/errors.ts";
+
+export type Db = AbstractLevel<Buffer, Buffer, Buffer>;
+
+/** Something whose persisted row must be rewritten in the batch it was changed in. */
+export interface Dirty {
+  flush(batch: Batch): void;
+}
+
+export class Batch {
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+  private rejectDone!: (err: Error) => void;
+  private readonly chain: AbstractChainedBatch<Db, Buffer, Buffer>;
+  private readonly afterCommit: Array<() => void> = [];
+  size = 0;
+
+  constructor(db: Db) {
+    this.chain = db.batch();
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    // Writers that do not wait (ttl refreshes, sweeps) must not leave an unhandled rejection.
+    this.done.catch(() => {});
+  }
+
+  put(key: Buffer, value: Buffer): void {
+    this.chain.put(key, value);
+    this.size++;
+  }
+
+  del(key: Buffer): void {
+    this.chain.del(key);
+    this.size++;
+  }
+
+  /** Runs once the batch is durable (used to drop overlay entries it made redundant). */
+  onCommitted(fn: () => void): void {
+    this.afterCommit.push(fn);
+  }
+
+  /** @internal */
+  async write(sync: boolean): Promise<void> {
+    try {
+      if (this.size === 0) {
+        await this.chain.close();
+      } else {
+        await this.chain.write({ sync });
+      }
+    } catch (err) {
+      this.rejectDone(new InternalError("storage write failed", { cause: err }));
+      throw err;
+    }
+    for (const fn of this.afterCommit) fn();
+    this.resolveDone();
+  }
+
+  /** @internal */
+  abandon(err: Error): void {
+    this.rejectDone(err);
+    void this.chain.close().catch(() => {});
+  }
+}
+
+export class Committer {
+  private current: Batch | null = null;
+  private inflight: Batch | null = null;
+  private scheduled = false;
+  private failure: Error | null = null;
+  private closed = false;
+  private readonly dirty = new Set<Dirty>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly sync: boolean,
+    private readonly onFailure: (err: unknown) => void,
+  ) {}
+
+  /** The batch that new writes go into; it is written soon after the current one. */
+  batch(): Batch {
+    if (this.failure) throw new InternalError("the store stopped after a storage failure; reopen it", { cause: this.failure });
+    if (this.closed) throw new ClosedError("the store is closed");
+    if (!this.current) {
+      this.current = new Batch(this.db);
+      this.schedule();
+    }
+    return this.current;
+  }
+
+  markDirty(owner: Dirty): void {
+    this.batch();
+    this.dirty.add(owner);
+  }
+
+  /** Resolves when every write submitted so far is durable. */
+  barrier(): Promise<void> {
+    const last = this.current ?? this.inflight;
+    return last ? last.done : Promise.resolve();
+  }
+
+  /** Writes what is pending and stops taking writes. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.current || this.inflight) {
+      if (!this.inflight) await this.flush();
+      else await this.inflight.done.catch(() => {});
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inflight) return;
+    this.scheduled = true;
+    // setImmediate rather than a microtask: requests parsed in the same turn of the event
+    // loop (many HTTP requests, many resolved awaits) join this batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.inflight || !this.current) return;
+    const batch = this.current;
+    this.current = null;
+    for (const owner of this.dirty) owner.flush(batch);
+    this.dirty.clear();
+    this.inflight = batch;
+    try {
+      await batch.write(this.sync);
+    } catch (err) {
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      this.onFailure(err);
+      // Writes that queued up behind the failed batch never reach the disk.
+      const queued = this.current as Batch | null;
+      queued?.abandon(new InternalError("the store stopped after a storage failure", { cause: err }));
+      this.current = null;
+    } finally {
+      this.inflight = null;
+    }
+    if (this.current) void this.flush();
+  }
+}

@@ -1,0 +1,286 @@
+// Dict state and operations. Entries live in LevelDB under the dict's current data number;
+// entries written by batches that are not yet durable are also kept in `pending`, so that
+// operations see them (a second skipIfExists put finds the first) and readers can wait for
+// their batch instead of returning bytes that are not on disk yet.
+
+import { InvalidError, RequestSizeError, ResourceExhaustedError } from "../proto/errors.ts";
+import { isCanonicalKey } from "../proto/keys.ts";
+import { checkBytes } from "../proto/validate.ts";
+import type { DictScanPage, DictScanRequest } from "../proto/backend.ts";
+import type { Batch, Dirty } from "./commit.ts";
+import type { Core } from "./core.ts";
+import type { Collector } from "./gc.ts";
+import {
+  decodeDictEntry,
+  dictEntryKey,
+  dictKeyOf,
+  dictPrefix,
+  dictStatsKey,
+  encodeDictEntry,
+  encodeDictStats,
+  prefixEnd,
+  ttlDictKey,
+  type StoredEntry,
+} from "./layout.ts";
+
+/** A page of `items()` stops at this many value bytes even if `limit` entries were not reached. */
+const SCAN_PAGE_BYTES_MAX = 8 * 1024 * 1024;
+/** A read refreshes an entry's TTL at most this often (and at most every ttl/1000). */
+const REFRESH_GRANULARITY_MS_MAX = 1000;
+
+interface Pending {
+  /** null: deleted by the pending batch */
+  entry: StoredEntry | null;
+  batch: Batch;
+}
+
+interface Found {
+  /** the entry as stored, expired or not; undefined when there is none */
+  stored: StoredEntry | undefined;
+  /** the batch that wrote it, when not yet durable */
+  batch: Batch | undefined;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function entrySize(key: Uint8Array, payload: Uint8Array): number {
+  return key.length + payload.length;
+}
+
+export class DictState implements Dirty {
+  count = 0;
+  bytes = 0;
+  /** set when the dict is deleted: its counts must not be written again */
+  dead = false;
+  private pending = new Map<string, Pending>();
+
+  constructor(
+    private readonly core: Core,
+    private readonly gc: Collector,
+    public dataNum: number,
+    public entryTtlMs: number | undefined,
+    readonly label: string,
+  ) {}
+
+  flush(batch: Batch): void {
+    if (this.dead) return;
+    batch.put(dictStatsKey(this.dataNum), encodeDictStats(this.count, this.bytes));
+  }
+
+  // ---- reading ----
+
+  private find(key: Buffer): Found {
+    const pending = this.pending.get(key.toString("latin1"));
+    if (pending) return { stored: pending.entry ?? undefined, batch: pending.batch };
+    const raw = this.core.db.getSync(dictEntryKey(this.dataNum, key));
+    return { stored: raw === undefined ? undefined : decodeDictEntry(raw), batch: undefined };
+  }
+
+  private live(found: Found, now: number): StoredEntry | undefined {
+    return found.stored && found.stored.expiresAt > now ? found.stored : undefined;
+  }
+
+  /**
+   * Reads refresh a TTL entry, at most once per granularity step and without waiting for
+   * the write. The entry is looked up again: the read may have waited for a batch, and
+   * the entry may have changed since.
+   */
+  private touch(key: Buffer, entry: StoredEntry, now: number): void {
+    const ttl = this.entryTtlMs;
+    if (ttl === undefined) return;
+    const step = Math.min(REFRESH_GRANULARITY_MS_MAX, ttl / 1000);
+    if (now + ttl - entry.expiresAt < step) return;
+    const current = this.live(this.find(key), now);
+    if (current) this.write(key, current.payload, current);
+  }
+
+  // ---- writing ----
+
+  private remember(key: Buffer, entry: StoredEntry | null, batch: Batch): void {
+    const k = key.toString("latin1");
+    const map = this.pending;
+    map.set(k, { entry, batch });
+    batch.onCommitted(() => {
+      if (map.get(k)?.batch === batch) map.delete(k);
+    });
+  }
+
+  /** Writes (or with payload null, deletes) one entry, keeping counts and the ttl index exact. */
+  private write(key: Buffer, payload: Uint8Array | null, old: StoredEntry | undefined): Batch {
+    const batch = this.core.batch();
+    if (old) {
+      this.bytes -= entrySize(key, old.payload);
+      this.count--;
+      if (old.expiresAt !== Infinity) batch.del(ttlDictKey(old.expiresAt, this.dataNum, key));
+    }
+    if (payload === null) {
+      batch.del(dictEntryKey(this.dataNum, key));
+      this.remember(key, null, batch);
+    } else {
+      const expiresAt = this.entryTtlMs === undefined ? Infinity : this.core.now() + this.entryTtlMs;
+      batch.put(dictEntryKey(this.dataNum, key), encodeDictEntry(payload, expiresAt));
+      if (expiresAt !== Infinity) batch.put(ttlDictKey(expiresAt, this.dataNum, key), Buffer.alloc(0));
+      this.remember(key, { payload: asBuffer(payload), expiresAt }, batch);
+      this.bytes += entrySize(key, payload);
+      this.count++;
+    }
+    this.core.committer.markDirty(this);
+    return batch;
+  }
+
+  private checkKey(key: Uint8Array): Buffer {
+    if (!(key instanceof Uint8Array)) throw new InvalidError("dict keys travel as encoded bytes");
+    checkBytes("dict key", key.length, this.core.limits.dictKeyBytesMax);
+    if (!isCanonicalKey(key)) throw new InvalidError("dict key bytes are not a canonical key encoding");
+    return asBuffer(key);
+  }
+
+  private checkValue(value: Uint8Array): void {
+    if (!(value instanceof Uint8Array) || value.length === 0) throw new InvalidError("dict values travel as encoded bytes");
+    checkBytes("dict value", value.length, this.core.limits.dictValueBytesMax);
+  }
+
+  private checkGrowth(delta: number): void {
+    const max = this.core.limits.dictBytesMax;
+    if (this.bytes + delta > max) {
+      throw new ResourceExhaustedError(`${this.label} would hold ${this.bytes + delta} bytes, over dictBytesMax ${max}`);
+    }
+  }
+
+  // ---- operations ----
+
+  async get(keyBytes: Uint8Array): Promise<Uint8Array | undefined> {
+    const key = this.checkKey(keyBytes);
+    const now = this.core.now();
+    const found = this.find(key);
+    const entry = this.live(found, now);
+    if (found.batch) await found.batch.done;
+    if (!entry) return undefined;
+    this.touch(key, entry, now);
+    return entry.payload;
+  }
+
+  async contains(keyBytes: Uint8Array): Promise<boolean> {
+    const key = this.checkKey(keyBytes);
+    const now = this.core.now();
+    const found = this.find(key);
+    const entry = this.live(found, now);
+    if (found.batch) await found.batch.done;
+    if (entry) this.touch(key, entry, now);
+    return entry !== undefined;
+  }
+
+  async put(keyBytes: Uint8Array, value: Uint8Array, skipIfExists: boolean): Promise<boolean> {
+    const key = this.checkKey(keyBytes);
+    this.checkValue(value);
+    const found = this.find(key);
+    if (skipIfExists && this.live(found, this.core.now())) {
+      if (found.batch) await found.batch.done;
+      return false;
+    }
+    const old = found.stored;
+    this.checkGrowth(entrySize(key, value) - (old ? entrySize(key, old.payload) : 0));
+    await this.write(key, value, old).done;
+    return true;
+  }
+
+  async update(entries: Array<[Uint8Array, Uint8Array]>): Promise<void> {
+    if (!Array.isArray(entries)) throw new InvalidError("update takes a list of [key, value] pairs");
+    const max = this.core.limits.dictUpdateEntriesMax;
+    if (entries.length > max) {
+      throw new RequestSizeError(`update of ${entries.length} entries is over dictUpdateEntriesMax ${max}`);
+    }
+    // Every check happens before the first write, so a rejected update writes nothing.
+    const checked: Array<[Buffer, Uint8Array]> = [];
+    const sizes = new Map<string, number>();
+    let delta = 0;
+    for (const pair of entries) {
+      if (!Array.isArray(pair) || pair.length !== 2) throw new InvalidError("update takes a list of [key, value] pairs");
+      const key = this.checkKey(pair[0]);
+      this.checkValue(pair[1]);
+      const k = key.toString("latin1");
+      const before = sizes.has(k) ? sizes.get(k)! : this.sizeOf(key);
+      const after = entrySize(key, pair[1]);
+      sizes.set(k, after);
+      delta += after - before;
+      checked.push([key, pair[1]]);
+    }
+    this.checkGrowth(delta);
+    let batch: Batch | undefined;
+    for (const [key, value] of checked) batch = this.write(key, value, this.find(key).stored);
+    if (batch) await batch.done;
+  }
+
+  private sizeOf(key: Buffer): number {
+    const stored = this.find(key).stored;
+    return stored ? entrySize(key, stored.payload) : 0;
+  }
+
+  async pop(keyBytes: Uint8Array): Promise<Uint8Array | undefined> {
+    const key = this.checkKey(keyBytes);
+    const found = this.find(key);
+    const entry = this.live(found, this.core.now());
+    if (!entry) {
+      if (found.batch) await found.batch.done;
+      return undefined;
+    }
+    await this.write(key, null, found.stored).done;
+    return entry.payload;
+  }
+
+  async clear(): Promise<void> {
+    // Switch to a fresh data number at once; the old entries are garbage, deleted in the
+    // background, and nothing can write under the old number again.
+    const batch = this.core.batch();
+    const old = this.dataNum;
+    batch.del(dictStatsKey(old));
+    this.gc.discardDictData(batch, old);
+    this.dataNum = this.core.allocate();
+    this.count = 0;
+    this.bytes = 0;
+    this.pending = new Map();
+    this.core.committer.markDirty(this);
+    await batch.done;
+  }
+
+  /** Removes an entry whose ttl has passed (the sweeper calls this for each due index key). */
+  expire(dictKey: Buffer, now: number): void {
+    const found = this.find(dictKey);
+    if (found.stored && found.stored.expiresAt <= now) this.write(dictKey, null, found.stored);
+  }
+
+  async scan(request: DictScanRequest): Promise<DictScanPage> {
+    const limit = request.limit;
+    if (!Number.isInteger(limit) || limit < 1) throw new InvalidError("scan limit must be a positive integer");
+    // Scans read LevelDB directly: first let every write submitted so far become durable.
+    await this.core.committer.barrier();
+    const prefix = dictPrefix(this.dataNum);
+    const start = request.after === undefined ? undefined : dictEntryKey(this.dataNum, this.checkKey(request.after));
+    const now = this.core.now();
+    const entries: Array<[Uint8Array, Uint8Array]> = [];
+    let bytes = 0;
+    const iterator = this.core.db.iterator({
+      ...(start ? { gt: start } : { gte: prefix }),
+      lt: prefixEnd(prefix),
+    });
+    try {
+      for (;;) {
+        const batch = await iterator.nextv(Math.min(limit - entries.length + 1, 1000));
+        if (batch.length === 0) return { entries, more: false };
+        for (const [key, raw] of batch) {
+          if (entries.length >= limit || bytes >= SCAN_PAGE_BYTES_MAX) return { entries, more: true };
+          const stored = decodeDictEntry(raw);
+          if (stored.expiresAt <= now) continue;
+          entries.push([dictKeyOf(key), request.values ? stored.payload : EMPTY]);
+          bytes += request.values ? stored.payload.length : 0;
+        }
+      }
+    } finally {
+      await iterator.close();
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,441 @@
+// The embedded engine: the Backend of proto/backend.ts on LevelDB (or memory-level).
+// Public methods check that the store is open and resolve the object; the dict and queue
+// state classes validate and do the work. All state changes happen synchronously between
+// awaits, so no locks are needed: JavaScript's single thread is the serialization point,
+// and the commit pipeline (commit.ts) makes each change durable before its caller hears back.
+
+import { randomBytes } from "node:crypto";
+import type { Clock } from "../proto/api.ts";
+import type {
+  Backend,
+  DeleteObjectRequest,
+  DictScanPage,
+  DictScanRequest,
+  GetObjectRequest,
+  ListObjectsRequest,
+  ObjectKind,
+  ObjectRecord,
+  QueueGetRequest,
+  QueueItem,
+  QueueNextRequest,
+  QueuePutRequest,
+  QueueStats,
+} from "../proto/backend.ts";
+import { AlreadyExistsError, ClosedError, InternalError, InvalidError, NotFoundError } from "../proto/errors.ts";
+import type { Limits } from "../proto/limits.ts";
+import { validateCount, validateEnvironment, validateName, validateTtl } from "../proto/validate.ts";
+import type { Batch, Db } from "./commit.ts";
+import { Core } from "./core.ts";
+import { DictState } from "./dicts.ts";
+import { Sweeper } from "./expiry.ts";
+import { Collector } from "./gc.ts";
+import {
+  TAG_DICT_STATS,
+  TAG_OBJECT,
+  TAG_PARTITION,
+  decodeDictStats,
+  decodeObjectRow,
+  decodePartitionRow,
+  dictStatsKey,
+  encodeObjectRow,
+  nameKey,
+  objectKey,
+  prefixEnd,
+  readU64,
+  type ObjectRow,
+} from "./layout.ts";
+import { QueueState, type PartitionRegistry } from "./queues.ts";
+
+/** How often the ttl sweeper runs on its own. */
+const SWEEP_INTERVAL_MS = 1_000;
+const ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const ID_RANDOM_CHARS = 22;
+
+interface StoredObject {
+  num: number;
+  row: ObjectRow;
+  dict: DictState | undefined;
+  queue: QueueState | undefined;
+  /** the batch that created it, until durable */
+  created: Batch | undefined;
+}
+
+function newId(kind: ObjectKind): string {
+  const bytes = randomBytes(ID_RANDOM_CHARS * 2);
+  let out = kind === "dict" ? "di-" : "qu-";
+  // Rejection sampling keeps every character equally likely.
+  for (let i = 0; i < bytes.length && out.length < 3 + ID_RANDOM_CHARS; i++) {
+    if (bytes[i]! < 248) out += ID_CHARS[bytes[i]! % 62];
+  }
+  return out.length === 3 + ID_RANDOM_CHARS ? out : newId(kind);
+}
+
+function label(kind: ObjectKind): string {
+  return kind === "dict" ? "Dict" : "Queue";
+}
+
+function describeRow(row: ObjectRow): string {
+  return row.name === null ? `ephemeral ${label(row.kind)} ${row.id}` : `${label(row.kind)} '${row.name}'`;
+}
+
+function toRecord(row: ObjectRow): ObjectRecord {
+  return {
+    id: row.id,
+    kind: row.kind,
+    name: row.name ?? undefined,
+    environment: row.environment,
+    createdAt: row.createdAt,
+    ephemeral: row.ephemeral,
+    entryTtlMs: row.entryTtlMs ?? undefined,
+  };
+}
+
+function nameIndex(kind: ObjectKind, environment: string, name: string): string {
+  return `${kind}\0${environment}\0${name}`;
+}
+
+export interface EngineSettings {
+  db: Db;
+  clock: Clock;
+  limits: Limits;
+  sync: boolean;
+  environment: string;
+  deleteEphemeralAtOpen: boolean;
+}
+
+export class LevelEngine implements Backend {
+  readonly limits: Limits;
+  readonly environment: string;
+  private readonly core: Core;
+  private readonly gc: Collector;
+  private readonly sweeper: Sweeper;
+  private readonly byId = new Map<string, StoredObject>();
+  private readonly byName = new Map<string, StoredObject>();
+  private readonly dictsByData = new Map<number, DictState>();
+  private readonly partitions: PartitionRegistry = new Map();
+  private closing: Promise<void> | null = null;
+  private failure: unknown = null;
+
+  private constructor(private readonly settings: EngineSettings, nextNum: number) {
+    this.limits = settings.limits;
+    this.environment = settings.environment;
+    this.core = new Core(settings.db, settings.clock, settings.limits, settings.sync, nextNum, (err) => this.fail(err));
+    this.gc = new Collector(this.core);
+    this.sweeper = new Sweeper(this.core, (dataNum) => this.dictsByData.get(dataNum), this.partitions);
+  }
+
+  /** Loads the catalog and partition rows (never the data itself) and starts the background work. */
+  static async start(settings: EngineSettings, nextNum: number): Promise<LevelEngine> {
+    const engine = new LevelEngine(settings, nextNum);
+    await engine.load();
+    if (settings.deleteEphemeralAtOpen) await engine.deleteAllEphemeral();
+    await engine.gc.load();
+    engine.sweeper.start(SWEEP_INTERVAL_MS);
+    return engine;
+  }
+
+  private fail(err: unknown): void {
+    this.failure = err;
+    console.error("larder: storage write failed; the store refuses further writes until reopened:", err);
+  }
+
+  // ---- loading ----
+
+  private async load(): Promise<void> {
+    const db = this.settings.db;
+    const objects = Buffer.from([TAG_OBJECT]);
+    for await (const [key, value] of db.iterator({ gte: objects, lt: prefixEnd(objects) })) {
+      this.install(readU64(key, 1), decodeObjectRow(value), undefined);
+    }
+    const stats = Buffer.from([TAG_DICT_STATS]);
+    for await (const [key, value] of db.iterator({ gte: stats, lt: prefixEnd(stats) })) {
+      const dict = this.dictsByData.get(readU64(key, 1));
+      if (!dict) continue;
+      const { count, bytes } = decodeDictStats(value);
+      dict.count = count;
+      dict.bytes = bytes;
+    }
+    const queuesByNum = new Map<number, QueueState>();
+    for (const obj of this.byId.values()) if (obj.queue) queuesByNum.set(obj.num, obj.queue);
+    const parts = Buffer.from([TAG_PARTITION]);
+    for await (const [key, value] of db.iterator({ gte: parts, lt: prefixEnd(parts) })) {
+      const queue = queuesByNum.get(readU64(key, 1));
+      if (!queue) continue;
+      const keyBytes = Buffer.from(key.subarray(9));
+      queue.restore(keyBytes.length === 0 ? undefined : keyBytes.toString("utf8"), keyBytes, decodePartitionRow(value));
+    }
+  }
+
+  private install(num: number, row: ObjectRow, created: Batch | undefined): StoredObject {
+    const obj: StoredObject = { num, row, dict: undefined, queue: undefined, created };
+    const what = describeRow(row);
+    if (row.kind === "dict") {
+      obj.dict = new DictState(this.core, this.gc, row.dataNum!, row.entryTtlMs ?? undefined, what);
+      this.dictsByData.set(row.dataNum!, obj.dict);
+    } else {
+      obj.queue = new QueueState(this.core, this.gc, this.partitions, num, what);
+    }
+    this.byId.set(row.id, obj);
+    if (row.name !== null) this.byName.set(nameIndex(row.kind, row.environment, row.name), obj);
+    if (created) created.done.then(() => (obj.created = undefined), () => {});
+    return obj;
+  }
+
+  private async deleteAllEphemeral(): Promise<void> {
+    const ephemeral = [...this.byId.values()].filter((o) => o.row.ephemeral);
+    if (ephemeral.length === 0) return;
+    const batch = this.core.batch();
+    for (const obj of ephemeral) this.remove(obj, batch);
+    await batch.done;
+  }
+
+  // ---- guards ----
+
+  private ensureOpen(): void {
+    if (this.closing) throw new ClosedError("the store is closed");
+    if (this.failure) throw new InternalError("the store stopped after a storage failure; reopen it");
+  }
+
+  private resolve(kind: ObjectKind, id: unknown): StoredObject {
+    this.ensureOpen();
+    if (typeof id !== "string") throw new InvalidError(`${label(kind)} id must be a string`);
+    const obj = this.byId.get(id);
+    if (!obj || obj.row.kind !== kind) throw new NotFoundError(`${label(kind)} ${id} not found`);
+    return obj;
+  }
+
+  private dict(id: string): DictState {
+    return this.resolve("dict", id).dict!;
+  }
+
+  private queue(id: string): QueueState {
+    return this.resolve("queue", id).queue!;
+  }
+
+  // ---- objects ----
+
+  async getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
+    this.ensureOpen();
+    if (kind !== "dict" && kind !== "queue") throw new InvalidError("kind must be dict or queue");
+    const environment = validateEnvironment(request.environment);
+    const entryTtlMs = kind === "dict" ? validateTtl("entryTtlMs", request.entryTtlMs) : undefined;
+    if (request.mode === "ephemeral") {
+      if (request.name !== undefined && request.name !== null) throw new InvalidError("ephemeral objects have no name");
+      return this.create(kind, null, environment, true, entryTtlMs);
+    }
+    const name = validateName(kind, request.name);
+    const existing = this.byName.get(nameIndex(kind, environment, name));
+    switch (request.mode) {
+      case "lookup":
+      case "createIfMissing":
+        if (existing) return this.existing(existing, entryTtlMs);
+        if (request.mode === "lookup") {
+          throw new NotFoundError(`${label(kind)} '${name}' not found in environment '${environment}'`);
+        }
+        return this.create(kind, name, environment, false, entryTtlMs);
+      case "createFailIfExists":
+        if (existing) throw new AlreadyExistsError(`${label(kind)} '${name}' already exists in environment '${environment}'`);
+        return this.create(kind, name, environment, false, entryTtlMs);
+      default:
+        throw new InvalidError(`unknown lookup mode ${String(request.mode)}`);
+    }
+  }
+
+  private async existing(obj: StoredObject, entryTtlMs: number | undefined): Promise<ObjectRecord> {
+    if (obj.dict && entryTtlMs !== undefined && entryTtlMs !== obj.dict.entryTtlMs) {
+      // A new entryTtlMs applies from now on: to entries written or read after this call.
+      obj.row = { ...obj.row, entryTtlMs: entryTtlMs === Infinity ? null : entryTtlMs };
+      obj.dict.entryTtlMs = entryTtlMs === Infinity ? undefined : entryTtlMs;
+      const batch = this.core.batch();
+      batch.put(objectKey(obj.num), encodeObjectRow(obj.row));
+      await batch.done;
+    } else if (obj.created) {
+      await obj.created.done;
+    }
+    return toRecord(obj.row);
+  }
+
+  private async create(
+    kind: ObjectKind,
+    name: string | null,
+    environment: string,
+    ephemeral: boolean,
+    entryTtlMs: number | undefined,
+  ): Promise<ObjectRecord> {
+    const batch = this.core.batch();
+    const num = this.core.allocate();
+    const row: ObjectRow = {
+      id: newId(kind),
+      kind,
+      name,
+      environment,
+      createdAt: this.core.now(),
+      ephemeral,
+      entryTtlMs: entryTtlMs === undefined || entryTtlMs === Infinity ? null : entryTtlMs,
+      dataNum: kind === "dict" ? this.core.allocate() : null,
+    };
+    batch.put(objectKey(num), encodeObjectRow(row));
+    if (name !== null) batch.put(nameKey(kind, environment, name), objectKey(num).subarray(1));
+    const obj = this.install(num, row, batch);
+    if (obj.dict) this.core.committer.markDirty(obj.dict);
+    await batch.done;
+    return toRecord(row);
+  }
+
+  async getObjectById(kind: ObjectKind, id: string): Promise<ObjectRecord> {
+    const obj = this.resolve(kind, id);
+    if (obj.created) await obj.created.done;
+    return toRecord(obj.row);
+  }
+
+  async listObjects(kind: ObjectKind, request: ListObjectsRequest): Promise<ObjectRecord[]> {
+    this.ensureOpen();
+    const environment = validateEnvironment(request.environment);
+    const max = request.maxObjects === undefined || request.maxObjects === null ? Infinity : validateCount("maxObjects", request.maxObjects, 0);
+    const before = request.createdBefore;
+    if (before !== undefined && before !== null && (typeof before !== "number" || Number.isNaN(before))) {
+      throw new InvalidError("createdBefore must be ms since the epoch");
+    }
+    const found: StoredObject[] = [];
+    for (const obj of this.byName.values()) {
+      const row = obj.row;
+      if (row.kind !== kind || row.environment !== environment) continue;
+      if (typeof before === "number" && !(row.createdAt < before)) continue;
+      found.push(obj);
+    }
+    found.sort((a, b) => b.row.createdAt - a.row.createdAt || b.num - a.num);
+    return found.slice(0, max).map((o) => toRecord(o.row));
+  }
+
+  async deleteObject(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
+    this.ensureOpen();
+    const environment = validateEnvironment(request.environment);
+    const name = validateName(kind, request.name);
+    const obj = this.byName.get(nameIndex(kind, environment, name));
+    if (!obj) {
+      if (request.allowMissing === true) return;
+      throw new NotFoundError(`${label(kind)} '${name}' not found in environment '${environment}'`);
+    }
+    const batch = this.core.batch();
+    this.remove(obj, batch);
+    await batch.done;
+  }
+
+  async deleteObjectById(kind: ObjectKind, id: string): Promise<void> {
+    const obj = this.resolve(kind, id);
+    const batch = this.core.batch();
+    this.remove(obj, batch);
+    await batch.done;
+  }
+
+  /** Removes an object and, through gc markers in the same batch, all of its contents. */
+  private remove(obj: StoredObject, batch: Batch): void {
+    const row = obj.row;
+    const gone = new NotFoundError(`${describeRow(row)} was deleted`);
+    this.byId.delete(row.id);
+    if (row.name !== null) {
+      this.byName.delete(nameIndex(row.kind, row.environment, row.name));
+      batch.del(nameKey(row.kind, row.environment, row.name));
+    }
+    batch.del(objectKey(obj.num));
+    if (obj.dict) {
+      obj.dict.dead = true;
+      this.dictsByData.delete(obj.dict.dataNum);
+      batch.del(dictStatsKey(obj.dict.dataNum));
+      this.gc.discardDictData(batch, obj.dict.dataNum);
+    }
+    obj.queue?.destroy(batch, gone);
+  }
+
+  async heartbeat(kind: ObjectKind, id: string): Promise<void> {
+    this.resolve(kind, id);
+  }
+
+  async listEphemeral(): Promise<ObjectRecord[]> {
+    this.ensureOpen();
+    return [...this.byId.values()].filter((o) => o.row.ephemeral).map((o) => toRecord(o.row));
+  }
+
+  // ---- dicts ----
+
+  dictGet(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.dict(id).get(key);
+  }
+
+  dictContains(id: string, key: Uint8Array): Promise<boolean> {
+    return this.dict(id).contains(key);
+  }
+
+  dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean): Promise<boolean> {
+    return this.dict(id).put(key, value, skipIfExists === true);
+  }
+
+  dictUpdate(id: string, entries: Array<[Uint8Array, Uint8Array]>): Promise<void> {
+    return this.dict(id).update(entries);
+  }
+
+  dictPop(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.dict(id).pop(key);
+  }
+
+  async dictLen(id: string): Promise<number> {
+    const dict = this.dict(id);
+    // Entries past their ttl still count until swept; sweep what is due before counting.
+    if (dict.entryTtlMs !== undefined) await this.sweeper.sweepDue();
+    return this.dict(id).count;
+  }
+
+  dictClear(id: string): Promise<void> {
+    const dict = this.dict(id);
+    this.dictsByData.delete(dict.dataNum);
+    const done = dict.clear();
+    this.dictsByData.set(dict.dataNum, dict);
+    return done;
+  }
+
+  dictScan(id: string, request: DictScanRequest): Promise<DictScanPage> {
+    return this.dict(id).scan(request);
+  }
+
+  // ---- queues ----
+
+  queuePut(id: string, values: Uint8Array[], request: QueuePutRequest): Promise<void> {
+    return this.queue(id).put(values, request);
+  }
+
+  queueGet(id: string, n: number, request: QueueGetRequest): Promise<Uint8Array[]> {
+    return this.queue(id).get(n, request);
+  }
+
+  async queueLen(id: string, request: { partition?: string; total?: boolean }): Promise<number> {
+    return this.queue(id).len(request);
+  }
+
+  queueClear(id: string, request: { partition?: string; all?: boolean }): Promise<void> {
+    return this.queue(id).clear(request);
+  }
+
+  queueNext(id: string, request: QueueNextRequest): Promise<QueueItem[]> {
+    return this.queue(id).next(request);
+  }
+
+  async queueStats(id: string): Promise<QueueStats> {
+    return this.queue(id).stats();
+  }
+
+  // ---- closing ----
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const closed = new ClosedError("the store was closed");
+    for (const obj of this.byId.values()) obj.queue?.end(closed);
+    await this.sweeper.stop();
+    await this.gc.stop();
+    await this.core.committer.close().catch(() => {});
+    await this.settings.db.close();
+  }
+}

@@ -1,0 +1,80 @@
+// Garbage collection of dead ranges. Clearing a dict, clearing a big partition or
+// deleting an object only writes a small marker in the same atomic batch; the data it
+// makes unreachable is deleted here afterwards, a range at a time. Internal numbers are
+// never reused, so nothing can be written into a dead range while it is being deleted,
+// and a crash halfway leaves the marker in place for the next open to finish the job.
+
+import type { Batch } from "./commit.ts";
+import type { Core } from "./core.ts";
+import {
+  GARBAGE_DICT_DATA,
+  GARBAGE_ITEMS,
+  GARBAGE_PREFIX,
+  dictPrefix,
+  garbageKey,
+  itemsPrefix,
+  numOfGarbageKey,
+  prefixEnd,
+} from "./layout.ts";
+
+export class Collector {
+  private readonly queue = new Map<number, number>();
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(private readonly core: Core) {}
+
+  /** Loads the markers a previous process left behind. */
+  async load(): Promise<void> {
+    for await (const [key, value] of this.core.db.iterator({ gte: GARBAGE_PREFIX, lt: prefixEnd(GARBAGE_PREFIX) })) {
+      this.queue.set(numOfGarbageKey(key), value[0]!);
+    }
+    this.kick();
+  }
+
+  discardDictData(batch: Batch, dataNum: number): void {
+    this.mark(batch, dataNum, GARBAGE_DICT_DATA);
+  }
+
+  discardItems(batch: Batch, partNum: number): void {
+    this.mark(batch, partNum, GARBAGE_ITEMS);
+  }
+
+  private mark(batch: Batch, num: number, kind: number): void {
+    batch.put(garbageKey(num), Buffer.from([kind]));
+    // Collect only once the marker (and the switch away from the range) is durable.
+    batch.onCommitted(() => {
+      this.queue.set(num, kind);
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.running || this.stopped || this.queue.size === 0) return;
+    this.running = this.run().finally(() => {
+      this.running = null;
+      this.kick();
+    });
+  }
+
+  private async run(): Promise<void> {
+    for (const [num, kind] of this.queue) {
+      if (this.stopped) return;
+      const prefix = kind === GARBAGE_DICT_DATA ? dictPrefix(num) : itemsPrefix(num);
+      try {
+        await this.core.db.clear({ gte: prefix, lt: prefixEnd(prefix) });
+        const batch = this.core.batch();
+        batch.del(garbageKey(num));
+        this.queue.delete(num);
+      } catch {
+        // The store is closing or failed; the marker stays and the next open finishes.
+        return;
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running;
+  }
+}

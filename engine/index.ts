@@ -1,0 +1,69 @@
+// The embedded engine's public door. `open()` is the package's embedded Store; `openEngine()`
+// is the byte-level Backend that the server wraps.
+
+import type { Durability, OpenOptions, Store } from "../proto/api.ts";
+import type { Backend, ObjectRecord } from "../proto/backend.ts";
+import { InvalidError } from "../proto/errors.ts";
+import { resolveLimits, type Limits } from "../proto/limits.ts";
+import { DEFAULT_ENVIRONMENT, validateEnvironment } from "../proto/validate.ts";
+import { createStore } from "../client/store.ts";
+import { LevelEngine } from "./engine.ts";
+import { openStorage } from "./storage.ts";
+
+export interface EngineOptions extends OpenOptions {
+  /**
+   * What to do with ephemeral objects found when the folder opens. The embedded store
+   * deletes them (their process is gone); the server keeps them and reaps those whose
+   * clients stop sending heartbeats.
+   */
+  ephemeralAtOpen?: "delete" | "keep";
+}
+
+export interface Engine extends Backend {
+  readonly limits: Limits;
+  readonly environment: string;
+  /** Ephemeral objects currently stored (the server tracks their heartbeats). */
+  listEphemeral(): Promise<ObjectRecord[]>;
+}
+
+function normalize(options: string | EngineOptions): EngineOptions {
+  if (typeof options === "string") return { path: options };
+  if (options === null || typeof options !== "object") {
+    throw new InvalidError("open takes a folder path or an options object");
+  }
+  return options;
+}
+
+function durabilityOf(value: unknown): Durability {
+  if (value === undefined) return "fsync";
+  if (value !== "fsync" && value !== "buffered") throw new InvalidError(`durability must be "fsync" or "buffered", got ${String(value)}`);
+  return value;
+}
+
+/** Opens the byte-level engine on a folder (or in memory). */
+export async function openEngine(options: string | EngineOptions): Promise<Engine> {
+  const opts = normalize(options);
+  const limits = resolveLimits(opts.limits);
+  const durability = durabilityOf(opts.durability);
+  const environment = validateEnvironment(opts.environment ?? DEFAULT_ENVIRONMENT);
+  const clock = opts.clock ?? { now: () => Date.now() };
+  if (typeof clock.now !== "function") throw new InvalidError("clock must have a now() method returning ms");
+  const ephemeralAtOpen = opts.ephemeralAtOpen ?? "delete";
+  if (ephemeralAtOpen !== "delete" && ephemeralAtOpen !== "keep") throw new InvalidError('ephemeralAtOpen must be "delete" or "keep"');
+  const { db, nextNum } = await openStorage(opts);
+  try {
+    return await LevelEngine.start(
+      { db, clock, limits, sync: durability === "fsync", environment, deleteEphemeralAtOpen: ephemeralAtOpen === "delete" },
+      nextNum,
+    );
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+}
+
+/** Opens the embedded store: LevelDB in a folder, or in memory with `{ memory: true }`. */
+export async function open(options: string | OpenOptions): Promise<Store> {
+  const engine = await openEngine(options);
+  return createStore(engine, engine.environment);
+}

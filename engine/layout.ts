@@ -1,0 +1,298 @@
+// The persisted key layout: every LevelDB key and value the engine writes is built here.
+// docs/format.md explains the same layout with commit, recovery and expiry.
+//
+// Grammar (tag bytes and value formats are persisted: DO NOT CHANGE; bump FORMAT_VERSION
+// and write a migration instead):
+//
+//   key            = meta | name | object | dict-stats | dict-entry | partition | item | ttl | garbage
+//   meta           = 0x00 "v"                     -> u32 FORMAT_VERSION
+//                  | 0x00 "n"                     -> u64 next internal number
+//   name           = 0x01 kind env 0x00 name      -> u64 object number
+//   object         = 0x02 u64:num                 -> MessagePack ObjectRow
+//   dict-stats     = 0x03 u64:dataNum             -> u64 entries, u64 bytes
+//   dict-entry     = 0x10 u64:dataNum dict-key    -> 0x00 payload | 0x01 f64:expiresAt payload
+//   partition      = 0x20 u64:queueNum part-key   -> u64 partNum, u64 head, u64 tail, f64 expiresAt, f64 indexedAt
+//   item           = 0x21 u64:partNum u64:seq     -> payload
+//   ttl            = 0x30 u64:at 0x10 u64:dataNum dict-key   -> empty   (a dict entry due at `at`)
+//                  | 0x30 u64:at 0x21 u64:partNum            -> empty   (a partition due at `at`)
+//   garbage        = 0x40 u64:num                 -> 0x10 (a dict's old data) | 0x21 (a partition's items)
+//
+//   kind     = "d" | "q"
+//   env      = UTF-8 environment name (never contains 0x00)
+//   dict-key = the key codec's bytes (proto/keys.ts)
+//   part-key = UTF-8 partition key, empty for the default partition
+//   u64      = 8 bytes big-endian, so that byte order is numeric order
+//   f64      = IEEE 754 big-endian; Infinity means never, -1 means no ttl entry
+//
+// Internal numbers (object, dict data, partition) come from one counter and are never
+// reused, so a range of dead data can be deleted at leisure without racing new writes.
+// Items are keyed by partition number and sequence, so key order is FIFO order.
+
+import { Packr } from "msgpackr";
+import type { ObjectKind } from "../proto/validate.ts";
+
+export const FORMAT_VERSION = 1;
+
+export const TAG_META = 0x00;
+export const TAG_NAME = 0x01;
+export const TAG_OBJECT = 0x02;
+export const TAG_DICT_STATS = 0x03;
+export const TAG_DICT_ENTRY = 0x10;
+export const TAG_PARTITION = 0x20;
+export const TAG_ITEM = 0x21;
+export const TAG_TTL = 0x30;
+export const TAG_GARBAGE = 0x40;
+
+const ENTRY_PLAIN = 0x00;
+const ENTRY_EXPIRING = 0x01;
+const NO_TTL_ENTRY = -1;
+
+const TWO_32 = 2 ** 32;
+
+export function writeU64(buf: Buffer, offset: number, value: number): void {
+  buf.writeUInt32BE(Math.floor(value / TWO_32), offset);
+  buf.writeUInt32BE(value >>> 0, offset + 4);
+}
+
+export function readU64(buf: Uint8Array, offset: number): number {
+  const b = buf as Buffer;
+  return b.readUInt32BE(offset) * TWO_32 + b.readUInt32BE(offset + 4);
+}
+
+function tagged(tag: number, extra: number): Buffer {
+  const key = Buffer.allocUnsafe(1 + extra);
+  key[0] = tag;
+  return key;
+}
+
+function tagU64(tag: number, num: number, extra = 0): Buffer {
+  const key = tagged(tag, 8 + extra);
+  writeU64(key, 1, num);
+  return key;
+}
+
+/** The first key after every key that starts with `prefix`. */
+export function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] !== 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+}
+
+// ---- meta ----
+
+export const VERSION_KEY = Buffer.from([TAG_META, 0x76]);
+export const NEXT_NUM_KEY = Buffer.from([TAG_META, 0x6e]);
+
+export function encodeU32(value: number): Buffer {
+  const buf = Buffer.allocUnsafe(4);
+  buf.writeUInt32BE(value, 0);
+  return buf;
+}
+
+export function encodeU64(value: number): Buffer {
+  const buf = Buffer.allocUnsafe(8);
+  writeU64(buf, 0, value);
+  return buf;
+}
+
+// ---- catalog ----
+
+export function nameKey(kind: ObjectKind, environment: string, name: string): Buffer {
+  return Buffer.concat([Buffer.from([TAG_NAME, kind === "dict" ? 0x64 : 0x71]), Buffer.from(`${environment}\0${name}`, "utf8")]);
+}
+
+export function objectKey(num: number): Buffer {
+  return tagU64(TAG_OBJECT, num);
+}
+
+/** One object's persisted row. Counts live elsewhere (dict-stats, partition rows). */
+export interface ObjectRow {
+  id: string;
+  kind: ObjectKind;
+  name: string | null;
+  environment: string;
+  createdAt: number;
+  ephemeral: boolean;
+  /** dicts: entry TTL in ms or null */
+  entryTtlMs: number | null;
+  /** dicts: the internal number under which its entries are stored */
+  dataNum: number | null;
+}
+
+const rowCodec = new Packr({ useRecords: false });
+
+export function encodeObjectRow(row: ObjectRow): Buffer {
+  return rowCodec.pack(row);
+}
+
+export function decodeObjectRow(bytes: Uint8Array): ObjectRow {
+  return rowCodec.unpack(bytes as Buffer) as ObjectRow;
+}
+
+// ---- dicts ----
+
+export function dictStatsKey(dataNum: number): Buffer {
+  return tagU64(TAG_DICT_STATS, dataNum);
+}
+
+export function encodeDictStats(count: number, bytes: number): Buffer {
+  const buf = Buffer.allocUnsafe(16);
+  writeU64(buf, 0, count);
+  writeU64(buf, 8, bytes);
+  return buf;
+}
+
+export function decodeDictStats(buf: Uint8Array): { count: number; bytes: number } {
+  return { count: readU64(buf, 0), bytes: readU64(buf, 8) };
+}
+
+export function dictPrefix(dataNum: number): Buffer {
+  return tagU64(TAG_DICT_ENTRY, dataNum);
+}
+
+export function dictEntryKey(dataNum: number, key: Uint8Array): Buffer {
+  const out = tagU64(TAG_DICT_ENTRY, dataNum, key.length);
+  out.set(key, 9);
+  return out;
+}
+
+/** The dict key inside a dict-entry key. */
+export function dictKeyOf(entryKey: Buffer): Buffer {
+  return entryKey.subarray(9);
+}
+
+export interface StoredEntry {
+  payload: Buffer;
+  /** ms; Infinity when the entry does not expire */
+  expiresAt: number;
+}
+
+export function encodeDictEntry(payload: Uint8Array, expiresAt: number): Buffer {
+  const expiring = expiresAt !== Infinity;
+  const head = expiring ? 9 : 1;
+  const out = Buffer.allocUnsafe(head + payload.length);
+  out[0] = expiring ? ENTRY_EXPIRING : ENTRY_PLAIN;
+  if (expiring) out.writeDoubleBE(expiresAt, 1);
+  out.set(payload, head);
+  return out;
+}
+
+export function decodeDictEntry(stored: Buffer): StoredEntry {
+  if (stored[0] === ENTRY_PLAIN) return { payload: stored.subarray(1), expiresAt: Infinity };
+  if (stored[0] === ENTRY_EXPIRING) return { payload: stored.subarray(9), expiresAt: stored.readDoubleBE(1) };
+  throw new Error(`unknown dict entry header 0x${stored[0]?.toString(16)}`);
+}
+
+// ---- queues ----
+
+export function partitionPrefix(queueNum: number): Buffer {
+  return tagU64(TAG_PARTITION, queueNum);
+}
+
+export function partitionKey(queueNum: number, partKey: Uint8Array): Buffer {
+  const out = tagU64(TAG_PARTITION, queueNum, partKey.length);
+  out.set(partKey, 9);
+  return out;
+}
+
+export interface PartitionRow {
+  partNum: number;
+  head: number;
+  tail: number;
+  expiresAt: number;
+  /** time of this partition's ttl index entry, undefined when it has none */
+  indexedAt: number | undefined;
+}
+
+export function encodePartitionRow(row: PartitionRow): Buffer {
+  const buf = Buffer.allocUnsafe(40);
+  writeU64(buf, 0, row.partNum);
+  writeU64(buf, 8, row.head);
+  writeU64(buf, 16, row.tail);
+  buf.writeDoubleBE(row.expiresAt, 24);
+  buf.writeDoubleBE(row.indexedAt ?? NO_TTL_ENTRY, 32);
+  return buf;
+}
+
+export function decodePartitionRow(buf: Buffer): PartitionRow {
+  const indexedAt = buf.readDoubleBE(32);
+  return {
+    partNum: readU64(buf, 0),
+    head: readU64(buf, 8),
+    tail: readU64(buf, 16),
+    expiresAt: buf.readDoubleBE(24),
+    indexedAt: indexedAt === NO_TTL_ENTRY ? undefined : indexedAt,
+  };
+}
+
+export function itemKey(partNum: number, seq: number): Buffer {
+  const key = tagU64(TAG_ITEM, partNum, 8);
+  writeU64(key, 9, seq);
+  return key;
+}
+
+export function itemsPrefix(partNum: number): Buffer {
+  return tagU64(TAG_ITEM, partNum);
+}
+
+export function seqOfItemKey(key: Buffer): number {
+  return readU64(key, 9);
+}
+
+// ---- ttl index ----
+
+export const TTL_PREFIX = Buffer.from([TAG_TTL]);
+
+/** ttl keys hold whole ms; fractional expiry times round up so an entry is never swept early. */
+export function ttlTime(at: number): number {
+  return Math.max(0, Math.ceil(at));
+}
+
+export function ttlPartitionKey(at: number, partNum: number): Buffer {
+  const key = tagU64(TAG_TTL, ttlTime(at), 9);
+  key[9] = TAG_ITEM;
+  writeU64(key, 10, partNum);
+  return key;
+}
+
+export function ttlDictKey(at: number, dataNum: number, dictKey: Uint8Array): Buffer {
+  const key = tagU64(TAG_TTL, ttlTime(at), 9 + dictKey.length);
+  key[9] = TAG_DICT_ENTRY;
+  writeU64(key, 10, dataNum);
+  key.set(dictKey, 18);
+  return key;
+}
+
+/** The first ttl key due strictly after `now`. */
+export function ttlBound(now: number): Buffer {
+  return tagU64(TAG_TTL, Math.max(0, Math.floor(now) + 1));
+}
+
+export type TtlRef =
+  | { kind: "partition"; at: number; partNum: number }
+  | { kind: "dict"; at: number; dataNum: number; dictKey: Buffer };
+
+export function decodeTtlKey(key: Buffer): TtlRef {
+  const at = readU64(key, 1);
+  if (key[9] === TAG_ITEM) return { kind: "partition", at, partNum: readU64(key, 10) };
+  return { kind: "dict", at, dataNum: readU64(key, 10), dictKey: key.subarray(18) };
+}
+
+// ---- garbage ----
+
+export const GARBAGE_PREFIX = Buffer.from([TAG_GARBAGE]);
+export const GARBAGE_DICT_DATA = TAG_DICT_ENTRY;
+export const GARBAGE_ITEMS = TAG_ITEM;
+
+export function garbageKey(num: number): Buffer {
+  return tagU64(TAG_GARBAGE, num);
+}
+
+export function numOfGarbageKey(key: Buffer): number {
+  return readU64(key, 1);
+}

@@ -1,0 +1,555 @@
+// Queue state and operations. A partition with items has a persisted row (its number,
+// head, tail and expiry) and its items under consecutive sequence numbers, so the head
+// item is one LevelDB get away and `len` is tail - head, kept in memory. An empty
+// partition keeps nothing on disk; its next put starts a new incarnation under a new
+// partition number, so old item keys can never be confused with new ones.
+//
+// Waiting is in memory: blocked getters and putters queue on their partition in arrival
+// order. A put serves waiting getters in the same synchronous step (their removal goes
+// into the same batch as the put), and room made by a get, a clear or an expiry serves
+// waiting putters in order. No polling anywhere.
+
+import { ClosedError, InvalidError, QueueFullError, RequestSizeError, ResourceExhaustedError } from "../proto/errors.ts";
+import type { QueueItem, QueueNextRequest, QueuePutRequest, QueueGetRequest, QueueStats } from "../proto/backend.ts";
+import { checkBytes, validateCount, validatePartition, validateTimeout, validateTtl } from "../proto/validate.ts";
+import type { Batch, Dirty } from "./commit.ts";
+import type { Core } from "./core.ts";
+import type { Collector } from "./gc.ts";
+import { encodePartitionRow, itemKey, partitionKey, ttlPartitionKey, ttlTime, type PartitionRow } from "./layout.ts";
+
+/** Partitions with at most this many items are cleared item by item in the batch; bigger ones by a gc marker. */
+const CLEAR_INLINE_ITEMS_MAX = 256;
+/** A page of `iterate` stops at this many value bytes even if `limit` items were not reached. */
+const PEEK_PAGE_BYTES_MAX = 8 * 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+type PartitionName = string | undefined;
+
+interface Waiter {
+  done: boolean;
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  reject(err: unknown): void;
+}
+
+interface GetWaiter extends Waiter {
+  n: number;
+  resolve(values: Uint8Array[]): void;
+}
+
+interface PutWaiter extends Waiter {
+  values: Uint8Array[];
+  ttlMs: number;
+  resolve(): void;
+}
+
+interface PendingItem {
+  value: Uint8Array;
+  batch: Batch;
+}
+
+/** Every live partition by its number, for the sweeper. */
+export type PartitionRegistry = Map<number, Partition>;
+
+export class Partition implements Dirty {
+  num = 0;
+  head = 0;
+  tail = 0;
+  expiresAt = Infinity;
+  indexedAt: number | undefined = undefined;
+  persisted = false;
+  pending = new Map<number, PendingItem>();
+  readonly getters: GetWaiter[] = [];
+  readonly putters: PutWaiter[] = [];
+  readonly watchers = new Set<() => void>();
+
+  constructor(
+    readonly queue: QueueState,
+    readonly name: PartitionName,
+    readonly keyBytes: Buffer,
+  ) {}
+
+  get count(): number {
+    return this.tail - this.head;
+  }
+
+  get idle(): boolean {
+    return this.getters.length === 0 && this.putters.length === 0 && this.watchers.size === 0;
+  }
+
+  describe(): string {
+    return this.name === undefined ? "the default partition" : `partition ${JSON.stringify(this.name)}`;
+  }
+
+  row(): PartitionRow {
+    return { partNum: this.num, head: this.head, tail: this.tail, expiresAt: this.expiresAt, indexedAt: this.indexedAt };
+  }
+
+  flush(batch: Batch): void {
+    const key = partitionKey(this.queue.num, this.keyBytes);
+    if (this.count > 0) {
+      batch.put(key, encodePartitionRow(this.row()));
+      this.persisted = true;
+    } else if (this.persisted) {
+      batch.del(key);
+      this.persisted = false;
+    }
+    this.queue.maybeDrop(this);
+  }
+}
+
+function settleWaiter(w: Waiter): void {
+  w.done = true;
+  if (w.timer) clearTimeout(w.timer);
+  if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
+}
+
+function parseCursor(cursor: unknown): { num: number; seq: number } | undefined {
+  if (cursor === undefined || cursor === null) return undefined;
+  const m = typeof cursor === "string" ? /^(\d{1,16})\.(\d{1,16})$/.exec(cursor) : null;
+  if (!m) throw new InvalidError("iterate cursor is not one this server issued");
+  return { num: Number(m[1]), seq: Number(m[2]) };
+}
+
+function checkItems(values: unknown, itemBytesMax: number, itemsMax: number): Uint8Array[] {
+  if (!Array.isArray(values)) throw new InvalidError("put takes a list of encoded values");
+  for (const v of values) {
+    if (!(v instanceof Uint8Array) || v.length === 0) throw new InvalidError("queue items travel as encoded bytes");
+    checkBytes("queue item", v.length, itemBytesMax);
+  }
+  if (values.length > itemsMax) {
+    throw new RequestSizeError(
+      `putMany of ${values.length} items can never fit: a partition holds at most ${itemsMax} items (queuePartitionItemsMax)`,
+    );
+  }
+  return values as Uint8Array[];
+}
+
+export class QueueState {
+  readonly partitions = new Map<PartitionName, Partition>();
+  /** partitions holding at least one item */
+  live = 0;
+  /** items in all partitions, expired ones included until they are noticed */
+  total = 0;
+  /** a lower bound on the earliest expiry among live partitions */
+  private minExpiry = Infinity;
+  private endedBy: Error | null = null;
+
+  constructor(
+    private readonly core: Core,
+    private readonly gc: Collector,
+    private readonly registry: PartitionRegistry,
+    readonly num: number,
+    readonly label: string,
+  ) {}
+
+  // ---- loading ----
+
+  /** Restores a partition row read at open. */
+  restore(name: PartitionName, keyBytes: Buffer, row: PartitionRow): void {
+    const p = new Partition(this, name, keyBytes);
+    p.num = row.partNum;
+    p.head = row.head;
+    p.tail = row.tail;
+    p.expiresAt = row.expiresAt;
+    p.indexedAt = row.indexedAt;
+    p.persisted = true;
+    if (!(p.head <= p.tail)) throw new Error(`corrupt partition row in ${this.label}: head ${p.head} > tail ${p.tail}`);
+    this.partitions.set(name, p);
+    this.registry.set(p.num, p);
+    this.live++;
+    this.total += p.count;
+    this.minExpiry = Math.min(this.minExpiry, p.expiresAt);
+  }
+
+  // ---- partitions ----
+
+  private lookup(partition: unknown): { name: PartitionName; existing: Partition | undefined } {
+    const name = partition === undefined || partition === null ? undefined : partition;
+    const existing = this.partitions.get(name as PartitionName);
+    if (!existing) validatePartition(name, this.core.limits.queuePartitionKeyBytesMax);
+    return { name: name as PartitionName, existing };
+  }
+
+  private partitionFor(name: PartitionName): Partition {
+    let p = this.partitions.get(name);
+    if (!p) {
+      const keyBytes = name === undefined ? EMPTY : Buffer.from(name, "utf8");
+      p = new Partition(this, name, keyBytes);
+      this.partitions.set(name, p);
+    }
+    return p;
+  }
+
+  maybeDrop(p: Partition): void {
+    if (p.count === 0 && !p.persisted && p.idle && this.partitions.get(p.name) === p) this.partitions.delete(p.name);
+  }
+
+  private ensureLive(): void {
+    if (this.endedBy) throw this.endedBy;
+  }
+
+  // ---- item movement ----
+
+  private append(p: Partition, values: Uint8Array[], ttlMs: number): Batch {
+    if (p.count === 0) {
+      const max = this.core.limits.queuePartitionsMax;
+      if (this.live >= max) {
+        throw new ResourceExhaustedError(`${this.label} already has ${this.live} partitions, the limit (queuePartitionsMax ${max})`);
+      }
+      p.num = this.core.allocate();
+      p.head = 0;
+      p.tail = 0;
+      this.live++;
+      this.registry.set(p.num, p);
+    }
+    const batch = this.core.batch();
+    const first = p.tail;
+    for (const value of values) {
+      batch.put(itemKey(p.num, p.tail), value as Buffer);
+      p.pending.set(p.tail, { value, batch });
+      p.tail++;
+    }
+    const pending = p.pending;
+    const end = p.tail;
+    batch.onCommitted(() => {
+      for (let seq = first; seq < end; seq++) if (pending.get(seq)?.batch === batch) pending.delete(seq);
+    });
+    this.total += values.length;
+    this.extendExpiry(p, batch, ttlMs);
+    this.core.committer.markDirty(p);
+    for (const wake of p.watchers) wake();
+    p.watchers.clear();
+    return batch;
+  }
+
+  /**
+   * Each put moves the expiry to now + ttl. The ttl index only needs an entry at or before
+   * the real expiry: the sweeper re-checks the partition and moves the entry forward, so
+   * a put only touches the index when the expiry moves earlier than its entry.
+   */
+  private extendExpiry(p: Partition, batch: Batch, ttlMs: number): void {
+    p.expiresAt = ttlMs === Infinity ? Infinity : this.core.now() + ttlMs;
+    this.minExpiry = Math.min(this.minExpiry, p.expiresAt);
+    if (p.expiresAt === Infinity) return;
+    const at = ttlTime(p.expiresAt);
+    if (p.indexedAt !== undefined && p.indexedAt <= at) return;
+    if (p.indexedAt !== undefined) batch.del(ttlPartitionKey(p.indexedAt, p.num));
+    batch.put(ttlPartitionKey(at, p.num), EMPTY);
+    p.indexedAt = at;
+  }
+
+  private itemValue(p: Partition, seq: number): Uint8Array {
+    const pending = p.pending.get(seq);
+    if (pending) return pending.value;
+    const value = this.core.db.getSync(itemKey(p.num, seq));
+    if (value === undefined) throw new Error(`${this.label}: item ${seq} of partition ${p.num} is missing`);
+    return value;
+  }
+
+  private take(p: Partition, n: number, batch: Batch): Uint8Array[] {
+    const k = Math.min(n, p.count);
+    const out: Uint8Array[] = new Array(k);
+    for (let i = 0; i < k; i++) {
+      const seq = p.head + i;
+      out[i] = this.itemValue(p, seq);
+      batch.del(itemKey(p.num, seq));
+    }
+    p.head += k;
+    this.total -= k;
+    if (p.count === 0) this.emptied(p, batch);
+    this.core.committer.markDirty(p);
+    return out;
+  }
+
+  private emptied(p: Partition, batch: Batch): void {
+    this.live--;
+    this.registry.delete(p.num);
+    if (p.indexedAt !== undefined) batch.del(ttlPartitionKey(p.indexedAt, p.num));
+    p.indexedAt = undefined;
+    p.expiresAt = Infinity;
+    p.pending = new Map();
+  }
+
+  private clearPartition(p: Partition, batch: Batch): void {
+    if (p.count === 0) return;
+    if (p.count <= CLEAR_INLINE_ITEMS_MAX) {
+      for (let seq = p.head; seq < p.tail; seq++) batch.del(itemKey(p.num, seq));
+    } else {
+      this.gc.discardItems(batch, p.num);
+    }
+    this.total -= p.count;
+    p.head = p.tail;
+    this.emptied(p, batch);
+    this.core.committer.markDirty(p);
+  }
+
+  /** Expired items are never returned: every access checks expiry before it reads. */
+  private expireIfDue(p: Partition, now: number): void {
+    if (p.count > 0 && p.expiresAt <= now) {
+      this.clearPartition(p, this.core.batch());
+      this.settle(p);
+    }
+  }
+
+  /** Expires every due partition; cheap unless one may be due. */
+  private expireAllDue(now: number): void {
+    if (this.minExpiry > now) return;
+    let min = Infinity;
+    for (const p of [...this.partitions.values()]) {
+      this.expireIfDue(p, now);
+      if (p.count > 0) min = Math.min(min, p.expiresAt);
+    }
+    this.minExpiry = min;
+  }
+
+  /** The sweeper found this partition's ttl entry due. */
+  sweep(p: Partition, at: number, now: number, batch: Batch): void {
+    batch.del(ttlPartitionKey(at, p.num));
+    if (p.indexedAt !== at) return;
+    p.indexedAt = undefined;
+    if (p.expiresAt <= now) {
+      this.expireIfDue(p, now);
+      return;
+    }
+    if (p.expiresAt !== Infinity) {
+      p.indexedAt = ttlTime(p.expiresAt);
+      batch.put(ttlPartitionKey(p.indexedAt, p.num), EMPTY);
+    }
+    this.core.committer.markDirty(p);
+  }
+
+  /** Serves waiters while they can be served: getters while items exist, putters while room exists. */
+  private settle(p: Partition): void {
+    const max = this.core.limits.queuePartitionItemsMax;
+    for (;;) {
+      if (p.getters.length > 0 && p.count > 0) {
+        const w = p.getters.shift()!;
+        settleWaiter(w);
+        const batch = this.core.batch();
+        const values = this.take(p, w.n, batch);
+        batch.done.then(() => w.resolve(values), (err) => w.reject(err));
+        continue;
+      }
+      if (p.putters.length > 0 && p.count + p.putters[0]!.values.length <= max) {
+        const w = p.putters.shift()!;
+        settleWaiter(w);
+        try {
+          const batch = this.append(p, w.values, w.ttlMs);
+          batch.done.then(() => w.resolve(), (err) => w.reject(err));
+        } catch (err) {
+          w.reject(err);
+        }
+        continue;
+      }
+      break;
+    }
+    this.maybeDrop(p);
+  }
+
+  private wait<W extends Waiter>(p: Partition, list: W[], w: W, timeoutMs: number | undefined, onTimeout: () => void): void {
+    list.push(w);
+    const leave = (): boolean => {
+      if (w.done) return false;
+      settleWaiter(w);
+      list.splice(list.indexOf(w), 1);
+      this.maybeDrop(p);
+      return true;
+    };
+    if (timeoutMs !== undefined) {
+      w.timer = setTimeout(() => {
+        if (leave()) onTimeout();
+      }, timeoutMs);
+    }
+    if (w.signal) {
+      w.onAbort = () => {
+        if (leave()) w.reject(new ClosedError("the wait was cancelled: its handle or store was closed"));
+      };
+      w.signal.addEventListener("abort", w.onAbort, { once: true });
+    }
+  }
+
+  private full(p: Partition): QueueFullError {
+    const max = this.core.limits.queuePartitionItemsMax;
+    return new QueueFullError(`${p.describe()} of ${this.label} is full: it holds at most ${max} items (queuePartitionItemsMax)`);
+  }
+
+  // ---- operations ----
+
+  async put(values: Uint8Array[], request: QueuePutRequest): Promise<void> {
+    this.ensureLive();
+    const limits = this.core.limits;
+    const { name, existing } = this.lookup(request.partition);
+    const ttlMs = validateTtl("partitionTtlMs", request.partitionTtlMs) ?? limits.partitionTtlMs;
+    const timeoutMs = validateTimeout("timeoutMs", request.timeoutMs);
+    const items = checkItems(values, limits.queueItemBytesMax, limits.queuePartitionItemsMax);
+    if (request.signal?.aborted) throw new ClosedError("the wait was cancelled: its handle or store was closed");
+    if (items.length === 0) return;
+    const p = existing ?? this.partitionFor(name);
+    this.expireIfDue(p, this.core.now());
+    if (p.putters.length === 0 && p.count + items.length <= limits.queuePartitionItemsMax) {
+      let batch: Batch;
+      try {
+        batch = this.append(p, items, ttlMs);
+      } catch (err) {
+        this.maybeDrop(p);
+        throw err;
+      }
+      this.settle(p);
+      return batch.done;
+    }
+    if (timeoutMs === 0) {
+      this.maybeDrop(p);
+      throw this.full(p);
+    }
+    return new Promise<void>((resolve, reject) => {
+      const w: PutWaiter = { values: items, ttlMs, resolve, reject, done: false, timer: undefined, signal: request.signal, onAbort: undefined };
+      this.wait(p, p.putters, w, timeoutMs, () => reject(this.full(p)));
+    });
+  }
+
+  async get(n: number, request: QueueGetRequest): Promise<Uint8Array[]> {
+    this.ensureLive();
+    validateCount("n", n, 1);
+    const { name, existing } = this.lookup(request.partition);
+    const timeoutMs = validateTimeout("timeoutMs", request.timeoutMs);
+    if (request.signal?.aborted) throw new ClosedError("the wait was cancelled: its handle or store was closed");
+    if (existing) this.expireIfDue(existing, this.core.now());
+    if (existing && existing.count > 0) {
+      const batch = this.core.batch();
+      const values = this.take(existing, n, batch);
+      this.settle(existing);
+      await batch.done;
+      return values;
+    }
+    if (timeoutMs === 0) return [];
+    const p = existing ?? this.partitionFor(name);
+    return new Promise<Uint8Array[]>((resolve, reject) => {
+      const w: GetWaiter = { n, resolve, reject, done: false, timer: undefined, signal: request.signal, onAbort: undefined };
+      this.wait(p, p.getters, w, timeoutMs, () => resolve([]));
+    });
+  }
+
+  len(request: { partition?: string; total?: boolean }): number {
+    this.ensureLive();
+    const now = this.core.now();
+    if (request.total === true) {
+      if (request.partition !== undefined && request.partition !== null) {
+        throw new InvalidError("Partition must be null when requesting total length.");
+      }
+      this.expireAllDue(now);
+      return this.total;
+    }
+    const { existing } = this.lookup(request.partition);
+    if (!existing) return 0;
+    this.expireIfDue(existing, now);
+    return existing.count;
+  }
+
+  async clear(request: { partition?: string; all?: boolean }): Promise<void> {
+    this.ensureLive();
+    if (request.all === true) {
+      if (request.partition !== undefined && request.partition !== null) {
+        throw new InvalidError("Partition must be null when requesting to clear all.");
+      }
+      const batch = this.core.batch();
+      for (const p of [...this.partitions.values()]) {
+        this.clearPartition(p, batch);
+        this.settle(p);
+      }
+      return batch.done;
+    }
+    const { existing } = this.lookup(request.partition);
+    if (!existing) return;
+    const batch = this.core.batch();
+    this.clearPartition(existing, batch);
+    this.settle(existing);
+    return batch.done;
+  }
+
+  async next(request: QueueNextRequest): Promise<QueueItem[]> {
+    this.ensureLive();
+    const { name } = this.lookup(request.partition);
+    const limit = validateCount("limit", request.limit, 1);
+    const pollMs = validateTimeout("pollTimeoutMs", request.pollTimeoutMs) ?? 0;
+    const after = parseCursor(request.after);
+    const deadline = Date.now() + pollMs;
+    for (;;) {
+      this.ensureLive();
+      const p = this.partitions.get(name);
+      if (p) this.expireIfDue(p, this.core.now());
+      const { items, batch } = p ? this.peek(p, after, limit) : { items: [], batch: undefined };
+      if (items.length > 0) {
+        if (batch) await batch.done;
+        return items;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || request.signal?.aborted) return [];
+      await this.watch(this.partitionFor(name), remaining, request.signal);
+    }
+  }
+
+  private peek(p: Partition, after: { num: number; seq: number } | undefined, limit: number) {
+    let seq = after && after.num === p.num ? Math.max(p.head, after.seq + 1) : p.head;
+    const items: QueueItem[] = [];
+    let batch: Batch | undefined;
+    let bytes = 0;
+    for (; seq < p.tail && items.length < limit && bytes < PEEK_PAGE_BYTES_MAX; seq++) {
+      const pending = p.pending.get(seq);
+      if (pending) batch = pending.batch;
+      const value = this.itemValue(p, seq);
+      items.push({ value, cursor: `${p.num}.${seq}` });
+      bytes += value.length;
+    }
+    return { items, batch };
+  }
+
+  private watch(p: Partition, ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        p.watchers.delete(done);
+        this.maybeDrop(p);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener("abort", done, { once: true });
+      p.watchers.add(done);
+    });
+  }
+
+  stats(): QueueStats {
+    this.ensureLive();
+    this.expireAllDue(this.core.now());
+    return { partitions: this.live, items: this.total };
+  }
+
+  // ---- ending ----
+
+  /** Deletes every item (object deletion); waiters get `reason`. */
+  destroy(batch: Batch, reason: Error): void {
+    for (const p of [...this.partitions.values()]) {
+      this.clearPartition(p, batch);
+      this.core.committer.markDirty(p);
+    }
+    this.end(reason);
+  }
+
+  /** Releases every waiter with `reason` and refuses further calls with it. */
+  end(reason: Error): void {
+    this.endedBy = reason;
+    for (const p of this.partitions.values()) {
+      for (const w of p.getters.splice(0)) {
+        settleWaiter(w);
+        w.reject(reason);
+      }
+      for (const w of p.putters.splice(0)) {
+        settleWaiter(w);
+        w.reject(reason);
+      }
+      for (const wake of [...p.watchers]) wake();
+    }
+  }
+}
