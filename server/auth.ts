@@ -1,0 +1,28 @@
+// Bearer-token auth. Both tokens are hashed before the constant-time compare, so the
+// comparison takes the same time whatever the presented token's length or content.
+
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import { AuthError } from "../proto/errors.ts";
+
+function digest(token: string): Buffer {
+  return createHash("sha256").update(token, "utf8").digest();
+}
+
+export class TokenCheck {
+  private readonly expected: Buffer;
+
+  constructor(token: string) {
+    this.expected = digest(token);
+  }
+
+  /** Throws AuthError unless the request carries `Authorization: Bearer <token>`. */
+  check(req: IncomingMessage): void {
+    const header = req.headers.authorization;
+    const match = header === undefined ? null : /^Bearer (.+)$/i.exec(header.trim());
+    const presented = digest(match?.[1] ?? "");
+    if (!timingSafeEqual(presented, this.expected) || match === null) {
+      throw new AuthError(header === undefined ? "a bearer token is required" : "the bearer token is wrong");
+    }
+  }
+}

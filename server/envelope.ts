@@ -1,0 +1,115 @@
+// Typed reads of a decoded request envelope. The engine validates what the values mean
+// (names, partitions, sizes, timeouts); this file only makes sure each field has the
+// MessagePack type the protocol promises, so that a string arrives where a string is
+// expected. Anything else is InvalidError naming the field. A `nil` field is absent.
+
+import type { LookupMode, ObjectKind } from "../proto/backend.ts";
+import { InvalidError } from "../proto/errors.ts";
+
+export type Envelope = Readonly<Record<string, unknown>>;
+
+export function asEnvelope(decoded: unknown): Envelope {
+  if (typeof decoded !== "object" || decoded === null || Array.isArray(decoded) || decoded instanceof Uint8Array) {
+    throw new InvalidError("the request body must be a MessagePack map with string keys");
+  }
+  return decoded as Envelope;
+}
+
+function field(body: Envelope, name: string): unknown {
+  if (!Object.hasOwn(body, name)) return undefined;
+  const value = body[name];
+  return value === null ? undefined : value;
+}
+
+function wrongType(name: string, expected: string, value: unknown): InvalidError {
+  const got = value instanceof Uint8Array ? "bin" : Array.isArray(value) ? "array" : typeof value;
+  return new InvalidError(`field '${name}' must be ${expected}, got ${got}`);
+}
+
+function required<T>(name: string, value: T | undefined): T {
+  if (value === undefined) throw new InvalidError(`field '${name}' is required`);
+  return value;
+}
+
+export function optionalString(body: Envelope, name: string): string | undefined {
+  const value = field(body, name);
+  if (value !== undefined && typeof value !== "string") throw wrongType(name, "a string", value);
+  return value;
+}
+
+export function string(body: Envelope, name: string): string {
+  return required(name, optionalString(body, name));
+}
+
+export function optionalNumber(body: Envelope, name: string): number | undefined {
+  const value = field(body, name);
+  if (value !== undefined && typeof value !== "number") throw wrongType(name, "a number", value);
+  return value;
+}
+
+export function number(body: Envelope, name: string): number {
+  return required(name, optionalNumber(body, name));
+}
+
+/** A boolean; absent is false. */
+export function flag(body: Envelope, name: string): boolean {
+  const value = field(body, name);
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") throw wrongType(name, "a boolean", value);
+  return value;
+}
+
+export function optionalFlag(body: Envelope, name: string): boolean | undefined {
+  return field(body, name) === undefined ? undefined : flag(body, name);
+}
+
+function isBytes(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array;
+}
+
+export function optionalBytes(body: Envelope, name: string): Uint8Array | undefined {
+  const value = field(body, name);
+  if (value !== undefined && !isBytes(value)) throw wrongType(name, "bin", value);
+  return value;
+}
+
+export function bytes(body: Envelope, name: string): Uint8Array {
+  return required(name, optionalBytes(body, name));
+}
+
+export function bytesArray(body: Envelope, name: string): Uint8Array[] {
+  const value = required(name, field(body, name));
+  if (!Array.isArray(value)) throw wrongType(name, "an array of bin", value);
+  for (const item of value) {
+    if (!isBytes(item)) throw wrongType(`${name}[]`, "bin", item);
+  }
+  return value as Uint8Array[];
+}
+
+export function pairsArray(body: Envelope, name: string): Array<[Uint8Array, Uint8Array]> {
+  const value = required(name, field(body, name));
+  if (!Array.isArray(value)) throw wrongType(name, "an array of [bin, bin] pairs", value);
+  for (const pair of value) {
+    if (!Array.isArray(pair) || pair.length !== 2 || !isBytes(pair[0]) || !isBytes(pair[1])) {
+      throw new InvalidError(`field '${name}' must be an array of [bin, bin] pairs`);
+    }
+  }
+  return value as Array<[Uint8Array, Uint8Array]>;
+}
+
+const KINDS: readonly ObjectKind[] = ["dict", "queue"];
+const MODES: readonly LookupMode[] = ["lookup", "createIfMissing", "createFailIfExists", "ephemeral"];
+
+export function kind(body: Envelope): ObjectKind {
+  const value = string(body, "kind");
+  if (!KINDS.includes(value as ObjectKind)) throw new InvalidError(`field 'kind' must be "dict" or "queue", got ${JSON.stringify(value)}`);
+  return value as ObjectKind;
+}
+
+export function mode(body: Envelope): LookupMode {
+  const value = string(body, "mode");
+  if (!MODES.includes(value as LookupMode)) {
+    throw new InvalidError(`field 'mode' must be one of ${MODES.join(", ")}, got ${JSON.stringify(value)}`);
+  }
+  return value as LookupMode;
+}

@@ -1,0 +1,7 @@
+// The server's public door: `startServer(options)` serves an engine over HTTP/1.1.
+// The protocol is docs/protocol.md; the route table is client/wire.ts.
+
+export { startServer } from "./server.ts";
+export type { LarderServer } from "./server.ts";
+export { SERVER_DEFAULTS } from "./options.ts";
+export type { ServerOptions } from "./options.ts";

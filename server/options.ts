@@ -1,0 +1,114 @@
+// Server options: every option of `open()` (they go to the engine unchanged) plus the
+// network, auth, long-poll and ephemeral-lease settings below, with their defaults in
+// one documented object.
+
+import type { EngineOptions } from "../engine/index.ts";
+import { InvalidError } from "../proto/errors.ts";
+import { CEILINGS } from "../proto/limits.ts";
+
+export interface ServerOptions extends Omit<EngineOptions, "ephemeralAtOpen"> {
+  /** Interface to bind. */
+  host?: string;
+  /** TCP port; 0 binds any free port (read it back from `url`). */
+  port?: number;
+  /** When set, every route but the health route needs `Authorization: Bearer <token>`. */
+  token?: string;
+  /** An ephemeral object is deleted when no heartbeat arrived for this long. */
+  ephemeralExpiryMs?: number;
+  /** How often the reaper looks for expired ephemeral objects. */
+  reapIntervalMs?: number;
+  /** The longest a single request waits (queue get, queue next, put into a full partition). */
+  longPollMaxMs?: number;
+  /** Upper bound on any request body, whatever the limits allow. */
+  requestBytesMax?: number;
+  /** How long `close()` lets in-flight requests finish before it cuts their connections. */
+  closeGraceMs?: number;
+  /** Where internal errors are reported; they are never sent to clients. */
+  logError?: (message: string, error: unknown) => void;
+}
+
+/** The defaults of the server's own options. */
+export const SERVER_DEFAULTS = Object.freeze({
+  /** Loopback only: exposing the server is a deliberate choice. */
+  host: "127.0.0.1",
+  port: 7070,
+  token: undefined as string | undefined,
+  /** "A few minutes": ten missed heartbeats at the client's default 30 s interval. */
+  ephemeralExpiryMs: 300_000,
+  /** undefined: a quarter of ephemeralExpiryMs, at most 10 s. */
+  reapIntervalMs: undefined as number | undefined,
+  /** Under Modal's 50 s, and well under the 300 s that HTTP clients and proxies commonly allow. */
+  longPollMaxMs: 30_000,
+  /** The hard ceiling of proto/limits.ts: 1 GiB. */
+  requestBytesMax: CEILINGS.bytesMax,
+  /** Long enough for a large in-flight write to commit. */
+  closeGraceMs: 10_000,
+});
+
+export interface ResolvedServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly token: string | undefined;
+  readonly ephemeralExpiryMs: number;
+  readonly reapIntervalMs: number;
+  readonly longPollMaxMs: number;
+  readonly requestBytesMax: number;
+  readonly closeGraceMs: number;
+  readonly logError: (message: string, error: unknown) => void;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidError(`${name} must be a positive number of ms or bytes, got ${String(value)}`);
+  }
+  return value;
+}
+
+function defaultLogError(message: string, error: unknown): void {
+  console.error(`larder server: ${message}`, error);
+}
+
+export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
+  const port = options.port ?? SERVER_DEFAULTS.port;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new InvalidError(`port must be an integer from 0 to 65535, got ${String(port)}`);
+  }
+  const token = options.token ?? SERVER_DEFAULTS.token;
+  if (token !== undefined && (typeof token !== "string" || token.length === 0)) {
+    throw new InvalidError("token must be a non-empty string");
+  }
+  const ephemeralExpiryMs = positive("ephemeralExpiryMs", options.ephemeralExpiryMs, SERVER_DEFAULTS.ephemeralExpiryMs);
+  const reapDefault = Math.min(10_000, Math.max(10, ephemeralExpiryMs / 4));
+  return {
+    host: options.host ?? SERVER_DEFAULTS.host,
+    port,
+    token,
+    ephemeralExpiryMs,
+    reapIntervalMs: positive("reapIntervalMs", options.reapIntervalMs, reapDefault),
+    longPollMaxMs: positive("longPollMaxMs", options.longPollMaxMs, SERVER_DEFAULTS.longPollMaxMs),
+    requestBytesMax: Math.min(
+      positive("requestBytesMax", options.requestBytesMax, SERVER_DEFAULTS.requestBytesMax),
+      CEILINGS.bytesMax,
+    ),
+    closeGraceMs: positive("closeGraceMs", options.closeGraceMs, SERVER_DEFAULTS.closeGraceMs),
+    logError: options.logError ?? defaultLogError,
+  };
+}
+
+/** The options that go to the engine: everything of `open()`, nothing of the server's. */
+export function engineOptions(options: ServerOptions): EngineOptions {
+  const {
+    host: _host,
+    port: _port,
+    token: _token,
+    ephemeralExpiryMs: _expiry,
+    reapIntervalMs: _reap,
+    longPollMaxMs: _poll,
+    requestBytesMax: _bytes,
+    closeGraceMs: _grace,
+    logError: _log,
+    ...engine
+  } = options;
+  return { ...engine, ephemeralAtOpen: "keep" };
+}

@@ -1,0 +1,56 @@
+// Writing answers. Success bodies are MessagePack maps; every error body is JSON
+// `{ code, message }` with the HTTP status of the error registry (proto/errors.ts), so a
+// client can read an error without a MessagePack library. Internal errors are logged and
+// leave as one opaque INTERNAL.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { InternalError, LarderError, errorSpec } from "../proto/errors.ts";
+import { JSON_TYPE, MSGPACK_TYPE, packEnvelope } from "../client/wire.ts";
+import { UnsupportedMediaTypeError } from "./body.ts";
+
+/** An unread body up to this size is read and discarded so the connection stays open; past it, the connection closes. */
+const DRAIN_BYTES_MAX = 1024 * 1024;
+
+export interface ErrorReply {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Maps any thrown value to the answer a client sees; only LarderErrors keep their message. */
+export function errorReply(err: unknown, logError: (message: string, error: unknown) => void): ErrorReply {
+  if (err instanceof UnsupportedMediaTypeError) return { status: 415, code: err.code, message: err.message };
+  if (err instanceof LarderError && err.code !== "INTERNAL") {
+    return { status: errorSpec(err.code)?.httpStatus ?? 500, code: err.code, message: err.message };
+  }
+  logError("internal error", err);
+  return { status: 500, code: InternalError.code, message: "internal error; see the server log" };
+}
+
+/** Whether the connection must close after the answer: closing server, or a body left unread that is too big to discard. */
+function mustClose(req: IncomingMessage, closing: boolean): boolean {
+  if (closing) return true;
+  if (req.complete) return false;
+  const declared = Number(req.headers["content-length"] ?? NaN);
+  return !(Number.isSafeInteger(declared) && declared <= DRAIN_BYTES_MAX);
+}
+
+function send(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: Buffer, closing: boolean, extra?: Record<string, string>): void {
+  if (res.headersSent || res.destroyed) return;
+  const headers: Record<string, string | number> = { "content-type": type, "content-length": body.length, ...extra };
+  if (mustClose(req, closing)) headers.connection = "close";
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Record<string, unknown>, closing: boolean): void {
+  send(req, res, 200, MSGPACK_TYPE, packEnvelope(reply), closing);
+}
+
+export function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, closing: boolean, extra?: Record<string, string>): void {
+  send(req, res, status, JSON_TYPE, Buffer.from(JSON.stringify(body)), closing, extra);
+}
+
+export function sendError(req: IncomingMessage, res: ServerResponse, error: ErrorReply, closing: boolean, extra?: Record<string, string>): void {
+  sendJson(req, res, error.status, { code: error.code, message: error.message }, closing, extra);
+}

@@ -1,0 +1,250 @@
+// One route per Backend method: each handler type-checks its envelope, makes exactly one
+// call on the engine, and shapes the answer. Value and key bytes pass through untouched.
+// `bodyBytesMax` bounds the request body before it is read in full; the engine checks the
+// exact limits again when it sees the decoded arguments.
+
+import type { Engine } from "../engine/index.ts";
+import { ClosedError, UnavailableError } from "../proto/errors.ts";
+import type { Limits } from "../proto/limits.ts";
+import { ROUTES, objectToWire, type RouteName } from "../client/wire.ts";
+import * as e from "./envelope.ts";
+import type { Leases } from "./leases.ts";
+
+/** Room in every body for field names, ids, names, environments, partitions and numbers. */
+export const ENVELOPE_BYTES_MAX = 4 * 1024;
+/** MessagePack framing of one bin inside an array: a bin32 header, plus a 2-element array header. */
+const ITEM_FRAMING_BYTES = 8;
+
+export interface RouteContext {
+  readonly engine: Engine;
+  readonly leases: Leases;
+  /** Aborted when the client goes away or the server closes. */
+  readonly signal: AbortSignal;
+  /** True once the server has begun to close. */
+  readonly closing: () => boolean;
+  /** Caps a requested wait at the server's long-poll maximum; undefined (forever) becomes the cap. */
+  readonly capWait: (timeoutMs: number | undefined) => number | undefined;
+}
+
+export type Reply = Record<string, unknown>;
+
+export interface Route {
+  readonly name: RouteName;
+  readonly path: string;
+  bodyBytesMax(limits: Limits): number;
+  handle(ctx: RouteContext, body: e.Envelope): Promise<Reply>;
+}
+
+const small = (): number => ENVELOPE_BYTES_MAX;
+const withKey = (limits: Limits): number => limits.dictKeyBytesMax + ENVELOPE_BYTES_MAX;
+
+/**
+ * A long-poll released because the server is closing answers as if nothing arrived, so the
+ * client's loop carries on against the next server (or gives up with UnavailableError).
+ */
+async function releasedEmpty<T>(ctx: RouteContext, wait: Promise<T>, empty: T): Promise<T> {
+  try {
+    return await wait;
+  } catch (err) {
+    if (err instanceof ClosedError && ctx.closing()) return empty;
+    throw err;
+  }
+}
+
+const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
+  getObject: {
+    bodyBytesMax: small,
+    async handle(ctx, body) {
+      const kind = e.kind(body);
+      const mode = e.mode(body);
+      const record = await ctx.engine.getObject(kind, {
+        name: e.optionalString(body, "name"),
+        environment: e.string(body, "environment"),
+        mode,
+        entryTtlMs: e.optionalNumber(body, "entryTtlMs"),
+      });
+      if (mode === "ephemeral") ctx.leases.start(kind, record.id);
+      return { object: objectToWire(record) };
+    },
+  },
+  getObjectById: {
+    bodyBytesMax: small,
+    async handle(ctx, body) {
+      return { object: objectToWire(await ctx.engine.getObjectById(e.kind(body), e.string(body, "id"))) };
+    },
+  },
+  listObjects: {
+    bodyBytesMax: small,
+    async handle(ctx, body) {
+      const records = await ctx.engine.listObjects(e.kind(body), {
+        environment: e.string(body, "environment"),
+        maxObjects: e.optionalNumber(body, "maxObjects"),
+        createdBefore: e.optionalNumber(body, "createdBefore"),
+      });
+      return { objects: records.map(objectToWire) };
+    },
+  },
+  deleteObject: {
+    bodyBytesMax: small,
+    async handle(ctx, body) {
+      await ctx.engine.deleteObject(e.kind(body), {
+        name: e.string(body, "name"),
+        environment: e.string(body, "environment"),
+        allowMissing: e.flag(body, "allowMissing"),
+      });
+      return {};
+    },
+  },
+  deleteObjectById: {
+    bodyBytesMax: small,
+    async handle(ctx, body) {
+      const id = e.string(body, "id");
+      await ctx.engine.deleteObjectById(e.kind(body), id);
+      ctx.leases.forget(id);
+      return {};
+    },
+  },
+  heartbeat: {
+    bodyBytesMax: small,
+    async handle(ctx, body) {
+      const id = e.string(body, "id");
+      await ctx.engine.heartbeat(e.kind(body), id);
+      ctx.leases.extend(id);
+      return {};
+    },
+  },
+  dictGet: {
+    bodyBytesMax: withKey,
+    async handle(ctx, body) {
+      return { value: await ctx.engine.dictGet(e.string(body, "id"), e.bytes(body, "key")) };
+    },
+  },
+  dictContains: {
+    bodyBytesMax: withKey,
+    async handle(ctx, body) {
+      return { contains: await ctx.engine.dictContains(e.string(body, "id"), e.bytes(body, "key")) };
+    },
+  },
+  dictPut: {
+    bodyBytesMax: (limits) => limits.dictKeyBytesMax + limits.dictValueBytesMax + ENVELOPE_BYTES_MAX,
+    async handle(ctx, body) {
+      const id = e.string(body, "id");
+      const written = await ctx.engine.dictPut(id, e.bytes(body, "key"), e.bytes(body, "value"), e.flag(body, "skipIfExists"));
+      return { written };
+    },
+  },
+  dictUpdate: {
+    bodyBytesMax: (limits) =>
+      limits.dictUpdateEntriesMax * (limits.dictKeyBytesMax + limits.dictValueBytesMax + ITEM_FRAMING_BYTES) + ENVELOPE_BYTES_MAX,
+    async handle(ctx, body) {
+      await ctx.engine.dictUpdate(e.string(body, "id"), e.pairsArray(body, "entries"));
+      return {};
+    },
+  },
+  dictPop: {
+    bodyBytesMax: withKey,
+    async handle(ctx, body) {
+      return { value: await ctx.engine.dictPop(e.string(body, "id"), e.bytes(body, "key")) };
+    },
+  },
+  dictLen: {
+    bodyBytesMax: small,
+    async handle(ctx, body) {
+      return { len: await ctx.engine.dictLen(e.string(body, "id")) };
+    },
+  },
+  dictClear: {
+    bodyBytesMax: small,
+    async handle(ctx, body) {
+      await ctx.engine.dictClear(e.string(body, "id"));
+      return {};
+    },
+  },
+  dictScan: {
+    bodyBytesMax: withKey,
+    async handle(ctx, body) {
+      const page = await ctx.engine.dictScan(e.string(body, "id"), {
+        after: e.optionalBytes(body, "after"),
+        limit: e.number(body, "limit"),
+        values: e.flag(body, "values"),
+      });
+      return { entries: page.entries, more: page.more };
+    },
+  },
+  queuePut: {
+    bodyBytesMax: (limits) =>
+      limits.queuePartitionItemsMax * (limits.queueItemBytesMax + ITEM_FRAMING_BYTES) + ENVELOPE_BYTES_MAX,
+    async handle(ctx, body) {
+      const id = e.string(body, "id");
+      const values = e.bytesArray(body, "values");
+      try {
+        await ctx.engine.queuePut(id, values, {
+          partition: e.optionalString(body, "partition"),
+          partitionTtlMs: e.optionalNumber(body, "partitionTtlMs"),
+          timeoutMs: ctx.capWait(e.optionalNumber(body, "timeoutMs")),
+          signal: ctx.signal,
+        });
+      } catch (err) {
+        // A put still waiting for room when the server closes wrote nothing: the client may send it again.
+        if (err instanceof ClosedError && ctx.closing()) throw new UnavailableError("the server is shutting down; nothing was written");
+        throw err;
+      }
+      return {};
+    },
+  },
+  queueGet: {
+    bodyBytesMax: small,
+    async handle(ctx, body) {
+      const id = e.string(body, "id");
+      const n = e.number(body, "n");
+      const request = {
+        partition: e.optionalString(body, "partition"),
+        timeoutMs: ctx.capWait(e.optionalNumber(body, "timeoutMs")),
+        signal: ctx.signal,
+      };
+      return { values: await releasedEmpty(ctx, ctx.engine.queueGet(id, n, request), []) };
+    },
+  },
+  queueLen: {
+    bodyBytesMax: small,
+    async handle(ctx, body) {
+      const request = { partition: e.optionalString(body, "partition"), total: e.optionalFlag(body, "total") };
+      return { len: await ctx.engine.queueLen(e.string(body, "id"), request) };
+    },
+  },
+  queueClear: {
+    bodyBytesMax: small,
+    async handle(ctx, body) {
+      const request = { partition: e.optionalString(body, "partition"), all: e.optionalFlag(body, "all") };
+      await ctx.engine.queueClear(e.string(body, "id"), request);
+      return {};
+    },
+  },
+  queueNext: {
+    bodyBytesMax: small,
+    async handle(ctx, body) {
+      const id = e.string(body, "id");
+      const request = {
+        partition: e.optionalString(body, "partition"),
+        after: e.optionalString(body, "after"),
+        limit: e.number(body, "limit"),
+        pollTimeoutMs: ctx.capWait(e.number(body, "pollTimeoutMs")) as number,
+        signal: ctx.signal,
+      };
+      const items = await releasedEmpty(ctx, ctx.engine.queueNext(id, request), []);
+      return { items: items.map((item) => ({ value: item.value, cursor: item.cursor })) };
+    },
+  },
+  queueStats: {
+    bodyBytesMax: small,
+    async handle(ctx, body) {
+      const stats = await ctx.engine.queueStats(e.string(body, "id"));
+      return { partitions: stats.partitions, items: stats.items };
+    },
+  },
+};
+
+/** The route table, by path. */
+export const ROUTES_BY_PATH: ReadonlyMap<string, Route> = new Map(
+  (Object.keys(ROUTES) as RouteName[]).map((name) => [ROUTES[name], { name, path: ROUTES[name], ...handlers[name] }]),
+);

@@ -1,0 +1,194 @@
+// The HTTP/1.1 edge over the engine. Each request is checked in this order, each step
+// before any work is done: health route, auth, route, method, server closing, content
+// type, declared length, streamed length, MessagePack decoding, envelope types; then the
+// route makes its one engine call. docs/protocol.md describes the result for clients.
+//
+// Closing (close(), SIGINT/SIGTERM in `larder serve`): stop accepting; answer requests that
+// arrive on open connections with 503 UNAVAILABLE; release long-polls (they answer as if
+// nothing arrived); let other in-flight requests finish (at most closeGraceMs); stop the
+// reaper; close the engine.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { openEngine, type Engine } from "../engine/index.ts";
+import { ClosedError, InvalidError, NotFoundError, UnavailableError } from "../proto/errors.ts";
+import { HEALTH_PATH, unpackEnvelope } from "../client/wire.ts";
+import { TokenCheck } from "./auth.ts";
+import { checkContentType, checkDeclaredLength, readBody } from "./body.ts";
+import { asEnvelope } from "./envelope.ts";
+import { Leases } from "./leases.ts";
+import { engineOptions, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./options.ts";
+import { errorReply, sendError, sendJson, sendReply } from "./reply.ts";
+import { ROUTES_BY_PATH, type Route, type RouteContext } from "./routes.ts";
+
+export interface LarderServer {
+  /** `http://HOST:PORT` with the port actually bound; loopback when bound to every interface. */
+  readonly url: string;
+  /** Graceful: stops accepting, answers in-flight requests, releases long-polls, closes the engine. */
+  close(): Promise<void>;
+}
+
+/** Server keep-alive outlasts the client's (10 s), so a client never reuses a socket the server is closing. */
+const KEEP_ALIVE_MS = 65_000;
+
+class HttpEdge {
+  private closing = false;
+  private closed: Promise<void> | undefined;
+  private readonly inFlight = new Set<AbortController>();
+  private drained: (() => void) | undefined;
+  private readonly tokenCheck: TokenCheck | undefined;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly leases: Leases,
+    private readonly options: ResolvedServerOptions,
+    readonly http: Server,
+  ) {
+    this.tokenCheck = options.token === undefined ? undefined : new TokenCheck(options.token);
+    http.on("request", (req: IncomingMessage, res: ServerResponse) => void this.serve(req, res));
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const controller = new AbortController();
+    this.inFlight.add(controller);
+    res.on("close", () => {
+      // The client went away before its answer was written: release the engine wait.
+      if (!res.writableFinished) controller.abort(new ClosedError("the client closed the connection"));
+      this.inFlight.delete(controller);
+      if (this.inFlight.size === 0) this.drained?.();
+    });
+    try {
+      const reply = await this.dispatch(req, res, controller.signal);
+      if (reply !== undefined) sendReply(req, res, reply, this.closing);
+    } catch (err) {
+      const allow = err instanceof MethodNotAllowed ? { allow: err.allow } : undefined;
+      const error = err instanceof MethodNotAllowed ? { status: 405, code: "INVALID", message: err.message } : errorReply(err, this.options.logError);
+      // An unread body is discarded by Node after the answer, or the connection closes (reply.ts).
+      sendError(req, res, error, this.closing, allow);
+    }
+  }
+
+  /** Returns the reply of an RPC route, or undefined when the answer was already written. */
+  private async dispatch(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<Record<string, unknown> | undefined> {
+    const path = (req.url ?? "/").split("?", 1)[0]!;
+    if (path === HEALTH_PATH) {
+      this.health(req, res);
+      return undefined;
+    }
+    this.tokenCheck?.check(req);
+    const route = ROUTES_BY_PATH.get(path);
+    if (route === undefined) throw new NotFoundError(`no route ${JSON.stringify(path)}; see docs/protocol.md`);
+    if (req.method !== "POST") throw new MethodNotAllowed(`${path} takes POST, not ${req.method}`, "POST");
+    if (this.closing) throw new UnavailableError("the server is shutting down; nothing was done");
+    return route.handle(this.context(signal), await this.readEnvelope(req, route));
+  }
+
+  private health(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== "GET" && req.method !== "HEAD") throw new MethodNotAllowed(`${HEALTH_PATH} takes GET, not ${req.method}`, "GET, HEAD");
+    if (this.closing) throw new UnavailableError("the server is shutting down");
+    sendJson(req, res, 200, { status: "ok" }, this.closing);
+  }
+
+  private async readEnvelope(req: IncomingMessage, route: Route): Promise<Record<string, unknown>> {
+    checkContentType(req);
+    const bytesMax = Math.min(route.bodyBytesMax(this.engine.limits), this.options.requestBytesMax);
+    checkDeclaredLength(req, bytesMax);
+    const body = await readBody(req, bytesMax);
+    let decoded: unknown;
+    try {
+      decoded = unpackEnvelope(body);
+    } catch (err) {
+      throw new InvalidError(`malformed MessagePack body: ${(err as Error).message}`);
+    }
+    return asEnvelope(decoded);
+  }
+
+  private context(signal: AbortSignal): RouteContext {
+    const longPollMaxMs = this.options.longPollMaxMs;
+    return {
+      engine: this.engine,
+      leases: this.leases,
+      signal,
+      closing: () => this.closing,
+      capWait: (timeoutMs) => {
+        if (timeoutMs === undefined) return longPollMaxMs;
+        // Negative, NaN and infinite waits go through unchanged for the engine to refuse.
+        return Number.isFinite(timeoutMs) && timeoutMs >= 0 ? Math.min(timeoutMs, longPollMaxMs) : timeoutMs;
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    this.closed ??= this.shutdown();
+    return this.closed;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeIdleConnections();
+    for (const controller of this.inFlight) controller.abort(new ClosedError("the server is shutting down"));
+    await this.drain();
+    this.http.closeAllConnections();
+    await stopped;
+    await this.leases.stop();
+    await this.engine.close();
+  }
+
+  /** Waits for in-flight requests to be answered, at most closeGraceMs. */
+  private async drain(): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.drained = resolve;
+      timer = setTimeout(resolve, this.options.closeGraceMs);
+    });
+    clearTimeout(timer);
+  }
+}
+
+class MethodNotAllowed extends Error {
+  constructor(message: string, readonly allow: string) {
+    super(message);
+  }
+}
+
+function listen(http: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(port, host, () => {
+      http.off("error", reject);
+      resolve(http.address() as AddressInfo);
+    });
+  });
+}
+
+function urlOf(address: AddressInfo): string {
+  const unspecified = address.address === "0.0.0.0" || address.address === "::";
+  const host = unspecified ? (address.family === "IPv6" ? "::1" : "127.0.0.1") : address.address;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
+}
+
+/** Opens the engine and serves it over HTTP; resolves once the port is bound. */
+export async function startServer(options: ServerOptions = {}): Promise<LarderServer> {
+  const resolved = resolveServerOptions(options);
+  const engine = await openEngine(engineOptions(options));
+  try {
+    const leases = new Leases({
+      clock: options.clock ?? Date,
+      expiryMs: resolved.ephemeralExpiryMs,
+      reapIntervalMs: resolved.reapIntervalMs,
+      deleteObject: (kind, id) => engine.deleteObjectById(kind, id),
+      logError: resolved.logError,
+    });
+    for (const record of await engine.listEphemeral()) leases.start(record.kind, record.id);
+    const http = createServer({ keepAliveTimeout: KEEP_ALIVE_MS });
+    const edge = new HttpEdge(engine, leases, resolved, http);
+    const address = await listen(http, resolved.host, resolved.port);
+    leases.startReaper();
+    return { url: urlOf(address), close: () => edge.close() };
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+}
