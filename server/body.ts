@@ -59,8 +59,9 @@ export function readBody(req: IncomingMessage, bytesMax: number): Promise<Buffer
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
     };
     const onError = (err: Error): void => {
+      // The client reset the connection mid-body; nobody is left to read the answer.
       cleanup();
-      reject(err);
+      reject(new InvalidError(`the request body ended early: ${err.message}`));
     };
     const onClose = (): void => {
       // "close" before "end": the client went away mid-body (a truncated request).

@@ -1,0 +1,185 @@
+// Bad input at the HTTP edge: malformed, truncated and oversize bodies, wrong content types,
+// unknown routes and methods, wrong field types, invalid names and partitions, oversize
+// items. Each is answered with a 4xx and a code, the server keeps serving, and the data
+// stored before is unchanged.
+
+import { connect as netConnect } from "node:net";
+import { Readable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { request } from "undici";
+import type { Dict, Queue } from "../proto/api.ts";
+import { InvalidError, RequestSizeError } from "../proto/errors.ts";
+import { MSGPACK_TYPE, ROUTES, packEnvelope } from "../client/wire.ts";
+import { encodeKey } from "../proto/keys.ts";
+import { encodeValue } from "../proto/values.ts";
+import { expectError } from "./conformance/expect-error.ts";
+import { remoteStore, type RemoteStore } from "./support/remote-store.ts";
+
+const LIMITS = { queueItemBytesMax: 1024, dictValueBytesMax: 2048, dictKeyBytesMax: 64, dictUpdateEntriesMax: 4, queuePartitionItemsMax: 8 };
+
+let store: RemoteStore;
+let dict: Dict<string, number>;
+let queue: Queue<string>;
+
+async function post(path: string, body: Buffer | string | Readable, headers: Record<string, string> = { "content-type": MSGPACK_TYPE }) {
+  const res = await request(`${store.url}${path}`, { method: "POST", body, headers });
+  const text = await res.body.text();
+  return { status: res.statusCode, type: String(res.headers["content-type"]), body: text ? JSON.parse(text) : undefined };
+}
+
+async function expectAnswer(answer: Promise<{ status: number; type: string; body: unknown }>, status: number, code: string): Promise<void> {
+  const { status: got, type, body } = await answer;
+  expect({ status: got, code: (body as { code?: string })?.code }).toEqual({ status, code });
+  expect(type).toBe("application/json");
+  expect(typeof (body as { message?: unknown }).message).toBe("string");
+}
+
+async function snapshot(): Promise<unknown> {
+  const entries: Array<[string, number]> = [];
+  for await (const entry of dict.items()) entries.push(entry);
+  const items: string[] = [];
+  for await (const v of queue.iterate()) items.push(v);
+  const objects = [(await store.dicts.list()).map((o) => o.name), (await store.queues.list()).map((o) => o.name)];
+  return { entries, items, objects, len: await queue.len({ total: true }) };
+}
+
+let before: unknown;
+
+beforeAll(async () => {
+  store = await remoteStore({ limits: LIMITS });
+  dict = await store.dicts.fromName("d", { createIfMissing: true });
+  await dict.update({ a: 1, b: 2 });
+  queue = await store.queues.fromName("q", { createIfMissing: true });
+  await queue.putMany(["x", "y"]);
+  await queue.put("z", { partition: "p" });
+  before = await snapshot();
+});
+
+afterAll(async () => {
+  // The server still serves, and nothing of the rejected calls was written.
+  expect(await snapshot()).toEqual(before);
+  await store.close();
+});
+
+const dictPut = ROUTES.dictPut;
+
+describe("the HTTP edge refuses bad input with a 4xx and a code", () => {
+  it("malformed MessagePack is 400 INVALID", async () => {
+    await expectAnswer(post(dictPut, Buffer.from([0xc1])), 400, "INVALID");
+    await expectAnswer(post(dictPut, Buffer.from("not msgpack at all")), 400, "INVALID");
+    await expectAnswer(post(dictPut, Buffer.alloc(0)), 400, "INVALID");
+    await expectAnswer(post(dictPut, Buffer.from([0xc7, 0x01, 0x72, 0x00])), 400, "INVALID");
+  });
+
+  it("a truncated body and trailing bytes are 400 INVALID", async () => {
+    const { id } = await dict.info();
+    const whole = packEnvelope({ id, key: encodeKey("c"), value: encodeValue(3) });
+    await expectAnswer(post(dictPut, whole.subarray(0, whole.length - 2)), 400, "INVALID");
+    await expectAnswer(post(dictPut, Buffer.concat([whole, Buffer.from([0x01])])), 400, "INVALID");
+  });
+
+  it("a body that is not a map is 400 INVALID", async () => {
+    for (const value of [[1, 2], "str", 5, null, Buffer.from("bin")]) {
+      await expectAnswer(post(dictPut, packEnvelope({ v: value }).subarray(3)), 400, "INVALID");
+    }
+  });
+
+  it("fields of the wrong type are 400 INVALID", async () => {
+    const { id } = await dict.info();
+    const key = encodeKey("c");
+    const value = encodeValue(3);
+    await expectAnswer(post(dictPut, packEnvelope({ id: 5, key, value })), 400, "INVALID");
+    await expectAnswer(post(dictPut, packEnvelope({ id, key: "c", value })), 400, "INVALID");
+    await expectAnswer(post(dictPut, packEnvelope({ id, key, value: [1] })), 400, "INVALID");
+    await expectAnswer(post(dictPut, packEnvelope({ id, key, value, skipIfExists: "yes" })), 400, "INVALID");
+    await expectAnswer(post(dictPut, packEnvelope({ id, key })), 400, "INVALID");
+    await expectAnswer(post(ROUTES.dictUpdate, packEnvelope({ id, entries: [[key]] })), 400, "INVALID");
+    await expectAnswer(post(ROUTES.getObject, packEnvelope({ kind: "table", name: "t", environment: "main", mode: "lookup" })), 400, "INVALID");
+    await expectAnswer(post(ROUTES.getObject, packEnvelope({ kind: "dict", name: "t", environment: "main", mode: "sometimes" })), 400, "INVALID");
+    await expectAnswer(post(ROUTES.queueGet, packEnvelope({ id: (await queue.info()).id, n: "1" })), 400, "INVALID");
+  });
+
+  it("a wrong or missing content type is 415 INVALID", async () => {
+    const body = packEnvelope({ id: "x" });
+    await expectAnswer(post(ROUTES.dictLen, body, { "content-type": "application/json" }), 415, "INVALID");
+    await expectAnswer(post(ROUTES.dictLen, body, {}), 415, "INVALID");
+    await expectAnswer(post(ROUTES.dictLen, '{"id":"x"}', { "content-type": "text/plain" }), 415, "INVALID");
+  });
+
+  it("an unknown route is 404 NOT_FOUND; a wrong method is 405 INVALID", async () => {
+    await expectAnswer(post("/v1/dict/explode", packEnvelope({})), 404, "NOT_FOUND");
+    await expectAnswer(post("/", packEnvelope({})), 404, "NOT_FOUND");
+    const res = await request(`${store.url}${ROUTES.dictGet}`, { method: "GET" });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toBe("POST");
+    expect(await res.body.json()).toMatchObject({ code: "INVALID" });
+  });
+
+  it("a declared length over the route's bound is 413 TOO_LARGE before the body is read", async () => {
+    // dict/len takes a 4 KiB envelope at most.
+    await expectAnswer(post(ROUTES.dictLen, Buffer.alloc(64 * 1024)), 413, "TOO_LARGE");
+    // queue/put's bound is 8 items of 1 KiB plus framing: 20 MiB is far past it.
+    await expectAnswer(post(ROUTES.queuePut, Buffer.alloc(20 * 1024 * 1024)), 413, "TOO_LARGE");
+  });
+
+  it("a chunked body is refused as soon as it passes the bound", async () => {
+    let sent = 0;
+    const endless = new Readable({
+      read() {
+        sent += 16 * 1024;
+        this.push(sent > 64 * 1024 * 1024 ? null : Buffer.alloc(16 * 1024));
+      },
+    });
+    await expectAnswer(post(ROUTES.dictGet, endless), 413, "TOO_LARGE");
+    expect(sent).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it("a request cut off mid-body does not disturb the server", async () => {
+    const { hostname, port } = new URL(store.url);
+    await new Promise<void>((resolve, reject) => {
+      const socket = netConnect(Number(port), hostname, () => {
+        socket.write(`POST ${dictPut} HTTP/1.1\r\nHost: x\r\nContent-Type: ${MSGPACK_TYPE}\r\nContent-Length: 1000\r\n\r\n`);
+        socket.write(packEnvelope({ id: "di-x" }).subarray(0, 4));
+        socket.end();
+      });
+      socket.on("error", reject);
+      socket.on("close", () => resolve());
+      socket.resume();
+    });
+    expect(await dict.len()).toBe(2);
+  });
+
+  it("invalid names, environments, partitions and timeouts are 400 INVALID", async () => {
+    const { id } = await queue.info();
+    for (const name of ["has space", "a".repeat(65), "", "ap-abcdefghABCDEFGH012345"]) {
+      await expectAnswer(post(ROUTES.getObject, packEnvelope({ kind: "dict", name, environment: "main", mode: "createIfMissing" })), 400, "INVALID");
+    }
+    await expectAnswer(post(ROUTES.getObject, packEnvelope({ kind: "dict", name: "ok", environment: "x", mode: "createIfMissing" })), 400, "INVALID");
+    for (const partition of ["", "p".repeat(65)]) {
+      await expectAnswer(post(ROUTES.queuePut, packEnvelope({ id, values: [encodeValue(1)], partition })), 400, "INVALID");
+      await expectAnswer(post(ROUTES.queueGet, packEnvelope({ id, n: 1, partition, timeoutMs: 0 })), 400, "INVALID");
+    }
+    for (const timeoutMs of [-1, Infinity, NaN]) {
+      await expectAnswer(post(ROUTES.queueGet, packEnvelope({ id, n: 1, timeoutMs })), 400, "INVALID");
+    }
+    await expectAnswer(post(ROUTES.queueGet, packEnvelope({ id, n: 0, timeoutMs: 0 })), 400, "INVALID");
+    // Through the client, the same errors arrive as the same classes.
+    await expectError(store.queues.fromName("has space"), InvalidError);
+    await expectError(queue.put("v", { partition: "" }), InvalidError);
+    await expectError(queue.get({ timeoutMs: -5 }), InvalidError);
+  });
+
+  it("oversize items, values, keys and batches are 413 TOO_LARGE, and nothing is written", async () => {
+    await expectError(queue.put("v".repeat(2000)), RequestSizeError);
+    await expectError(queue.putMany(["ok", "v".repeat(2000)]), RequestSizeError);
+    await expectError(queue.putMany(Array.from({ length: 9 }, () => "i")), RequestSizeError);
+    await expectError(dict.put("big", "v".repeat(3000) as unknown as number), RequestSizeError);
+    await expectError(dict.put("k".repeat(100), 1), RequestSizeError);
+    await expectError(dict.update({ c: 1, d: 2, e: 3, f: 4, g: 5 }), RequestSizeError);
+  });
+
+  it("unknown ids are 404 NOT_FOUND", async () => {
+    await expectAnswer(post(ROUTES.dictLen, packEnvelope({ id: "di-" + "a".repeat(22) })), 404, "NOT_FOUND");
+    await expectAnswer(post(ROUTES.dictLen, packEnvelope({ id: "nonsense" })), 404, "NOT_FOUND");
+  });
+});

@@ -1,0 +1,96 @@
+// Connection failures: a closed port is UnavailableError after bounded retries, never a
+// hang; a broken connection after the request was sent is retried only for retry-safe
+// calls; a client's long-poll loop rides out a server restart.
+
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { connect } from "../client/index.ts";
+import { UnavailableError } from "../proto/errors.ts";
+import { startServer } from "../server/index.ts";
+import { expectError } from "./conformance/expect-error.ts";
+import { tempFolder } from "./support/remote-store.ts";
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A port that nothing listens on: bound once, then released. */
+async function closedPort(): Promise<number> {
+  const probe = createTcpServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** A TCP server that reads each request's first bytes, then resets the connection: the request was sent, no answer comes. */
+async function resettingServer(): Promise<{ url: string; requests: () => number }> {
+  let requests = 0;
+  const sockets = new Set<Socket>();
+  const server: TcpServer = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.once("data", () => {
+      requests++;
+      socket.resetAndDestroy();
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, requests: () => requests };
+}
+
+describe("unreachable servers", () => {
+  it("a call to a closed port fails with UnavailableError within the retry budget", async () => {
+    const store = await connect(`http://127.0.0.1:${await closedPort()}`);
+    cleanups.push(() => store.close());
+    await expectError(store.dicts.fromName("d"), UnavailableError);
+  });
+
+  it("calls that are never retried after an ambiguous failure are still retried when the connection was refused", async () => {
+    const store = await connect(`http://127.0.0.1:${await closedPort()}`, { retryTimeoutMs: 300 });
+    cleanups.push(() => store.close());
+    await expectError(store.queues.ephemeral(), UnavailableError);
+    await expectError(store.dicts.create("d"), UnavailableError);
+  });
+
+  it("after the request was sent, only retry-safe calls are sent again", async () => {
+    const server = await resettingServer();
+    const store = await connect(server.url, { retryTimeoutMs: 300 });
+    cleanups.push(() => store.close());
+
+    // An ephemeral create could make two objects: one attempt, then UnavailableError.
+    await expectError(store.queues.ephemeral(), UnavailableError);
+    expect(server.requests()).toBe(1);
+
+    // A lookup reads: it is sent again until the budget runs out.
+    await expectError(store.queues.fromName("q"), UnavailableError);
+    expect(server.requests()).toBeGreaterThan(2);
+  });
+
+  it("a waiting get rides out a server restart on the same port", async () => {
+    const folder = await tempFolder();
+    cleanups.push(folder.remove);
+    const first = await startServer({ path: folder.path, port: 0, durability: "buffered" });
+    const port = Number(new URL(first.url).port);
+    const consumer = await connect(first.url, { retryTimeoutMs: 20_000 });
+    cleanups.push(() => consumer.close());
+    const q = await consumer.queues.fromName<string>("jobs", { createIfMissing: true });
+    const got = q.get();
+    await new Promise((r) => setTimeout(r, 100));
+    await first.close();
+
+    const second = await startServer({ path: folder.path, port, durability: "buffered" });
+    cleanups.push(() => second.close());
+    const producer = await connect(second.url);
+    cleanups.push(() => producer.close());
+    await (await producer.queues.fromName("jobs")).put("after restart");
+    expect(await got).toBe("after restart");
+  });
+});

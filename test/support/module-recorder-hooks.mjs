@@ -1,0 +1,13 @@
+// Resolve hook of module-recorder.mjs: posts each resolved URL to the main thread.
+
+let port;
+
+export function initialize(data) {
+  port = data.port;
+}
+
+export async function resolve(specifier, context, next) {
+  const result = await next(specifier, context);
+  port.postMessage(result.url);
+  return result;
+}
