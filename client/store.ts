@@ -25,6 +25,7 @@ import type {
   QueueService,
   Store,
 } from "../proto/api.ts";
+import { setMaxListeners } from "node:events";
 import type { Backend, LookupMode, ObjectKind, ObjectRecord } from "../proto/backend.ts";
 import { ClosedError, InvalidError, KeyError, NotFoundError, QueueEmptyError } from "../proto/errors.ts";
 import { decodeKey, encodeKey } from "../proto/keys.ts";
@@ -200,7 +201,11 @@ abstract class BaseHandle {
 
   /** The signal that releases this handle's pending waits when it or its store closes. */
   protected get signal(): AbortSignal {
-    this.waits ??= new AbortController();
+    if (!this.waits) {
+      this.waits = new AbortController();
+      // Every pending wait of the handle listens on this one signal; there can be thousands.
+      setMaxListeners(0, this.waits.signal);
+    }
     return this.waits.signal;
   }
 

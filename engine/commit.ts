@@ -151,6 +151,8 @@ export class Committer {
     } finally {
       this.inflight = null;
     }
-    if (this.current) void this.flush();
+    // Not at once: the callers this batch just released resume in microtasks and their next
+    // writes should join the next batch, rather than wait a whole batch behind it.
+    if (this.current) this.schedule();
   }
 }
