@@ -1,0 +1,50 @@
+// Confirmation before irrevocable commands, as Modal's CLI asks it: the question with a
+// [y/N] default of No. The question goes to stderr so stdout stays clean for scripts.
+// Without a terminal on stdin there is nobody to ask, so the command refuses unless --yes.
+
+import { createInterface } from "node:readline";
+import type { OptionSpec } from "./args.ts";
+import { UsageError } from "./args.ts";
+import type { Io } from "./io.ts";
+
+export const YES_OPTION: Record<string, OptionSpec> = {
+  yes: { type: "boolean", short: "y", help: "Run without asking for confirmation." },
+};
+
+/** The user answered no at the prompt: the command stops, printing "Aborted!", exit status 1. */
+export class Aborted extends Error {
+  constructor() {
+    super("Aborted!");
+    this.name = "Aborted";
+  }
+}
+
+function readAnswer(io: Io): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: io.stdin, terminal: false });
+    let answered = false;
+    rl.once("line", (line) => {
+      answered = true;
+      rl.close();
+      resolve(line);
+    });
+    rl.once("close", () => {
+      if (!answered) resolve("");
+    });
+  });
+}
+
+/**
+ * Asks "Are you sure you want to <action>?". Resolves when the user confirmed (or `yes`
+ * was given); throws Aborted on any answer but y/yes, and UsageError (INVALID) when there
+ * is no terminal to ask on.
+ */
+export async function confirm(io: Io, action: string, yes: boolean): Promise<void> {
+  if (yes) return;
+  if (!io.interactive) {
+    throw new UsageError(`refusing to ${action} without confirmation: stdin is not a terminal; pass --yes`);
+  }
+  await io.err(`Are you sure you want to ${action}? [y/N]: `);
+  const answer = (await readAnswer(io)).trim().toLowerCase();
+  if (answer !== "y" && answer !== "yes") throw new Aborted();
+}

@@ -1,0 +1,158 @@
+// `larder serve`: the HTTP server on an embedded store. Prints exactly one line on stdout,
+// `listening on http://HOST:PORT`, once it accepts connections; on SIGINT or SIGTERM it
+// closes gracefully (stops accepting, lets in-flight requests finish, closes the engine)
+// and exits 0. A second signal during shutdown exits at once with status 1.
+//
+// The server module (and with it LevelDB) is imported only here, so that client commands
+// start without loading it.
+
+import type { Durability } from "../../proto/api.ts";
+import type { Limits } from "../../proto/limits.ts";
+import { DEFAULT_LIMITS, resolveLimits } from "../../proto/limits.ts";
+import type { Command, ParsedArgs } from "./args.ts";
+import { booleanOption, listOption, parseNonNegativeInteger, stringOption, UsageError } from "./args.ts";
+import type { Io } from "./io.ts";
+
+const PATH = "serve";
+export const DEFAULT_DATA_DIR = "./larder-data";
+const DEFAULT_HOST = "127.0.0.1";
+const DEFAULT_PORT = 7070;
+
+type Signal = "SIGINT" | "SIGTERM";
+
+export interface ServeSettings {
+  path?: string;
+  memory?: boolean;
+  host: string;
+  port: number;
+  token?: string;
+  durability?: Durability;
+  limits?: Partial<Limits>;
+  ephemeralExpiryMs?: number;
+}
+
+/** `--limit name=value`: a positive integer (`_` may group digits), or `Infinity` for partitionTtlMs. */
+export function parseLimit(text: string): [keyof Limits, number] {
+  const eq = text.indexOf("=");
+  const name = text.slice(0, eq);
+  if (eq <= 0 || !(name in DEFAULT_LIMITS)) {
+    throw new UsageError(
+      `--limit takes name=value with one of: ${Object.keys(DEFAULT_LIMITS).join(", ")}; got '${text}'`,
+      PATH,
+    );
+  }
+  const raw = text.slice(eq + 1);
+  const value = raw === "Infinity" ? Infinity : parseNonNegativeInteger(`--limit ${name}`, raw, PATH);
+  return [name as keyof Limits, value];
+}
+
+function parseLimits(texts: readonly string[]): Partial<Limits> | undefined {
+  if (texts.length === 0) return undefined;
+  const limits: Partial<Record<keyof Limits, number>> = {};
+  for (const text of texts) {
+    const [name, value] = parseLimit(text);
+    limits[name] = value;
+  }
+  try {
+    resolveLimits(limits); // checks ranges and relations before anything is opened
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err), PATH);
+  }
+  return limits;
+}
+
+function parseDurability(text: string | undefined): Durability | undefined {
+  if (text === undefined) return undefined;
+  if (text !== "fsync" && text !== "buffered") {
+    throw new UsageError(`--durability must be fsync or buffered, got '${text}'`, PATH);
+  }
+  return text;
+}
+
+function parsePort(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_PORT;
+  const port = parseNonNegativeInteger("--port", text, PATH);
+  if (port > 65_535) throw new UsageError(`--port must be from 0 to 65535, got ${port}`, PATH);
+  return port;
+}
+
+export function serveSettings(args: ParsedArgs, io: Io): ServeSettings {
+  const memory = booleanOption(args, "memory");
+  const data = stringOption(args, "data");
+  if (memory && data !== undefined) throw new UsageError("--data and --memory cannot be used together", PATH);
+  const token = stringOption(args, "token") || io.env["LARDER_TOKEN"] || undefined;
+  const durability = parseDurability(stringOption(args, "durability"));
+  const limits = parseLimits(listOption(args, "limit"));
+  const expiry = stringOption(args, "ephemeral-expiry-ms");
+  const ephemeralExpiryMs = expiry === undefined ? undefined : parseNonNegativeInteger("--ephemeral-expiry-ms", expiry, PATH);
+  if (ephemeralExpiryMs === 0) throw new UsageError("--ephemeral-expiry-ms must be positive", PATH);
+  return {
+    ...(memory ? { memory: true } : { path: data ?? DEFAULT_DATA_DIR }),
+    host: stringOption(args, "host") ?? DEFAULT_HOST,
+    port: parsePort(stringOption(args, "port")),
+    ...(token === undefined ? {} : { token }),
+    ...(durability === undefined ? {} : { durability }),
+    ...(limits === undefined ? {} : { limits }),
+    ...(ephemeralExpiryMs === undefined ? {} : { ephemeralExpiryMs }),
+  };
+}
+
+function nextSignal(): Promise<Signal> {
+  return new Promise((resolve) => {
+    const on = (signal: Signal) => {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+      resolve(signal);
+    };
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
+  });
+}
+
+async function run(args: ParsedArgs, io: Io): Promise<number> {
+  const settings = serveSettings(args, io);
+  // Listen for signals before the server starts, so that one arriving during start-up
+  // still shuts it down cleanly instead of killing the process mid-open.
+  const stop = nextSignal();
+  const { startServer } = await import("../../server/index.ts");
+  const server = await startServer(settings);
+  await io.out(`listening on ${server.url}\n`);
+  const signal = await stop;
+  void nextSignal().then(() => process.exit(1));
+  await io.err(`larder: ${signal}: shutting down\n`);
+  await server.close();
+  return 0;
+}
+
+export const SERVE_COMMAND: Command = {
+  path: PATH,
+  summary: "Run a Larder server on an embedded store.",
+  description:
+    "Prints `listening on http://HOST:PORT` when ready; SIGINT or SIGTERM shuts it down gracefully.\n" +
+    `The data lives in --data (default ${DEFAULT_DATA_DIR}), or in memory with --memory.`,
+  positionals: [],
+  options: {
+    data: { type: "string", valueName: "DIR", help: `Data folder (default ${DEFAULT_DATA_DIR}); created if missing.` },
+    memory: { type: "boolean", help: "Keep everything in memory: nothing on disk, nothing survives a restart." },
+    host: { type: "string", valueName: "HOST", help: `Interface to bind (default ${DEFAULT_HOST}).` },
+    port: { type: "string", valueName: "PORT", help: `TCP port (default ${DEFAULT_PORT}); 0 picks a free one.` },
+    token: { type: "string", valueName: "T", help: "Require this bearer token (default: LARDER_TOKEN; none when unset)." },
+    durability: {
+      type: "string",
+      valueName: "MODE",
+      help: "fsync (default: a write is on disk when acknowledged) or buffered (survives a crash of the process only).",
+    },
+    limit: {
+      type: "string",
+      multiple: true,
+      valueName: "NAME=VALUE",
+      help: "Override a limit, e.g. --limit queuePartitionItemsMax=100; repeatable.",
+    },
+    "ephemeral-expiry-ms": {
+      type: "string",
+      valueName: "MS",
+      help: "Delete an ephemeral object when its client sent no heartbeat for this long (default 300000).",
+    },
+  },
+  run,
+};
