@@ -1,0 +1,102 @@
+// Link extraction: the part of BeautifulSoup the seed uses (`soup.find_all("a")` and
+// `urljoin(url, link.get("href"))`), as a small scanner. It finds `<a ...>` start tags
+// (any case), reads their `href` attribute (double-quoted, single-quoted or unquoted),
+// decodes the character references that appear in URLs, and resolves the href against
+// the page's URL with the WHATWG URL parser.
+//
+// Two choices differ from the seed, both standard for crawlers: only http(s) links are
+// kept (`mailto:` and `javascript:` are not pages), and the `#fragment` is dropped, since
+// `page#a` and `page#b` are one page and must be fetched once.
+
+/** Links of `html`, resolved against `baseUrl`, in page order; duplicates kept. */
+export function extractLinks(html: string, baseUrl: string | URL): string[] {
+  const links: string[] = [];
+  const base = typeof baseUrl === "string" ? new URL(baseUrl) : baseUrl;
+  let at = 0;
+  for (;;) {
+    const open = html.indexOf("<", at);
+    if (open < 0 || open + 2 >= html.length) break;
+    at = open + 1;
+    if (!isAnchorStart(html, open + 1)) continue;
+    const tag = readStartTag(html, open + 2);
+    at = tag.end;
+    if (tag.href === undefined) continue;
+    const resolved = resolve(decodeEntities(tag.href.trim()), base);
+    if (resolved !== undefined) links.push(resolved);
+  }
+  return links;
+}
+
+/** `a` or `A` followed by whitespace, `>` or `/`: an anchor, not `<abbr>` or `</a>`. */
+function isAnchorStart(html: string, i: number): boolean {
+  const c = html.charCodeAt(i);
+  if (c !== 0x61 && c !== 0x41) return false;
+  const next = html.charCodeAt(i + 1);
+  return isSpace(next) || next === 0x3e /* > */ || next === 0x2f; /* / */
+}
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d;
+}
+
+/**
+ * Reads attributes from `i` (just after `<a`) to the closing `>`, the way HTML tokenizes
+ * them: name, optional `= value`, value quoted or not. Returns the first `href`.
+ */
+function readStartTag(html: string, i: number): { href: string | undefined; end: number } {
+  let href: string | undefined;
+  const n = html.length;
+  for (;;) {
+    while (i < n && (isSpace(html.charCodeAt(i)) || html.charCodeAt(i) === 0x2f)) i++;
+    if (i >= n) return { href, end: n };
+    if (html.charCodeAt(i) === 0x3e) return { href, end: i + 1 };
+    const nameStart = i;
+    while (i < n) {
+      const c = html.charCodeAt(i);
+      if (isSpace(c) || c === 0x3d /* = */ || c === 0x3e || c === 0x2f) break;
+      i++;
+    }
+    const name = html.slice(nameStart, i);
+    while (i < n && isSpace(html.charCodeAt(i))) i++;
+    if (html.charCodeAt(i) !== 0x3d) continue; // attribute without a value
+    i++;
+    while (i < n && isSpace(html.charCodeAt(i))) i++;
+    let value: string;
+    const quote = html.charCodeAt(i);
+    if (quote === 0x22 || quote === 0x27) {
+      const close = html.indexOf(html[i]!, i + 1);
+      const end = close < 0 ? n : close;
+      value = html.slice(i + 1, end);
+      i = end + 1;
+    } else {
+      const start = i;
+      while (i < n && !isSpace(html.charCodeAt(i)) && html.charCodeAt(i) !== 0x3e) i++;
+      value = html.slice(start, i);
+    }
+    if (href === undefined && name.length === 4 && name.toLowerCase() === "href") href = value;
+  }
+}
+
+const NAMED_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: "\u00a0" };
+
+/** Decodes `&amp;`, the other XML entities and numeric references; leaves the rest as is. */
+function decodeEntities(value: string): string {
+  if (!value.includes("&")) return value;
+  return value.replace(/&(#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);/g, (whole, body: string) => {
+    if (body[0] !== "#") return NAMED_ENTITIES[body] ?? whole;
+    const code = body[1] === "x" || body[1] === "X" ? parseInt(body.slice(2), 16) : parseInt(body.slice(1), 10);
+    return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+  });
+}
+
+function resolve(href: string, base: URL): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(href, base);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
+  url.hash = "";
+  return url.href;
+}

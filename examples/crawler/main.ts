@@ -1,0 +1,191 @@
+// The seed's crawler on Larder: `npm run crawl -- --pages 250000 --max-urls 200000`.
+//
+// By default it starts a Larder server on a temporary folder in a process of its own, a
+// synthetic web in another, and `--workers` worker processes that connect to the server;
+// this process is the coordinator. `--url` uses a running server instead; `--embedded`
+// runs the coordinator and the crawlers in this process on `open()` (the web stays in
+// its own process: it stands for the Internet).
+
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { connect } from "../../client/index.ts";
+import { open } from "../../engine/index.ts";
+import type { Durability, Store } from "../../proto/api.ts";
+import type { Limits } from "../../proto/limits.ts";
+import { scrape, type ScrapeResult } from "./coordinator.ts";
+import { isEntryPoint } from "./fork.ts";
+import { startLarderProcess, type LarderProcess } from "./larder-process.ts";
+import { LocalCrawlers, WorkerPool, type CrawlerPool } from "./pool.ts";
+import { reachableFrom, Web } from "./web.ts";
+import { startWebProcess } from "./web-process.ts";
+import { DEFAULT_CRAWLER_OPTIONS, type CrawlerOptions, type CrawlerStats } from "./worker.ts";
+
+export interface CrawlOptions {
+  startUrl: string;
+  /** The seed's `max_urls`. */
+  maxUrls: number;
+  /** Worker processes (server mode) or Crawlers in this process (embedded mode). */
+  workers: number;
+  crawler?: Partial<CrawlerOptions>;
+  /** Embedded: the coordinator and crawlers share this store. Server: both connect to this URL. */
+  larder: { store: Store } | { url: string };
+  /** The seed's 5 s; the crawl ends when the Queue stays empty this long. */
+  getTimeoutMs?: number;
+  /** Progress lines this often (0: none). */
+  progressIntervalMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface CrawlReport extends ScrapeResult {
+  crawlers: CrawlerStats;
+}
+
+/** Starts the crawlers, runs the seed's coordinator loop, stops the crawlers. */
+export async function runCrawl(options: CrawlOptions): Promise<CrawlReport> {
+  const crawlerOptions: CrawlerOptions = { ...DEFAULT_CRAWLER_OPTIONS, ...options.crawler };
+  const log = options.log ?? ((line: string) => console.log(line));
+  let store: Store;
+  let pool: CrawlerPool;
+  if ("store" in options.larder) {
+    store = options.larder.store;
+    pool = new LocalCrawlers(options.workers, crawlerOptions);
+  } else {
+    // Workers start (connect, load code) before the clock does: they are the warm containers.
+    pool = await WorkerPool.start(options.workers, { ...crawlerOptions, larderUrl: options.larder.url });
+    store = await connect(options.larder.url);
+  }
+  const startMs = performance.now();
+  const progress =
+    (options.progressIntervalMs ?? 0) > 0
+      ? setInterval(() => {
+          const s = pool.stats();
+          const seconds = (performance.now() - startMs) / 1000;
+          log(`  ${seconds.toFixed(1)} s: ${s.crawled + s.failed} pages fetched, ${Math.round((s.crawled + s.failed) / seconds)} pages/s`);
+        }, options.progressIntervalMs)
+      : undefined;
+  let result: ScrapeResult;
+  let crawlers: CrawlerStats;
+  try {
+    result = await scrape(store, options.startUrl, {
+      maxUrls: options.maxUrls,
+      spawn: (q, d, urls) => pool.spawn(q, d, urls),
+      ...(options.getTimeoutMs === undefined ? {} : { getTimeoutMs: options.getTimeoutMs }),
+    });
+  } finally {
+    clearInterval(progress);
+    crawlers = await pool.close();
+    if (!("store" in options.larder)) await store.close();
+  }
+  return { ...result, crawlers };
+}
+
+const USAGE = `usage: npm run crawl -- [options]
+  --pages N          pages in the synthetic web (default 250000)
+  --max-urls N       the seed's max_urls (default 200000)
+  --workers N        worker processes, or crawlers in-process with --embedded (default 2)
+  --concurrency N    pages fetched at once per worker (default ${DEFAULT_CRAWLER_OPTIONS.concurrency})
+  --embedded         run the store (open()), coordinator and crawlers in this process
+  --url URL          use a running Larder server instead of starting one
+  --memory           the store (embedded or started server) keeps nothing on disk
+  --durability D     fsync | buffered, for the store this program opens (default fsync)
+  --queue-items N    queuePartitionItemsMax for the store this program opens (default 5000)
+  --seed N           seed of the synthetic web (default 1)
+  --check            compare the visited set with the pages reachable from the start page
+  --verbose          print the seed's per-URL lines`;
+
+async function main(): Promise<void> {
+  const { values: flags } = parseArgs({
+    options: {
+      pages: { type: "string", default: "250000" },
+      "max-urls": { type: "string", default: "200000" },
+      workers: { type: "string", default: "2" },
+      concurrency: { type: "string", default: String(DEFAULT_CRAWLER_OPTIONS.concurrency) },
+      embedded: { type: "boolean", default: false },
+      url: { type: "string" },
+      memory: { type: "boolean", default: false },
+      durability: { type: "string", default: "fsync" },
+      "queue-items": { type: "string" },
+      seed: { type: "string", default: "1" },
+      check: { type: "boolean", default: false },
+      verbose: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (flags.help) return console.log(USAGE);
+  const count = (name: string, value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${value}\n${USAGE}`);
+    return n;
+  };
+  const pages = count("pages", flags.pages);
+  const seed = count("seed", flags.seed);
+  const durability = flags.durability as Durability;
+  if (durability !== "fsync" && durability !== "buffered") throw new Error(`--durability must be fsync or buffered\n${USAGE}`);
+  const limits: Partial<Limits> = flags["queue-items"] === undefined ? {} : { queuePartitionItemsMax: count("queue-items", flags["queue-items"]) };
+
+  const web = await startWebProcess({ pages, seed });
+  const folder = flags.memory || flags.url !== undefined ? undefined : await mkdtemp(join(tmpdir(), "larder-crawl-"));
+  const storage = folder === undefined ? { memory: true } : { path: folder };
+  let server: LarderProcess | undefined;
+  let store: Store | undefined;
+  try {
+    let larder: CrawlOptions["larder"];
+    if (flags.embedded) {
+      store = await open({ ...storage, durability, limits });
+      larder = { store };
+    } else if (flags.url !== undefined) {
+      larder = { url: flags.url };
+    } else {
+      server = await startLarderProcess({ ...storage, durability, limits });
+      larder = { url: server.url };
+    }
+    const mode = flags.embedded ? "embedded" : flags.url !== undefined ? `server ${flags.url}` : `server ${server!.url}`;
+    console.log(`crawling ${web.startUrl} (${pages} pages), max_urls ${flags["max-urls"]}, ${flags.workers} workers, ${mode}`);
+    const report = await runCrawl({
+      startUrl: web.startUrl,
+      maxUrls: count("max-urls", flags["max-urls"]),
+      workers: count("workers", flags.workers),
+      crawler: { concurrency: count("concurrency", flags.concurrency), verbose: flags.verbose },
+      larder,
+      progressIntervalMs: 1000,
+    });
+    const seconds = report.elapsedMs / 1000;
+    const c = report.crawlers;
+    const fetched = c.crawled + c.failed;
+    console.log(`Crawled ${report.visited.size} URLs in ${seconds.toFixed(2)} seconds`);
+    console.log(
+      `  ${Math.round(report.visited.size / seconds)} URLs/s; pages fetched ${fetched} ` +
+        `(${Math.round(fetched / (report.activeMs / 1000))}/s until the last URL at ${(report.activeMs / 1000).toFixed(2)} s, ` +
+        `then the seed's ${5} s wait on an empty queue); failed ${c.failed}, skipped after stop ${c.skipped}, links put ${c.linksPut}`,
+    );
+    const webStats = await web.stats();
+    console.log(`  web: ${webStats.fetches} requests, ${webStats.paths} distinct paths, ${webStats.refetched} fetched more than once`);
+    if (flags.check) check(new Web({ pages, seed }), web.origin, report);
+  } finally {
+    await store?.close();
+    await server?.close();
+    await web.close();
+    if (folder !== undefined) await rm(folder, { recursive: true, force: true });
+  }
+}
+
+/** Prints how the visited set compares with the reachable set (all of it when under max_urls). */
+function check(web: Web, origin: string, report: CrawlReport): void {
+  const reachable = reachableFrom(web);
+  const expected = new Set([...reachable.pages, ...reachable.missing]);
+  let outside = 0;
+  for (const url of report.visited) if (!expected.has(url.slice(origin.length))) outside++;
+  console.log(
+    `  check: ${reachable.pages.size} pages and ${reachable.missing.size} missing pages reachable; ` +
+      `visited ${report.visited.size}, of which ${outside} not reachable (must be 0)`,
+  );
+}
+
+if (isEntryPoint(import.meta.url)) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,124 @@
+// Where crawl work runs. `WorkerPool` forks worker processes (the seed's containers) that
+// connect to the Larder server by URL; `LocalCrawlers` runs the same Crawlers inside this
+// process, for embedded mode, where only one process may open the store.
+
+import type { ChildProcess } from "node:child_process";
+import type { Dict, Queue } from "../../proto/api.ts";
+import { firstMessage, forkTypeScript, siblingPath } from "./fork.ts";
+import {
+  Crawler,
+  WORKER_CONFIG_ENV,
+  type CrawlerOptions,
+  type CrawlerStats,
+  type FromWorker,
+  type ToWorker,
+  type WorkerConfig,
+} from "./worker.ts";
+
+export interface CrawlerPool {
+  /** The seed's `crawl_pages.spawn`: spreads `urls` over the crawlers and returns at once. */
+  spawn(q: Queue<string>, d: Dict<string, boolean>, urls: string[]): void;
+  /** Sum of the crawlers' counters so far. */
+  stats(): CrawlerStats;
+  /** Stops the crawlers (pending URLs are dropped) and returns their final counters. */
+  close(): Promise<CrawlerStats>;
+}
+
+function sumStats(all: CrawlerStats[]): CrawlerStats {
+  const total: CrawlerStats = { crawled: 0, failed: 0, skipped: 0, linksPut: 0 };
+  for (const s of all) {
+    total.crawled += s.crawled;
+    total.failed += s.failed;
+    total.skipped += s.skipped;
+    total.linksPut += s.linksPut;
+  }
+  return total;
+}
+
+/** Cuts `urls` into `parts` nearly equal slices, skipping empty ones. */
+function* split(urls: string[], parts: number): Generator<[number, string[]]> {
+  const size = Math.ceil(urls.length / parts);
+  for (let i = 0; i < parts && i * size < urls.length; i++) yield [i, urls.slice(i * size, (i + 1) * size)];
+}
+
+/** Crawlers in this process (embedded mode). */
+export class LocalCrawlers implements CrawlerPool {
+  private readonly crawlers: Crawler[];
+  private rotation = 0;
+
+  constructor(count: number, options: CrawlerOptions) {
+    this.crawlers = Array.from({ length: count }, () => new Crawler(options));
+  }
+
+  spawn(q: Queue<string>, d: Dict<string, boolean>, urls: string[]): void {
+    const n = this.crawlers.length;
+    for (const [i, part] of split(urls, n)) this.crawlers[(i + this.rotation) % n]!.crawlPages(q, d, part);
+    this.rotation++;
+  }
+
+  stats(): CrawlerStats {
+    return sumStats(this.crawlers.map((c) => c.stats));
+  }
+
+  async close(): Promise<CrawlerStats> {
+    await Promise.all(this.crawlers.map((c) => c.close()));
+    return this.stats();
+  }
+}
+
+const WORKER_PATH = siblingPath("worker.ts");
+
+interface WorkerProcess {
+  child: ChildProcess;
+  stats: CrawlerStats;
+  finished: Promise<CrawlerStats>;
+}
+
+/** Worker processes connected to a Larder server. */
+export class WorkerPool implements CrawlerPool {
+  private rotation = 0;
+
+  private constructor(private readonly workers: WorkerProcess[]) {}
+
+  /** Forks `count` workers and waits until each has connected to the server. */
+  static async start(count: number, config: WorkerConfig): Promise<WorkerPool> {
+    const workers = await Promise.all(Array.from({ length: count }, () => startWorker(config)));
+    return new WorkerPool(workers);
+  }
+
+  spawn(q: Queue<string>, d: Dict<string, boolean>, urls: string[]): void {
+    const n = this.workers.length;
+    for (const [i, part] of split(urls, n)) {
+      const message: ToWorker = { type: "crawl", dictId: d.id, queueId: q.id, urls: part };
+      this.workers[(i + this.rotation) % n]!.child.send(message);
+    }
+    this.rotation++;
+  }
+
+  stats(): CrawlerStats {
+    return sumStats(this.workers.map((w) => w.stats));
+  }
+
+  async close(): Promise<CrawlerStats> {
+    for (const w of this.workers) if (w.child.connected) w.child.send({ type: "finish" } satisfies ToWorker);
+    return sumStats(await Promise.all(this.workers.map((w) => w.finished)));
+  }
+}
+
+async function startWorker(config: WorkerConfig): Promise<WorkerProcess> {
+  const child = forkTypeScript(WORKER_PATH, { [WORKER_CONFIG_ENV]: JSON.stringify(config) });
+  const worker: WorkerProcess = { child, stats: { crawled: 0, failed: 0, skipped: 0, linksPut: 0 }, finished: undefined! };
+  worker.finished = new Promise<CrawlerStats>((resolve) => {
+    child.on("message", (message: FromWorker) => {
+      if (message.type === "progress" || message.type === "finished") worker.stats = message.stats;
+      else if (message.type === "error") console.error(`crawler worker ${child.pid}: ${message.message}`);
+    });
+    child.on("exit", () => resolve(worker.stats));
+  });
+  const first = await firstMessage<FromWorker>(child, `crawler worker ${child.pid}`);
+  if (first.type !== "ready") {
+    child.kill();
+    throw new Error(`crawler worker ${child.pid} failed to start: ${first.type === "error" ? first.message : first.type}`);
+  }
+  return worker;
+}

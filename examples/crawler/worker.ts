@@ -1,0 +1,211 @@
+// The seed's `crawl_pages`: for each URL, stop if the Dict holds "stop", else fetch the
+// page, extract its links and `putMany` them onto the Queue.
+//
+// In the seed each spawned call runs in its own container and walks its URLs one by one;
+// here a `Crawler` stands for a set of `concurrency` such containers: it runs that many
+// lanes, each taking the next URL of the batches it was given. A Crawler runs inside a
+// worker process (this file is that process's entry point: it connects to the Larder
+// server and receives batches over IPC) or, in embedded mode, in the coordinator's process.
+
+import { Agent, request } from "undici";
+import { connect } from "../../client/index.ts";
+import type { Dict, Queue, Store } from "../../proto/api.ts";
+import { isEntryPoint } from "./fork.ts";
+import { extractLinks } from "./links.ts";
+
+export interface CrawlerOptions {
+  /** Pages fetched at once: the number of "containers" this Crawler stands for. */
+  concurrency: number;
+  /** The seed's `requests.get(url, timeout=10)`. */
+  fetchTimeoutMs: number;
+  /** Print the seed's per-URL lines ("Crawled: ...", "Failed to crawl: ..."). */
+  verbose: boolean;
+}
+
+export const DEFAULT_CRAWLER_OPTIONS: CrawlerOptions = Object.freeze({
+  concurrency: 64,
+  fetchTimeoutMs: 10_000,
+  verbose: false,
+});
+
+export interface CrawlerStats {
+  /** Pages requested that answered 200 and whose links were put. */
+  crawled: number;
+  /** URLs that failed: not 200, timeout, or a Larder error. */
+  failed: number;
+  /** URLs dropped because "stop" was set. */
+  skipped: number;
+  /** Links put onto the queue. */
+  linksPut: number;
+}
+
+interface Batch {
+  q: Queue<string>;
+  d: Dict<string, boolean>;
+  urls: string[];
+  next: number;
+}
+
+export class Crawler {
+  readonly stats: CrawlerStats = { crawled: 0, failed: 0, skipped: 0, linksPut: 0 };
+  private readonly agent: Agent;
+  private readonly batches: Batch[] = [];
+  private lanes = 0;
+  private closed = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: CrawlerOptions = DEFAULT_CRAWLER_OPTIONS) {
+    // One keep-alive connection per lane; the synthetic web is a single origin.
+    this.agent = new Agent({ connections: options.concurrency, keepAliveTimeout: 30_000 });
+  }
+
+  /** The seed's `crawl_pages.spawn(q, d, urls)`: returns at once, the work runs in lanes. */
+  crawlPages(q: Queue<string>, d: Dict<string, boolean>, urls: readonly string[]): void {
+    if (this.closed || urls.length === 0) return;
+    this.batches.push({ q, d, urls: [...urls], next: 0 });
+    // A lane that finds nothing to do ends at once, so start no more lanes than URLs.
+    const start = Math.min(this.options.concurrency - this.lanes, urls.length);
+    this.lanes += start;
+    for (let i = 0; i < start; i++) void this.lane();
+  }
+
+  /** Resolves when no URL is pending or in flight. */
+  idle(): Promise<void> {
+    if (this.lanes === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Drops pending URLs, waits for those in flight, closes connections. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const batch of [...this.batches]) this.drop(batch);
+    await this.idle();
+    await this.agent.close();
+  }
+
+  private async lane(): Promise<void> {
+    for (;;) {
+      const batch = this.batches[0];
+      if (batch === undefined) break;
+      const url = batch.urls[batch.next++]!;
+      if (batch.next === batch.urls.length) this.batches.shift();
+      await this.crawlOne(batch, url);
+    }
+    this.lanes--;
+    if (this.lanes === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  private async crawlOne(batch: Batch, url: string): Promise<void> {
+    let stop: boolean;
+    try {
+      stop = await batch.d.contains("stop");
+    } catch {
+      stop = true; // the coordinator closed the Dict: the crawl is over
+    }
+    if (stop) {
+      this.stats.skipped++;
+      for (const other of this.batches.filter((b) => b.d === batch.d)) this.drop(other);
+      return;
+    }
+    const startMs = performance.now();
+    try {
+      const links = await this.extractLinks(url);
+      if (this.options.verbose) {
+        console.log(`Crawled: ${url} in ${(performance.now() - startMs).toFixed(1)} ms, with ${links.length} links`);
+      }
+      if (links.length > 0) await batch.q.putMany(links);
+      this.stats.crawled++;
+      this.stats.linksPut += links.length;
+    } catch (err) {
+      this.stats.failed++;
+      if (this.options.verbose) console.error(`Failed to crawl: ${url} with error ${String(err)}, skipping...`);
+    }
+  }
+
+  private drop(batch: Batch): void {
+    this.stats.skipped += batch.urls.length - batch.next;
+    batch.next = batch.urls.length;
+    const at = this.batches.indexOf(batch);
+    if (at >= 0) this.batches.splice(at, 1);
+  }
+
+  /** The seed's `extract_links`: GET with a timeout, fail on a non-200 status, parse. */
+  private async extractLinks(url: string): Promise<string[]> {
+    const response = await request(url, {
+      dispatcher: this.agent,
+      headersTimeout: this.options.fetchTimeoutMs,
+      bodyTimeout: this.options.fetchTimeoutMs,
+    });
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      throw new Error(`HTTP ${response.statusCode}`);
+    }
+    return extractLinks(await response.body.text(), url);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The worker process: one Crawler, a connection to the Larder server, batches over IPC.
+
+/** Coordinator to worker. */
+export type ToWorker =
+  | { type: "crawl"; dictId: string; queueId: string; urls: string[] }
+  | { type: "finish" };
+
+/** Worker to coordinator. */
+export type FromWorker =
+  | { type: "ready" }
+  | { type: "progress"; stats: CrawlerStats }
+  | { type: "finished"; stats: CrawlerStats }
+  | { type: "error"; message: string };
+
+export interface WorkerConfig extends CrawlerOptions {
+  larderUrl: string;
+}
+
+/** The worker reads its config from this environment variable (JSON of WorkerConfig). */
+export const WORKER_CONFIG_ENV = "LARDER_CRAWLER_WORKER";
+const PROGRESS_INTERVAL_MS = 250;
+
+async function runWorker(config: WorkerConfig): Promise<void> {
+  const send = (message: FromWorker) =>
+    new Promise<void>((resolve) => process.send!(message, undefined, undefined, () => resolve()));
+  const store: Store = await connect(config.larderUrl);
+  const crawler = new Crawler(config);
+  const dicts = new Map<string, Promise<Dict<string, boolean>>>();
+  const queues = new Map<string, Promise<Queue<string>>>();
+  const handles = async (dictId: string, queueId: string) => {
+    if (!dicts.has(dictId)) dicts.set(dictId, store.dicts.fromId<string, boolean>(dictId));
+    if (!queues.has(queueId)) queues.set(queueId, store.queues.fromId<string>(queueId));
+    return Promise.all([dicts.get(dictId)!, queues.get(queueId)!]);
+  };
+  const progress = setInterval(() => void send({ type: "progress", stats: crawler.stats }), PROGRESS_INTERVAL_MS);
+  process.on("message", (message: ToWorker) => {
+    if (message.type === "crawl") {
+      handles(message.dictId, message.queueId).then(
+        ([d, q]) => crawler.crawlPages(q, d, message.urls),
+        (err: unknown) => void send({ type: "error", message: `cannot open the crawl's Dict and Queue: ${String(err)}` }),
+      );
+    } else if (message.type === "finish") {
+      clearInterval(progress);
+      void (async () => {
+        await crawler.close();
+        await store.close();
+        await send({ type: "finished", stats: crawler.stats });
+        process.disconnect();
+      })();
+    }
+  });
+  // The coordinator went away without "finish": nothing left to do.
+  process.on("disconnect", () => process.exit(0));
+  await send({ type: "ready" });
+}
+
+if (process.send !== undefined && isEntryPoint(import.meta.url)) {
+  const raw = process.env[WORKER_CONFIG_ENV];
+  if (raw === undefined) throw new Error(`${WORKER_CONFIG_ENV} is not set`);
+  runWorker(JSON.parse(raw) as WorkerConfig).catch((err: unknown) => {
+    process.send!({ type: "error", message: String(err) } satisfies FromWorker);
+    process.exit(1);
+  });
+}
