@@ -1,0 +1,110 @@
+// A child process for the multi-process HTTP tests: `node --import tsx http-worker.ts ROLE
+// JSON-ARGS`. Each role writes one line per event to stdout, so that the parent test checks
+// the outcome from the clients' own logs:
+//
+//   server    {path, port, durability?}        -> "listening <url>"; closes on SIGTERM
+//   producer  {url, queue, name, count, partitions, retryTimeoutMs?}
+//                                              -> "ack <partition> <name>:<i>" after each acknowledged put,
+//                                                 "fail <partition> <name>:<i> <code>" when a put failed
+//   consumer  {url, queue, partitions, retryTimeoutMs?}
+//                                              -> "got <partition> <value>" per item,
+//                                                 "failed-get <partition> <code>" when a get failed;
+//                                                 stops reading a partition at its "STOP" item
+//   locker    {url, dict, name, rounds}        -> "won <round>" for each skipIfExists put it won
+//
+// Every role prints "done" last.
+
+import { connect } from "../../client/index.ts";
+import { LarderError, UnavailableError } from "../../proto/errors.ts";
+import { startServer } from "../../server/index.ts";
+
+const STOP = "STOP";
+
+const [role, rawArgs] = process.argv.slice(2);
+const args = JSON.parse(rawArgs ?? "{}") as Record<string, any>;
+
+function log(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function codeOf(err: unknown): string {
+  return err instanceof LarderError ? err.code : String(err);
+}
+
+function partitionName(i: number): string {
+  return `part-${i}`;
+}
+
+async function server(): Promise<void> {
+  const s = await startServer({ path: args.path, port: args.port ?? 0, durability: args.durability ?? "fsync" });
+  process.once("SIGTERM", () => {
+    void s.close().then(() => log("done"));
+  });
+  log(`listening ${s.url}`);
+}
+
+async function producer(): Promise<void> {
+  const store = await connect(args.url, { retryTimeoutMs: args.retryTimeoutMs ?? 5_000 });
+  const q = await store.queues.fromName<string>(args.queue, { createIfMissing: true });
+  for (let i = 0; i < args.count; i++) {
+    const partition = partitionName(i % args.partitions);
+    const value = `${args.name}:${i}`;
+    try {
+      await q.put(value, { partition });
+      log(`ack ${partition} ${value}`);
+    } catch (err) {
+      log(`fail ${partition} ${value} ${codeOf(err)}`);
+      if (!(err instanceof UnavailableError)) throw err;
+    }
+  }
+  await store.close();
+}
+
+async function consumer(): Promise<void> {
+  const store = await connect(args.url, { retryTimeoutMs: args.retryTimeoutMs ?? 5_000 });
+  const q = await store.queues.fromName<string>(args.queue, { createIfMissing: true });
+  const open = new Set(Array.from({ length: args.partitions }, (_, i) => partitionName(i)));
+  while (open.size > 0) {
+    for (const partition of [...open]) {
+      let value: string;
+      try {
+        // One item at a time, so a consumer takes exactly one STOP per partition.
+        value = await q.get({ partition, timeoutMs: 100 });
+      } catch (err) {
+        if (codeOf(err) === "QUEUE_EMPTY") continue;
+        log(`failed-get ${partition} ${codeOf(err)}`);
+        if (!(err instanceof UnavailableError)) throw err;
+        continue;
+      }
+      if (value === STOP) open.delete(partition);
+      else log(`got ${partition} ${value}`);
+    }
+  }
+  await store.close();
+}
+
+async function locker(): Promise<void> {
+  const store = await connect(args.url);
+  const d = await store.dicts.fromName<string, string>(args.dict, { createIfMissing: true });
+  for (let round = 0; round < args.rounds; round++) {
+    if (await d.put(`lock-${round}`, args.name, { skipIfExists: true })) log(`won ${round}`);
+  }
+  await store.close();
+}
+
+const roles: Record<string, () => Promise<void>> = { server, producer, consumer, locker };
+
+const run = roles[role ?? ""];
+if (run === undefined) {
+  console.error(`unknown role ${role}`);
+  process.exit(2);
+}
+run().then(
+  () => {
+    if (role !== "server") log("done");
+  },
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
