@@ -22,6 +22,9 @@ export class Core implements Dirty {
     this.next = nextNum;
   }
 
+  /** Removes everything whose ttl has passed (set by the engine to its sweeper). */
+  sweepDue: () => Promise<void> = async () => {};
+
   now(): number {
     return this.clock.now();
   }

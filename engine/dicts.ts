@@ -142,11 +142,23 @@ export class DictState implements Dirty {
     checkBytes("dict value", value.length, this.core.limits.dictValueBytesMax);
   }
 
-  private checkGrowth(delta: number): void {
+  private fits(delta: number): boolean {
+    return this.bytes + delta <= this.core.limits.dictBytesMax;
+  }
+
+  private tooBig(delta: number): ResourceExhaustedError {
     const max = this.core.limits.dictBytesMax;
-    if (this.bytes + delta > max) {
-      throw new ResourceExhaustedError(`${this.label} would hold ${this.bytes + delta} bytes, over dictBytesMax ${max}`);
-    }
+    return new ResourceExhaustedError(`${this.label} would hold ${this.bytes + delta} bytes, over dictBytesMax ${max}`);
+  }
+
+  /**
+   * Entries past their ttl count towards dictBytesMax until swept. A write that would not
+   * fit first sweeps what is due, then the caller checks again from the start.
+   */
+  private async sweptRoom(): Promise<boolean> {
+    if (this.entryTtlMs === undefined) return false;
+    await this.core.sweepDue();
+    return true;
   }
 
   // ---- operations ----
@@ -172,7 +184,7 @@ export class DictState implements Dirty {
     return entry !== undefined;
   }
 
-  async put(keyBytes: Uint8Array, value: Uint8Array, skipIfExists: boolean): Promise<boolean> {
+  async put(keyBytes: Uint8Array, value: Uint8Array, skipIfExists: boolean, retried = false): Promise<boolean> {
     const key = this.checkKey(keyBytes);
     this.checkValue(value);
     const found = this.find(key);
@@ -181,12 +193,16 @@ export class DictState implements Dirty {
       return false;
     }
     const old = found.stored;
-    this.checkGrowth(entrySize(key, value) - (old ? entrySize(key, old.payload) : 0));
+    const delta = entrySize(key, value) - (old ? entrySize(key, old.payload) : 0);
+    if (!this.fits(delta)) {
+      if (retried || !(await this.sweptRoom())) throw this.tooBig(delta);
+      return this.put(keyBytes, value, skipIfExists, true);
+    }
     await this.write(key, value, old).done;
     return true;
   }
 
-  async update(entries: Array<[Uint8Array, Uint8Array]>): Promise<void> {
+  async update(entries: Array<[Uint8Array, Uint8Array]>, retried = false): Promise<void> {
     if (!Array.isArray(entries)) throw new InvalidError("update takes a list of [key, value] pairs");
     const max = this.core.limits.dictUpdateEntriesMax;
     if (entries.length > max) {
@@ -207,7 +223,10 @@ export class DictState implements Dirty {
       delta += after - before;
       checked.push([key, pair[1]]);
     }
-    this.checkGrowth(delta);
+    if (!this.fits(delta)) {
+      if (retried || !(await this.sweptRoom())) throw this.tooBig(delta);
+      return this.update(entries, true);
+    }
     let batch: Batch | undefined;
     for (const [key, value] of checked) batch = this.write(key, value, this.find(key).stored);
     if (batch) await batch.done;

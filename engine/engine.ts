@@ -122,6 +122,7 @@ export class LevelEngine implements Backend {
     this.core = new Core(settings.db, settings.clock, settings.limits, settings.sync, nextNum, (err) => this.fail(err));
     this.gc = new Collector(this.core);
     this.sweeper = new Sweeper(this.core, (dataNum) => this.dictsByData.get(dataNum), this.partitions);
+    this.core.sweepDue = () => this.sweeper.sweepDue();
   }
 
   /** Loads the catalog and partition rows (never the data itself) and starts the background work. */
@@ -386,10 +387,15 @@ export class LevelEngine implements Backend {
   }
 
   dictClear(id: string): Promise<void> {
-    const dict = this.dict(id);
+    const obj = this.resolve("dict", id);
+    const dict = obj.dict!;
     this.dictsByData.delete(dict.dataNum);
+    // clear() switches to a new data number before its first await, so the object row
+    // that records the new number goes into the same batch as the switch.
     const done = dict.clear();
     this.dictsByData.set(dict.dataNum, dict);
+    obj.row = { ...obj.row, dataNum: dict.dataNum };
+    this.core.batch().put(objectKey(obj.num), encodeObjectRow(obj.row));
     return done;
   }
 

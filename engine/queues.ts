@@ -195,6 +195,8 @@ export class QueueState {
   private append(p: Partition, values: Uint8Array[], ttlMs: number): Batch {
     if (p.count === 0) {
       const max = this.core.limits.queuePartitionsMax;
+      // Partitions past their ttl do not count, even if nothing has noticed yet.
+      if (this.live >= max) this.expireAllDue(this.core.now());
       if (this.live >= max) {
         throw new ResourceExhaustedError(`${this.label} already has ${this.live} partitions, the limit (queuePartitionsMax ${max})`);
       }
