@@ -1,0 +1,108 @@
+// Graceful close: requests in flight are answered, long-polls are released, a put waiting
+// for room writes nothing, and whatever a client saw acknowledged is there after a restart.
+
+import { afterEach, describe, expect, it } from "vitest";
+import { connect } from "../client/index.ts";
+import { LarderError, UnavailableError } from "../proto/errors.ts";
+import { startServer, type LarderServer } from "../server/index.ts";
+import { expectError } from "./conformance/expect-error.ts";
+import { tempFolder } from "./support/remote-store.ts";
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function serve(path: string, options: { limits?: Record<string, number> } = {}): Promise<LarderServer> {
+  const server = await startServer({ path, port: 0, durability: "buffered", ...options });
+  cleanups.push(() => server.close());
+  return server;
+}
+
+async function folder(): Promise<string> {
+  const f = await tempFolder("larder-shutdown-");
+  cleanups.push(f.remove);
+  return f.path;
+}
+
+describe("server close", () => {
+  it("every write a client saw acknowledged during close is there after a restart", async () => {
+    const path = await folder();
+    const first = await serve(path);
+    const store = await connect(first.url, { retryTimeoutMs: 200 });
+    cleanups.push(() => store.close());
+    const d = await store.dicts.fromName<number, number>("d", { createIfMissing: true });
+    const q = await store.queues.fromName<number>("q", { createIfMissing: true });
+
+    // Eight writers put until the server goes away; close starts once some writes are in.
+    const acknowledged: number[] = [];
+    const failures: unknown[] = [];
+    let next = 0;
+    let started!: () => void;
+    const someAcknowledged = new Promise<void>((resolve) => (started = resolve));
+    const writer = async (): Promise<void> => {
+      for (;;) {
+        const i = next++;
+        try {
+          await (i % 2 === 0 ? d.put(i, i) : q.put(i));
+        } catch (err) {
+          failures.push(err);
+          return;
+        }
+        acknowledged.push(i);
+        if (acknowledged.length === 40) started();
+      }
+    };
+    const writers = Array.from({ length: 8 }, writer);
+    await someAcknowledged;
+    await first.close();
+    await Promise.all(writers);
+    expect(failures.map((err) => (err as LarderError).code)).toEqual(Array(8).fill("UNAVAILABLE"));
+
+    const second = await serve(path);
+    const reader = await connect(second.url);
+    cleanups.push(() => reader.close());
+    const d2 = await reader.dicts.fromName<number, number>("d");
+    const q2 = await reader.queues.fromName<number>("q");
+    const items = new Set<number>();
+    for await (const v of q2.iterate()) items.add(v);
+    for (const i of acknowledged) {
+      if (i % 2 === 0) expect(await d2.get(i), `dict key ${i}`).toBe(i);
+      else expect(items.has(i), `queue item ${i}`).toBe(true);
+    }
+  });
+
+  it("a put waiting for room in a full partition is answered UNAVAILABLE and writes nothing", async () => {
+    const path = await folder();
+    const first = await serve(path, { limits: { queuePartitionItemsMax: 1 } });
+    const store = await connect(first.url, { retryTimeoutMs: 200 });
+    cleanups.push(() => store.close());
+    const q = await store.queues.fromName<string>("q", { createIfMissing: true });
+    await q.put("first");
+    const waiting = q.put("second");
+    await new Promise((r) => setTimeout(r, 100));
+    await first.close();
+    await expectError(waiting, UnavailableError);
+
+    const second = await serve(path, { limits: { queuePartitionItemsMax: 1 } });
+    const reader = await connect(second.url);
+    cleanups.push(() => reader.close());
+    const q2 = await reader.queues.fromName<string>("q");
+    expect(await q2.getMany(5, { timeoutMs: 0 })).toEqual(["first"]);
+  });
+
+  it("close() twice is one close; the health route reports the server gone", async () => {
+    const first = await serve(await folder());
+    const health = await fetchHealth(first.url);
+    expect(health).toBe(200);
+    await Promise.all([first.close(), first.close()]);
+    await expect(fetchHealth(first.url)).rejects.toThrow();
+  });
+});
+
+async function fetchHealth(url: string): Promise<number> {
+  const { request } = await import("undici");
+  const res = await request(`${url}/v1/health`);
+  await res.body.dump();
+  return res.statusCode;
+}
