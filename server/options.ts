@@ -45,6 +45,12 @@ export const SERVER_DEFAULTS = Object.freeze({
   closeGraceMs: 10_000,
 });
 
+/**
+ * The longest long-poll a server may be configured with: clients give up on an answer after
+ * 300 s (undici's default, and the Node.js client's), so a long-poll must end well before.
+ */
+export const LONG_POLL_CEILING_MS = 240_000;
+
 export interface ResolvedServerOptions {
   readonly host: string;
   readonly port: number;
@@ -80,13 +86,17 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   }
   const ephemeralExpiryMs = positive("ephemeralExpiryMs", options.ephemeralExpiryMs, SERVER_DEFAULTS.ephemeralExpiryMs);
   const reapDefault = Math.min(10_000, Math.max(10, ephemeralExpiryMs / 4));
+  const longPollMaxMs = positive("longPollMaxMs", options.longPollMaxMs, SERVER_DEFAULTS.longPollMaxMs);
+  if (longPollMaxMs > LONG_POLL_CEILING_MS) {
+    throw new InvalidError(`longPollMaxMs may not exceed ${LONG_POLL_CEILING_MS} ms (clients give up after 300 s), got ${longPollMaxMs}`);
+  }
   return {
     host: options.host ?? SERVER_DEFAULTS.host,
     port,
     token,
     ephemeralExpiryMs,
     reapIntervalMs: positive("reapIntervalMs", options.reapIntervalMs, reapDefault),
-    longPollMaxMs: positive("longPollMaxMs", options.longPollMaxMs, SERVER_DEFAULTS.longPollMaxMs),
+    longPollMaxMs,
     requestBytesMax: Math.min(
       positive("requestBytesMax", options.requestBytesMax, SERVER_DEFAULTS.requestBytesMax),
       CEILINGS.bytesMax,

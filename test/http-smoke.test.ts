@@ -107,7 +107,10 @@ describe("remote store", () => {
     await new Promise((r) => setTimeout(r, 100));
     await q.close();
     await expectError(got, ClosedError);
-    // The server gave up the wait: a later item goes to the next getter, not to the dead one.
+    // The server gave up the wait when the connection closed: a later item goes to the next
+    // getter, not to the dead one. (The pause lets the server see the closed connection
+    // first; an item put at that very moment could go to the dead getter and be lost.)
+    await new Promise((r) => setTimeout(r, 100));
     const again = await store.queues.fromName<string>("waits");
     await again.put("x");
     expect(await again.get({ timeoutMs: 5_000 })).toBe("x");

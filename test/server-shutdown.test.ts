@@ -2,11 +2,13 @@
 // for room writes nothing, and whatever a client saw acknowledged is there after a restart.
 
 import { afterEach, describe, expect, it } from "vitest";
+import { request } from "undici";
 import { connect } from "../client/index.ts";
 import { LarderError, UnavailableError } from "../proto/errors.ts";
 import { startServer, type LarderServer } from "../server/index.ts";
 import { expectError } from "./conformance/expect-error.ts";
 import { tempFolder } from "./support/remote-store.ts";
+import { finished, startWorker } from "./support/workers.ts";
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -101,8 +103,23 @@ describe("server close", () => {
 });
 
 async function fetchHealth(url: string): Promise<number> {
-  const { request } = await import("undici");
   const res = await request(`${url}/v1/health`);
   await res.body.dump();
   return res.statusCode;
 }
+
+describe("a server process", () => {
+  it("SIGTERM closes it gracefully: a waiting client is released, the process exits cleanly", async () => {
+    const server = startWorker("server", { path: await folder(), port: 0, durability: "buffered" });
+    cleanups.push(async () => server.child.kill("SIGKILL"));
+    const url = (await server.waitFor(/^listening /)).slice("listening ".length);
+    const store = await connect(url, { retryTimeoutMs: 200 });
+    cleanups.push(() => store.close());
+    const q = await store.queues.fromName("q", { createIfMissing: true });
+    const waiting = q.get();
+    await new Promise((r) => setTimeout(r, 100));
+    server.child.kill("SIGTERM");
+    await finished(server);
+    await expectError(waiting, UnavailableError);
+  });
+});
