@@ -1,7 +1,8 @@
 // Opening the LevelDB folder (or a memory-level store with the same interface) and checking
 // the format version written by the first open.
 
-import { ClassicLevel } from "classic-level";
+// `level` is classic-level (LevelDB through N-API) in Node.js; it is the package users know.
+import { Level } from "level";
 import { MemoryLevel } from "memory-level";
 import type { OpenOptions } from "../proto/api.ts";
 import { InternalError, InvalidError, LockedError } from "../proto/errors.ts";
@@ -23,7 +24,7 @@ function isLocked(err: unknown): boolean {
 }
 
 async function openLevel(path: string): Promise<Db> {
-  const db = new ClassicLevel<Buffer, Buffer>(path, {
+  const db = new Level<Buffer, Buffer>(path, {
     keyEncoding: "buffer",
     valueEncoding: "buffer",
     writeBufferSize: WRITE_BUFFER_BYTES,
