@@ -45,7 +45,11 @@ class HttpEdge {
     readonly http: Server,
   ) {
     this.tokenCheck = options.token === undefined ? undefined : new TokenCheck(options.token);
-    http.on("request", (req: IncomingMessage, res: ServerResponse) => void this.serve(req, res));
+    const serve = (req: IncomingMessage, res: ServerResponse): void => void this.serve(req, res);
+    http.on("request", serve);
+    // With a listener here, Node no longer answers `Expect: 100-continue` by itself: the
+    // client (curl, for bodies over 1 MiB) sends its body only after every check has passed.
+    http.on("checkContinue", serve);
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -80,7 +84,7 @@ class HttpEdge {
     if (route === undefined) throw new NotFoundError(`no route ${JSON.stringify(path)}; see docs/protocol.md`);
     if (req.method !== "POST") throw new MethodNotAllowed(`${path} takes POST, not ${req.method}`, "POST");
     if (this.closing) throw new UnavailableError("the server is shutting down; nothing was done");
-    return route.handle(this.context(signal), await this.readEnvelope(req, route));
+    return route.handle(this.context(signal), await this.readEnvelope(req, res, route));
   }
 
   private health(req: IncomingMessage, res: ServerResponse): void {
@@ -89,10 +93,11 @@ class HttpEdge {
     sendJson(req, res, 200, { status: "ok" }, this.closing);
   }
 
-  private async readEnvelope(req: IncomingMessage, route: Route): Promise<Record<string, unknown>> {
+  private async readEnvelope(req: IncomingMessage, res: ServerResponse, route: Route): Promise<Record<string, unknown>> {
     checkContentType(req);
     const bytesMax = Math.min(route.bodyBytesMax(this.engine.limits), this.options.requestBytesMax);
     checkDeclaredLength(req, bytesMax);
+    if (req.headers.expect?.toLowerCase() === "100-continue") res.writeContinue();
     const body = await readBody(req, bytesMax);
     let decoded: unknown;
     try {

@@ -149,6 +149,16 @@ describe("the HTTP edge refuses bad input with a 4xx and a code", () => {
     expect(await dict.len()).toBe(2);
   });
 
+  it("Expect: 100-continue gets 413 before any body is sent, and 100 Continue when the checks pass", async () => {
+    const { id } = await dict.info();
+    const tooBig = await rawExchange(`POST ${ROUTES.dictLen} HTTP/1.1\r\nHost: x\r\nContent-Type: ${MSGPACK_TYPE}\r\nContent-Length: 100000000\r\nExpect: 100-continue\r\n\r\n`, undefined, /\r\n\r\n\{.*\}$/s);
+    expect(tooBig).toMatch(/^HTTP\/1\.1 413 /);
+    expect(tooBig).toContain('"code":"TOO_LARGE"');
+    const body = packEnvelope({ id });
+    const ok = await rawExchange(`POST ${ROUTES.dictLen} HTTP/1.1\r\nHost: x\r\nContent-Type: ${MSGPACK_TYPE}\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`, body, /HTTP\/1\.1 200 /);
+    expect(ok).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+  });
+
   it("invalid names, environments, partitions and timeouts are 400 INVALID", async () => {
     const { id } = await queue.info();
     for (const name of ["has space", "a".repeat(65), "", "ap-abcdefghABCDEFGH012345"]) {
@@ -183,3 +193,30 @@ describe("the HTTP edge refuses bad input with a 4xx and a code", () => {
     await expectAnswer(post(ROUTES.dictLen, packEnvelope({ id: "nonsense" })), 404, "NOT_FOUND");
   });
 });
+
+/**
+ * Writes `head` on a raw connection; sends `body` only once the server said 100 Continue;
+ * resolves with everything read once it matches `until`.
+ */
+function rawExchange(head: string, body: Buffer | undefined, until: RegExp): Promise<string> {
+  const { hostname, port } = new URL(store.url);
+  return new Promise((resolve, reject) => {
+    let received = "";
+    let sentBody = false;
+    const socket = netConnect(Number(port), hostname, () => socket.write(head));
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => {
+      received += chunk;
+      if (body !== undefined && !sentBody && received.startsWith("HTTP/1.1 100 Continue\r\n\r\n")) {
+        sentBody = true;
+        socket.write(body);
+      }
+      if (until.test(received)) {
+        socket.destroy();
+        resolve(received);
+      }
+    });
+    socket.on("error", reject);
+    socket.on("close", () => reject(new Error(`connection closed; received: ${received}`)));
+  });
+}
