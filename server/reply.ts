@@ -31,6 +31,8 @@ export function errorReply(err: unknown, logError: (message: string, error: unkn
 function mustClose(req: IncomingMessage, closing: boolean): boolean {
   if (closing) return true;
   if (req.complete) return false;
+  // A client that sent `Expect: 100-continue` and got a final answer instead may or may not send its body.
+  if (req.headers.expect !== undefined) return true;
   const declared = Number(req.headers["content-length"] ?? NaN);
   return !(Number.isSafeInteger(declared) && declared <= DRAIN_BYTES_MAX);
 }
