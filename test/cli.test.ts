@@ -180,9 +180,11 @@ describe("larder dict", () => {
     expect((await run(["dict", "get", "typed", "big"])).stdout).toBe("10n\n");
   });
 
-  test("get of a missing key is KEY_NOT_FOUND with exit status 1; of a missing dict NOT_FOUND", SLOW, async () => {
+  test("get of a missing key prints None (KEY_NOT_FOUND with --json); of a missing dict NOT_FOUND", SLOW, async () => {
     await run(["dict", "create", "sparse"]);
-    let res = await run(["dict", "get", "sparse", "nope"], 1);
+    let res = await run(["dict", "get", "sparse", "nope"]);
+    expect(res.stdout).toBe("None\n");
+    res = await run(["dict", "get", "sparse", "nope", "--json"], 1);
     expect(res.stdout).toBe("");
     expect(res.stderr).toMatch(/^error: KEY_NOT_FOUND: /);
 

@@ -64,7 +64,8 @@ const get: Command = {
   summary: "Print the value for a specific key.",
   description:
     "Note: When using the CLI, keys are always interpreted as having a string type.\n" +
-    "A missing key is an error (KEY_NOT_FOUND, exit status 1), so that a stored null is told apart from no entry.",
+    "A missing key prints None, as in Modal's CLI; with --json it is an error (KEY_NOT_FOUND, exit status 1),\n" +
+    "so that a script can tell a stored null apart from no entry.",
   positionals: [NAME_ARGUMENT("dict"), KEY_ARGUMENT],
   options: {
     json: { type: "boolean", help: "Print the value as JSON." },
@@ -76,6 +77,7 @@ const get: Command = {
       const key = args.positionals["KEY"]!;
       const value = await (await lookupDict(store, name)).get(key, MISSING);
       if (value === MISSING) {
+        if (!booleanOption(args, "json")) return io.out("None\n");
         throw new KeyError(`key ${JSON.stringify(key)} not found in ${describe("dict", name, environment)}`);
       }
       await io.out((booleanOption(args, "json") ? toJson(value) : textOf(value)) + "\n");
