@@ -6,7 +6,7 @@
 // - the request never left (connection refused, host unreachable, connect timeout) or the
 //   server answered 503 UNAVAILABLE (it was closing and did nothing): every call is retried;
 // - the connection broke after the request may have been sent (reset, closed mid-answer,
-//   timeout): only calls in RETRY_SAFE (client/wire.ts) are retried, because repeating them
+//   timeout): only calls in RETRY_SAFE (proto/wire.ts) are retried, because repeating them
 //   cannot duplicate or lose data; any other call fails at once with UnavailableError
 //   saying it may or may not have taken effect.
 // Retries back off from 50 ms to 1 s and stop after retryTimeoutMs (counted from the first
@@ -21,7 +21,7 @@ import {
   UnavailableError,
   errorFromCode,
 } from "../proto/errors.ts";
-import { MSGPACK_TYPE, ROUTES, isRetrySafe, packEnvelope, unpackEnvelope, type RouteName } from "./wire.ts";
+import { MSGPACK_TYPE, ROUTES, isRetrySafe, packEnvelope, unpackEnvelope, type RouteName } from "../proto/wire.ts";
 
 export type Reply = Readonly<Record<string, unknown>>;
 

@@ -4,7 +4,7 @@
 
 import type { IncomingMessage } from "node:http";
 import { InvalidError, RequestSizeError } from "../proto/errors.ts";
-import { MSGPACK_TYPE_ALIASES } from "../client/wire.ts";
+import { MSGPACK_TYPE_ALIASES } from "../proto/wire.ts";
 
 /** Refuses a body whose content type is not MessagePack (answered 415 with code INVALID). */
 export class UnsupportedMediaTypeError extends InvalidError {}

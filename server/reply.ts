@@ -5,7 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { InternalError, LarderError, errorSpec } from "../proto/errors.ts";
-import { JSON_TYPE, MSGPACK_TYPE, packEnvelope } from "../client/wire.ts";
+import { JSON_TYPE, MSGPACK_TYPE, packEnvelope } from "../proto/wire.ts";
 import { UnsupportedMediaTypeError } from "./body.ts";
 
 /** An unread body up to this size is read and discarded so the connection stays open; past it, the connection closes. */

@@ -6,7 +6,7 @@
 import type { Engine } from "../engine/index.ts";
 import { ClosedError, UnavailableError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
-import { ROUTES, objectToWire, type RouteName } from "../client/wire.ts";
+import { ROUTES, objectToWire, type RouteName } from "../proto/wire.ts";
 import * as e from "./envelope.ts";
 import type { Leases } from "./leases.ts";
 

@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { openEngine, type Engine } from "../engine/index.ts";
 import { ClosedError, InvalidError, NotFoundError, UnavailableError } from "../proto/errors.ts";
-import { HEALTH_PATH, unpackEnvelope } from "../client/wire.ts";
+import { HEALTH_PATH, unpackEnvelope } from "../proto/wire.ts";
 import { TokenCheck } from "./auth.ts";
 import { checkContentType, checkDeclaredLength, readBody } from "./body.ts";
 import { asEnvelope } from "./envelope.ts";

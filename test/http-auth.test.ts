@@ -6,7 +6,7 @@ import { request } from "undici";
 import { connect } from "../client/index.ts";
 import type { Store } from "../proto/api.ts";
 import { AuthError } from "../proto/errors.ts";
-import { MSGPACK_TYPE, ROUTES, packEnvelope } from "../client/wire.ts";
+import { MSGPACK_TYPE, ROUTES, packEnvelope } from "../proto/wire.ts";
 import { encodeKey } from "../proto/keys.ts";
 import { encodeValue } from "../proto/values.ts";
 import { expectError } from "./conformance/expect-error.ts";

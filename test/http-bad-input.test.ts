@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "undici";
 import type { Dict, Queue } from "../proto/api.ts";
 import { InvalidError, RequestSizeError } from "../proto/errors.ts";
-import { MSGPACK_TYPE, ROUTES, packEnvelope } from "../client/wire.ts";
+import { MSGPACK_TYPE, ROUTES, packEnvelope } from "../proto/wire.ts";
 import { encodeKey } from "../proto/keys.ts";
 import { encodeValue } from "../proto/values.ts";
 import { expectError } from "./conformance/expect-error.ts";

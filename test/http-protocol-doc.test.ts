@@ -1,10 +1,10 @@
 // docs/protocol.md and the code agree: every route has its section and no section names a
-// route that does not exist; the retry-safe table is RETRY_SAFE (client/wire.ts); the
+// route that does not exist; the retry-safe table is RETRY_SAFE (proto/wire.ts); the
 // statuses in the error table are the registry's (proto/errors.ts).
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { RETRY_SAFE, ROUTES, isRetrySafe, type RouteName } from "../client/wire.ts";
+import { RETRY_SAFE, ROUTES, isRetrySafe, type RouteName } from "../proto/wire.ts";
 import { errorSpec } from "../proto/errors.ts";
 
 const DOC = readFileSync(new URL("../docs/protocol.md", import.meta.url), "utf8");

@@ -9,7 +9,7 @@
 // language with a MessagePack library can speak this protocol.
 
 import { Packr, Unpackr } from "msgpackr";
-import type { ObjectKind, ObjectRecord } from "../proto/backend.ts";
+import type { ObjectKind, ObjectRecord } from "./backend.ts";
 
 /** Protocol version, the first path segment of every route. */
 export const PROTOCOL_PREFIX = "/v1";
