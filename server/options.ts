@@ -39,8 +39,13 @@ export const SERVER_DEFAULTS = Object.freeze({
   reapIntervalMs: undefined as number | undefined,
   /** Under Modal's 50 s, and well under the 300 s that HTTP clients and proxies commonly allow. */
   longPollMaxMs: 30_000,
-  /** The hard ceiling of proto/limits.ts: 1 GiB. */
-  requestBytesMax: CEILINGS.bytesMax,
+  /**
+   * 256 MiB: room for the largest dict value (100 MiB) or a putMany of 1,000 full-size
+   * items, while a handful of garbage or hostile uploads cannot exhaust the server's
+   * memory. An atomic putMany of a whole partition of 256 KiB items (1.25 GiB) needs a
+   * larger value; the ceiling is 1 GiB.
+   */
+  requestBytesMax: 256 * 1024 * 1024,
   /** Long enough for a large in-flight write to commit. */
   closeGraceMs: 10_000,
 });
