@@ -1,0 +1,24 @@
+// Issue 3's throughput target: single-item calls over HTTP with 64 concurrent callers reach
+// at least 70% of a bare node:http server's requests/s for requests of the same size.
+// Checked in buffered mode, where the disk does not set the pace; fsync ratios are in the table.
+
+import { formatRate, formatRatio } from "./format.ts";
+import { SCENARIO_TITLES, type ResultRecord } from "./report.ts";
+import type { TargetCheck } from "./targets.ts";
+import type { ScenarioKind } from "./workload.ts";
+
+export function httpTargets(records: readonly ResultRecord[], valueBytes = 100): TargetCheck[] {
+  const kinds: ScenarioKind[] = ["queue-put", "queue-get", "dict-put", "dict-get"];
+  return kinds.map((scenario) => {
+    const r = records.find(
+      (x) => x.system === "larder-http-buffered" && x.scenario === scenario && x.batch === 1 && x.callers === 64 && x.valueBytes === valueBytes,
+    );
+    const ratio = r?.ratios?.bareHttp;
+    return {
+      target: `http buffered ${SCENARIO_TITLES[scenario]}, 64 callers, vs bare node:http`,
+      measured: ratio === undefined ? "-" : `${formatRate(r!.itemsPerSec!)}/s = ${formatRatio(ratio)}`,
+      threshold: ">= 0.70x",
+      pass: ratio === undefined ? undefined : ratio >= 0.7,
+    };
+  });
+}

@@ -1,0 +1,136 @@
+// Larder under test, through its public API only: `open()` (embedded, fsync or buffered)
+// and `startServer()` (in a child process, lib/server-child.ts) + `connect()` (over HTTP
+// on loopback). Each system keeps one store
+// for the whole run; each shape gets its own named queue and dict, deleted afterwards.
+//
+// The bench raises `queuePartitionItemsMax` (a public limit, lib/larder-limits.ts) so that
+// a put scenario can run for its full duration on one partition.
+
+import type { Store } from "../../proto/api.ts";
+import { tempDir } from "./cleanup.ts";
+import { BENCH_LIMITS } from "./larder-limits.ts";
+import { startServerProcess } from "./server-process.ts";
+import type { Primitives, Shape, System } from "./workload.ts";
+
+export type Durability = "fsync" | "buffered";
+
+
+/** True when `error` is a Larder error with this code (works for embedded and remote). */
+export function hasCode(error: unknown, code: string): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
+}
+
+export async function openEmbedded(durability: Durability, prefix = `larder-${durability}`) {
+  const { open } = await import("../../engine/index.ts");
+  const dir = tempDir(prefix);
+  const store = await open({ path: dir.path, durability, limits: BENCH_LIMITS });
+  return { store, path: dir.path, close: async () => { await store.close(); dir.remove(); } };
+}
+
+/**
+ * A Larder server in a child process (so that it has its own event loop, as deployed) on a
+ * temp folder, and a client of it. `connectTo` makes more clients, of it or of a proxy.
+ */
+export async function openRemote(durability: Durability, prefix = `larder-http-${durability}`) {
+  const { connect } = await import("../../client/index.ts");
+  const dir = tempDir(prefix);
+  let server;
+  try {
+    server = await startServerProcess(["--child=larder", `--dir=${dir.path}`, `--durability=${durability}`]);
+  } catch (error) {
+    dir.remove();
+    throw error;
+  }
+  const store = await connect(server.url);
+  const url = server.url;
+  return {
+    store,
+    url,
+    connectTo: (to: string = url) => connect(to),
+    close: async () => {
+      await store.close();
+      await server.stop();
+      dir.remove();
+    },
+  };
+}
+
+export class LarderSystem implements System {
+  readonly family = "larder" as const;
+  readonly name: string;
+  private shapes = 0;
+
+  private constructor(
+    private readonly store: Store,
+    private readonly closeAll: () => Promise<void>,
+    /** Remote systems: a fresh client per shape, so no shape inherits another's idle sockets. */
+    private readonly newClient: (() => Promise<Store>) | undefined,
+    readonly durability: Durability,
+    readonly transport: "embedded" | "http",
+  ) {
+    this.name = transport === "embedded" ? `larder-${durability}` : `larder-http-${durability}`;
+  }
+
+  static async open(durability: Durability, transport: "embedded" | "http"): Promise<LarderSystem> {
+    if (transport === "embedded") {
+      const opened = await openEmbedded(durability);
+      return new LarderSystem(opened.store, opened.close, undefined, durability, transport);
+    }
+    const opened = await openRemote(durability);
+    return new LarderSystem(opened.store, opened.close, () => opened.connectTo(), durability, transport);
+  }
+
+  async primitives(_shape: Shape): Promise<Primitives> {
+    const name = `bench-${this.shapes++}`;
+    if (this.newClient === undefined) return larderPrimitives(this.store, name);
+    const client = await this.newClient();
+    const primitives = await larderPrimitives(client, name);
+    return {
+      ...primitives,
+      dispose: async () => {
+        try {
+          await primitives.dispose();
+        } finally {
+          await client.close();
+        }
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    return this.closeAll();
+  }
+}
+
+/** The workload primitives on one named queue and dict of a Larder store. */
+export async function larderPrimitives(store: Store, name: string): Promise<Primitives> {
+  const q = await store.queues.fromName<Uint8Array>(name, { createIfMissing: true });
+  const d = await store.dicts.fromName<string, Uint8Array>(name, { createIfMissing: true });
+  return {
+    async queuePut(values) {
+      if (values.length === 1) await q.put(values[0]!);
+      else await q.putMany(values);
+    },
+    async queueGet(n) {
+      try {
+        return n === 1 ? (await q.get({ timeoutMs: 0 }), 1) : (await q.getMany(n, { timeoutMs: 0 })).length;
+      } catch (error) {
+        if (hasCode(error, "QUEUE_EMPTY")) return 0;
+        throw error;
+      }
+    },
+    async dictPut(entries) {
+      if (entries.length === 1) await d.put(entries[0]![0], entries[0]![1]);
+      else await d.update(entries);
+    },
+    async dictGet(keys) {
+      // Larder has no multi-key get: a batch is that many concurrent gets.
+      const values = keys.length === 1 ? [await d.get(keys[0]!)] : await Promise.all(keys.map((k) => d.get(k)));
+      return values.filter((v) => v !== undefined).length;
+    },
+    async dispose() {
+      await store.queues.delete(name);
+      await store.dicts.delete(name);
+    },
+  };
+}
