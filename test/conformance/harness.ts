@@ -1,6 +1,10 @@
 // The conformance suite runs, unchanged, against every Store implementation: embedded on
-// disk, embedded in memory, and remote over HTTP. Each test file of an implementation
-// calls `conformance(name, factory)`; each concern is one file in this folder.
+// disk, embedded in memory, and remote over HTTP. An implementation's test file builds one
+// Harness and calls `conformance(harness)` from ./index.ts; each concern is one file here.
+//
+// A harness only makes stores. The suite calls `cleanup()` after every test, so a harness
+// remembers every store it made (and every folder or server behind them) and frees them
+// there; tests never have to close what they made.
 
 import type { Clock, Store } from "../../proto/api.ts";
 import type { Limits } from "../../proto/limits.ts";
@@ -14,22 +18,22 @@ export interface FactoryOptions {
   environment?: string;
 }
 
-/** Makes a fresh, empty store; the harness closes every store it made after each test. */
-export type StoreFactory = (options?: FactoryOptions) => Promise<Store>;
-
 export interface Supports {
-  /** The store's data survives close and reopen (false for memory). */
+  /** The store's data survives close and reopen (false for memory). When true, `reopen` is required. */
   persistence: boolean;
 }
 
 export interface Harness {
+  /** Shown in the test names, e.g. "embedded on disk". */
   readonly name: string;
   readonly supports: Supports;
-  /** A fresh store, closed by the harness after the test. */
+  /** A fresh, empty store with these options. */
   make(options?: FactoryOptions): Promise<Store>;
   /**
-   * Closes `store` and opens the same data again with the given options; only when
-   * `supports.persistence`.
+   * Closes `store` and opens the same data again with the given options (a new process
+   * would pass its own clock and limits). Only used when `supports.persistence`.
    */
   reopen?(store: Store, options?: FactoryOptions): Promise<Store>;
+  /** Called after each test: closes every store made or reopened, removes their data. */
+  cleanup(): Promise<void>;
 }
