@@ -28,6 +28,8 @@ export interface ScrapeResult {
   visited: Set<string>;
   /** URLs handed to crawlers (each one once). */
   dispatched: number;
+  /** `getMany` calls that returned URLs. */
+  batches: number;
   /** From start to the end of the loop, as the seed measures it. */
   elapsedMs: number;
   /** From start to the last batch that had a URL: the crawl without the final 5 s wait. */
@@ -45,6 +47,7 @@ export async function scrape(store: Store, url: string, options: ScrapeOptions):
 
   const visited = new Set<string>();
   let dispatched = 0;
+  let batches = 0;
   let stopped = false;
   for (;;) {
     let nextUrls: string[];
@@ -55,6 +58,7 @@ export async function scrape(store: Store, url: string, options: ScrapeOptions):
       throw err;
     }
     lastBatchMs = performance.now();
+    batches++;
     const newUrls: string[] = [];
     for (const next of nextUrls) {
       if (visited.has(next)) continue;
@@ -72,5 +76,5 @@ export async function scrape(store: Store, url: string, options: ScrapeOptions):
     options.onBatch?.({ visited: visited.size, dispatched, stopped });
   }
   const endMs = performance.now();
-  return { visited, dispatched, elapsedMs: endMs - startMs, activeMs: lastBatchMs - startMs };
+  return { visited, dispatched, batches, elapsedMs: endMs - startMs, activeMs: lastBatchMs - startMs };
 }

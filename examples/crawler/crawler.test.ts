@@ -44,6 +44,24 @@ describe("the synthetic web", () => {
     ]);
   });
 
+  test("the parser resolves every href exactly as the URL parser does", () => {
+    const hrefs = [
+      "x.html", "./x.html", "a/b.html", "a//b.html", "../x.html", "a/../x.html", "./", "", "...", ".hidden",
+      "/", "/x.html", "//other.test/x", "/a/./b", "/~u/x-y_z.html", "?q=1", "x.html?q=1", "#f", "x.html#f",
+      "http://h.test/x.html", "http://h.test", "http://h.test:80/x", "HTTP://H.TEST/x", "http://h.test.evil/x",
+      "https://h.test/x", "http://h.test/%41", "sp ace.html", "é.html", "a\\b.html", "ftp://h.test/x",
+    ];
+    const html = hrefs.map((h) => `<a href="${h}">x</a>`).join("");
+    for (const base of ["http://h.test/d/p.html", "http://h.test/", "http://h.test/d/e/?q=1", "http://h.test/a%20b/p"]) {
+      const expected = hrefs.flatMap((h) => {
+        const url = new URL(h, base);
+        url.hash = "";
+        return url.protocol === "http:" || url.protocol === "https:" ? [url.href] : [];
+      });
+      expect(extractLinks(html, base)).toEqual(expected);
+    }
+  });
+
   test("the graph has what makes a crawl interesting", () => {
     expect(reachable.pages.size).toBeGreaterThan(PAGES * 0.9);
     expect(reachable.pages.size).toBeLessThan(PAGES); // orphan pages exist

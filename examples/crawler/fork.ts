@@ -13,10 +13,13 @@ export function siblingPath(name: string): string {
   return fileURLToPath(new URL(`./${name}`, import.meta.url));
 }
 
+/** Extra node flags for every child, space-separated: `CRAWLER_CHILD_FLAGS="--cpu-prof"` profiles them. */
+const CHILD_FLAGS = (process.env["CRAWLER_CHILD_FLAGS"] ?? "").split(" ").filter((flag) => flag !== "");
+
 /** Forks `path` with `env` added; stdout and stderr go to ours. */
 export function forkTypeScript(path: string, env: Record<string, string>): ChildProcess {
   return fork(path, [], {
-    execArgv: ["--import", TSX_LOADER],
+    execArgv: [...CHILD_FLAGS, "--import", TSX_LOADER],
     env: { ...process.env, ...env },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });

@@ -10,6 +10,7 @@ import { firstMessage, forkTypeScript, isEntryPoint, siblingPath } from "./fork.
 const SERVER_OPTIONS_ENV = "LARDER_CRAWLER_SERVER";
 
 export interface LarderProcess {
+  readonly pid: number;
   readonly url: string;
   close(): Promise<void>;
 }
@@ -21,6 +22,7 @@ export async function startLarderProcess(options: ServerOptions): Promise<Larder
   });
   const { url } = await firstMessage<{ url: string }>(child, "the Larder server");
   return {
+    pid: child.pid!,
     url,
     close: async () => {
       if (child.exitCode !== null) return;

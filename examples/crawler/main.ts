@@ -1,4 +1,7 @@
-// The seed's crawler on Larder: `npm run crawl -- --pages 250000 --max-urls 200000`.
+// The seed's crawler on Larder: `npm run crawl`. The default web (160,000 pages) has
+// 203,282 URLs reachable from its start page (158,412 pages and 44,870 broken links), all
+// under the default --max-urls, so the default run crawls all of it and every URL it
+// counts was fetched, exactly once.
 //
 // By default it starts a Larder server on a temporary folder in a process of its own, a
 // synthetic web in another, and `--workers` worker processes that connect to the server;
@@ -15,6 +18,7 @@ import { open } from "../../engine/index.ts";
 import type { Durability, Store } from "../../proto/api.ts";
 import type { Limits } from "../../proto/limits.ts";
 import { scrape, type ScrapeResult } from "./coordinator.ts";
+import { CpuMeter } from "./cpu.ts";
 import { isEntryPoint } from "./fork.ts";
 import { startLarderProcess, type LarderProcess } from "./larder-process.ts";
 import { LocalCrawlers, WorkerPool, type CrawlerPool } from "./pool.ts";
@@ -33,6 +37,8 @@ export interface CrawlOptions {
   larder: { store: Store } | { url: string };
   /** The seed's 5 s; the crawl ends when the Queue stays empty this long. */
   getTimeoutMs?: number;
+  /** Other processes whose CPU time the report should include, by name. */
+  cpuOf?: Record<string, number[]>;
   /** Progress lines this often (0: none). */
   progressIntervalMs?: number;
   log?: (line: string) => void;
@@ -40,6 +46,8 @@ export interface CrawlOptions {
 
 export interface CrawlReport extends ScrapeResult {
   crawlers: CrawlerStats;
+  /** CPU ms spent during the crawl, per process group (where it can be read). */
+  cpuMs: Record<string, number>;
 }
 
 /** Starts the crawlers, runs the seed's coordinator loop, stops the crawlers. */
@@ -56,6 +64,8 @@ export async function runCrawl(options: CrawlOptions): Promise<CrawlReport> {
     pool = await WorkerPool.start(options.workers, { ...crawlerOptions, larderUrl: options.larder.url });
     store = await connect(options.larder.url);
   }
+  const cpu = new CpuMeter({ coordinator: [process.pid], ...(pool.pids.length > 0 ? { workers: pool.pids } : {}), ...options.cpuOf });
+  cpu.start();
   const startMs = performance.now();
   const progress =
     (options.progressIntervalMs ?? 0) > 0
@@ -67,6 +77,7 @@ export async function runCrawl(options: CrawlOptions): Promise<CrawlReport> {
       : undefined;
   let result: ScrapeResult;
   let crawlers: CrawlerStats;
+  let cpuMs: Record<string, number>;
   try {
     result = await scrape(store, options.startUrl, {
       maxUrls: options.maxUrls,
@@ -75,15 +86,16 @@ export async function runCrawl(options: CrawlOptions): Promise<CrawlReport> {
     });
   } finally {
     clearInterval(progress);
+    cpuMs = cpu.stop();
     crawlers = await pool.close();
     if (!("store" in options.larder)) await store.close();
   }
-  return { ...result, crawlers };
+  return { ...result, crawlers, cpuMs };
 }
 
 const USAGE = `usage: npm run crawl -- [options]
-  --pages N          pages in the synthetic web (default 250000)
-  --max-urls N       the seed's max_urls (default 200000)
+  --pages N          pages in the synthetic web (default 160000: 203,282 reachable URLs)
+  --max-urls N       the seed's max_urls (default 1000000)
   --workers N        worker processes, or crawlers in-process with --embedded (default 2)
   --concurrency N    pages fetched at once per worker (default ${DEFAULT_CRAWLER_OPTIONS.concurrency})
   --embedded         run the store (open()), coordinator and crawlers in this process
@@ -91,6 +103,8 @@ const USAGE = `usage: npm run crawl -- [options]
   --memory           the store (embedded or started server) keeps nothing on disk
   --durability D     fsync | buffered, for the store this program opens (default fsync)
   --queue-items N    queuePartitionItemsMax for the store this program opens (default 5000)
+  --per-url-calls    one contains("stop") per URL and one putMany per page, as the seed's
+                     code reads (default: each worker groups the calls of its lanes)
   --seed N           seed of the synthetic web (default 1)
   --check            compare the visited set with the pages reachable from the start page
   --verbose          print the seed's per-URL lines`;
@@ -98,8 +112,8 @@ const USAGE = `usage: npm run crawl -- [options]
 async function main(): Promise<void> {
   const { values: flags } = parseArgs({
     options: {
-      pages: { type: "string", default: "250000" },
-      "max-urls": { type: "string", default: "200000" },
+      pages: { type: "string", default: "160000" },
+      "max-urls": { type: "string", default: "1000000" },
       workers: { type: "string", default: "2" },
       concurrency: { type: "string", default: String(DEFAULT_CRAWLER_OPTIONS.concurrency) },
       embedded: { type: "boolean", default: false },
@@ -107,6 +121,7 @@ async function main(): Promise<void> {
       memory: { type: "boolean", default: false },
       durability: { type: "string", default: "fsync" },
       "queue-items": { type: "string" },
+      "per-url-calls": { type: "boolean", default: false },
       seed: { type: "string", default: "1" },
       check: { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
@@ -147,8 +162,9 @@ async function main(): Promise<void> {
       startUrl: web.startUrl,
       maxUrls: count("max-urls", flags["max-urls"]),
       workers: count("workers", flags.workers),
-      crawler: { concurrency: count("concurrency", flags.concurrency), verbose: flags.verbose },
+      crawler: { concurrency: count("concurrency", flags.concurrency), verbose: flags.verbose, groupCalls: !flags["per-url-calls"] },
       larder,
+      cpuOf: { web: [web.pid], ...(server === undefined ? {} : { "Larder server": [server.pid] }) },
       progressIntervalMs: 1000,
     });
     const seconds = report.elapsedMs / 1000;
@@ -160,6 +176,13 @@ async function main(): Promise<void> {
         `(${Math.round(fetched / (report.activeMs / 1000))}/s until the last URL at ${(report.activeMs / 1000).toFixed(2)} s, ` +
         `then the seed's ${5} s wait on an empty queue); failed ${c.failed}, skipped after stop ${c.skipped}, links put ${c.linksPut}`,
     );
+    console.log(
+      `  Larder calls: ${report.batches} getMany by the coordinator (${Math.round(c.linksPut / report.batches)} URLs each), ` +
+        `${c.containsCalls} contains("stop") and ${c.putManyCalls} putMany (${Math.round(c.linksPut / c.putManyCalls)} links each) by the crawlers`,
+    );
+    const cpuTotalMs = Object.values(report.cpuMs).reduce((a, b) => a + b, 0);
+    const cpuParts = Object.entries(report.cpuMs).map(([name, ms]) => `${name} ${(ms / 1000).toFixed(1)}`);
+    console.log(`  CPU seconds: ${cpuParts.join(", ")}; ${Math.round((cpuTotalMs * 1000) / Math.max(1, fetched))} µs per page fetched`);
     const webStats = await web.stats();
     console.log(`  web: ${webStats.fetches} requests, ${webStats.paths} distinct paths, ${webStats.refetched} fetched more than once`);
     if (flags.check) check(new Web({ pages, seed }), web.origin, report);

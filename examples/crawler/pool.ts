@@ -22,16 +22,13 @@ export interface CrawlerPool {
   stats(): CrawlerStats;
   /** Stops the crawlers (pending URLs are dropped) and returns their final counters. */
   close(): Promise<CrawlerStats>;
+  /** Process ids of the crawlers, when they run in processes of their own. */
+  readonly pids: number[];
 }
 
 function sumStats(all: CrawlerStats[]): CrawlerStats {
-  const total: CrawlerStats = { crawled: 0, failed: 0, skipped: 0, linksPut: 0 };
-  for (const s of all) {
-    total.crawled += s.crawled;
-    total.failed += s.failed;
-    total.skipped += s.skipped;
-    total.linksPut += s.linksPut;
-  }
+  const total: CrawlerStats = { crawled: 0, failed: 0, skipped: 0, linksPut: 0, containsCalls: 0, putManyCalls: 0 };
+  for (const s of all) for (const key of Object.keys(total) as Array<keyof CrawlerStats>) total[key] += s[key];
   return total;
 }
 
@@ -45,6 +42,7 @@ function* split(urls: string[], parts: number): Generator<[number, string[]]> {
 export class LocalCrawlers implements CrawlerPool {
   private readonly crawlers: Crawler[];
   private rotation = 0;
+  readonly pids: number[] = [];
 
   constructor(count: number, options: CrawlerOptions) {
     this.crawlers = Array.from({ length: count }, () => new Crawler(options));
@@ -78,7 +76,11 @@ interface WorkerProcess {
 export class WorkerPool implements CrawlerPool {
   private rotation = 0;
 
-  private constructor(private readonly workers: WorkerProcess[]) {}
+  readonly pids: number[];
+
+  private constructor(private readonly workers: WorkerProcess[]) {
+    this.pids = workers.map((w) => w.child.pid!);
+  }
 
   /** Forks `count` workers and waits until each has connected to the server. */
   static async start(count: number, config: WorkerConfig): Promise<WorkerPool> {
@@ -107,7 +109,7 @@ export class WorkerPool implements CrawlerPool {
 
 async function startWorker(config: WorkerConfig): Promise<WorkerProcess> {
   const child = forkTypeScript(WORKER_PATH, { [WORKER_CONFIG_ENV]: JSON.stringify(config) });
-  const worker: WorkerProcess = { child, stats: { crawled: 0, failed: 0, skipped: 0, linksPut: 0 }, finished: undefined! };
+  const worker: WorkerProcess = { child, stats: { crawled: 0, failed: 0, skipped: 0, linksPut: 0, containsCalls: 0, putManyCalls: 0 }, finished: undefined! };
   worker.finished = new Promise<CrawlerStats>((resolve) => {
     child.on("message", (message: FromWorker) => {
       if (message.type === "progress" || message.type === "finished") worker.stats = message.stats;

@@ -19,6 +19,7 @@ export interface WebFetchStats {
 }
 
 export interface WebProcess {
+  readonly pid: number;
   readonly origin: string;
   readonly startUrl: string;
   stats(): Promise<WebFetchStats>;
@@ -30,6 +31,7 @@ export async function startWebProcess(options: WebOptions): Promise<WebProcess> 
   const child: ChildProcess = forkTypeScript(siblingPath("web-process.ts"), { [WEB_OPTIONS_ENV]: JSON.stringify(options) });
   const { origin } = await firstMessage<{ origin: string }>(child, "the synthetic web");
   return {
+    pid: child.pid!,
     origin,
     startUrl: `${origin}/`,
     stats: () => {

@@ -11,6 +11,7 @@ import { Agent, request } from "undici";
 import { connect } from "../../client/index.ts";
 import type { Dict, Queue, Store } from "../../proto/api.ts";
 import { isEntryPoint } from "./fork.ts";
+import { GroupCall } from "./group-call.ts";
 import { extractLinks } from "./links.ts";
 
 export interface CrawlerOptions {
@@ -20,13 +21,27 @@ export interface CrawlerOptions {
   fetchTimeoutMs: number;
   /** Print the seed's per-URL lines ("Crawled: ...", "Failed to crawl: ..."). */
   verbose: boolean;
+  /**
+   * Lanes share their Larder calls (group-call.ts): one `contains("stop")` and one
+   * `putMany` in flight per worker, carrying every lane that asked meanwhile. false makes
+   * one call per URL and per page, as the seed's code reads.
+   */
+  groupCalls: boolean;
 }
 
 export const DEFAULT_CRAWLER_OPTIONS: CrawlerOptions = Object.freeze({
   concurrency: 64,
   fetchTimeoutMs: 10_000,
   verbose: false,
+  groupCalls: true,
 });
+
+/**
+ * Links per grouped `putMany`: well under the default queuePartitionItemsMax (5,000), since
+ * a putMany larger than a partition can hold is RequestSizeError. A group is about
+ * (pages done per round trip) x 18 links, a few hundred at full speed.
+ */
+const PUT_GROUP_LINKS_MAX = 1000;
 
 export interface CrawlerStats {
   /** Pages requested that answered 200 and whose links were put. */
@@ -37,6 +52,9 @@ export interface CrawlerStats {
   skipped: number;
   /** Links put onto the queue. */
   linksPut: number;
+  /** Calls made to Larder: `contains("stop")` and `putMany`. */
+  containsCalls: number;
+  putManyCalls: number;
 }
 
 interface Batch {
@@ -47,12 +65,14 @@ interface Batch {
 }
 
 export class Crawler {
-  readonly stats: CrawlerStats = { crawled: 0, failed: 0, skipped: 0, linksPut: 0 };
+  readonly stats: CrawlerStats = { crawled: 0, failed: 0, skipped: 0, linksPut: 0, containsCalls: 0, putManyCalls: 0 };
   private readonly agent: Agent;
   private readonly batches: Batch[] = [];
   private lanes = 0;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
+  private readonly stopChecks = new WeakMap<Dict<string, boolean>, GroupCall<void, boolean>>();
+  private readonly linkPuts = new WeakMap<Queue<string>, GroupCall<string[], void>>();
 
   constructor(private readonly options: CrawlerOptions = DEFAULT_CRAWLER_OPTIONS) {
     // One keep-alive connection per lane; the synthetic web is a single origin.
@@ -98,7 +118,7 @@ export class Crawler {
   private async crawlOne(batch: Batch, url: string): Promise<void> {
     let stop: boolean;
     try {
-      stop = await batch.d.contains("stop");
+      stop = await this.isStopped(batch.d);
     } catch {
       stop = true; // the coordinator closed the Dict: the crawl is over
     }
@@ -113,13 +133,43 @@ export class Crawler {
       if (this.options.verbose) {
         console.log(`Crawled: ${url} in ${(performance.now() - startMs).toFixed(1)} ms, with ${links.length} links`);
       }
-      if (links.length > 0) await batch.q.putMany(links);
+      if (links.length > 0) await this.putLinks(batch.q, links);
       this.stats.crawled++;
       this.stats.linksPut += links.length;
     } catch (err) {
       this.stats.failed++;
       if (this.options.verbose) console.error(`Failed to crawl: ${url} with error ${String(err)}, skipping...`);
     }
+  }
+
+  /** The seed's `"stop" in d`. */
+  private isStopped(d: Dict<string, boolean>): Promise<boolean> {
+    const contains = () => {
+      this.stats.containsCalls++;
+      return d.contains("stop");
+    };
+    if (!this.options.groupCalls) return contains();
+    let group = this.stopChecks.get(d);
+    if (group === undefined) {
+      group = new GroupCall<void, boolean>(contains);
+      this.stopChecks.set(d, group);
+    }
+    return group.call(undefined);
+  }
+
+  /** The seed's `q.put_many(links)`. */
+  private putLinks(q: Queue<string>, links: string[]): Promise<void> {
+    const putMany = (values: string[]) => {
+      this.stats.putManyCalls++;
+      return q.putMany(values);
+    };
+    if (!this.options.groupCalls) return putMany(links);
+    let group = this.linkPuts.get(q);
+    if (group === undefined) {
+      group = new GroupCall<string[], void>((lists) => putMany(lists.flat()), (list) => list.length, PUT_GROUP_LINKS_MAX);
+      this.linkPuts.set(q, group);
+    }
+    return group.call(links);
   }
 
   private drop(batch: Batch): void {
