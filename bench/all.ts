@@ -1,5 +1,5 @@
-// `npm run bench`: everything in one run. Flags: --quick, --duration=MS, --only=SYSTEMS,
-// --skip=wake,scale, --out=DIR.
+// `npm run bench`: everything in one run. Flags: --quick, --duration=MS, --rounds=N,
+// --only=SYSTEMS, --skip=wake,scale, --out=DIR.
 //
 // 1. The side-by-side matrix: queue put, queue get, dict put, dict get; 1 and 64 callers;
 //    single items and batches of 100; 100-byte and 10 KiB values, for these systems,
@@ -47,6 +47,8 @@ const RAW_BATCH = 1000;
 
 const args = parseArgs();
 const durationMs = args.durationMs ?? (args.quick ? 200 : 1500);
+/** Interleaved slices per scenario (lib/matrix.ts): drift then falls on every system alike. */
+const rounds = args.rounds ?? (args.quick ? 1 : 3);
 /** Value bytes one put scenario may write: bounds disk use (and so the queue a get drains). */
 const bytesBudget = args.quick ? 64 * MiB : 512 * MiB;
 const skip = new Set((args.extra.get("skip") ?? "").split(",").filter((w) => w !== ""));
@@ -131,7 +133,7 @@ async function main(): Promise<void> {
     wireTable = wire.table ?? "estimated";
   }
   const systems = await startSystems(sizer!, skipped);
-  const plan = { systems, shapes: shapes(), scenarios: () => SCENARIO_KINDS };
+  const plan = { systems, shapes: shapes(), scenarios: () => SCENARIO_KINDS, rounds };
   const wakeLarder = (["fsync", "buffered"] as const).flatMap((durability) =>
     (["embedded", "http"] as const).map((transport) => ({ durability, transport })),
   );
@@ -140,7 +142,7 @@ async function main(): Promise<void> {
   );
   progress.note(
     `bench: ${systems.length} systems x ${plan.shapes.length * SCENARIO_KINDS.length} scenarios, ` +
-      `${durationMs} ms each${args.quick ? " (--quick)" : ""}; temp folders in ${process.env.TMPDIR ?? "/tmp"}`,
+      `${durationMs} ms each in ${rounds} interleaved rounds${args.quick ? " (--quick)" : ""}; temp folders in ${process.env.TMPDIR ?? "/tmp"}`,
   );
 
   let records: ResultRecord[] = [];

@@ -23,6 +23,7 @@ import type { Shape, System } from "./lib/workload.ts";
 const MiB = 1 << 20;
 const args = parseArgs();
 const durationMs = args.durationMs ?? (args.quick ? 200 : 2000);
+const rounds = args.rounds ?? (args.quick ? 1 : 4);
 const meta = runMeta("bench/http.ts", args.quick, durationMs);
 const progress = new Progress(1);
 
@@ -48,6 +49,7 @@ const plan = {
   shapes,
   // Batches: putMany(100) and getMany(100); single items: every scenario.
   scenarios: (s: Shape) => (s.batch === 1 ? (["queue-put", "queue-get", "dict-put", "dict-get"] as const) : (["queue-put", "queue-get"] as const)),
+  rounds,
 };
 progress.expect(matrixSteps(plan) + 2);
 let records;

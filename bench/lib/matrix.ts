@@ -1,10 +1,12 @@
-// Runs scenarios over systems, shape by shape and system by system, so that the systems
-// compared in one table measure each scenario minutes apart at most, on the same machine
-// state. A failing scenario becomes a row with its error; the run goes on.
+// Runs scenarios over systems so that the systems compared in one row group share the
+// machine's state. Each scenario is measured in `rounds` slices, and the slices of all
+// systems are interleaved (A B C, A B C, ...): a burst of load from elsewhere, or a
+// LevelDB compaction, then falls on every system's figure instead of one system's.
+// A failing scenario becomes a row with its error; the run goes on.
 
 import type { ResultRecord } from "./report.ts";
 import { shapeLabel } from "./report.ts";
-import { run } from "./runner.ts";
+import { combine, runWithSamples, type RunResult } from "./runner.ts";
 import { Workload, type ScenarioKind, type Shape, type System } from "./workload.ts";
 
 export interface MatrixOptions {
@@ -12,15 +14,19 @@ export interface MatrixOptions {
   readonly shapes: readonly Shape[];
   /** The scenarios of a shape, in order: a get scenario drains what its put left. */
   readonly scenarios: (shape: Shape) => readonly ScenarioKind[];
+  /** Measured time per scenario and system, over all rounds. */
   readonly durationMs: number;
+  /** Slices per scenario and system, interleaved across systems; default 1. */
+  readonly rounds?: number;
   /** Value bytes one put scenario may write. */
   readonly bytesBudget: number;
   readonly onStep?: (label: string) => void;
   readonly onError?: (label: string, message: string) => void;
 }
 
-export function matrixSteps(options: Pick<MatrixOptions, "systems" | "shapes" | "scenarios">): number {
-  return options.systems.length * options.shapes.reduce((n, s) => n + options.scenarios(s).length, 0);
+export function matrixSteps(options: Pick<MatrixOptions, "systems" | "shapes" | "scenarios" | "rounds">): number {
+  const scenarios = options.shapes.reduce((n, s) => n + options.scenarios(s).length, 0);
+  return options.systems.length * scenarios * (options.rounds ?? 1);
 }
 
 export function errorLine(error: unknown): string {
@@ -29,39 +35,66 @@ export function errorLine(error: unknown): string {
 
 export async function runMatrix(options: MatrixOptions): Promise<ResultRecord[]> {
   const records: ResultRecord[] = [];
-  for (const shape of options.shapes) {
-    for (const system of options.systems) await measureShape(system, shape, options, records);
-  }
+  for (const shape of options.shapes) await measureShape(shape, options, records);
   return records;
 }
 
-async function measureShape(system: System, shape: Shape, options: MatrixOptions, records: ResultRecord[]): Promise<void> {
-  const base = { system: system.name, family: system.family, durability: system.durability, transport: system.transport, ...shape };
-  let workload: Workload | undefined;
+/** One system's state within a shape: its workload (made on first use) and the error that stopped it. */
+interface Lane {
+  readonly system: System;
+  workload: Workload | undefined;
+  error: string | undefined;
+}
+
+async function measureShape(shape: Shape, options: MatrixOptions, records: ResultRecord[]): Promise<void> {
+  const rounds = options.rounds ?? 1;
+  const sliceMs = options.durationMs / rounds;
+  const lanes: Lane[] = options.systems.map((system) => ({ system, workload: undefined, error: undefined }));
   for (const scenario of options.scenarios(shape)) {
-    const label = `${system.name} ${scenario} ${shapeLabel(shape)}`;
-    options.onStep?.(label);
-    try {
-      workload ??= new Workload(shape, await system.primitives(shape), options.bytesBudget);
-      await workload.prepare(scenario);
-      const measurement = await run({
-        callers: shape.callers,
-        itemsPerOp: shape.batch,
-        durationMs: options.durationMs,
-        // A drain has no steady state to warm up to, and the queue is finite.
-        ...(scenario === "queue-get" ? { warmupMs: 0 } : {}),
-        ...(scenario.endsWith("put") ? { maxOps: workload.putOpsMax } : {}),
-        op: workload.op(scenario),
-      });
-      records.push({ ...base, scenario, ...measurement });
-    } catch (error) {
-      options.onError?.(label, errorLine(error));
-      records.push({ ...base, scenario, error: errorLine(error) });
+    const parts = new Map<Lane, RunResult[]>();
+    const failed = new Map<Lane, string>();
+    for (let round = 0; round < rounds; round++) {
+      for (const lane of lanes) {
+        if (lane.error !== undefined || failed.has(lane)) continue;
+        const label = `${lane.system.name} ${scenario} ${shapeLabel(shape)}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ""}`;
+        options.onStep?.(label);
+        try {
+          lane.workload ??= new Workload(shape, await lane.system.primitives(shape), options.bytesBudget);
+          if (round === 0) await lane.workload.prepare(scenario);
+          const done = parts.get(lane) ?? [];
+          const issued = done.reduce((n, p) => n + p.issued, 0);
+          const result = await runWithSamples({
+            callers: shape.callers,
+            itemsPerOp: shape.batch,
+            durationMs: sliceMs,
+            // Warm up once per scenario; a drain has no steady state to warm up to.
+            ...(round > 0 || scenario === "queue-get" ? { warmupMs: 0 } : {}),
+            ...(scenario.endsWith("put") ? { maxOps: Math.max(0, lane.workload.putOpsMax - issued) } : {}),
+            op: lane.workload.op(scenario),
+          });
+          parts.set(lane, [...done, result]);
+        } catch (error) {
+          options.onError?.(label, errorLine(error));
+          failed.set(lane, errorLine(error));
+          // A lane whose workload could not even be made has nothing to run later scenarios on.
+          if (lane.workload === undefined) lane.error = errorLine(error);
+        }
+      }
+    }
+    for (const lane of lanes) {
+      const { system } = lane;
+      const base = { system: system.name, family: system.family, durability: system.durability, transport: system.transport, ...shape, scenario };
+      const error = failed.get(lane) ?? lane.error;
+      const done = parts.get(lane);
+      if (error !== undefined || done === undefined) records.push({ ...base, error: error ?? "not run" });
+      else records.push({ ...base, ...combine(done) });
     }
   }
-  try {
-    await workload?.dispose();
-  } catch (error) {
-    options.onError?.(`${system.name} cleanup after ${shapeLabel(shape)}`, errorLine(error));
+  for (const lane of lanes) {
+    try {
+      await lane.workload?.dispose();
+    } catch (error) {
+      options.onError?.(`${lane.system.name} cleanup after ${shapeLabel(shape)}`, errorLine(error));
+    }
   }
 }

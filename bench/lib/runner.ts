@@ -47,35 +47,36 @@ export function nowMs(): number {
 const WARMUP_FRACTION = 0.1;
 const WARMUP_MS_MAX = 300;
 
+/** A measurement with its raw latency samples (ascending) and every op issued, warm-up included. */
+export interface RunResult {
+  readonly measurement: Measurement;
+  readonly samples: Float64Array;
+  readonly issued: number;
+}
+
 export async function run(options: RunOptions): Promise<Measurement> {
+  return (await runWithSamples(options)).measurement;
+}
+
+export async function runWithSamples(options: RunOptions): Promise<RunResult> {
   const { callers, itemsPerOp, durationMs, maxOps, op } = options;
   if (!(callers >= 1 && Number.isInteger(callers))) throw new Error(`callers must be a positive integer, got ${callers}`);
   const warmupMs = options.warmupMs ?? Math.min(durationMs * WARMUP_FRACTION, WARMUP_MS_MAX);
   let seq = 0;
+  let issued = 0;
   // The warm-up spends at most a tenth of the op budget, so a small budget still leaves
   // most of its operations to the measured window.
   if (warmupMs > 0) {
     const warmupOpsMax = maxOps === undefined ? undefined : Math.floor(maxOps * WARMUP_FRACTION);
     const warmup = await phase(callers, warmupMs, warmupOpsMax, op, seq, undefined);
     seq = warmup.seq;
+    issued += warmup.issued;
   }
   const samples = new SampleBuffer();
   const measured = await phase(callers, durationMs, maxOps, op, seq, samples);
-  const elapsedMs = measured.lastEndMs - measured.startMs;
+  issued += measured.issued;
   const sorted = samples.sorted();
-  const perSec = (n: number) => (elapsedMs > 0 ? (n * 1000) / elapsedMs : 0);
-  return {
-    callers,
-    itemsPerOp,
-    ops: sorted.length,
-    items: measured.items,
-    elapsedMs,
-    itemsPerSec: perSec(measured.items),
-    opsPerSec: perSec(sorted.length),
-    p50Ms: percentile(sorted, 0.5),
-    p99Ms: percentile(sorted, 0.99),
-    maxMs: sorted.length > 0 ? sorted[sorted.length - 1]! : Number.NaN,
-  };
+  return { measurement: summarize(callers, itemsPerOp, measured.items, measured.lastEndMs - measured.startMs, sorted), samples: sorted, issued };
 
   /** Callers repeat `op` until the time is up or the op budget is spent; `samples` records latencies. */
   async function phase(
@@ -105,6 +106,41 @@ export async function run(options: RunOptions): Promise<Measurement> {
     await Promise.all(Array.from({ length: callerCount }, (_, i) => caller(i)));
     return state;
   }
+}
+
+function summarize(callers: number, itemsPerOp: number, items: number, elapsedMs: number, sorted: Float64Array): Measurement {
+  const perSec = (n: number) => (elapsedMs > 0 ? (n * 1000) / elapsedMs : 0);
+  return {
+    callers,
+    itemsPerOp,
+    ops: sorted.length,
+    items,
+    elapsedMs,
+    itemsPerSec: perSec(items),
+    opsPerSec: perSec(sorted.length),
+    p50Ms: percentile(sorted, 0.5),
+    p99Ms: percentile(sorted, 0.99),
+    maxMs: sorted.length > 0 ? sorted[sorted.length - 1]! : Number.NaN,
+  };
+}
+
+/**
+ * One measurement from several slices of the same scenario (rounds interleaved with other
+ * systems): items and measured time add up, percentiles come from all samples together.
+ */
+export function combine(parts: readonly RunResult[]): Measurement {
+  if (parts.length === 0) throw new Error("combine needs at least one part");
+  const first = parts[0]!.measurement;
+  const samples = new Float64Array(parts.reduce((n, p) => n + p.samples.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    samples.set(p.samples, offset);
+    offset += p.samples.length;
+  }
+  samples.sort();
+  const items = parts.reduce((n, p) => n + p.measurement.items, 0);
+  const elapsedMs = parts.reduce((n, p) => n + p.measurement.elapsedMs, 0);
+  return summarize(first.callers, first.itemsPerOp, items, elapsedMs, samples);
 }
 
 /** Nearest-rank percentile of ascending samples; NaN when there are none. */
