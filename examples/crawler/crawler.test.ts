@@ -50,9 +50,11 @@ describe("the synthetic web", () => {
       "/", "/x.html", "//other.test/x", "/a/./b", "/~u/x-y_z.html", "?q=1", "x.html?q=1", "#f", "x.html#f",
       "http://h.test/x.html", "http://h.test", "http://h.test:80/x", "HTTP://H.TEST/x", "http://h.test.evil/x",
       "https://h.test/x", "http://h.test/%41", "sp ace.html", "é.html", "a\\b.html", "ftp://h.test/x",
+      "../../x.html", "../../../../x/y.html", "./../x.html", "..", "../", "../.", "../a/../b", ".././x", "x/",
     ];
     const html = hrefs.map((h) => `<a href="${h}">x</a>`).join("");
-    for (const base of ["http://h.test/d/p.html", "http://h.test/", "http://h.test/d/e/?q=1", "http://h.test/a%20b/p"]) {
+    const bases = ["http://h.test/d/p.html", "http://h.test/", "http://h.test/d/e/?q=1", "http://h.test/a%20b/p", "https://h.test/a/b/c/p"];
+    for (const base of bases) {
       const expected = hrefs.flatMap((h) => {
         const url = new URL(h, base);
         url.hash = "";

@@ -90,12 +90,28 @@ function decodeEntities(value: string): string {
 }
 
 /**
- * A path made only of plain segments: letters, digits and `._~-`, no segment starting with
- * a dot (so no "." or ".."), nothing to percent-encode, no query. For such a path, URL
+ * Whether `s` from `from` is a path made only of plain segments: letters, digits and
+ * `._~-`, each segment starting with a character other than a dot (so no "." or ".."),
+ * separated by single slashes; nothing to percent-encode, no query. For such a path, URL
  * resolution is string concatenation, which is what `Base.resolve` does instead of
  * running the full parser on every link; anything else goes to `new URL`.
  */
-const PLAIN_PATH = /^(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*\/?)*$/;
+function isPlainPath(s: string, from: number): boolean {
+  let segmentStart = true;
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x2f /* / */) {
+      if (segmentStart) return false;
+      segmentStart = true;
+      continue;
+    }
+    const plain =
+      (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x7e || c === 0x2d;
+    if (!plain && !(c === 0x2e /* . */ && !segmentStart)) return false;
+    segmentStart = false;
+  }
+  return true;
+}
 
 /** A page's URL, ready to resolve many hrefs against. */
 class Base {
@@ -108,7 +124,7 @@ class Base {
   constructor(private readonly url: URL) {
     this.origin = url.origin;
     this.folder = url.pathname.slice(0, url.pathname.lastIndexOf("/") + 1);
-    this.plain = (url.protocol === "http:" || url.protocol === "https:") && PLAIN_PATH.test(this.folder.slice(1));
+    this.plain = (url.protocol === "http:" || url.protocol === "https:") && isPlainPath(this.folder, 1);
   }
 
   /** The absolute http(s) URL `href` points to, without its fragment; undefined for other schemes or junk. */
@@ -117,12 +133,32 @@ class Base {
     if (hash >= 0) href = href.slice(0, hash);
     if (this.plain) {
       // Fast paths, each giving exactly what `new URL(href, base).href` gives.
-      const rest = href.startsWith(this.origin) ? href.slice(this.origin.length) : undefined;
-      if (rest !== undefined && rest.startsWith("/") && PLAIN_PATH.test(rest.slice(1))) return this.origin + rest;
-      if (href.startsWith("/") && !href.startsWith("//") && PLAIN_PATH.test(href.slice(1))) return this.origin + href;
-      const relative = href.startsWith("./") ? href.slice(2) : href;
-      if (relative !== "" && !relative.startsWith("/") && PLAIN_PATH.test(relative)) return this.origin + this.folder + relative;
+      const n = this.origin.length;
+      if (href.startsWith(this.origin) && href.charCodeAt(n) === 0x2f && isPlainPath(href, n + 1)) return href;
+      if (href.charCodeAt(0) === 0x2f && isPlainPath(href, 1)) return this.origin + href;
+      const relative = this.relative(href);
+      if (relative !== undefined) return relative;
     }
+    return this.parse(href);
+  }
+
+  /** `x/y`, `./x/y` or `../../x/y` with a plain rest, against the base's folder. */
+  private relative(href: string): string | undefined {
+    let at = 0;
+    let folderEnd = this.folder.length; // just past the folder's last "/"
+    if (href.startsWith("./")) at = 2;
+    else {
+      while (href.startsWith("../", at)) {
+        at += 3;
+        // One folder up; ".." at the root stays at the root.
+        if (folderEnd > 1) folderEnd = this.folder.lastIndexOf("/", folderEnd - 2) + 1;
+      }
+    }
+    if (at === href.length || href.charCodeAt(at) === 0x2f || !isPlainPath(href, at)) return undefined;
+    return this.origin + this.folder.slice(0, folderEnd) + href.slice(at);
+  }
+
+  private parse(href: string): string | undefined {
     let url: URL;
     try {
       url = new URL(href, this.url);

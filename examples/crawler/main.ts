@@ -24,7 +24,7 @@ import { startLarderProcess, type LarderProcess } from "./larder-process.ts";
 import { LocalCrawlers, WorkerPool, type CrawlerPool } from "./pool.ts";
 import { reachableFrom, Web } from "./web.ts";
 import { startWebProcess } from "./web-process.ts";
-import { DEFAULT_CRAWLER_OPTIONS, type CrawlerOptions, type CrawlerStats } from "./worker.ts";
+import { DEFAULT_CRAWLER_OPTIONS, PUT_GROUP_LINKS_MAX, type CrawlerOptions, type CrawlerStats } from "./worker.ts";
 
 export interface CrawlOptions {
   startUrl: string;
@@ -102,7 +102,7 @@ const USAGE = `usage: npm run crawl -- [options]
   --url URL          use a running Larder server instead of starting one
   --memory           the store (embedded or started server) keeps nothing on disk
   --durability D     fsync | buffered, for the store this program opens (default fsync)
-  --queue-items N    queuePartitionItemsMax for the store this program opens (default 5000)
+  --queue-items N    queuePartitionItemsMax for the store this program opens (default 5000, at least 1000)
   --per-url-calls    one contains("stop") per URL and one putMany per page, as the seed's
                      code reads (default: each worker groups the calls of its lanes)
   --seed N           seed of the synthetic web (default 1)
@@ -138,7 +138,11 @@ async function main(): Promise<void> {
   const seed = count("seed", flags.seed);
   const durability = flags.durability as Durability;
   if (durability !== "fsync" && durability !== "buffered") throw new Error(`--durability must be fsync or buffered\n${USAGE}`);
-  const limits: Partial<Limits> = flags["queue-items"] === undefined ? {} : { queuePartitionItemsMax: count("queue-items", flags["queue-items"]) };
+  const queueItems = flags["queue-items"] === undefined ? undefined : count("queue-items", flags["queue-items"]);
+  if (queueItems !== undefined && queueItems < PUT_GROUP_LINKS_MAX) {
+    throw new Error(`--queue-items must be at least ${PUT_GROUP_LINKS_MAX}: a worker's grouped putMany carries up to that many links`);
+  }
+  const limits: Partial<Limits> = queueItems === undefined ? {} : { queuePartitionItemsMax: queueItems };
 
   const web = await startWebProcess({ pages, seed });
   const folder = flags.memory || flags.url !== undefined ? undefined : await mkdtemp(join(tmpdir(), "larder-crawl-"));
@@ -172,9 +176,10 @@ async function main(): Promise<void> {
     const fetched = c.crawled + c.failed;
     console.log(`Crawled ${report.visited.size} URLs in ${seconds.toFixed(2)} seconds`);
     console.log(
-      `  ${Math.round(report.visited.size / seconds)} URLs/s; pages fetched ${fetched} ` +
-        `(${Math.round(fetched / (report.activeMs / 1000))}/s until the last URL at ${(report.activeMs / 1000).toFixed(2)} s, ` +
-        `then the seed's ${5} s wait on an empty queue); failed ${c.failed}, skipped after stop ${c.skipped}, links put ${c.linksPut}`,
+      `  ${Math.round(report.visited.size / seconds)} URLs/s. URLs dispatched to workers ${report.dispatched}: ` +
+        `${c.crawled} crawled, ${c.failed} failed (404 or error), ${c.skipped} skipped after stop. ` +
+        `${fetched} fetched at ${Math.round(fetched / (report.activeMs / 1000))}/s until the last URL came at ` +
+        `${(report.activeMs / 1000).toFixed(2)} s; then the seed's 5 s wait for an empty queue`,
     );
     console.log(
       `  Larder calls: ${report.batches} getMany by the coordinator (${Math.round(c.linksPut / report.batches)} URLs each), ` +
@@ -194,15 +199,19 @@ async function main(): Promise<void> {
   }
 }
 
-/** Prints how the visited set compares with the reachable set (all of it when under max_urls). */
+/** Prints how the visited set compares with the URLs reachable from the start page. */
 function check(web: Web, origin: string, report: CrawlReport): void {
   const reachable = reachableFrom(web);
   const expected = new Set([...reachable.pages, ...reachable.missing]);
-  let outside = 0;
-  for (const url of report.visited) if (!expected.has(url.slice(origin.length))) outside++;
+  const visitedPaths = new Set([...report.visited].map((url) => url.slice(origin.length)));
+  let unreachable = 0;
+  for (const path of visitedPaths) if (!expected.has(path)) unreachable++;
+  let unvisited = 0;
+  for (const path of expected) if (!visitedPaths.has(path)) unvisited++;
   console.log(
-    `  check: ${reachable.pages.size} pages and ${reachable.missing.size} missing pages reachable; ` +
-      `visited ${report.visited.size}, of which ${outside} not reachable (must be 0)`,
+    `  check: ${expected.size} URLs reachable (${reachable.pages.size} pages, ${reachable.missing.size} missing); ` +
+      `visited ${report.visited.size}: ${unreachable} not reachable (must be 0), ${unvisited} reachable ones not visited ` +
+      `(must be 0 unless max_urls stopped the crawl)`,
   );
 }
 

@@ -41,7 +41,7 @@ export const DEFAULT_CRAWLER_OPTIONS: CrawlerOptions = Object.freeze({
  * a putMany larger than a partition can hold is RequestSizeError. A group is about
  * (pages done per round trip) x 18 links, a few hundred at full speed.
  */
-const PUT_GROUP_LINKS_MAX = 1000;
+export const PUT_GROUP_LINKS_MAX = 1000;
 
 export interface CrawlerStats {
   /** Pages requested that answered 200 and whose links were put. */
