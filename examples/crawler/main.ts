@@ -9,6 +9,7 @@
 // runs the coordinator and the crawlers in this process on `open()` (the web stays in
 // its own process: it stands for the Internet).
 
+import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -62,7 +63,12 @@ export async function runCrawl(options: CrawlOptions): Promise<CrawlReport> {
   } else {
     // Workers start (connect, load code) before the clock does: they are the warm containers.
     pool = await WorkerPool.start(options.workers, { ...crawlerOptions, larderUrl: options.larder.url });
-    store = await connect(options.larder.url);
+    try {
+      store = await connect(options.larder.url);
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
   }
   const cpu = new CpuMeter({ coordinator: [process.pid], ...(pool.pids.length > 0 ? { workers: pool.pids } : {}), ...options.cpuOf });
   cpu.start();
@@ -146,6 +152,13 @@ async function main(): Promise<void> {
 
   const web = await startWebProcess({ pages, seed });
   const folder = flags.memory || flags.url !== undefined ? undefined : await mkdtemp(join(tmpdir(), "larder-crawl-"));
+  if (folder !== undefined) {
+    // Ctrl-C reaches the child processes too; leave no temporary folder behind.
+    process.once("SIGINT", () => {
+      rmSync(folder, { recursive: true, force: true });
+      process.exit(130);
+    });
+  }
   const storage = folder === undefined ? { memory: true } : { path: folder };
   let server: LarderProcess | undefined;
   let store: Store | undefined;

@@ -84,7 +84,13 @@ export class WorkerPool implements CrawlerPool {
 
   /** Forks `count` workers and waits until each has connected to the server. */
   static async start(count: number, config: WorkerConfig): Promise<WorkerPool> {
-    const workers = await Promise.all(Array.from({ length: count }, () => startWorker(config)));
+    const started = await Promise.allSettled(Array.from({ length: count }, () => startWorker(config)));
+    const workers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+    const failure = started.find((s) => s.status === "rejected");
+    if (failure !== undefined) {
+      await new WorkerPool(workers).close();
+      throw failure.reason;
+    }
     return new WorkerPool(workers);
   }
 
