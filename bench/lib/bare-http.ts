@@ -134,9 +134,9 @@ export class BareHttpSystem implements System {
     return new BareHttpSystem({ url: child.url, close: child.stop }, sizer);
   }
 
-  /** A fresh client per shape, like the Larder HTTP systems. */
+  /** A fresh client per shape and per slice, like the Larder HTTP systems. */
   async primitives(shape: Shape): Promise<Primitives> {
-    const client = new BareClient(this.server.url);
+    let client = new BareClient(this.server.url);
     const call = async (primitive: PrimitiveName, items: number): Promise<number> => {
       const wire = this.sizer(primitive, items, shape.valueBytes);
       const exchanges: Array<Promise<number>> = [];
@@ -151,6 +151,10 @@ export class BareHttpSystem implements System {
       queueGet: (n) => call("queueGet", n),
       dictPut: async (entries) => void (await call("dictPut", entries.length)),
       dictGet: (keys) => call("dictGet", keys.length),
+      release: async () => {
+        await client.close();
+        client = new BareClient(this.server.url);
+      },
       dispose: () => client.close(),
     };
   }

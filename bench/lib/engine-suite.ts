@@ -196,7 +196,7 @@ export function rawBatchTarget(larderPerSec: number | undefined, rawBatchPerSec:
   const ratio = larderPerSec !== undefined && rawBatchPerSec ? larderPerSec / rawBatchPerSec : undefined;
   return {
     target: "fsync queue put, 64 callers, vs raw chained batch(1000) sync, 1 writer",
-    measured: ratio === undefined ? "-" : `${formatRate(larderPerSec!)}/s = ${formatRatio(ratio)}`,
+    measured: ratio === undefined ? "-" : `${formatRate(larderPerSec!)}/s = ${formatRatio(ratio, 3)}`,
     threshold: `>= 0.30x of ${rawBatchPerSec ? formatRate(rawBatchPerSec) + "/s" : "-"}`,
     pass: ratio === undefined ? undefined : ratio >= 0.3,
   };

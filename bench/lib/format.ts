@@ -17,9 +17,10 @@ export function formatMs(ms: number): string {
   return `${(ms / 1000).toFixed(2)}s`;
 }
 
-export function formatRatio(ratio: number | undefined): string {
+/** "0.42x"; `digits` 3 where a threshold is checked, so 0.699 does not print as 0.70. */
+export function formatRatio(ratio: number | undefined, digits = 2): string {
   if (ratio === undefined || !Number.isFinite(ratio)) return "";
-  return ratio >= 10 ? `${ratio.toFixed(0)}x` : `${ratio.toFixed(2)}x`;
+  return ratio >= 10 ? `${ratio.toFixed(0)}x` : `${ratio.toFixed(digits)}x`;
 }
 
 export function formatBytes(bytes: number): string {

@@ -16,7 +16,7 @@ export function httpTargets(records: readonly ResultRecord[], valueBytes = 100):
     const ratio = r?.ratios?.bareHttp;
     return {
       target: `http buffered ${SCENARIO_TITLES[scenario]}, 64 callers, vs bare node:http`,
-      measured: ratio === undefined ? "-" : `${formatRate(r!.itemsPerSec!)}/s = ${formatRatio(ratio)}`,
+      measured: ratio === undefined ? "-" : `${formatRate(r!.itemsPerSec!)}/s = ${formatRatio(ratio, 3)}`,
       threshold: ">= 0.70x",
       pass: ratio === undefined ? undefined : ratio >= 0.7,
     };

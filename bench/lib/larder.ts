@@ -63,7 +63,7 @@ export class LarderSystem implements System {
   private constructor(
     private readonly store: Store,
     private readonly closeAll: () => Promise<void>,
-    /** Remote systems: a fresh client per shape, so no shape inherits another's idle sockets. */
+    /** Remote systems: a fresh client per shape and per slice, so no slice inherits another's sockets. */
     private readonly newClient: (() => Promise<Store>) | undefined,
     readonly durability: Durability,
     readonly transport: "embedded" | "http",
@@ -82,14 +82,24 @@ export class LarderSystem implements System {
 
   async primitives(_shape: Shape): Promise<Primitives> {
     const name = `bench-${this.shapes++}`;
-    if (this.newClient === undefined) return larderPrimitives(this.store, name);
-    const client = await this.newClient();
-    const primitives = await larderPrimitives(client, name);
+    const newClient = this.newClient;
+    if (newClient === undefined) return larderPrimitives(this.store, name);
+    // Remote: a client of its own, replaced by a fresh one at each `release()`.
+    let client = await newClient();
+    let current = await larderPrimitives(client, name);
     return {
-      ...primitives,
+      queuePut: (values) => current.queuePut(values),
+      queueGet: (n) => current.queueGet(n),
+      dictPut: (entries) => current.dictPut(entries),
+      dictGet: (keys) => current.dictGet(keys),
+      release: async () => {
+        await client.close();
+        client = await newClient();
+        current = await larderPrimitives(client, name);
+      },
       dispose: async () => {
         try {
-          await primitives.dispose();
+          await current.dispose();
         } finally {
           await client.close();
         }

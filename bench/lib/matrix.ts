@@ -73,6 +73,7 @@ async function measureShape(shape: Shape, options: MatrixOptions, records: Resul
             op: lane.workload.op(scenario),
           });
           parts.set(lane, [...done, result]);
+          await lane.workload.release();
         } catch (error) {
           options.onError?.(label, errorLine(error));
           failed.set(lane, errorLine(error));

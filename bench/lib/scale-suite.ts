@@ -14,7 +14,6 @@ import type { Column, Row } from "./table.ts";
 import type { TargetCheck } from "./targets.ts";
 
 const CHILD = fileURLToPath(new URL("./scale-child.ts", import.meta.url));
-const MiB = 1 << 20;
 
 export interface ScaleSize {
   readonly items: number;
@@ -141,5 +140,3 @@ export function scaleTargets(r: ScaleRecord): TargetCheck[] {
     },
   ];
 }
-
-export { MiB };

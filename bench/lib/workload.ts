@@ -30,6 +30,12 @@ export interface Primitives {
   dictPut(entries: ReadonlyArray<readonly [string, Uint8Array]>): Promise<void>;
   /** Reads the keys; returns how many were found. */
   dictGet(keys: readonly string[]): Promise<number>;
+  /**
+   * HTTP systems: closes the client's connections between slices (lib/matrix.ts) and starts
+   * a fresh client. A dict get of 100 keys with 64 callers opens thousands of sockets, and
+   * idle ones must not pile up across systems until the process runs out of descriptors.
+   */
+  release?(): Promise<void>;
   /** Removes this shape's queue and dict. */
   dispose(): Promise<void>;
 }
@@ -110,6 +116,11 @@ export class Workload {
           await p.dictGet(keys);
         };
     }
+  }
+
+  /** Untimed, between slices: see Primitives.release. */
+  async release(): Promise<void> {
+    await this.primitives.release?.();
   }
 
   dispose(): Promise<void> {
