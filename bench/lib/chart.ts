@@ -46,8 +46,8 @@ function escapeXml(text: string): string {
 
 export function renderBarChart(spec: ChartSpec): string {
   const values = spec.panels.flatMap((p) => p.groups.flatMap((g) => g.bars.map((b) => b.value))).filter((v) => v > 0);
-  const lo = Math.floor(Math.log10(Math.min(...values, 1)));
-  const hi = Math.ceil(Math.log10(Math.max(...values, 10)));
+  const lo = values.length > 0 ? Math.floor(Math.log10(Math.min(...values))) : 0;
+  const hi = Math.max(lo + 1, Math.ceil(Math.log10(Math.max(...values, 10))));
   const plotLeft = LABEL_WIDTH;
   const plotWidth = WIDTH - LABEL_WIDTH - VALUE_WIDTH;
   const x = (v: number) => plotLeft + ((Math.log10(Math.max(v, 10 ** lo)) - lo) / (hi - lo)) * plotWidth;
