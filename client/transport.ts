@@ -21,13 +21,15 @@ import {
   UnavailableError,
   errorFromCode,
 } from "../proto/errors.ts";
-import { MSGPACK_TYPE, ROUTES, isRetrySafe, packEnvelope, unpackEnvelope, type RouteName } from "../proto/wire.ts";
+import { MSGPACK_TYPE, ROUTES, isRetrySafe, mayWait, packEnvelope, unpackEnvelope, type RouteName } from "../proto/wire.ts";
 
 export type Reply = Readonly<Record<string, unknown>>;
 
 export interface TransportOptions {
   readonly token: string | undefined;
   readonly retryTimeoutMs: number;
+  /** Connections for calls that do not wait; calls that may wait have their own, uncapped. */
+  readonly connections: number;
 }
 
 /** The client keeps idle sockets open this long; the server keeps them longer (65 s), so it never closes one first. */
@@ -93,7 +95,14 @@ export function parseServerUrl(url: string): { origin: string; basePath: string 
 }
 
 export class Transport {
+  /** Calls that answer at once: a bounded number of keep-alive connections, reused. */
   private readonly pool: Pool;
+  /**
+   * Calls that may wait (long-polls, puts waiting for room). Each waiting call holds its
+   * connection for up to a long-poll, so they get a pool of their own without a cap:
+   * otherwise enough waiting getters would leave no connection for the put that wakes them.
+   */
+  private readonly waitPool: Pool;
   private readonly basePath: string;
   private readonly headers: Record<string, string>;
   private closed = false;
@@ -103,24 +112,27 @@ export class Transport {
     this.basePath = basePath;
     this.headers = { "content-type": MSGPACK_TYPE, accept: MSGPACK_TYPE };
     if (options.token !== undefined) this.headers.authorization = `Bearer ${options.token}`;
-    this.pool = new Pool(origin, {
+    const poolOptions = {
       keepAliveTimeout: KEEP_ALIVE_MS,
       headersTimeout: HEADERS_TIMEOUT_MS,
       connectTimeout: Math.max(1_000, options.retryTimeoutMs),
-    });
+    };
+    this.pool = new Pool(origin, { ...poolOptions, connections: options.connections });
+    this.waitPool = new Pool(origin, poolOptions);
   }
 
   /** Sends one RPC and returns its reply map, retrying connection failures where that is safe. */
   async call(route: RouteName, envelope: Record<string, unknown>, signal?: AbortSignal): Promise<Reply> {
     const body = packEnvelope(envelope);
     const retrySafe = isRetrySafe(route, envelope);
+    const pool = mayWait(route, envelope) ? this.waitPool : this.pool;
     let deadline: number | undefined;
     let delay = RETRY_DELAY_FIRST_MS;
     for (;;) {
       this.ensureOpen();
       if (signal?.aborted) throw abortReason(signal);
       try {
-        return await this.attempt(route, body, signal);
+        return await this.attempt(pool, route, body, signal);
       } catch (err) {
         if (signal?.aborted) throw abortReason(signal);
         this.ensureOpen();
@@ -151,10 +163,10 @@ export class Transport {
     return new InternalError(`${route} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
 
-  private async attempt(route: RouteName, body: Buffer, signal: AbortSignal | undefined): Promise<Reply> {
+  private async attempt(pool: Pool, route: RouteName, body: Buffer, signal: AbortSignal | undefined): Promise<Reply> {
     let response;
     try {
-      response = await this.pool.request({
+      response = await pool.request({
         path: this.basePath + ROUTES[route],
         method: "POST",
         headers: this.headers,
@@ -190,7 +202,7 @@ export class Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.pool.destroy();
+    await Promise.all([this.pool.destroy(), this.waitPool.destroy()]);
   }
 }
 

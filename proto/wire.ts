@@ -81,6 +81,17 @@ export function isRetrySafe(route: RouteName, body: Record<string, unknown>): bo
   return false;
 }
 
+/**
+ * Calls that may wait at the server (a long-poll, or a put waiting for room). The client
+ * sends them on connections of their own, so that however many of them are waiting they
+ * never hold up the calls that would end their wait.
+ */
+export function mayWait(route: RouteName, body: Record<string, unknown>): boolean {
+  if (route === "queueGet" || route === "queuePut") return body.timeoutMs !== 0;
+  if (route === "queueNext") return typeof body.pollTimeoutMs === "number" && body.pollTimeoutMs > 0;
+  return false;
+}
+
 const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
 
