@@ -125,14 +125,18 @@ export class Transport {
   async call(route: RouteName, envelope: Record<string, unknown>, signal?: AbortSignal): Promise<Reply> {
     const body = packEnvelope(envelope);
     const retrySafe = isRetrySafe(route, envelope);
-    const pool = mayWait(route, envelope) ? this.waitPool : this.pool;
+    const waits = mayWait(route, envelope);
+    const pool = waits ? this.waitPool : this.pool;
+    // Only a waiting call needs to be cancellable in flight; the others answer at once, and
+    // an abort listener per request costs undici more than the rest of the call.
+    const requestSignal = waits ? signal : undefined;
     let deadline: number | undefined;
     let delay = RETRY_DELAY_FIRST_MS;
     for (;;) {
       this.ensureOpen();
       if (signal?.aborted) throw abortReason(signal);
       try {
-        return await this.attempt(pool, route, body, signal);
+        return await this.attempt(pool, route, body, requestSignal);
       } catch (err) {
         if (signal?.aborted) throw abortReason(signal);
         this.ensureOpen();

@@ -7,6 +7,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Pool } from "undici";
+import { CONNECT_DEFAULTS } from "../../dist/client/remote.js";
 import { startServerProcess } from "./server-process.ts";
 import type { Primitives, Shape, System } from "./workload.ts";
 
@@ -78,8 +79,9 @@ export async function startBareServer(): Promise<BareServer> {
 
 /**
  * An undici client for the bare server, set up like Larder's (client/transport.ts): one
- * keep-alive Pool per origin with undici's default connection count, POST requests with
- * the same content-type and accept headers, the whole response body read into memory.
+ * keep-alive Pool per origin with the same number of connections as Larder's client
+ * (CONNECT_DEFAULTS.connections), POST requests with the same content-type and accept
+ * headers, the whole response body read into memory.
  */
 export class BareClient {
   private readonly pool: Pool;
@@ -87,7 +89,7 @@ export class BareClient {
   private readonly headers = { "content-type": "application/msgpack", accept: "application/msgpack" };
 
   constructor(url: string) {
-    this.pool = new Pool(url, { keepAliveTimeout: 10_000 });
+    this.pool = new Pool(url, { keepAliveTimeout: 10_000, connections: CONNECT_DEFAULTS.connections });
   }
 
   /** One POST with a body of requestBodyBytes, reading a response of responseBodyBytes in full. */

@@ -21,7 +21,7 @@ export function hasCode(error: unknown, code: string): boolean {
 }
 
 export async function openEmbedded(durability: Durability, prefix = `larder-${durability}`) {
-  const { open } = await import("../../engine/index.ts");
+  const { open } = await import("../../dist/engine/index.js");
   const dir = tempDir(prefix);
   const store = await open({ path: dir.path, durability, limits: BENCH_LIMITS });
   return { store, path: dir.path, close: async () => { await store.close(); dir.remove(); } };
@@ -32,7 +32,7 @@ export async function openEmbedded(durability: Durability, prefix = `larder-${du
  * temp folder, and a client of it. `connectTo` makes more clients, of it or of a proxy.
  */
 export async function openRemote(durability: Durability, prefix = `larder-http-${durability}`) {
-  const { connect } = await import("../../client/index.ts");
+  const { connect } = await import("../../dist/client/index.js");
   const dir = tempDir(prefix);
   let server;
   try {

@@ -14,7 +14,7 @@ const kind = args.extra.get("child");
 async function start(): Promise<{ url: string; close(): Promise<void> }> {
   if (kind === "bare") return startBareServer();
   if (kind === "larder") {
-    const { startServer } = await import("../../server/index.ts");
+    const { startServer } = await import("../../dist/server/index.js");
     const durability = args.extra.get("durability") === "buffered" ? "buffered" : "fsync";
     return startServer({ path: args.extra.get("dir")!, durability, host: "127.0.0.1", port: 0, limits: BENCH_LIMITS });
   }
