@@ -18,7 +18,7 @@ const ITEM_FRAMING_BYTES = 8;
 export interface RouteContext {
   readonly engine: Engine;
   readonly leases: Leases;
-  /** Aborted when the client goes away or the server closes. */
+  /** Aborted when the client goes away or the server closes; made on first use, so only waiting calls should ask. */
   readonly signal: AbortSignal;
   /** True once the server has begun to close. */
   readonly closing: () => boolean;
@@ -49,6 +49,11 @@ async function releasedEmpty<T>(ctx: RouteContext, wait: Promise<T>, empty: T): 
     if (err instanceof ClosedError && ctx.closing()) return empty;
     throw err;
   }
+}
+
+/** The abort signal for a call that may wait; a single attempt (0) never needs one. */
+function waitSignal(ctx: RouteContext, waitMs: number | undefined): AbortSignal | undefined {
+  return waitMs === 0 ? undefined : ctx.signal;
 }
 
 const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
@@ -177,12 +182,13 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
     async handle(ctx, body) {
       const id = e.string(body, "id");
       const values = e.bytesArray(body, "values");
+      const timeoutMs = ctx.capWait(e.optionalNumber(body, "timeoutMs"));
       try {
         await ctx.engine.queuePut(id, values, {
           partition: e.optionalString(body, "partition"),
           partitionTtlMs: e.optionalNumber(body, "partitionTtlMs"),
-          timeoutMs: ctx.capWait(e.optionalNumber(body, "timeoutMs")),
-          signal: ctx.signal,
+          timeoutMs,
+          signal: waitSignal(ctx, timeoutMs),
         });
       } catch (err) {
         // A put still waiting for room when the server closes wrote nothing: the client may send it again.
@@ -197,11 +203,8 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
     async handle(ctx, body) {
       const id = e.string(body, "id");
       const n = e.number(body, "n");
-      const request = {
-        partition: e.optionalString(body, "partition"),
-        timeoutMs: ctx.capWait(e.optionalNumber(body, "timeoutMs")),
-        signal: ctx.signal,
-      };
+      const timeoutMs = ctx.capWait(e.optionalNumber(body, "timeoutMs"));
+      const request = { partition: e.optionalString(body, "partition"), timeoutMs, signal: waitSignal(ctx, timeoutMs) };
       return { values: await releasedEmpty(ctx, ctx.engine.queueGet(id, n, request), []) };
     },
   },
@@ -224,12 +227,13 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
     bodyBytesMax: small,
     async handle(ctx, body) {
       const id = e.string(body, "id");
+      const pollTimeoutMs = ctx.capWait(e.number(body, "pollTimeoutMs")) as number;
       const request = {
         partition: e.optionalString(body, "partition"),
         after: e.optionalString(body, "after"),
         limit: e.number(body, "limit"),
-        pollTimeoutMs: ctx.capWait(e.number(body, "pollTimeoutMs")) as number,
-        signal: ctx.signal,
+        pollTimeoutMs,
+        signal: waitSignal(ctx, pollTimeoutMs),
       };
       const items = await releasedEmpty(ctx, ctx.engine.queueNext(id, request), []);
       return { items: items.map((item) => ({ value: item.value, cursor: item.cursor })) };

@@ -34,7 +34,7 @@ const KEEP_ALIVE_MS = 65_000;
 class HttpEdge {
   private closing = false;
   private closed: Promise<void> | undefined;
-  private readonly inFlight = new Set<AbortController>();
+  private readonly inFlight = new Set<InFlight>();
   private drained: (() => void) | undefined;
   private readonly tokenCheck: TokenCheck | undefined;
 
@@ -53,27 +53,25 @@ class HttpEdge {
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const controller = new AbortController();
-    this.inFlight.add(controller);
-    res.on("close", () => {
-      // The client went away before its answer was written: release the engine wait.
-      if (!res.writableFinished) controller.abort(new ClosedError("the client closed the connection"));
-      this.inFlight.delete(controller);
-      if (this.inFlight.size === 0) this.drained?.();
-    });
+    const request = new InFlight(res);
+    this.inFlight.add(request);
     try {
-      const reply = await this.dispatch(req, res, controller.signal);
+      const reply = await this.dispatch(req, res, request);
       if (reply !== undefined) sendReply(req, res, reply, this.closing);
     } catch (err) {
       const allow = err instanceof MethodNotAllowed ? { allow: err.allow } : undefined;
       const error = err instanceof MethodNotAllowed ? { status: 405, code: "INVALID", message: err.message } : errorReply(err, this.options.logError);
       // An unread body is discarded by Node after the answer, or the connection closes (reply.ts).
       sendError(req, res, error, this.closing, allow);
+    } finally {
+      // Answered (or the client is gone): no longer in flight for a graceful close.
+      this.inFlight.delete(request);
+      if (this.inFlight.size === 0) this.drained?.();
     }
   }
 
   /** Returns the reply of an RPC route, or undefined when the answer was already written. */
-  private async dispatch(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<Record<string, unknown> | undefined> {
+  private async dispatch(req: IncomingMessage, res: ServerResponse, request: InFlight): Promise<Record<string, unknown> | undefined> {
     const path = (req.url ?? "/").split("?", 1)[0]!;
     if (path === HEALTH_PATH) {
       this.health(req, res);
@@ -84,7 +82,7 @@ class HttpEdge {
     if (route === undefined) throw new NotFoundError(`no route ${JSON.stringify(path)}; see docs/protocol.md`);
     if (req.method !== "POST") throw new MethodNotAllowed(`${path} takes POST, not ${req.method}`, "POST");
     if (this.closing) throw new UnavailableError("the server is shutting down; nothing was done");
-    return route.handle(this.context(signal), await this.readEnvelope(req, res, route));
+    return route.handle(this.context(request), await this.readEnvelope(req, res, route));
   }
 
   private health(req: IncomingMessage, res: ServerResponse): void {
@@ -108,18 +106,24 @@ class HttpEdge {
     return asEnvelope(decoded);
   }
 
-  private context(signal: AbortSignal): RouteContext {
+  private readonly isClosing = (): boolean => this.closing;
+
+  /** Caps a requested wait at longPollMaxMs; negative, NaN and infinite waits go through for the engine to refuse. */
+  private readonly capWait = (timeoutMs: number | undefined): number | undefined => {
     const longPollMaxMs = this.options.longPollMaxMs;
+    if (timeoutMs === undefined) return longPollMaxMs;
+    return Number.isFinite(timeoutMs) && timeoutMs >= 0 ? Math.min(timeoutMs, longPollMaxMs) : timeoutMs;
+  };
+
+  private context(request: InFlight): RouteContext {
     return {
       engine: this.engine,
       leases: this.leases,
-      signal,
-      closing: () => this.closing,
-      capWait: (timeoutMs) => {
-        if (timeoutMs === undefined) return longPollMaxMs;
-        // Negative, NaN and infinite waits go through unchanged for the engine to refuse.
-        return Number.isFinite(timeoutMs) && timeoutMs >= 0 ? Math.min(timeoutMs, longPollMaxMs) : timeoutMs;
+      get signal() {
+        return request.signal;
       },
+      closing: this.isClosing,
+      capWait: this.capWait,
     };
   }
 
@@ -132,7 +136,7 @@ class HttpEdge {
     this.closing = true;
     const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeIdleConnections();
-    for (const controller of this.inFlight) controller.abort(new ClosedError("the server is shutting down"));
+    for (const request of this.inFlight) request.abort(new ClosedError("the server is shutting down"));
     await this.drain();
     this.http.closeAllConnections();
     await stopped;
@@ -149,6 +153,35 @@ class HttpEdge {
       timer = setTimeout(resolve, this.options.closeGraceMs);
     });
     clearTimeout(timer);
+  }
+}
+
+/**
+ * One request being served. Its abort signal, which releases an engine wait when the
+ * client goes away or the server closes, is made only when a route asks for it: most
+ * requests never wait, and an AbortController and a close listener per request were a
+ * visible share of the server's time.
+ */
+class InFlight {
+  private controller: AbortController | undefined;
+
+  constructor(private readonly res: ServerResponse) {}
+
+  get signal(): AbortSignal {
+    if (this.controller) return this.controller.signal;
+    const controller = new AbortController();
+    this.controller = controller;
+    const res = this.res;
+    const gone = (): void => {
+      if (!res.writableFinished) controller.abort(new ClosedError("the client closed the connection"));
+    };
+    if (res.destroyed) gone();
+    else res.once("close", gone);
+    return controller.signal;
+  }
+
+  abort(reason: Error): void {
+    this.controller?.abort(reason);
   }
 }
 
