@@ -71,6 +71,13 @@ function tagU64(tag: number, num: number, extra = 0): Buffer {
   return key;
 }
 
+/** tag, u64, then `suffix` as it is. */
+function tagU64Bytes(tag: number, num: number, suffix: Uint8Array): Buffer {
+  const key = tagU64(tag, num, suffix.length);
+  key.set(suffix, 9);
+  return key;
+}
+
 /** The first key after every key that starts with `prefix`. */
 export function prefixEnd(prefix: Buffer): Buffer {
   const end = Buffer.from(prefix);
@@ -156,9 +163,7 @@ export function dictPrefix(dataNum: number): Buffer {
 }
 
 export function dictEntryKey(dataNum: number, key: Uint8Array): Buffer {
-  const out = tagU64(TAG_DICT_ENTRY, dataNum, key.length);
-  out.set(key, 9);
-  return out;
+  return tagU64Bytes(TAG_DICT_ENTRY, dataNum, key);
 }
 
 /** The dict key inside a dict-entry key. */
@@ -190,14 +195,8 @@ export function decodeDictEntry(stored: Buffer): StoredEntry {
 
 // ---- queues ----
 
-export function partitionPrefix(queueNum: number): Buffer {
-  return tagU64(TAG_PARTITION, queueNum);
-}
-
 export function partitionKey(queueNum: number, partKey: Uint8Array): Buffer {
-  const out = tagU64(TAG_PARTITION, queueNum, partKey.length);
-  out.set(partKey, 9);
-  return out;
+  return tagU64Bytes(TAG_PARTITION, queueNum, partKey);
 }
 
 export interface PartitionRow {
@@ -238,10 +237,6 @@ export function itemKey(partNum: number, seq: number): Buffer {
 
 export function itemsPrefix(partNum: number): Buffer {
   return tagU64(TAG_ITEM, partNum);
-}
-
-export function seqOfItemKey(key: Buffer): number {
-  return readU64(key, 9);
 }
 
 // ---- ttl index ----

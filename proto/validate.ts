@@ -48,13 +48,6 @@ export function validateEnvironment(environment: unknown): string {
   return environment;
 }
 
-/** Object ids: `di-` or `qu-` and 22 letters or digits. */
-const ID = /^(di|qu)-[A-Za-z0-9]{22}$/;
-
-export function isWellFormedId(kind: ObjectKind, id: unknown): id is string {
-  return typeof id === "string" && ID.test(id) && id.startsWith(kind === "dict" ? "di-" : "qu-");
-}
-
 /**
  * Partition keys: undefined is the default partition; otherwise 1 to `bytesMax` UTF-8
  * bytes. Returns the UTF-8 bytes of the key, empty for the default partition.

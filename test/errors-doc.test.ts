@@ -5,23 +5,8 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import * as larderErrors from "../proto/errors.ts";
 import { ERRORS, LarderError, errorFromCode } from "../proto/errors.ts";
+import { SPEC_TABLE } from "./conformance/errors.ts";
 
-const SPEC_TABLE: Array<[string, string]> = [
-  ["InvalidError", "INVALID"],
-  ["NotFoundError", "NOT_FOUND"],
-  ["AlreadyExistsError", "ALREADY_EXISTS"],
-  ["KeyError", "KEY_NOT_FOUND"],
-  ["QueueEmptyError", "QUEUE_EMPTY"],
-  ["QueueFullError", "QUEUE_FULL"],
-  ["RequestSizeError", "TOO_LARGE"],
-  ["ResourceExhaustedError", "RESOURCE_EXHAUSTED"],
-  ["DeserializationError", "DESERIALIZATION"],
-  ["AuthError", "UNAUTHENTICATED"],
-  ["LockedError", "LOCKED"],
-  ["ClosedError", "CLOSED"],
-  ["UnavailableError", "UNAVAILABLE"],
-  ["InternalError", "INTERNAL"],
-];
 
 function docRows(): Array<{ className: string; code: string; status: number; meaning: string }> {
   const text = readFileSync(new URL("../docs/errors.md", import.meta.url), "utf8");

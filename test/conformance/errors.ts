@@ -10,7 +10,8 @@ import { LarderError } from "../../proto/errors.ts";
 import { expectError, type ErrorClass } from "./expect-error.ts";
 import type { Harness } from "./harness.ts";
 
-const SPEC_TABLE: Array<[string, string]> = [
+/** The spec's table of error classes and codes, in its order. */
+export const SPEC_TABLE: ReadonlyArray<[string, string]> = [
   ["InvalidError", "INVALID"],
   ["NotFoundError", "NOT_FOUND"],
   ["AlreadyExistsError", "ALREADY_EXISTS"],
