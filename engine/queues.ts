@@ -156,6 +156,8 @@ export class QueueState {
     p.indexedAt = row.indexedAt;
     p.persisted = true;
     if (!(p.head <= p.tail)) throw new Error(`corrupt partition row in ${this.label}: head ${p.head} > tail ${p.tail}`);
+    // Rows are written only for partitions with items; an empty one is left for the next put to overwrite.
+    if (p.count === 0) return;
     this.partitions.set(name, p);
     this.registry.set(p.num, p);
     this.live++;
@@ -356,7 +358,8 @@ export class QueueState {
       if (w.done) return false;
       settleWaiter(w);
       list.splice(list.indexOf(w), 1);
-      this.maybeDrop(p);
+      // A putter that gives up may have been holding back smaller puts behind it.
+      this.settle(p);
       return true;
     };
     if (timeoutMs !== undefined) {

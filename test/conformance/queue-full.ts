@@ -106,5 +106,18 @@ export function queueFullSuite(h: Harness): void {
       await expectError(q.put("x", { partition: "other", timeoutMs: 0 }), QueueFullError);
       expect(await q.len({ total: true })).toBe(2 * LIMIT);
     });
+
+    it("a waiting putMany that gives up no longer holds back the smaller put queued behind it", async () => {
+      const q = await fullQueue(h, LIMIT - 2);
+      // Two items of room: a putMany of three waits, and a put of one queues behind it.
+      const big = timed(() => q.putMany(["a", "b", "c"], { timeoutMs: 300 }));
+      await sleep(50);
+      const small = timed(() => q.put("small", { timeoutMs: 5_000 }));
+      await expectError(Promise.reject((await big).error), QueueFullError);
+      const { ms, error } = await small;
+      expect(error).toBeUndefined();
+      expect(ms).toBeLessThan(300 + PROMPT_MS);
+      expect(await q.len()).toBe(LIMIT - 1);
+    });
   });
 }
