@@ -93,7 +93,12 @@ export class DictState implements Dirty {
     const step = Math.min(REFRESH_GRANULARITY_MS_MAX, ttl / 1000);
     if (now + ttl - entry.expiresAt < step) return;
     const current = this.live(this.find(key), now);
-    if (current) this.write(key, current.payload, current);
+    if (!current) return;
+    try {
+      this.write(key, current.payload, current);
+    } catch {
+      // The store is closing (or failed): a refresh is best effort, the read still stands.
+    }
   }
 
   // ---- writing ----
