@@ -184,6 +184,13 @@ class KeyReader {
   }
 
   unescaped(): Buffer {
+    // Most strings and byte strings contain no 0x00: then the run up to the terminator is the value.
+    const end = this.buf.indexOf(END, this.pos);
+    if (end >= 0 && this.buf[end + 1] !== ESCAPE) {
+      const run = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, end - this.pos);
+      this.pos = end + 1;
+      return run;
+    }
     const out: number[] = [];
     for (;;) {
       const b = this.byte();
