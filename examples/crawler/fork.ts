@@ -37,6 +37,14 @@ export function firstMessage<M>(child: ChildProcess, what: string): Promise<M> {
   });
 }
 
+/** Asks a child started by forkTypeScript to stop (it closes on "disconnect") and waits for it to exit. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.disconnect();
+  await exited;
+}
+
 /** True when the module at `metaUrl` is the process's entry point. */
 export function isEntryPoint(metaUrl: string): boolean {
   return process.argv[1] !== undefined && fileURLToPath(metaUrl) === process.argv[1];

@@ -5,7 +5,7 @@
 
 import type { ChildProcess } from "node:child_process";
 import { startServer, type ServerOptions } from "../../server/index.ts";
-import { firstMessage, forkTypeScript, isEntryPoint, siblingPath } from "./fork.ts";
+import { firstMessage, forkTypeScript, isEntryPoint, siblingPath, stopChild } from "./fork.ts";
 
 const SERVER_OPTIONS_ENV = "LARDER_CRAWLER_SERVER";
 
@@ -24,12 +24,7 @@ export async function startLarderProcess(options: ServerOptions): Promise<Larder
   return {
     pid: child.pid!,
     url,
-    close: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      child.disconnect();
-      await exited;
-    },
+    close: () => stopChild(child),
   };
 }
 

@@ -4,7 +4,7 @@
 // when its parent disconnects.
 
 import type { ChildProcess } from "node:child_process";
-import { firstMessage, forkTypeScript, isEntryPoint, siblingPath } from "./fork.ts";
+import { firstMessage, forkTypeScript, isEntryPoint, siblingPath, stopChild } from "./fork.ts";
 import { serveWeb, Web, type WebOptions } from "./web.ts";
 
 const WEB_OPTIONS_ENV = "LARDER_CRAWLER_WEB";
@@ -39,12 +39,7 @@ export async function startWebProcess(options: WebOptions): Promise<WebProcess> 
       child.send("stats");
       return answer;
     },
-    close: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      child.disconnect();
-      await exited;
-    },
+    close: () => stopChild(child),
   };
 }
 
