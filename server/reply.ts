@@ -39,14 +39,21 @@ function mustClose(req: IncomingMessage, closing: boolean): boolean {
 
 function send(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: Buffer, closing: boolean, extra?: Record<string, string>): void {
   if (res.headersSent || res.destroyed) return;
-  const headers: Record<string, string | number> = { "content-type": type, "content-length": body.length, ...extra };
-  if (mustClose(req, closing)) headers.connection = "close";
+  // A flat [name, value, ...] list: Node writes it as it is, without walking an object's keys.
+  const headers: string[] = ["content-type", type, "content-length", String(body.length)];
+  if (extra !== undefined) for (const name of Object.keys(extra)) headers.push(name, extra[name]!);
+  if (mustClose(req, closing)) headers.push("connection", "close");
   res.writeHead(status, headers);
   res.end(body);
 }
 
+/** The reply object of routes that answer `{}`; sendReply sends it without packing. */
+export const EMPTY: Record<string, unknown> = Object.freeze({});
+/** `{}`, the answer of most writes, packed once. */
+const EMPTY_REPLY = packEnvelope({});
+
 export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Record<string, unknown>, closing: boolean): void {
-  send(req, res, 200, MSGPACK_TYPE, packEnvelope(reply), closing);
+  send(req, res, 200, MSGPACK_TYPE, reply === EMPTY ? EMPTY_REPLY : packEnvelope(reply), closing);
 }
 
 export function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, closing: boolean, extra?: Record<string, string>): void {

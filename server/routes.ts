@@ -8,6 +8,7 @@ import { ClosedError, UnavailableError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
 import { ROUTES, objectToWire, type RouteName } from "../proto/wire.ts";
 import * as e from "./envelope.ts";
+import { EMPTY } from "./reply.ts";
 import type { Leases } from "./leases.ts";
 
 /** Room in every body for field names, ids, names, environments, partitions and numbers. */
@@ -97,7 +98,7 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
         environment: e.string(body, "environment"),
         allowMissing: e.flag(body, "allowMissing"),
       });
-      return {};
+      return EMPTY;
     },
   },
   deleteObjectById: {
@@ -106,7 +107,7 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
       const id = e.string(body, "id");
       await ctx.engine.deleteObjectById(e.kind(body), id);
       ctx.leases.forget(id);
-      return {};
+      return EMPTY;
     },
   },
   heartbeat: {
@@ -115,7 +116,7 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
       const id = e.string(body, "id");
       await ctx.engine.heartbeat(e.kind(body), id);
       ctx.leases.extend(id);
-      return {};
+      return EMPTY;
     },
   },
   dictGet: {
@@ -143,7 +144,7 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
       limits.dictUpdateEntriesMax * (limits.dictKeyBytesMax + limits.dictValueBytesMax + ITEM_FRAMING_BYTES) + ENVELOPE_BYTES_MAX,
     async handle(ctx, body) {
       await ctx.engine.dictUpdate(e.string(body, "id"), e.pairsArray(body, "entries"));
-      return {};
+      return EMPTY;
     },
   },
   dictPop: {
@@ -162,7 +163,7 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
     bodyBytesMax: small,
     async handle(ctx, body) {
       await ctx.engine.dictClear(e.string(body, "id"));
-      return {};
+      return EMPTY;
     },
   },
   dictScan: {
@@ -195,7 +196,7 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
         if (err instanceof ClosedError && ctx.closing()) throw new UnavailableError("the server is shutting down; nothing was written");
         throw err;
       }
-      return {};
+      return EMPTY;
     },
   },
   queueGet: {
@@ -220,7 +221,7 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
     async handle(ctx, body) {
       const request = { partition: e.optionalString(body, "partition"), all: e.optionalFlag(body, "all") };
       await ctx.engine.queueClear(e.string(body, "id"), request);
-      return {};
+      return EMPTY;
     },
   },
   queueNext: {

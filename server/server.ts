@@ -14,12 +14,12 @@ import { openEngine, type Engine } from "../engine/index.ts";
 import { ClosedError, InvalidError, NotFoundError, UnavailableError } from "../proto/errors.ts";
 import { HEALTH_PATH, unpackEnvelope } from "../proto/wire.ts";
 import { TokenCheck } from "./auth.ts";
-import { checkContentType, checkDeclaredLength, readBody } from "./body.ts";
-import { asEnvelope } from "./envelope.ts";
+import { BodyReader, checkContentType, checkDeclaredLength, readHead, type BodySink } from "./body.ts";
+import { asEnvelope, type Envelope } from "./envelope.ts";
 import { Leases } from "./leases.ts";
 import { engineOptions, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./options.ts";
 import { errorReply, sendError, sendJson, sendReply } from "./reply.ts";
-import { ROUTES_BY_PATH, type Route, type RouteContext } from "./routes.ts";
+import { ROUTES_BY_PATH, type Reply, type Route, type RouteContext } from "./routes.ts";
 
 export interface LarderServer {
   /** `http://HOST:PORT` with the port actually bound; loopback when bound to every interface. */
@@ -39,50 +39,73 @@ class HttpEdge {
   private readonly tokenCheck: TokenCheck | undefined;
 
   constructor(
-    private readonly engine: Engine,
-    private readonly leases: Leases,
+    readonly engine: Engine,
+    readonly leases: Leases,
     private readonly options: ResolvedServerOptions,
     readonly http: Server,
   ) {
     this.tokenCheck = options.token === undefined ? undefined : new TokenCheck(options.token);
-    const serve = (req: IncomingMessage, res: ServerResponse): void => void this.serve(req, res);
+    const serve = (req: IncomingMessage, res: ServerResponse): void => this.serve(req, res);
     http.on("request", serve);
     // With a listener here, Node no longer answers `Expect: 100-continue` by itself: the
     // client (curl, for bodies over 1 MiB) sends its body only after every check has passed.
     http.on("checkContinue", serve);
   }
 
-  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const request = new InFlight(res);
-    this.inFlight.add(request);
+  /**
+   * Every request starts here. The checks that need no body run at once; a request that
+   * passes them becomes an InFlight, which reads the body and runs the route.
+   */
+  private serve(req: IncomingMessage, res: ServerResponse): void {
+    let request: InFlight | undefined;
     try {
-      const reply = await this.dispatch(req, res, request);
-      if (reply !== undefined) sendReply(req, res, reply, this.closing);
+      request = this.admit(req, res);
     } catch (err) {
-      const allow = err instanceof MethodNotAllowed ? { allow: err.allow } : undefined;
-      const error = err instanceof MethodNotAllowed ? { status: 405, code: "INVALID", message: err.message } : errorReply(err, this.options.logError);
-      // An unread body is discarded by Node after the answer, or the connection closes (reply.ts).
-      sendError(req, res, error, this.closing, allow);
-    } finally {
-      // Answered (or the client is gone): no longer in flight for a graceful close.
-      this.inFlight.delete(request);
-      if (this.inFlight.size === 0) this.drained?.();
+      this.answerError(req, res, err);
+      return;
     }
+    if (request === undefined) return;
+    this.inFlight.add(request);
+    request.start();
   }
 
-  /** Returns the reply of an RPC route, or undefined when the answer was already written. */
-  private async dispatch(req: IncomingMessage, res: ServerResponse, request: InFlight): Promise<Record<string, unknown> | undefined> {
-    const path = (req.url ?? "/").split("?", 1)[0]!;
+  /** Runs the checks in order; undefined when the request was answered already (health). */
+  private admit(req: IncomingMessage, res: ServerResponse): InFlight | undefined {
+    const url = req.url ?? "/";
+    const query = url.indexOf("?");
+    const path = query === -1 ? url : url.slice(0, query);
     if (path === HEALTH_PATH) {
       this.health(req, res);
       return undefined;
     }
-    this.tokenCheck?.check(req);
+    const head = readHead(req);
+    this.tokenCheck?.check(head.authorization);
     const route = ROUTES_BY_PATH.get(path);
     if (route === undefined) throw new NotFoundError(`no route ${JSON.stringify(path)}; see docs/protocol.md`);
     if (req.method !== "POST") throw new MethodNotAllowed(`${path} takes POST, not ${req.method}`, "POST");
     if (this.closing) throw new UnavailableError("the server is shutting down; nothing was done");
-    return route.handle(this.context(request), await this.readEnvelope(req, res, route));
+    checkContentType(head);
+    const bytesMax = Math.min(route.bodyBytesMax(this.engine.limits), this.options.requestBytesMax);
+    checkDeclaredLength(head, bytesMax);
+    if (head.expect?.toLowerCase() === "100-continue") res.writeContinue();
+    return new InFlight(this, req, res, route, bytesMax);
+  }
+
+  /** Answers an error; an unread body is discarded by Node after the answer, or the connection closes (reply.ts). */
+  answerError(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const allow = err instanceof MethodNotAllowed ? { allow: err.allow } : undefined;
+    const error = err instanceof MethodNotAllowed ? { status: 405, code: "INVALID", message: err.message } : errorReply(err, this.options.logError);
+    sendError(req, res, error, this.closing, allow);
+  }
+
+  answer(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
+    sendReply(req, res, reply, this.closing);
+  }
+
+  /** Answered (or the client is gone): no longer in flight for a graceful close. */
+  finished(request: InFlight): void {
+    this.inFlight.delete(request);
+    if (this.inFlight.size === 0) this.drained?.();
   }
 
   private health(req: IncomingMessage, res: ServerResponse): void {
@@ -91,40 +114,15 @@ class HttpEdge {
     sendJson(req, res, 200, { status: "ok" }, this.closing);
   }
 
-  private async readEnvelope(req: IncomingMessage, res: ServerResponse, route: Route): Promise<Record<string, unknown>> {
-    checkContentType(req);
-    const bytesMax = Math.min(route.bodyBytesMax(this.engine.limits), this.options.requestBytesMax);
-    checkDeclaredLength(req, bytesMax);
-    if (req.headers.expect?.toLowerCase() === "100-continue") res.writeContinue();
-    const body = await readBody(req, bytesMax);
-    let decoded: unknown;
-    try {
-      decoded = unpackEnvelope(body);
-    } catch (err) {
-      throw new InvalidError(`malformed MessagePack body: ${(err as Error).message}`);
-    }
-    return asEnvelope(decoded);
+  get isClosing(): boolean {
+    return this.closing;
   }
 
-  private readonly isClosing = (): boolean => this.closing;
-
   /** Caps a requested wait at longPollMaxMs; negative, NaN and infinite waits go through for the engine to refuse. */
-  private readonly capWait = (timeoutMs: number | undefined): number | undefined => {
+  capWait(timeoutMs: number | undefined): number | undefined {
     const longPollMaxMs = this.options.longPollMaxMs;
     if (timeoutMs === undefined) return longPollMaxMs;
     return Number.isFinite(timeoutMs) && timeoutMs >= 0 ? Math.min(timeoutMs, longPollMaxMs) : timeoutMs;
-  };
-
-  private context(request: InFlight): RouteContext {
-    return {
-      engine: this.engine,
-      leases: this.leases,
-      get signal() {
-        return request.signal;
-      },
-      closing: this.isClosing,
-      capWait: this.capWait,
-    };
   }
 
   close(): Promise<void> {
@@ -157,15 +155,57 @@ class HttpEdge {
 }
 
 /**
- * One request being served. Its abort signal, which releases an engine wait when the
- * client goes away or the server closes, is made only when a route asks for it: most
- * requests never wait, and an AbortController and a close listener per request were a
- * visible share of the server's time.
+ * One request being served, and the route's view of it (RouteContext). Its abort signal,
+ * which releases an engine wait when the client goes away or the server closes, is made
+ * only when a route asks for it: most requests never wait, and an AbortController and a
+ * close listener per request were a visible share of the server's time.
  */
-class InFlight {
+class InFlight implements RouteContext, BodySink {
   private controller: AbortController | undefined;
+  readonly engine: Engine;
+  readonly leases: Leases;
 
-  constructor(private readonly res: ServerResponse) {}
+  constructor(
+    private readonly edge: HttpEdge,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly route: Route,
+    private readonly bytesMax: number,
+  ) {
+    this.engine = edge.engine;
+    this.leases = edge.leases;
+  }
+
+  start(): void {
+    new BodyReader(this.req, this.bytesMax, this).start();
+  }
+
+  bodyRead(body: Buffer): void {
+    let envelope: Envelope;
+    try {
+      envelope = decodeEnvelope(body);
+    } catch (err) {
+      this.bodyFailed(err as Error);
+      return;
+    }
+    void this.run(envelope);
+  }
+
+  bodyFailed(err: Error): void {
+    this.edge.answerError(this.req, this.res, err);
+    this.edge.finished(this);
+  }
+
+  private async run(envelope: Envelope): Promise<void> {
+    try {
+      const reply = await this.route.handle(this, envelope);
+      this.edge.answer(this.req, this.res, reply);
+    } catch (err) {
+      this.edge.answerError(this.req, this.res, err);
+    } finally {
+      this.edge.finished(this);
+    }
+  }
 
   get signal(): AbortSignal {
     if (this.controller) return this.controller.signal;
@@ -180,9 +220,27 @@ class InFlight {
     return controller.signal;
   }
 
+  closing(): boolean {
+    return this.edge.isClosing;
+  }
+
+  capWait(timeoutMs: number | undefined): number | undefined {
+    return this.edge.capWait(timeoutMs);
+  }
+
   abort(reason: Error): void {
     this.controller?.abort(reason);
   }
+}
+
+function decodeEnvelope(body: Buffer): Envelope {
+  let decoded: unknown;
+  try {
+    decoded = unpackEnvelope(body);
+  } catch (err) {
+    throw new InvalidError(`malformed MessagePack body: ${(err as Error).message}`);
+  }
+  return asEnvelope(decoded);
 }
 
 class MethodNotAllowed extends Error {

@@ -149,6 +149,28 @@ describe("the HTTP edge refuses bad input with a 4xx and a code", () => {
     expect(await dict.len()).toBe(2);
   });
 
+  it("header names in any case count; a content type may carry parameters; the first of repeated content types counts", async () => {
+    const { id } = await dict.info();
+    const body = packEnvelope({ id });
+    const head = (headers: string) => `POST ${ROUTES.dictLen} HTTP/1.1\r\nHost: x\r\n${headers}CONTENT-LENGTH: ${body.length}\r\n\r\n`;
+    const answer = async (headers: string) => {
+      const { hostname, port } = new URL(store.url);
+      return new Promise<string>((resolve, reject) => {
+        let received = "";
+        const socket = netConnect(Number(port), hostname, () => socket.end(Buffer.concat([Buffer.from(head(headers), "latin1"), body])));
+        socket.setEncoding("latin1");
+        socket.on("data", (chunk: string) => (received += chunk));
+        socket.on("error", reject);
+        socket.on("close", () => resolve(received));
+      });
+    };
+    expect(await answer(`cOnTeNt-TyPe: ${MSGPACK_TYPE}; charset=binary\r\n`)).toMatch(/^HTTP\/1\.1 200 /);
+    expect(await answer(`Content-Type: application/x-msgpack\r\nContent-Type: text/plain\r\n`)).toMatch(/^HTTP\/1\.1 200 /);
+    const refused = await answer(`Content-Type: text/plain\r\nContent-Type: ${MSGPACK_TYPE}\r\n`);
+    expect(refused).toMatch(/^HTTP\/1\.1 415 /);
+    expect(refused).toContain('"code":"INVALID"');
+  });
+
   it("Expect: 100-continue gets 413 before any body is sent, and 100 Continue when the checks pass", async () => {
     const { id } = await dict.info();
     const tooBig = await rawExchange(`POST ${ROUTES.dictLen} HTTP/1.1\r\nHost: x\r\nContent-Type: ${MSGPACK_TYPE}\r\nContent-Length: 100000000\r\nExpect: 100-continue\r\n\r\n`, undefined, /\r\n\r\n\{.*\}$/s);
