@@ -26,6 +26,7 @@
 // numbers and every bit flipped for negative ones, so that unsigned byte order equals
 // numeric order. NaN is written in one canonical form.
 
+import { isUtf8 } from "node:buffer";
 import { DeserializationError, InvalidError } from "./errors.ts";
 
 export type DictKeyAtom = string | number | bigint | boolean | Uint8Array;
@@ -264,11 +265,106 @@ export function decodeKey(bytes: Uint8Array): DictKey {
   return key;
 }
 
-/** True when the bytes are exactly one well-formed, canonical key encoding. */
+/**
+ * True when the bytes are exactly one well-formed, canonical key encoding: what encodeKey
+ * writes for some key, and nothing else. The server checks every key it is sent, so this
+ * walks the grammar in place without decoding (no strings, no buffers): numbers may not
+ * be -0 or a NaN other than the canonical one, bigints have no leading zero byte, strings
+ * are well-formed UTF-8, escapes are consistent, arrays nest at most KEY_DEPTH_MAX deep.
+ */
 export function isCanonicalKey(bytes: Uint8Array): boolean {
-  try {
-    return Buffer.compare(encodeKey(decodeKey(bytes)), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) === 0;
-  } catch {
-    return false;
+  return canonicalElement(bytes, 0, 0) === bytes.length;
+}
+
+/** Canonical NaN and -0 as stored (after the order-preserving flips). */
+const NAN_STORED = Buffer.from(encodeKey(NaN).subarray(1));
+const NEGATIVE_ZERO_STORED = Buffer.from([0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+
+/** The position after the element starting at `pos`, or -1 when it is not canonical. */
+function canonicalElement(b: Uint8Array, pos: number, depth: number): number {
+  if (pos >= b.length) return -1;
+  const tag = b[pos++]!;
+  switch (tag) {
+    case TAG_FALSE:
+    case TAG_TRUE:
+      return pos;
+    case TAG_NUMBER: {
+      if (pos + 8 > b.length) return -1;
+      if (equalAt(b, pos, NEGATIVE_ZERO_STORED)) return -1;
+      // Stored NaNs: every exponent bit set and a non-zero fraction, in either flipped form.
+      if (isStoredNaN(b, pos) && !equalAt(b, pos, NAN_STORED)) return -1;
+      return pos + 8;
+    }
+    case TAG_BIGINT_POS: {
+      if (pos >= b.length) return -1;
+      const len = b[pos++]!;
+      if (pos + len > b.length) return -1;
+      if (len > 0 && b[pos] === 0) return -1;
+      return pos + len;
+    }
+    case TAG_BIGINT_NEG: {
+      if (pos >= b.length) return -1;
+      const len = 0xff - b[pos++]!;
+      if (len === 0 || pos + len > b.length) return -1;
+      if (b[pos] === 0xff) return -1; // a leading zero byte of the magnitude, inverted
+      return pos + len;
+    }
+    case TAG_STRING:
+    case TAG_BYTES: {
+      const end = escapedEnd(b, pos);
+      if (end < 0) return -1;
+      if (tag === TAG_STRING && !isUtf8Escaped(b, pos, end)) return -1;
+      return end + 1;
+    }
+    case TAG_ARRAY: {
+      if (depth >= KEY_DEPTH_MAX) return -1;
+      for (;;) {
+        if (pos >= b.length) return -1;
+        if (b[pos] === END) return pos + 1;
+        pos = canonicalElement(b, pos, depth + 1);
+        if (pos < 0) return -1;
+      }
+    }
+    default:
+      return -1;
   }
+}
+
+function equalAt(b: Uint8Array, pos: number, want: Uint8Array): boolean {
+  for (let i = 0; i < want.length; i++) if (b[pos + i] !== want[i]) return false;
+  return true;
+}
+
+function isStoredNaN(b: Uint8Array, pos: number): boolean {
+  // Undo the flips to get the IEEE bits: positive (stored sign bit 1) had only the sign flipped.
+  const flip = b[pos]! & 0x80 ? 0x00 : 0xff;
+  const b0 = (b[pos]! ^ flip) & 0x7f;
+  const b1 = b[pos + 1]! ^ flip;
+  if (b0 !== 0x7f || (b1 & 0xf0) !== 0xf0) return false;
+  if ((b1 & 0x0f) !== 0) return true;
+  for (let i = 2; i < 8; i++) if ((b[pos + i]! ^ flip) !== 0) return true;
+  return false;
+}
+
+/** The index of the terminating 0x00 of an escaped run starting at `pos`, or -1. */
+function escapedEnd(b: Uint8Array, pos: number): number {
+  for (;;) {
+    const zero = b.indexOf(END, pos);
+    if (zero < 0) return -1;
+    if (b[zero + 1] !== ESCAPE) return zero;
+    pos = zero + 2;
+  }
+}
+
+/** Whether the escaped run b[pos, end) unescapes to well-formed UTF-8. */
+function isUtf8Escaped(b: Uint8Array, pos: number, end: number): boolean {
+  const run = b.subarray(pos, end);
+  // No escapes (no 0x00 in the text): the run is the text. 0xff never occurs in UTF-8.
+  if (run.indexOf(END) < 0) return isUtf8(run);
+  const text: number[] = [];
+  for (let i = 0; i < run.length; i++) {
+    text.push(run[i]!);
+    if (run[i] === END) i++; // skip the escape byte
+  }
+  return isUtf8(Uint8Array.from(text));
 }
