@@ -34,11 +34,18 @@ interface Pending {
   batch: Batch;
 }
 
-interface Found {
+/** One key of the dict as an operation sees it: looked up once, then read or written. */
+interface Slot {
+  /** the encoded dict key */
+  readonly key: Buffer;
+  /** the key as a latin1 string: its name in `pending` */
+  readonly id: string;
+  /** the LevelDB key of the entry */
+  readonly entryKey: Buffer;
   /** the entry as stored, expired or not; undefined when there is none */
-  stored: StoredEntry | undefined;
+  readonly stored: StoredEntry | undefined;
   /** the batch that wrote it, when not yet durable */
-  batch: Batch | undefined;
+  readonly batch: Batch | undefined;
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -55,6 +62,8 @@ export class DictState implements Dirty {
   /** set when the dict is deleted: its counts must not be written again */
   dead = false;
   private pending = new Map<string, Pending>();
+  /** ids written into the open batch: dropped from `pending` once that batch is durable */
+  private written: string[] = [];
 
   constructor(
     private readonly core: Core,
@@ -65,20 +74,29 @@ export class DictState implements Dirty {
   ) {}
 
   flush(batch: Batch): void {
+    const ids = this.written;
+    if (ids.length > 0) {
+      this.written = [];
+      const map = this.pending;
+      batch.onCommitted(() => {
+        for (const id of ids) if (map.get(id)?.batch === batch) map.delete(id);
+      });
+    }
     if (this.dead) return;
     batch.put(dictStatsKey(this.dataNum), encodeDictStats(this.count, this.bytes));
   }
 
   // ---- reading ----
 
-  private find(key: Buffer): Found {
-    const pending = this.pending.get(key.toString("latin1"));
-    if (pending) return { stored: pending.entry ?? undefined, batch: pending.batch };
-    const raw = this.core.db.getSync(dictEntryKey(this.dataNum, key));
-    return { stored: raw === undefined ? undefined : decodeDictEntry(raw), batch: undefined };
+  private find(key: Buffer, id = key.toString("latin1")): Slot {
+    const entryKey = dictEntryKey(this.dataNum, key);
+    const pending = this.pending.get(id);
+    if (pending) return { key, id, entryKey, stored: pending.entry ?? undefined, batch: pending.batch };
+    const raw = this.core.db.getSync(entryKey);
+    return { key, id, entryKey, stored: raw === undefined ? undefined : decodeDictEntry(raw), batch: undefined };
   }
 
-  private live(found: Found, now: number): StoredEntry | undefined {
+  private live(found: Slot, now: number): StoredEntry | undefined {
     return found.stored && found.stored.expiresAt > now ? found.stored : undefined;
   }
 
@@ -92,10 +110,11 @@ export class DictState implements Dirty {
     if (ttl === undefined) return;
     const step = Math.min(REFRESH_GRANULARITY_MS_MAX, ttl / 1000);
     if (now + ttl - entry.expiresAt < step) return;
-    const current = this.live(this.find(key), now);
+    const slot = this.find(key);
+    const current = this.live(slot, now);
     if (!current) return;
     try {
-      this.write(key, current.payload, current);
+      this.write(slot, current.payload);
     } catch {
       // The store is closing (or failed): a refresh is best effort, the read still stands.
     }
@@ -103,34 +122,29 @@ export class DictState implements Dirty {
 
   // ---- writing ----
 
-  private remember(key: Buffer, entry: StoredEntry | null, batch: Batch): void {
-    const k = key.toString("latin1");
-    const map = this.pending;
-    map.set(k, { entry, batch });
-    batch.onCommitted(() => {
-      if (map.get(k)?.batch === batch) map.delete(k);
-    });
-  }
-
-  /** Writes (or with payload null, deletes) one entry, keeping counts and the ttl index exact. */
-  private write(key: Buffer, payload: Uint8Array | null, old: StoredEntry | undefined): Batch {
+  /** Writes (or with payload null, deletes) the slot's entry, keeping counts and the ttl index exact. */
+  private write(slot: Slot, payload: Uint8Array | null): Batch {
     const batch = this.core.batch();
+    const { key, id, entryKey } = slot;
+    const old = slot.stored;
     if (old) {
       this.bytes -= entrySize(key, old.payload);
       this.count--;
       if (old.expiresAt !== Infinity) batch.del(ttlDictKey(old.expiresAt, this.dataNum, key));
     }
+    let entry: StoredEntry | null = null;
     if (payload === null) {
-      batch.del(dictEntryKey(this.dataNum, key));
-      this.remember(key, null, batch);
+      batch.del(entryKey);
     } else {
       const expiresAt = this.entryTtlMs === undefined ? Infinity : this.core.now() + this.entryTtlMs;
-      batch.put(dictEntryKey(this.dataNum, key), encodeDictEntry(payload, expiresAt));
+      batch.put(entryKey, encodeDictEntry(payload, expiresAt));
       if (expiresAt !== Infinity) batch.put(ttlDictKey(expiresAt, this.dataNum, key), Buffer.alloc(0));
-      this.remember(key, { payload: asBuffer(payload), expiresAt }, batch);
+      entry = { payload: asBuffer(payload), expiresAt };
       this.bytes += entrySize(key, payload);
       this.count++;
     }
+    this.pending.set(id, { entry, batch });
+    this.written.push(id);
     this.core.committer.markDirty(this);
     return batch;
   }
@@ -203,7 +217,7 @@ export class DictState implements Dirty {
       if (retried || !(await this.sweptRoom())) throw this.tooBig(delta);
       return this.put(keyBytes, value, skipIfExists, true);
     }
-    await this.write(key, value, old).done;
+    await this.write(found, value).done;
     return true;
   }
 
@@ -213,33 +227,30 @@ export class DictState implements Dirty {
     if (entries.length > max) {
       throw new RequestSizeError(`update of ${entries.length} entries is over dictUpdateEntriesMax ${max}`);
     }
-    // Every check happens before the first write, so a rejected update writes nothing.
-    const checked: Array<[Buffer, Uint8Array]> = [];
-    const sizes = new Map<string, number>();
-    let delta = 0;
+    // Every check happens before the first write, so a rejected update writes nothing. A key
+    // given twice is written once, with its last value, as writing both in order would end.
+    const slots = new Map<string, { slot: Slot; value: Uint8Array }>();
     for (const pair of entries) {
       if (!Array.isArray(pair) || pair.length !== 2) throw new InvalidError("update takes a list of [key, value] pairs");
       const key = this.checkKey(pair[0]);
-      this.checkValue(pair[1]);
-      const k = key.toString("latin1");
-      const before = sizes.has(k) ? sizes.get(k)! : this.sizeOf(key);
-      const after = entrySize(key, pair[1]);
-      sizes.set(k, after);
-      delta += after - before;
-      checked.push([key, pair[1]]);
+      const value = pair[1];
+      this.checkValue(value);
+      const id = key.toString("latin1");
+      const seen = slots.get(id);
+      if (seen) seen.value = value;
+      else slots.set(id, { slot: this.find(key, id), value });
+    }
+    let delta = 0;
+    for (const { slot, value } of slots.values()) {
+      delta += entrySize(slot.key, value) - (slot.stored ? entrySize(slot.key, slot.stored.payload) : 0);
     }
     if (!this.fits(delta)) {
       if (retried || !(await this.sweptRoom())) throw this.tooBig(delta);
       return this.update(entries, true);
     }
     let batch: Batch | undefined;
-    for (const [key, value] of checked) batch = this.write(key, value, this.find(key).stored);
+    for (const { slot, value } of slots.values()) batch = this.write(slot, value);
     if (batch) await batch.done;
-  }
-
-  private sizeOf(key: Buffer): number {
-    const stored = this.find(key).stored;
-    return stored ? entrySize(key, stored.payload) : 0;
   }
 
   async pop(keyBytes: Uint8Array): Promise<Uint8Array | undefined> {
@@ -250,7 +261,7 @@ export class DictState implements Dirty {
       if (found.batch) await found.batch.done;
       return undefined;
     }
-    await this.write(key, null, found.stored).done;
+    await this.write(found, null).done;
     return entry.payload;
   }
 
@@ -272,7 +283,7 @@ export class DictState implements Dirty {
   /** Removes an entry whose ttl has passed (the sweeper calls this for each due index key). */
   expire(dictKey: Buffer, now: number): void {
     const found = this.find(dictKey);
-    if (found.stored && found.stored.expiresAt <= now) this.write(dictKey, null, found.stored);
+    if (found.stored && found.stored.expiresAt <= now) this.write(found, null);
   }
 
   async scan(request: DictScanRequest): Promise<DictScanPage> {
