@@ -81,7 +81,8 @@ export async function startBareServer(): Promise<BareServer> {
  * An undici client for the bare server, set up like Larder's (client/transport.ts): one
  * keep-alive Pool per origin with the same number of connections as Larder's client
  * (CONNECT_DEFAULTS.connections), POST requests with the same content-type and accept
- * headers, the whole response body read into memory.
+ * headers sent through `pool.dispatch` with a handler that collects the whole response
+ * body in memory, as Larder's client does.
  */
 export class BareClient {
   private readonly pool: Pool;
@@ -93,16 +94,33 @@ export class BareClient {
   }
 
   /** One POST with a body of requestBodyBytes, reading a response of responseBodyBytes in full. */
-  async exchange(requestBodyBytes: number, responseBodyBytes: number): Promise<number> {
-    const response = await this.pool.request({
-      path: `/r/${responseBodyBytes}`,
-      method: "POST",
-      headers: this.headers,
-      body: this.body(requestBodyBytes),
+  exchange(requestBodyBytes: number, responseBodyBytes: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let status = 0;
+      let received = 0;
+      this.pool.dispatch(
+        { path: `/r/${responseBodyBytes}`, method: "POST", headers: this.headers, body: this.body(requestBodyBytes) },
+        {
+          onConnect: () => {},
+          onHeaders: (statusCode: number) => {
+            status = statusCode;
+            return true;
+          },
+          onData: (chunk: Buffer) => {
+            chunks.push(chunk);
+            received += chunk.length;
+            return true;
+          },
+          onComplete: () => {
+            const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
+            if (status !== 200) reject(new Error(`bare server answered ${status}`));
+            else resolve(body.byteLength);
+          },
+          onError: reject,
+        },
+      );
     });
-    const body = Buffer.from(await response.body.arrayBuffer());
-    if (response.statusCode !== 200) throw new Error(`bare server answered ${response.statusCode}`);
-    return body.byteLength;
   }
 
   close(): Promise<void> {
