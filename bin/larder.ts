@@ -1,6 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 // The `larder` command: `larder serve`, `larder dict ...`, `larder queue ...`.
 // See docs/cli.md, or run `larder --help`.
+// The shebang's node flags are SERVE_NODE_FLAGS (server/options.ts); a test keeps them equal.
 
 import { processIo } from "./cli/io.ts";
 import { main } from "./cli/main.ts";

@@ -33,10 +33,12 @@ export async function openEmbedded(durability: Durability, prefix = `larder-${du
  */
 export async function openRemote(durability: Durability, prefix = `larder-http-${durability}`) {
   const { connect } = await import("../../dist/client/index.js");
+  const { SERVE_NODE_FLAGS } = await import("../../dist/server/options.js");
   const dir = tempDir(prefix);
   let server;
   try {
-    server = await startServerProcess(["--child=larder", `--dir=${dir.path}`, `--durability=${durability}`]);
+    // The server runs as `larder serve` would: same node flags. The bare server keeps Node's defaults (they suit it best).
+    server = await startServerProcess(["--child=larder", `--dir=${dir.path}`, `--durability=${durability}`], SERVE_NODE_FLAGS);
   } catch (error) {
     dir.remove();
     throw error;

@@ -15,8 +15,9 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export function startServerProcess(argv: readonly string[]): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...process.execArgv, CHILD, ...argv], { stdio: ["pipe", "pipe", "pipe"] });
+/** `nodeFlags`: extra node flags for the child (Larder's server runs with those of `larder serve`). */
+export function startServerProcess(argv: readonly string[], nodeFlags: readonly string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...process.execArgv, ...nodeFlags, CHILD, ...argv], { stdio: ["pipe", "pipe", "pipe"] });
   const undo = onCleanup(() => child.kill("SIGKILL"));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let stderr = "";
