@@ -166,6 +166,15 @@ function writeElement(w: KeyWriter, value: unknown, depth: number): void {
 
 /** Encodes a dict key; InvalidError for any other type. */
 export function encodeKey(key: unknown): Buffer {
+  // The common key, a string without NUL: tag, UTF-8, terminator, in one exact buffer.
+  if (typeof key === "string" && key.indexOf("\u0000") < 0 && key.isWellFormed()) {
+    const length = Buffer.byteLength(key, "utf8");
+    const out = Buffer.allocUnsafe(length + 2);
+    out[0] = TAG_STRING;
+    out.write(key, 1, "utf8");
+    out[length + 1] = END;
+    return out;
+  }
   const w = new KeyWriter();
   writeElement(w, key, 0);
   return w.done();

@@ -47,13 +47,21 @@ function send(req: IncomingMessage, res: ServerResponse, status: number, type: s
   res.end(body);
 }
 
-/** The reply object of routes that answer `{}`; sendReply sends it without packing. */
-export const EMPTY: Record<string, unknown> = Object.freeze({});
-/** `{}`, the answer of most writes, packed once. */
-const EMPTY_REPLY = packEnvelope({});
+/** Replies that never change, packed once: sendReply finds them by identity. */
+const PACKED = new Map<Record<string, unknown>, Buffer>();
+
+/** Registers a reply that routes send often; returns it frozen, to be returned as it is. */
+export function constantReply(reply: Record<string, unknown>): Record<string, unknown> {
+  const frozen = Object.freeze(reply);
+  PACKED.set(frozen, packEnvelope(frozen));
+  return frozen;
+}
+
+/** `{}`, the answer of most writes. */
+export const EMPTY = constantReply({});
 
 export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Record<string, unknown>, closing: boolean): void {
-  send(req, res, 200, MSGPACK_TYPE, reply === EMPTY ? EMPTY_REPLY : packEnvelope(reply), closing);
+  send(req, res, 200, MSGPACK_TYPE, PACKED.get(reply) ?? packEnvelope(reply), closing);
 }
 
 export function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, closing: boolean, extra?: Record<string, string>): void {

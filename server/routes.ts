@@ -8,7 +8,7 @@ import { ClosedError, UnavailableError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
 import { ROUTES, objectToWire, type RouteName } from "../proto/wire.ts";
 import * as e from "./envelope.ts";
-import { EMPTY } from "./reply.ts";
+import { EMPTY, constantReply } from "./reply.ts";
 import type { Leases } from "./leases.ts";
 
 /** Room in every body for field names, ids, names, environments, partitions and numbers. */
@@ -37,6 +37,11 @@ export interface Route {
 }
 
 const small = (): number => ENVELOPE_BYTES_MAX;
+
+const WRITTEN = constantReply({ written: true });
+const NOT_WRITTEN = constantReply({ written: false });
+const CONTAINS = constantReply({ contains: true });
+const NOT_CONTAINS = constantReply({ contains: false });
 const withKey = (limits: Limits): number => limits.dictKeyBytesMax + ENVELOPE_BYTES_MAX;
 
 /**
@@ -128,7 +133,7 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
   dictContains: {
     bodyBytesMax: withKey,
     async handle(ctx, body) {
-      return { contains: await ctx.engine.dictContains(e.string(body, "id"), e.bytes(body, "key")) };
+      return (await ctx.engine.dictContains(e.string(body, "id"), e.bytes(body, "key"))) ? CONTAINS : NOT_CONTAINS;
     },
   },
   dictPut: {
@@ -136,7 +141,7 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
     async handle(ctx, body) {
       const id = e.string(body, "id");
       const written = await ctx.engine.dictPut(id, e.bytes(body, "key"), e.bytes(body, "value"), e.flag(body, "skipIfExists"));
-      return { written };
+      return written ? WRITTEN : NOT_WRITTEN;
     },
   },
   dictUpdate: {

@@ -76,6 +76,23 @@ describe("isCanonicalKey", () => {
     });
   });
 
+  it("a string key has the same bytes on the fast path as inside an array (the general path)", () => {
+    const text = fc.oneof(fc.string({ unit: "binary" }), fc.string({ unit: fc.constantFrom("a", "\u0000", "é", "\u{1F600}") }));
+    fc.assert(
+      fc.property(text, (s) => {
+        let inArray: Buffer | undefined;
+        try {
+          inArray = encodeKey([s]);
+        } catch {
+          expect(() => encodeKey(s)).toThrow();
+          return;
+        }
+        expect(Buffer.compare(encodeKey(s), inArray.subarray(1, inArray.length - 1))).toBe(0);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   it("refuses the non-canonical forms one by one", () => {
     const number = (...b: number[]) => Uint8Array.from([0x20, ...b]);
     const cases: Array<[string, Uint8Array]> = [
