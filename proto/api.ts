@@ -173,6 +173,6 @@ export interface ConnectOptions {
   retryTimeoutMs?: number;
   /** How often ephemeral objects are kept alive. Default 30 s. */
   heartbeatIntervalMs?: number;
-  /** Keep-alive connections for calls that answer at once. Default 32; waiting calls have their own. */
+  /** Keep-alive connections for calls that answer at once. Default 64; waiting calls have their own. */
   connections?: number;
 }
