@@ -6,8 +6,57 @@ import type { Limits } from "../proto/limits.ts";
 import { Committer, type Batch, type Db, type Dirty } from "./commit.ts";
 import { NEXT_NUM_KEY, encodeU64 } from "./layout.ts";
 
+/** Something holding a decoded run in memory that the cache may ask to let go of. */
+export interface RunHolder {
+  dropCachedRun(): void;
+}
+
+/**
+ * The bytes of decoded queue runs kept in memory across calls, engine-wide: a partition
+ * keeps its head run decoded while gets take it a few items at a time, and the least
+ * recently used partition lets go first once the budget is passed.
+ */
+export class RunCache {
+  private bytes = 0;
+  private readonly holders = new Map<RunHolder, number>();
+
+  constructor(private readonly budget: number) {}
+
+  /** Records that `holder` now keeps `size` bytes (replacing what it kept before). */
+  keep(holder: RunHolder, size: number): void {
+    this.forget(holder);
+    this.holders.set(holder, size);
+    this.bytes += size;
+    for (const [oldest, oldSize] of this.holders) {
+      if (this.bytes <= this.budget || oldest === holder) break;
+      this.holders.delete(oldest);
+      this.bytes -= oldSize;
+      oldest.dropCachedRun();
+    }
+  }
+
+  /** Marks `holder` as the most recently used. */
+  touch(holder: RunHolder): void {
+    const size = this.holders.get(holder);
+    if (size === undefined) return;
+    this.holders.delete(holder);
+    this.holders.set(holder, size);
+  }
+
+  forget(holder: RunHolder): void {
+    const size = this.holders.get(holder);
+    if (size === undefined) return;
+    this.holders.delete(holder);
+    this.bytes -= size;
+  }
+}
+
+/** Decoded runs kept across calls, engine-wide. */
+const RUN_CACHE_BYTES = 32 * 1024 * 1024;
+
 export class Core implements Dirty {
   readonly committer: Committer;
+  readonly runs = new RunCache(RUN_CACHE_BYTES);
   private next: number;
 
   constructor(

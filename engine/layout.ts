@@ -11,8 +11,9 @@
 //   object         = 0x02 u64:num                 -> MessagePack ObjectRow
 //   dict-stats     = 0x03 u64:dataNum             -> u64 entries, u64 bytes
 //   dict-entry     = 0x10 u64:dataNum dict-key    -> 0x00 payload | 0x01 f64:expiresAt payload
-//   partition      = 0x20 u64:queueNum part-key   -> u64 partNum, u64 head, u64 tail, f64 expiresAt, f64 indexedAt
-//   item           = 0x21 u64:partNum u64:seq     -> payload
+//   partition      = 0x20 u64:queueNum part-key   -> u64 partNum, u64 head, u64 tail, f64 expiresAt, f64 indexedAt, u64 headRun
+//   item           = 0x21 u64:partNum u64:seq     -> run: the items seq, seq+1, ... put by one call
+//   run            = u32:count (u32:length payload){count}
 //   ttl            = 0x30 u64:at 0x10 u64:dataNum dict-key   -> empty   (a dict entry due at `at`)
 //                  | 0x30 u64:at 0x21 u64:partNum            -> empty   (a partition due at `at`)
 //   garbage        = 0x40 u64:num                 -> 0x10 (a dict's old data) | 0x21 (a partition's items)
@@ -26,12 +27,17 @@
 //
 // Internal numbers (object, dict data, partition) come from one counter and are never
 // reused, so a range of dead data can be deleted at leisure without racing new writes.
-// Items are keyed by partition number and sequence, so key order is FIFO order.
+// Items are keyed by partition number and sequence, so key order is FIFO order. The items of
+// one put or putMany are one record (a run) under the sequence of its first item: a batch
+// of 100 items is one LevelDB write, not 100. A partition's runs cover [headRun, tail)
+// without gaps; `head` may sit inside the head run, whose taken items stay in the record
+// until the whole run is taken.
 
 import { Packr } from "msgpackr";
 import type { ObjectKind } from "../proto/validate.ts";
 
-export const FORMAT_VERSION = 1;
+/** 2: items stored as runs, and headRun in partition rows (1: one record per item). */
+export const FORMAT_VERSION = 2;
 
 export const TAG_META = 0x00;
 export const TAG_NAME = 0x01;
@@ -206,19 +212,23 @@ export interface PartitionRow {
   expiresAt: number;
   /** time of this partition's ttl index entry, undefined when it has none */
   indexedAt: number | undefined;
+  /** the first sequence of the run that holds the head item */
+  headRun: number;
 }
 
 export function encodePartitionRow(row: PartitionRow): Buffer {
-  const buf = Buffer.allocUnsafe(40);
+  const buf = Buffer.allocUnsafe(48);
   writeU64(buf, 0, row.partNum);
   writeU64(buf, 8, row.head);
   writeU64(buf, 16, row.tail);
   buf.writeDoubleBE(row.expiresAt, 24);
   buf.writeDoubleBE(row.indexedAt ?? NO_TTL_ENTRY, 32);
+  writeU64(buf, 40, row.headRun);
   return buf;
 }
 
 export function decodePartitionRow(buf: Buffer): PartitionRow {
+  if (buf.length !== 48) throw new Error(`partition row of ${buf.length} bytes, expected 48`);
   const indexedAt = buf.readDoubleBE(32);
   return {
     partNum: readU64(buf, 0),
@@ -226,7 +236,40 @@ export function decodePartitionRow(buf: Buffer): PartitionRow {
     tail: readU64(buf, 16),
     expiresAt: buf.readDoubleBE(24),
     indexedAt: indexedAt === NO_TTL_ENTRY ? undefined : indexedAt,
+    headRun: readU64(buf, 40),
   };
+}
+
+/** One record for the items of one put: a count, then each item with its length. */
+export function encodeRun(values: readonly Uint8Array[]): Buffer {
+  let size = 4;
+  for (const v of values) size += 4 + v.length;
+  const out = Buffer.allocUnsafe(size);
+  out.writeUInt32BE(values.length, 0);
+  let at = 4;
+  for (const v of values) {
+    out.writeUInt32BE(v.length, at);
+    out.set(v, at + 4);
+    at += 4 + v.length;
+  }
+  return out;
+}
+
+/** The items of a run record, as views of it; throws if the record is malformed. */
+export function decodeRun(record: Buffer): Buffer[] {
+  if (record.length < 4) throw new Error("truncated run record");
+  const count = record.readUInt32BE(0);
+  const out: Buffer[] = new Array(count);
+  let at = 4;
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > record.length) throw new Error("truncated run record");
+    const length = record.readUInt32BE(at);
+    if (at + 4 + length > record.length) throw new Error("truncated run record");
+    out[i] = record.subarray(at + 4, at + 4 + length);
+    at += 4 + length;
+  }
+  if (at !== record.length || count === 0) throw new Error("malformed run record");
+  return out;
 }
 
 export function itemKey(partNum: number, seq: number): Buffer {

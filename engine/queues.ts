@@ -1,7 +1,8 @@
 // Queue state and operations. A partition with items has a persisted row (its number,
-// head, tail and expiry) and its items under consecutive sequence numbers, so the head
-// item is one LevelDB get away and `len` is tail - head, kept in memory. An empty
-// partition keeps nothing on disk; its next put starts a new incarnation under a new
+// head, tail, expiry and head run) and its items in runs: the items of one put are one
+// record under the sequence number of the first (docs/format.md), so the head item is one
+// LevelDB get away, a putMany is one write, and `len` is tail - head, kept in memory. An
+// empty partition keeps nothing on disk; its next put starts a new incarnation under a new
 // partition number, so old item keys can never be confused with new ones.
 //
 // Waiting is in memory: blocked getters and putters queue on their partition in arrival
@@ -13,12 +14,18 @@ import { ClosedError, InvalidError, QueueFullError, RequestSizeError, ResourceEx
 import type { QueueItem, QueueNextRequest, QueuePutRequest, QueueGetRequest, QueueStats } from "../proto/backend.ts";
 import { checkBytes, validateCount, validatePartition, validateTimeout, validateTtl } from "../proto/validate.ts";
 import type { Batch, Dirty } from "./commit.ts";
-import type { Core } from "./core.ts";
+import type { Core, RunHolder } from "./core.ts";
 import type { Collector } from "./gc.ts";
-import { encodePartitionRow, itemKey, partitionKey, ttlPartitionKey, ttlTime, type PartitionRow } from "./layout.ts";
+import { decodeRun, encodePartitionRow, encodeRun, itemKey, partitionKey, ttlPartitionKey, ttlTime, type PartitionRow } from "./layout.ts";
 
-/** Partitions with at most this many items are cleared item by item in the batch; bigger ones by a gc marker. */
+/** Partitions with at most this many items are cleared run by run in the batch; bigger ones by a gc marker. */
 const CLEAR_INLINE_ITEMS_MAX = 256;
+/**
+ * A run (the items of one put, stored as one record) holds at most this many items and
+ * bytes, so that reading the head of a partition never loads much more than it returns.
+ */
+const RUN_ITEMS_MAX = 1024;
+const RUN_BYTES_MAX = 64 * 1024;
 /** A page of `iterate` stops at this many value bytes even if `limit` items were not reached. */
 const PEEK_PAGE_BYTES_MAX = 8 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
@@ -44,22 +51,34 @@ interface PutWaiter extends Waiter {
   resolve(): void;
 }
 
-interface PendingItem {
-  value: Uint8Array;
+/** A run written by a batch that is not durable yet: read from here, and awaited by readers. */
+interface PendingRun {
+  values: readonly Uint8Array[];
   batch: Batch;
+}
+
+/** A run as a reader sees it; `batch` is set while the run is not durable. */
+interface LoadedRun {
+  values: readonly Uint8Array[];
+  batch: Batch | undefined;
 }
 
 /** Every live partition by its number, for the sweeper. */
 export type PartitionRegistry = Map<number, Partition>;
 
-export class Partition implements Dirty {
+export class Partition implements Dirty, RunHolder {
   num = 0;
   head = 0;
   tail = 0;
   expiresAt = Infinity;
   indexedAt: number | undefined = undefined;
   persisted = false;
-  pending = new Map<number, PendingItem>();
+  /** first sequence of the run holding the head item (runs cover [headRun, tail)) */
+  headRun = 0;
+  /** runs not durable yet, by first sequence */
+  pending = new Map<number, PendingRun>();
+  /** the last durable run read, decoded: gets take the head run a few items at a time */
+  cached: { first: number; values: readonly Uint8Array[] } | undefined = undefined;
   readonly getters: GetWaiter[] = [];
   readonly putters: PutWaiter[] = [];
   readonly watchers = new Set<() => void>();
@@ -74,6 +93,10 @@ export class Partition implements Dirty {
     return this.tail - this.head;
   }
 
+  dropCachedRun(): void {
+    this.cached = undefined;
+  }
+
   get idle(): boolean {
     return this.getters.length === 0 && this.putters.length === 0 && this.watchers.size === 0;
   }
@@ -83,7 +106,7 @@ export class Partition implements Dirty {
   }
 
   row(): PartitionRow {
-    return { partNum: this.num, head: this.head, tail: this.tail, expiresAt: this.expiresAt, indexedAt: this.indexedAt };
+    return { partNum: this.num, head: this.head, tail: this.tail, expiresAt: this.expiresAt, indexedAt: this.indexedAt, headRun: this.headRun };
   }
 
   flush(batch: Batch): void {
@@ -105,11 +128,24 @@ function settleWaiter(w: Waiter): void {
   if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
 }
 
-function parseCursor(cursor: unknown): { num: number; seq: number } | undefined {
+/** A cursor names an item: its partition number, its sequence and the first sequence of its run. */
+interface Cursor {
+  num: number;
+  seq: number;
+  run: number;
+}
+
+function notIssued(): InvalidError {
+  return new InvalidError("iterate cursor is not one this server issued");
+}
+
+function parseCursor(cursor: unknown): Cursor | undefined {
   if (cursor === undefined || cursor === null) return undefined;
-  const m = typeof cursor === "string" ? /^(\d{1,16})\.(\d{1,16})$/.exec(cursor) : null;
-  if (!m) throw new InvalidError("iterate cursor is not one this server issued");
-  return { num: Number(m[1]), seq: Number(m[2]) };
+  const m = typeof cursor === "string" ? /^(\d{1,16})\.(\d{1,16})\.(\d{1,16})$/.exec(cursor) : null;
+  if (!m) throw notIssued();
+  const parsed = { num: Number(m[1]), seq: Number(m[2]), run: Number(m[3]) };
+  if (parsed.run > parsed.seq) throw notIssued();
+  return parsed;
 }
 
 function checkItems(values: unknown, itemBytesMax: number, itemsMax: number): Uint8Array[] {
@@ -154,8 +190,11 @@ export class QueueState {
     p.tail = row.tail;
     p.expiresAt = row.expiresAt;
     p.indexedAt = row.indexedAt;
+    p.headRun = row.headRun;
     p.persisted = true;
-    if (!(p.head <= p.tail)) throw new Error(`corrupt partition row in ${this.label}: head ${p.head} > tail ${p.tail}`);
+    if (!(p.headRun <= p.head && p.head <= p.tail)) {
+      throw new Error(`corrupt partition row in ${this.label}: headRun ${p.headRun}, head ${p.head}, tail ${p.tail}`);
+    }
     // Rows are written only for partitions with items; an empty one is left for the next put to overwrite.
     if (p.count === 0) return;
     this.partitions.set(name, p);
@@ -209,16 +248,24 @@ export class QueueState {
       this.registry.set(p.num, p);
     }
     const batch = this.core.batch();
-    const first = p.tail;
-    for (const value of values) {
-      batch.put(itemKey(p.num, p.tail), value as Buffer);
-      p.pending.set(p.tail, { value, batch });
-      p.tail++;
+    if (p.count === 0) p.headRun = p.tail;
+    const firsts: number[] = [];
+    for (let i = 0; i < values.length; ) {
+      // A run holds up to RUN_ITEMS_MAX items and RUN_BYTES_MAX bytes (a bigger item alone).
+      let end = i + 1;
+      let bytes = values[i]!.length;
+      while (end < values.length && end - i < RUN_ITEMS_MAX && bytes + values[end]!.length <= RUN_BYTES_MAX) bytes += values[end++]!.length;
+      const run = i === 0 && end === values.length ? values : values.slice(i, end);
+      const first = p.tail;
+      batch.put(itemKey(p.num, first), encodeRun(run));
+      p.pending.set(first, { values: run, batch });
+      firsts.push(first);
+      p.tail += run.length;
+      i = end;
     }
     const pending = p.pending;
-    const end = p.tail;
     batch.onCommitted(() => {
-      for (let seq = first; seq < end; seq++) if (pending.get(seq)?.batch === batch) pending.delete(seq);
+      for (const first of firsts) if (pending.get(first)?.batch === batch) pending.delete(first);
     });
     this.total += values.length;
     this.extendExpiry(p, batch, ttlMs);
@@ -244,23 +291,45 @@ export class QueueState {
     p.indexedAt = at;
   }
 
-  private itemValue(p: Partition, seq: number): Uint8Array {
-    const pending = p.pending.get(seq);
-    if (pending) return pending.value;
-    const value = this.core.db.getSync(itemKey(p.num, seq));
-    if (value === undefined) throw new Error(`${this.label}: item ${seq} of partition ${p.num} is missing`);
-    return value;
+  /** The run whose first sequence is `first`, or undefined if there is none. */
+  private loadRun(p: Partition, first: number): LoadedRun | undefined {
+    const pending = p.pending.get(first);
+    if (pending) return pending;
+    if (p.cached?.first === first) {
+      this.core.runs.touch(p);
+      return { values: p.cached.values, batch: undefined };
+    }
+    const record = this.core.db.getSync(itemKey(p.num, first));
+    if (record === undefined) return undefined;
+    const values = decodeRun(record);
+    p.cached = { first, values };
+    this.core.runs.keep(p, record.length);
+    return { values, batch: undefined };
+  }
+
+  private runAt(p: Partition, first: number): LoadedRun {
+    const run = this.loadRun(p, first);
+    if (!run) throw new Error(`${this.label}: the run at ${first} of partition ${p.num} is missing`);
+    return run;
   }
 
   private take(p: Partition, n: number, batch: Batch): Uint8Array[] {
     const k = Math.min(n, p.count);
     const out: Uint8Array[] = new Array(k);
-    for (let i = 0; i < k; i++) {
-      const seq = p.head + i;
-      out[i] = this.itemValue(p, seq);
-      batch.del(itemKey(p.num, seq));
+    let i = 0;
+    while (i < k) {
+      const run = this.runAt(p, p.headRun).values;
+      const offset = p.head - p.headRun;
+      const m = Math.min(k - i, run.length - offset);
+      for (let j = 0; j < m; j++) out[i++] = run[offset + j]!;
+      p.head += m;
+      if (p.head === p.headRun + run.length) {
+        // The whole run is taken: its record goes.
+        batch.del(itemKey(p.num, p.headRun));
+        if (p.cached?.first === p.headRun) this.uncache(p);
+        p.headRun = p.head;
+      }
     }
-    p.head += k;
     this.total -= k;
     if (p.count === 0) this.emptied(p, batch);
     this.core.committer.markDirty(p);
@@ -274,12 +343,22 @@ export class QueueState {
     p.indexedAt = undefined;
     p.expiresAt = Infinity;
     p.pending = new Map();
+    this.uncache(p);
+  }
+
+  private uncache(p: Partition): void {
+    p.cached = undefined;
+    this.core.runs.forget(p);
   }
 
   private clearPartition(p: Partition, batch: Batch): void {
     if (p.count === 0) return;
     if (p.count <= CLEAR_INLINE_ITEMS_MAX) {
-      for (let seq = p.head; seq < p.tail; seq++) batch.del(itemKey(p.num, seq));
+      for (let first = p.headRun; first < p.tail; ) {
+        const length = this.runAt(p, first).values.length;
+        batch.del(itemKey(p.num, first));
+        first += length;
+      }
     } else {
       this.gc.discardItems(batch, p.num);
     }
@@ -495,17 +574,27 @@ export class QueueState {
     }
   }
 
-  private peek(p: Partition, after: { num: number; seq: number } | undefined, limit: number) {
-    let seq = after && after.num === p.num ? Math.max(p.head, after.seq + 1) : p.head;
+  private peek(p: Partition, after: Cursor | undefined, limit: number) {
+    // Start after the cursor's item, from its run; or at the head if that item is gone.
+    const resume = after !== undefined && after.num === p.num && after.seq + 1 > p.head;
+    let seq = resume ? after.seq + 1 : p.head;
+    let first = resume ? after.run : p.headRun;
+    if (resume && first < p.headRun) throw notIssued();
     const items: QueueItem[] = [];
     let batch: Batch | undefined;
     let bytes = 0;
-    for (; seq < p.tail && items.length < limit && bytes < PEEK_PAGE_BYTES_MAX; seq++) {
-      const pending = p.pending.get(seq);
-      if (pending) batch = pending.batch;
-      const value = this.itemValue(p, seq);
-      items.push({ value, cursor: `${p.num}.${seq}` });
+    while (seq < p.tail && items.length < limit && bytes < PEEK_PAGE_BYTES_MAX) {
+      const run = this.loadRun(p, first);
+      if (!run) throw notIssued();
+      if (seq >= first + run.values.length) {
+        first += run.values.length;
+        continue;
+      }
+      if (run.batch) batch = run.batch;
+      const value = run.values[seq - first]!;
+      items.push({ value, cursor: `${p.num}.${seq}.${first}` });
       bytes += value.length;
+      seq++;
     }
     return { items, batch };
   }

@@ -76,15 +76,40 @@ describe("engine storage", () => {
     expect(commits).toBeLessThanOrEqual(3);
   });
 
-  it("get deletes the item keys it returns", async () => {
+  it("a putMany is one run record; gets delete a run once all its items are taken, and a restart inside a run resumes there", async () => {
+    const path = folder();
+    let engine = await engineAt(path);
+    let store = createStore(engine, "main");
+    let q = await store.queues.fromName("q", { createIfMissing: true });
+    await q.putMany([1, 2, 3]);
+    await q.put(4);
+    const items = Buffer.from([0x21]);
+    expect(await countKeys(dbOf(engine), items)).toBe(2);
+    expect(await q.getMany(2)).toEqual([1, 2]);
+    expect(await countKeys(dbOf(engine), items)).toBe(2);
+    await store.close();
+    engine = await engineAt(path);
+    store = createStore(engine, "main");
+    q = await store.queues.fromName("q");
+    expect(await q.len()).toBe(2);
+    expect(await q.get()).toBe(3);
+    expect(await countKeys(dbOf(engine), items)).toBe(1);
+    expect(await q.get()).toBe(4);
+    expect(await countKeys(dbOf(engine), items)).toBe(0);
+  });
+
+  it("a big putMany is split into runs of bounded size", async () => {
     const engine = await engineAt(folder());
     const store = createStore(engine, "main");
     const q = await store.queues.fromName("q", { createIfMissing: true });
-    await q.putMany([1, 2, 3]);
-    const items = Buffer.from([0x21]);
-    expect(await countKeys(dbOf(engine), items)).toBe(3);
-    await q.getMany(3);
-    expect(await countKeys(dbOf(engine), items)).toBe(0);
+    // 3,000 small items: runs of at most 1,024 items; 40 items of 20 KB: runs of at most 64 KiB (3 items).
+    await q.putMany(Array.from({ length: 3_000 }, (_, i) => i), { partition: "small" });
+    await q.putMany(Array.from({ length: 40 }, (_, i) => new Uint8Array(20_000).fill(i)), { partition: "big" });
+    expect(await countKeys(dbOf(engine), Buffer.from([0x21]))).toBe(3 + 14);
+    expect(await q.getMany(3_000, { partition: "small" })).toEqual(Array.from({ length: 3_000 }, (_, i) => i));
+    const big = await q.getMany(40, { partition: "big" });
+    expect(big.map((v) => (v as Uint8Array)[0])).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(await countKeys(dbOf(engine), Buffer.from([0x21]))).toBe(0);
   });
 
   it("dict clear switches to a new data number and gc deletes the old entries and its marker", async () => {
@@ -111,7 +136,8 @@ describe("engine storage", () => {
     await q.putMany(Array.from({ length: 300 }, (_, i) => i), { partition: "big", partitionTtlMs: 1_000 });
     await q.put("stays", { partition: "long", partitionTtlMs: 60_000 });
     const db = dbOf(engine);
-    expect(await countKeys(db, Buffer.from([0x21]))).toBe(304);
+    // One run record per put: 3 + 300 + 1 items.
+    expect(await countKeys(db, Buffer.from([0x21]))).toBe(3);
     clock.advance(1_000);
     expect(await q.len({ total: true })).toBe(1);
     // Small partitions go item by item in a batch, big ones through a gc marker.
