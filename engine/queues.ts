@@ -302,8 +302,11 @@ export class QueueState {
     const record = this.core.db.getSync(itemKey(p.num, first));
     if (record === undefined) return undefined;
     const values = decodeRun(record);
-    p.cached = { first, values };
-    this.core.runs.keep(p, record.length);
+    // A run of one item (a single put) is taken whole by the read that loads it: no need to keep it.
+    if (values.length > 1) {
+      p.cached = { first, values };
+      this.core.runs.keep(p, record.length);
+    }
     return { values, batch: undefined };
   }
 
