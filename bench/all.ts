@@ -20,6 +20,7 @@ import { BareHttpSystem } from "./lib/bare-http.ts";
 import { renderBarChart } from "./lib/chart.ts";
 import { rawBatchTarget } from "./lib/engine-suite.ts";
 import { sizeLabel } from "./lib/format.ts";
+import { batchTargets } from "./lib/batch-targets.ts";
 import { httpTargets } from "./lib/http-targets.ts";
 import { LarderSystem } from "./lib/larder.ts";
 import { LevelSystem } from "./lib/level.ts";
@@ -190,6 +191,7 @@ async function main(): Promise<void> {
   const targets: TargetCheck[] = [
     engineTarget(records),
     ...httpTargets(records),
+    ...batchTargets(records, RAW_BATCH),
     ...wakeTargets(wake),
     ...(scale === undefined ? [] : scaleTargets(scale)),
   ];
