@@ -53,7 +53,7 @@ export class Batch {
     this.afterCommit.push(fn);
   }
 
-  /** @internal */
+  /** @internal Writes the batch; its callers are released by complete(). */
   async write(sync: boolean): Promise<void> {
     try {
       if (this.size === 0) {
@@ -65,6 +65,10 @@ export class Batch {
       this.rejectDone(new InternalError("storage write failed", { cause: err }));
       throw err;
     }
+  }
+
+  /** @internal The batch is durable: runs its commit hooks and releases its callers. */
+  complete(): void {
     for (const fn of this.afterCommit) fn();
     this.resolveDone();
   }
@@ -148,11 +152,15 @@ export class Committer {
       const queued = this.current as Batch | null;
       queued?.abandon(new InternalError("the store stopped after a storage failure", { cause: err }));
       this.current = null;
-    } finally {
       this.inflight = null;
+      return;
     }
-    // Not at once: the callers this batch just released resume in microtasks and their next
-    // writes should join the next batch, rather than wait a whole batch behind it.
-    if (this.current) this.schedule();
+    this.inflight = null;
+    // Writes that arrived while this batch was on its way to disk (other connections, other
+    // callers) start on theirs at once, before the callers this batch releases run: the next
+    // write overlaps with their answers. When nothing arrived meanwhile, the released
+    // callers' next writes gather for a turn of the event loop as usual.
+    if (this.current) void this.flush();
+    batch.complete();
   }
 }
