@@ -13,7 +13,6 @@ const SWEEP_PAGE_KEYS = 256;
 
 export class Sweeper {
   private running: Promise<void> | null = null;
-  private again = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -31,7 +30,6 @@ export class Sweeper {
   /** Sweeps everything due by now; concurrent callers share a pass and a follow-up pass. */
   async sweepDue(): Promise<void> {
     if (this.running) {
-      this.again = true;
       return this.running.then(() => this.sweepDue());
     }
     this.running = this.pass().finally(() => {
@@ -41,7 +39,6 @@ export class Sweeper {
   }
 
   private async pass(): Promise<void> {
-    this.again = false;
     // Index entries written by batches still in flight become visible to the iterator first.
     await this.core.committer.barrier();
     const now = this.core.now();

@@ -7,7 +7,7 @@ import { MemoryLevel } from "memory-level";
 import type { OpenOptions } from "../proto/api.ts";
 import { InternalError, InvalidError, LockedError } from "../proto/errors.ts";
 import type { Db } from "./commit.ts";
-import { FORMAT_VERSION, NEXT_NUM_KEY, VERSION_KEY, encodeU32, encodeU64, readU64 } from "./layout.ts";
+import { FORMAT_VERSION, NEXT_NUM_KEY, VERSION_KEY, encodeU32, readU64 } from "./layout.ts";
 
 /**
  * LevelDB's write buffer: the memtable that absorbs writes before they are sorted into

@@ -38,11 +38,13 @@ export interface Route {
 
 const small = (): number => ENVELOPE_BYTES_MAX;
 
+const withKey = (limits: Limits): number => limits.dictKeyBytesMax + ENVELOPE_BYTES_MAX;
+
+/** The answers of dict put and contains, packed once (reply.ts). */
 const WRITTEN = constantReply({ written: true });
 const NOT_WRITTEN = constantReply({ written: false });
 const CONTAINS = constantReply({ contains: true });
 const NOT_CONTAINS = constantReply({ contains: false });
-const withKey = (limits: Limits): number => limits.dictKeyBytesMax + ENVELOPE_BYTES_MAX;
 
 /**
  * A long-poll released because the server is closing answers as if nothing arrived, so the
