@@ -21,6 +21,7 @@ import {
   UnavailableError,
   errorFromCode,
 } from "../proto/errors.ts";
+import { loneSurrogate } from "../proto/validate.ts";
 import { MSGPACK_TYPE, ROUTES, isRetrySafe, mayWait, packEnvelope, unpackEnvelope, type RouteName } from "../proto/wire.ts";
 
 export type Reply = Readonly<Record<string, unknown>>;
@@ -41,6 +42,20 @@ const KEEP_ALIVE_MS = 10_000;
 const HEADERS_TIMEOUT_MS = 300_000;
 const RETRY_DELAY_FIRST_MS = 50;
 const RETRY_DELAY_MAX_MS = 1_000;
+
+const FIELD_LABELS: Readonly<Record<string, string>> = { partition: "Queue partition key", name: "name", environment: "environment" };
+
+/**
+ * MessagePack writes strings as UTF-8, where a lone surrogate becomes U+FFFD: sent as is, a
+ * partition "\ud800" would silently reach the server as the partition "\ufffd". The
+ * embedded store refuses such strings, so the client does too, before anything is sent.
+ */
+function checkWellFormed(envelope: Record<string, unknown>): void {
+  for (const field in envelope) {
+    const value = envelope[field];
+    if (typeof value === "string" && !value.isWellFormed()) throw loneSurrogate(FIELD_LABELS[field] ?? field);
+  }
+}
 
 /** Connection errors that mean the request was never sent. */
 const NOT_SENT_CODES = new Set([
@@ -123,6 +138,7 @@ export class Transport {
 
   /** Sends one RPC and returns its reply map, retrying connection failures where that is safe. */
   async call(route: RouteName, envelope: Record<string, unknown>, signal?: AbortSignal): Promise<Reply> {
+    checkWellFormed(envelope);
     const body = packEnvelope(envelope);
     const retrySafe = isRetrySafe(route, envelope);
     const waits = mayWait(route, envelope);

@@ -12,6 +12,7 @@ import type { Core } from "./core.ts";
 import type { Collector } from "./gc.ts";
 import {
   decodeDictEntry,
+  deadlineAfter,
   dictEntryKey,
   dictKeyOf,
   dictPrefix,
@@ -136,7 +137,7 @@ export class DictState implements Dirty {
     if (payload === null) {
       batch.del(entryKey);
     } else {
-      const expiresAt = this.entryTtlMs === undefined ? Infinity : this.core.now() + this.entryTtlMs;
+      const expiresAt = this.entryTtlMs === undefined ? Infinity : deadlineAfter(this.core.now(), this.entryTtlMs);
       batch.put(entryKey, encodeDictEntry(payload, expiresAt));
       if (expiresAt !== Infinity) batch.put(ttlDictKey(expiresAt, this.dataNum, key), Buffer.alloc(0));
       entry = { payload: asBuffer(payload), expiresAt };

@@ -287,6 +287,15 @@ export function itemsPrefix(partNum: number): Buffer {
 export const TTL_PREFIX = Buffer.from([TAG_TTL]);
 
 /** ttl keys hold whole ms; fractional expiry times round up so an entry is never swept early. */
+/**
+ * The expiry time `ttlMs` after `now`, in whole ms. A deadline past 2^53 ms (year
+ * 287,396) cannot be stored exactly in the ttl index; such a ttl means never, like Infinity.
+ */
+export function deadlineAfter(now: number, ttlMs: number): number {
+  const at = Math.ceil(now + ttlMs);
+  return at > Number.MAX_SAFE_INTEGER ? Infinity : at;
+}
+
 export function ttlTime(at: number): number {
   return Math.max(0, Math.ceil(at));
 }

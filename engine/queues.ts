@@ -16,7 +16,8 @@ import { checkBytes, validateCount, validatePartition, validateTimeout, validate
 import type { Batch, Dirty } from "./commit.ts";
 import type { Core, RunHolder } from "./core.ts";
 import type { Collector } from "./gc.ts";
-import { decodeRun, encodePartitionRow, encodeRun, itemKey, partitionKey, ttlPartitionKey, ttlTime, type PartitionRow } from "./layout.ts";
+import { setLongTimeout, type LongTimer } from "./timer.ts";
+import { deadlineAfter, decodeRun, encodePartitionRow, encodeRun, itemKey, partitionKey, ttlPartitionKey, ttlTime, type PartitionRow } from "./layout.ts";
 
 /** Partitions with at most this many items are cleared run by run in the batch; bigger ones by a gc marker. */
 const CLEAR_INLINE_ITEMS_MAX = 256;
@@ -34,7 +35,7 @@ type PartitionName = string | undefined;
 
 interface Waiter {
   done: boolean;
-  timer: NodeJS.Timeout | undefined;
+  timer: LongTimer | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   reject(err: unknown): void;
@@ -124,7 +125,7 @@ export class Partition implements Dirty, RunHolder {
 
 function settleWaiter(w: Waiter): void {
   w.done = true;
-  if (w.timer) clearTimeout(w.timer);
+  w.timer?.clear();
   if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
 }
 
@@ -281,7 +282,7 @@ export class QueueState {
    * a put only touches the index when the expiry moves earlier than its entry.
    */
   private extendExpiry(p: Partition, batch: Batch, ttlMs: number): void {
-    p.expiresAt = ttlMs === Infinity ? Infinity : this.core.now() + ttlMs;
+    p.expiresAt = deadlineAfter(this.core.now(), ttlMs);
     this.minExpiry = Math.min(this.minExpiry, p.expiresAt);
     if (p.expiresAt === Infinity) return;
     const at = ttlTime(p.expiresAt);
@@ -445,7 +446,7 @@ export class QueueState {
       return true;
     };
     if (timeoutMs !== undefined) {
-      w.timer = setTimeout(() => {
+      w.timer = setLongTimeout(() => {
         if (leave()) onTimeout();
       }, timeoutMs);
     }
@@ -605,13 +606,13 @@ export class QueueState {
   private watch(p: Partition, ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve) => {
       const done = (): void => {
-        clearTimeout(timer);
+        timer.clear();
         signal?.removeEventListener("abort", done);
         p.watchers.delete(done);
         this.maybeDrop(p);
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const timer = setLongTimeout(done, ms);
       signal?.addEventListener("abort", done, { once: true });
       p.watchers.add(done);
     });

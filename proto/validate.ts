@@ -52,13 +52,19 @@ export function validateEnvironment(environment: unknown): string {
  * Partition keys: undefined is the default partition; otherwise 1 to `bytesMax` UTF-8
  * bytes. Returns the UTF-8 bytes of the key, empty for the default partition.
  */
+/** A string with an unpaired UTF-16 surrogate has no UTF-8 form; encoders turn it into U+FFFD. */
+export function loneSurrogate(what: string): InvalidError {
+  return new InvalidError(`${what} may not contain a lone surrogate (an unpaired UTF-16 code unit): it has no UTF-8 form`);
+}
+
 export function validatePartition(partition: unknown, bytesMax: number): Buffer {
   if (partition === undefined || partition === null) return EMPTY;
   if (typeof partition !== "string") {
     throw new InvalidError(`partition must be a string of 1 to ${bytesMax} UTF-8 bytes, got ${typeof partition}`);
   }
+  if (!partition.isWellFormed()) throw loneSurrogate("Queue partition key");
   const bytes = Buffer.from(partition, "utf8");
-  if (bytes.length < 1 || bytes.length > bytesMax || !partition.isWellFormed()) {
+  if (bytes.length < 1 || bytes.length > bytesMax) {
     throw new InvalidError(`Queue partition key must be between 1 and ${bytesMax} UTF-8 bytes, got ${bytes.length}`);
   }
   return bytes;

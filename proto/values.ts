@@ -14,7 +14,8 @@
 // - writeFunction throws: a function is refused, not silently written as undefined.
 //
 // msgpackr writes -0 as the integer 0. Before packing, `inspect` walks the value once: it
-// refuses what cannot round-trip (functions, symbols, class instances, Errors, WeakMaps...)
+// refuses what cannot round-trip (functions, symbols, class instances, Errors, WeakMaps,
+// strings and object keys with lone surrogates, which UTF-8 would turn into U+FFFD...)
 // and notes whether a -0 is present; only then is a copy made in which each -0 is a
 // NegativeZero marker that packs as the float64 -0, which msgpackr decodes as -0.
 
@@ -94,13 +95,26 @@ function inspectObject(value: object, depth: number, state: Inspection): void {
   if (value instanceof Date || value instanceof RegExp || value instanceof TypedArray || value instanceof ArrayBuffer) return;
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) refuse(`an instance of ${value.constructor?.name ?? "a class"}`);
-  for (const key in value) inspect((value as Record<string, unknown>)[key], depth + 1, state);
+  for (const key in value) {
+    if (!key.isWellFormed()) refuseLoneSurrogate("an object key");
+    inspect((value as Record<string, unknown>)[key], depth + 1, state);
+  }
+}
+
+function refuseLoneSurrogate(where: string): never {
+  throw new InvalidError(
+    `cannot store ${where} with a lone surrogate (an unpaired UTF-16 code unit): strings are stored as UTF-8, ` +
+      `which would replace it with U+FFFD`,
+  );
 }
 
 function inspect(value: unknown, depth: number, state: Inspection): void {
   switch (typeof value) {
     case "number":
       if (value === 0 && 1 / value < 0) state.negativeZero = true;
+      return;
+    case "string":
+      if (!value.isWellFormed()) refuseLoneSurrogate("a string");
       return;
     case "object":
       if (value !== null) inspectObject(value, depth, state);

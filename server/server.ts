@@ -11,6 +11,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { openEngine, type Engine } from "../engine/index.ts";
+import { setLongTimeout, type LongTimer } from "../engine/timer.ts";
 import { ClosedError, InvalidError, NotFoundError, UnavailableError } from "../proto/errors.ts";
 import { HEALTH_PATH, unpackEnvelope } from "../proto/wire.ts";
 import { TokenCheck } from "./auth.ts";
@@ -145,12 +146,12 @@ class HttpEdge {
   /** Waits for in-flight requests to be answered, at most closeGraceMs. */
   private async drain(): Promise<void> {
     if (this.inFlight.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimer | undefined;
     await new Promise<void>((resolve) => {
       this.drained = resolve;
-      timer = setTimeout(resolve, this.options.closeGraceMs);
+      timer = setLongTimeout(resolve, this.options.closeGraceMs);
     });
-    clearTimeout(timer);
+    timer?.clear();
   }
 }
 

@@ -104,6 +104,20 @@ export function dictTtlSuite(h: Harness): void {
       expect(await made.contains("k")).toBe(false);
     });
 
+    it("a finite entryTtlMs too large to reach (1e20, Number.MAX_VALUE) is accepted and means never", async () => {
+      const clock = new ManualClock();
+      const store = await h.make({ clock });
+      const a = await store.dicts.fromName<string, number>("a", { createIfMissing: true, entryTtlMs: 1e20 });
+      const b = await store.dicts.ephemeral({ entryTtlMs: Number.MAX_VALUE });
+      await a.put("k", 1);
+      await b.update({ x: 1, y: 2 });
+      expect(await b.get("x")).toBe(1);
+      clock.advance(10 * 365 * DAY);
+      expect(await a.get("k")).toBe(1);
+      expect(await b.len()).toBe(2);
+      expect(await collect(b.items())).toEqual([["x", 1], ["y", 2]]);
+    });
+
     it("entryTtlMs that is not a positive number is InvalidError", async () => {
       const store = await h.make();
       for (const entryTtlMs of [0, -1, NaN, -Infinity]) {

@@ -59,6 +59,11 @@ export const UNENCODABLE_VALUES: Array<[string, unknown]> = [
   ["a symbol inside an array", [1, Symbol("s")]],
   ["a function as a Map value", new Map([["k", () => 1]])],
   ["a class instance deep inside", { a: [{ b: new Set([new (class Inner {})()]) }] }],
+  // UTF-8 has no form for these: stored, they would come back as U+FFFD.
+  ["a string with a lone surrogate", "a\ud800b"],
+  ["a lone surrogate inside an array", [1, "\udc00"]],
+  ["an object key with a lone surrogate", { "k\ud800": 1 }],
+  ["a Map key with a lone surrogate", new Map([["\udfff", 1]])],
 ];
 
 const leafValue = fc.oneof(

@@ -60,6 +60,21 @@ export function queueBlockingSuite(h: Harness): void {
       });
     }
 
+    // Node's own timers take at most 2^31 - 1 ms and turn a longer delay into 1 ms.
+    for (const timeoutMs of [2 ** 31, 1e10]) {
+      it(`get and getMany with timeoutMs ${timeoutMs} (past Node's timer limit) keep waiting`, async () => {
+        const q = await (await h.make()).queues.ephemeral<string>();
+        const one = background(q.get({ timeoutMs }));
+        const many = background(q.getMany(5, { timeoutMs, partition: "p" }));
+        expect(await stillPending(one, 200)).toBe(true);
+        expect(await stillPending(many, 0)).toBe(true);
+        await q.put("x");
+        await q.put("y", { partition: "p" });
+        expect(await one).toBe("x");
+        expect(await many).toEqual(["y"]);
+      });
+    }
+
     it("a put wakes a waiting getter promptly", async () => {
       const q = await (await h.make()).queues.ephemeral<string>();
       const got = background(q.get({ timeoutMs: 10_000 }));

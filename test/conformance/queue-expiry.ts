@@ -100,6 +100,16 @@ export function queueExpirySuite(h: Harness): void {
       expect(await q.get({ timeoutMs: 0 })).toBe("forever");
     });
 
+    it("a finite partitionTtlMs too large to reach (1e20, Number.MAX_VALUE) is accepted and means never", async () => {
+      const { clock, q } = await setup(h);
+      await q.put("a", { partition: "p1", partitionTtlMs: 1e20 });
+      await q.putMany(["b", "c"], { partition: "p2", partitionTtlMs: Number.MAX_VALUE });
+      clock.advance(10 * 365 * DAY);
+      expect(await q.len({ total: true })).toBe(3);
+      expect(await q.get({ partition: "p1", timeoutMs: 0 })).toBe("a");
+      expect(await q.getMany(5, { partition: "p2", timeoutMs: 0 })).toEqual(["b", "c"]);
+    });
+
     it("an expired partition no longer counts against queuePartitionsMax", async () => {
       const { clock, q } = await setup(h, { limits: { queuePartitionsMax: 2 } });
       await q.put("x", { partition: "p1", partitionTtlMs: TTL });

@@ -41,6 +41,15 @@ export function queueFullSuite(h: Harness): void {
       expect(await q.len()).toBe(LIMIT);
     });
 
+    it("put with a timeoutMs past Node's timer limit (2^31 ms) keeps waiting for room", async () => {
+      const q = await fullQueue(h);
+      const put = background(q.put("late", { timeoutMs: 2 ** 31 + 1_000 }));
+      expect(await stillPending(put, 200)).toBe(true);
+      expect(await q.get({ timeoutMs: 0 })).toBe(0);
+      await put;
+      expect(await q.len()).toBe(LIMIT);
+    });
+
     it("put without timeoutMs waits for room, and lands at the tail once a get makes some", async () => {
       const q = await fullQueue(h);
       const put = background(q.put("late"));

@@ -87,6 +87,18 @@ export function queueIterateSuite(h: Harness): void {
       await iterator.return?.(undefined);
     });
 
+    it("an itemPollTimeoutMs past Node's timer limit (2^31 ms) keeps the iterator waiting", async () => {
+      const q = await (await h.make()).queues.ephemeral<string>();
+      await q.put("a");
+      const iterator = q.iterate({ itemPollTimeoutMs: 2 ** 31 + 1_000 });
+      expect(await iterator.next()).toEqual({ done: false, value: "a" });
+      const second = iterator.next();
+      await sleep(200);
+      await q.put("b");
+      expect(await second).toEqual({ done: false, value: "b" });
+      await iterator.return?.(undefined);
+    });
+
     it("stopping early leaves the queue as it was", async () => {
       const q = await (await h.make()).queues.ephemeral<number>();
       await q.putMany([1, 2, 3]);

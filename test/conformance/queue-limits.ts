@@ -11,7 +11,8 @@ import type { Harness } from "./harness.ts";
 import { collect } from "./waiting.ts";
 
 const VALID_PARTITIONS = ["p", "a".repeat(64), "é".repeat(32), "😀".repeat(16), "with space/and:punctuation"];
-const INVALID_PARTITIONS = ["", "a".repeat(65), "é".repeat(33), "😀".repeat(17), `${"a".repeat(63)}é`];
+// The last two have no UTF-8 form (lone surrogates); sent as UTF-8 they would become "\ufffd".
+const INVALID_PARTITIONS = ["", "a".repeat(65), "é".repeat(33), "😀".repeat(17), `${"a".repeat(63)}é`, "\ud800", "a\udc00b"];
 
 /** Every queue call that takes a partition, with that partition. */
 function callsWith(q: Queue<number>, partition: string): Array<() => Promise<unknown>> {
@@ -71,7 +72,7 @@ export function queueLimitsSuite(h: Harness): void {
       for (const partition of VALID_PARTITIONS) expect(await q.get({ partition, timeoutMs: 0 })).toBe(partition);
     });
 
-    it('partition keys "" and over 64 UTF-8 bytes are InvalidError in every call', async () => {
+    it('partition keys "", over 64 UTF-8 bytes or with lone surrogates are InvalidError in every call', async () => {
       const q = await (await h.make()).queues.ephemeral<number>();
       for (const partition of INVALID_PARTITIONS) {
         for (const call of callsWith(q, partition)) await expectError(call, InvalidError);
