@@ -59,6 +59,13 @@ const TypedArray = Object.getPrototypeOf(Uint8Array);
 /** Depth past which `inspect` starts tracking visited objects, to survive cycles. */
 const PLAIN_DEPTH = 64;
 
+/**
+ * Deepest nesting of arrays, objects, Maps and Sets a value may have. msgpackr packs and
+ * unpacks recursively and runs out of stack near 2,000 levels on Node's main thread; a
+ * fixed limit well below that gives a clear InvalidError instead of a RangeError.
+ */
+export const VALUE_NESTING_MAX = 512;
+
 interface Inspection {
   negativeZero: boolean;
   seen: Set<object> | null;
@@ -72,6 +79,9 @@ function refuse(what: string): never {
 }
 
 function inspectObject(value: object, depth: number, state: Inspection): void {
+  if (depth >= VALUE_NESTING_MAX) {
+    throw new InvalidError(`cannot store a value nested more than ${VALUE_NESTING_MAX} levels deep`);
+  }
   if (depth > PLAIN_DEPTH) {
     state.seen ??= new Set();
     if (state.seen.has(value)) return;

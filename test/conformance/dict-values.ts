@@ -64,7 +64,16 @@ export const UNENCODABLE_VALUES: Array<[string, unknown]> = [
   ["a lone surrogate inside an array", [1, "\udc00"]],
   ["an object key with a lone surrogate", { "k\ud800": 1 }],
   ["a Map key with a lone surrogate", new Map([["\udfff", 1]])],
+  // msgpackr recurses; past a fixed depth the codec refuses instead of overflowing the stack.
+  ["arrays nested 513 deep", nest(513, (x) => [x])],
+  ["objects and Maps nested 5,000 deep", nest(5_000, (x, i) => (i % 2 ? { a: x } : new Map([[i, x]])))],
 ];
+
+function nest(levels: number, wrap: (inner: unknown, level: number) => unknown): unknown {
+  let value: unknown = "leaf";
+  for (let i = 0; i < levels; i++) value = wrap(value, i);
+  return value;
+}
 
 const leafValue = fc.oneof(
   fc.constant(null),
@@ -107,6 +116,13 @@ export function dictValuesSuite(h: Harness): void {
         expect(await q.getMany(2)).toStrictEqual([value, value]);
       });
     }
+
+    it("a value nested 512 deep (the codec's limit) round-trips", async () => {
+      const d = await (await h.make()).dicts.ephemeral();
+      const value = nest(512, (x, i) => (i % 3 === 0 ? [x] : i % 3 === 1 ? { a: x } : new Set([x])));
+      await d.put("deep", value);
+      expect(await d.get("deep")).toEqual(value);
+    });
 
     it("-0 and NaN come back as themselves", async () => {
       const d = await (await h.make()).dicts.ephemeral();
