@@ -4,6 +4,7 @@
 // LevelDB compaction, then falls on every system's figure instead of one system's.
 // A failing scenario becomes a row with its error; the run goes on.
 
+import { execFileSync } from "node:child_process";
 import type { ResultRecord } from "./report.ts";
 import { shapeLabel } from "./report.ts";
 import { combine, runWithSamples, type RunResult } from "./runner.ts";
@@ -27,6 +28,21 @@ export interface MatrixOptions {
 export function matrixSteps(options: Pick<MatrixOptions, "systems" | "shapes" | "scenarios" | "rounds">): number {
   const scenarios = options.shapes.reduce((n, s) => n + options.scenarios(s).length, 0);
   return options.systems.length * scenarios * (options.rounds ?? 1);
+}
+
+/**
+ * Writes the page cache's dirty pages to disk before a slice. Without it, the tens of MB a
+ * system just wrote are flushed by the kernel during the next system's slice, and that
+ * system's fsyncs wait behind them: whichever system ran after a heavy writer measured
+ * slow (HTTP fsync putMany ran right after embedded buffered putMany, and came out at half
+ * its figure when measured alone). Outside the measured time; skipped where `sync` is missing.
+ */
+function settleDisk(): void {
+  try {
+    execFileSync("sync", { stdio: "ignore", timeout: 30_000 });
+  } catch {
+    // No sync binary, or it timed out: measure anyway.
+  }
 }
 
 export function errorLine(error: unknown): string {
@@ -63,6 +79,7 @@ async function measureShape(shape: Shape, options: MatrixOptions, records: Resul
           if (round === 0) await lane.workload.prepare(scenario);
           const done = parts.get(lane) ?? [];
           const issued = done.reduce((n, p) => n + p.issued, 0);
+          settleDisk();
           const result = await runWithSamples({
             callers: shape.callers,
             itemsPerOp: shape.batch,
