@@ -18,6 +18,8 @@ import { startServer, type LarderServer } from "../server/index.ts";
 
 const KNOWN_CODES = new Set(ERRORS.map((e) => e.code));
 const RUNS = Number(process.env.FC_RUNS ?? 300);
+/** A failure prints its seed; FC_SEED=<seed> replays that run. */
+const SEED = process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {};
 
 /** Numbers at the edges of timers, u32/u64 fields, safe integers and floats. */
 const EDGE_NUMBERS = [
@@ -109,7 +111,7 @@ describe("HTTP fuzz: random bodies to every route", () => {
       fc.asyncProperty(fc.constantFrom(...paths), fc.uint8Array({ maxLength: 300 }), async (path, bytes) => {
         assertAnswer(await send(path, bytes));
       }),
-      { numRuns: RUNS },
+      { numRuns: RUNS, ...SEED },
     );
   }, 120_000);
 
@@ -157,7 +159,7 @@ describe("HTTP fuzz: random bodies to every route", () => {
         if (body.name === "sentinel") body.name = "scratch";
         assertAnswer(await send(ROUTES[route], packEnvelope(body)));
       }),
-      { numRuns: RUNS },
+      { numRuns: RUNS, ...SEED },
     );
   }, 120_000);
 
