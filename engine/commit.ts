@@ -47,6 +47,8 @@ export class Batch {
   }
 
   put(key: Buffer, value: Buffer): void {
+    // classic-level 3.0.0 leaks the native copy of a zero-length value (layout.ts, TTL_ENTRY_VALUE).
+    if (value.length === 0) throw new InternalError("a zero-length LevelDB value would leak native memory");
     this.chain.put(key, value);
     this.size++;
     this.bytes += key.length + value.length;

@@ -21,6 +21,7 @@ import {
   encodeDictStats,
   prefixEnd,
   ttlDictKey,
+  TTL_ENTRY_VALUE,
   type StoredEntry,
 } from "./layout.ts";
 
@@ -139,7 +140,7 @@ export class DictState implements Dirty {
     } else {
       const expiresAt = this.entryTtlMs === undefined ? Infinity : deadlineAfter(this.core.now(), this.entryTtlMs);
       batch.put(entryKey, encodeDictEntry(payload, expiresAt));
-      if (expiresAt !== Infinity) batch.put(ttlDictKey(expiresAt, this.dataNum, key), Buffer.alloc(0));
+      if (expiresAt !== Infinity) batch.put(ttlDictKey(expiresAt, this.dataNum, key), TTL_ENTRY_VALUE);
       entry = { payload: asBuffer(payload), expiresAt };
       this.bytes += entrySize(key, payload);
       this.count++;

@@ -286,7 +286,6 @@ export function itemsPrefix(partNum: number): Buffer {
 
 export const TTL_PREFIX = Buffer.from([TAG_TTL]);
 
-/** ttl keys hold whole ms; fractional expiry times round up so an entry is never swept early. */
 /**
  * The expiry time `ttlMs` after `now`, in whole ms. A deadline past 2^53 ms (year
  * 287,396) cannot be stored exactly in the ttl index; such a ttl means never, like Infinity.
@@ -296,6 +295,15 @@ export function deadlineAfter(now: number, ttlMs: number): number {
   return at > Number.MAX_SAFE_INTEGER ? Infinity : at;
 }
 
+/**
+ * The value of a ttl index entry: one 0 byte, never empty. classic-level 3.0.0 copies a
+ * value into `new char[size]` and frees the copy only when the size is not 0, so each
+ * zero-length value leaked its allocation (about 32 bytes of native memory per put: a
+ * queue server's RSS grew by 4 MiB per 128k puts). Readers ignore the value.
+ */
+export const TTL_ENTRY_VALUE = Buffer.from([0]);
+
+/** ttl keys hold whole ms; fractional expiry times round up so an entry is never swept early. */
 export function ttlTime(at: number): number {
   return Math.max(0, Math.ceil(at));
 }

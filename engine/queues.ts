@@ -17,7 +17,7 @@ import type { Batch, Dirty } from "./commit.ts";
 import type { Core, RunHolder } from "./core.ts";
 import type { Collector } from "./gc.ts";
 import { setLongTimeout, type LongTimer } from "./timer.ts";
-import { deadlineAfter, decodeRun, encodePartitionRow, encodeRun, itemKey, partitionKey, ttlPartitionKey, ttlTime, type PartitionRow } from "./layout.ts";
+import { deadlineAfter, decodeRun, TTL_ENTRY_VALUE, encodePartitionRow, encodeRun, itemKey, partitionKey, ttlPartitionKey, ttlTime, type PartitionRow } from "./layout.ts";
 
 /** Partitions with at most this many items are cleared run by run in the batch; bigger ones by a gc marker. */
 const CLEAR_INLINE_ITEMS_MAX = 256;
@@ -288,7 +288,7 @@ export class QueueState {
     const at = ttlTime(p.expiresAt);
     if (p.indexedAt !== undefined && p.indexedAt <= at) return;
     if (p.indexedAt !== undefined) batch.del(ttlPartitionKey(p.indexedAt, p.num));
-    batch.put(ttlPartitionKey(at, p.num), EMPTY);
+    batch.put(ttlPartitionKey(at, p.num), TTL_ENTRY_VALUE);
     p.indexedAt = at;
   }
 
@@ -402,7 +402,7 @@ export class QueueState {
     }
     if (p.expiresAt !== Infinity) {
       p.indexedAt = ttlTime(p.expiresAt);
-      batch.put(ttlPartitionKey(p.indexedAt, p.num), EMPTY);
+      batch.put(ttlPartitionKey(p.indexedAt, p.num), TTL_ENTRY_VALUE);
     }
     this.core.committer.markDirty(p);
   }
