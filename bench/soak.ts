@@ -4,8 +4,9 @@
 // for 40 rounds of 128,000 steps (10 with --quick). RSS after each round's GC is the figure:
 // a long-running server must level off, not grow with the number of operations.
 //
-// It found a real leak: classic-level 3.0.0 never frees its copy of a zero-length value, and
-// the ttl index used to write empty values (RSS grew ~4.5 MiB per round, without bound).
+// It found two real leaks: classic-level 3.0.0 never frees its copy of a zero-length value,
+// and the ttl index used to write empty values (RSS grew ~4.5 MiB per round, without
+// bound); and the store kept every handle fromName() ever returned.
 
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -20,6 +21,8 @@ import { TARGET_COLUMNS, targetRows } from "./lib/targets.ts";
 const CHILD = fileURLToPath(new URL("./lib/soak-child.ts", import.meta.url));
 /** RSS may grow this much over the second half of the run: caches and LevelDB's memtables fill in the first half. */
 const GROWTH_MAX_MIB = 32;
+/** The JS heap after a full GC holds only live state, which this workload keeps constant. */
+const HEAP_GROWTH_MAX_MIB = 2;
 
 interface Sample {
   round: number;
@@ -87,18 +90,25 @@ printTable(
 );
 process.stdout.write("\n");
 
-function growth(samples: Sample[]): number {
+function growth(samples: Sample[], field: "rss" | "heapUsed"): number {
   const mid = samples[Math.floor(samples.length / 2) - 1]!;
-  return (samples.at(-1)!.rss - mid.rss) / 2 ** 20;
+  return (samples.at(-1)![field] - mid[field]) / 2 ** 20;
 }
-const larderGrowth = growth(results.larder!);
-const levelGrowth = growth(results.level!);
+const larderGrowth = growth(results.larder!, "rss");
+const levelGrowth = growth(results.level!, "rss");
+const heapGrowth = growth(results.larder!, "heapUsed");
 const targets = [
   {
     target: "soak: Larder RSS growth over the second half (embedded, buffered)",
     measured: `${larderGrowth.toFixed(1)} MiB (raw level ${levelGrowth.toFixed(1)} MiB)`,
     threshold: `< ${GROWTH_MAX_MIB} MiB`,
     pass: larderGrowth < GROWTH_MAX_MIB,
+  },
+  {
+    target: "soak: Larder JS heap growth over the second half, after GC",
+    measured: `${heapGrowth.toFixed(2)} MiB`,
+    threshold: `< ${HEAP_GROWTH_MAX_MIB} MiB`,
+    pass: heapGrowth < HEAP_GROWTH_MAX_MIB,
   },
 ];
 printTable(TARGET_COLUMNS, targetRows(targets));

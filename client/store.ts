@@ -179,6 +179,7 @@ abstract class BaseHandle {
   readonly name: string | undefined;
   private closed = false;
   private waits: AbortController | undefined;
+  private pendingWaits = 0;
 
   constructor(
     protected readonly store: TypedStore,
@@ -187,7 +188,10 @@ abstract class BaseHandle {
   ) {
     this.id = record.id;
     this.name = record.name;
-    store.track(this);
+    // The store must reach a handle that owns an ephemeral object (to delete it at close)
+    // or has waits pending (to release them). Any other handle is left to the garbage
+    // collector: programs call fromName() per request and never close named handles.
+    if (ownsEphemeral) store.track(this);
   }
 
   protected get backend(): Backend {
@@ -200,13 +204,24 @@ abstract class BaseHandle {
   }
 
   /** The signal that releases this handle's pending waits when it or its store closes. */
-  protected get signal(): AbortSignal {
+  private get signal(): AbortSignal {
     if (!this.waits) {
       this.waits = new AbortController();
       // Every pending wait of the handle listens on this one signal; there can be thousands.
       setMaxListeners(0, this.waits.signal);
     }
     return this.waits.signal;
+  }
+
+  /** Runs a call that may wait, with the handle tracked by its store meanwhile (see the constructor). */
+  protected async waiting<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const signal = this.signal;
+    if (this.pendingWaits++ === 0 && !this.ownsEphemeral) this.store.track(this);
+    try {
+      return await call(signal);
+    } finally {
+      if (--this.pendingWaits === 0 && !this.ownsEphemeral) this.store.untrack(this);
+    }
   }
 
   protected describe(): string {
@@ -355,12 +370,14 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
     this.ensureOpen();
     if (!Array.isArray(values)) throw new InvalidError("putMany takes an array of values");
     const encoded = values.map((v) => encodeValue(v));
-    await this.backend.queuePut(this.id, encoded, {
-      ...(options?.partition === undefined ? {} : { partition: options.partition }),
-      ...(options?.partitionTtlMs === undefined ? {} : { partitionTtlMs: options.partitionTtlMs }),
-      ...(options?.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-      signal: this.signal,
-    });
+    await this.waiting((signal) =>
+      this.backend.queuePut(this.id, encoded, {
+        ...(options?.partition === undefined ? {} : { partition: options.partition }),
+        ...(options?.partitionTtlMs === undefined ? {} : { partitionTtlMs: options.partitionTtlMs }),
+        ...(options?.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        signal,
+      }),
+    );
   }
 
   async get(options?: QueueGetOptions): Promise<unknown> {
@@ -376,11 +393,13 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
   private async take(n: number, options: QueueGetOptions | undefined): Promise<unknown[]> {
     this.ensureOpen();
     const timeoutMs = validateTimeout("timeoutMs", options?.timeoutMs);
-    const values = await this.backend.queueGet(this.id, n, {
-      ...(options?.partition === undefined ? {} : { partition: options.partition }),
-      ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      signal: this.signal,
-    });
+    const values = await this.waiting((signal) =>
+      this.backend.queueGet(this.id, n, {
+        ...(options?.partition === undefined ? {} : { partition: options.partition }),
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        signal,
+      }),
+    );
     if (values.length === 0) {
       throw new QueueEmptyError(`${this.describe()} did not return values within ${timeoutMs}ms`);
     }
@@ -404,13 +423,15 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
     let after: string | undefined;
     let deadline = Date.now() + pollMs;
     for (;;) {
-      const items = await this.backend.queueNext(this.id, {
-        limit: QUEUE_PAGE_ITEMS,
-        pollTimeoutMs: Math.max(0, deadline - Date.now()),
-        signal: this.signal,
-        ...(partition === undefined ? {} : { partition }),
-        ...(after === undefined ? {} : { after }),
-      });
+      const items = await this.waiting((signal) =>
+        this.backend.queueNext(this.id, {
+          limit: QUEUE_PAGE_ITEMS,
+          pollTimeoutMs: Math.max(0, deadline - Date.now()),
+          signal,
+          ...(partition === undefined ? {} : { partition }),
+          ...(after === undefined ? {} : { after }),
+        }),
+      );
       if (items.length > 0) {
         for (const item of items) {
           yield decodeValue(item.value);

@@ -3,7 +3,7 @@
 //   --child=larder --dir=D --rounds=R   the embedded engine, buffered: each round, 64 callers
 //       each do 2,000 queue put+get pairs over 5,000 partitions (every put refills an emptied
 //       partition: new partition numbers and ttl index entries), 2,000 dict puts over 50,000
-//       keys, and a putMany(3)+getMany(3) every tenth step;
+//       keys, and a putMany(3)+getMany(3) through a fresh fromName() handle every tenth step;
 //   --child=level --dir=D --rounds=R    raw classic-level doing the same writes by hand: the
 //       item record, the partition row and the ttl entry per put, their deletes per get, one
 //       dict entry per dict put.
@@ -49,8 +49,10 @@ async function larder(): Promise<void> {
           await q.get({ partition, timeoutMs: 0 });
           await d.put(`k${key++ % KEYS}`, value);
           if (i % 10 === 0) {
-            await q.putMany([value, value, value], { partition });
-            await q.getMany(3, { partition, timeoutMs: 0 });
+            // A fresh handle, as a server handling requests makes one per request.
+            const fresh = await store.queues.fromName("soak");
+            await fresh.putMany([value, value, value], { partition });
+            await fresh.getMany(3, { partition, timeoutMs: 0 });
           }
         }
       }),
