@@ -2,7 +2,8 @@
 // as the baseline, raw classic-level doing the same writes by hand, each in its own process,
 // run the same churn (queue put/get over 5,000 partitions, dict overwrites, small batches)
 // for 40 rounds of 128,000 steps (10 with --quick). RSS after each round's GC is the figure:
-// a long-running server must level off, not grow with the number of operations.
+// a long-running server must level off, not grow with the number of operations. Growth is
+// the median of the last 5 rounds minus the median of the 5 rounds up to the middle.
 //
 // It found two real leaks: classic-level 3.0.0 never frees its copy of a zero-length value,
 // and the ttl index used to write empty values (RSS grew ~4.5 MiB per round, without
@@ -90,9 +91,20 @@ printTable(
 );
 process.stdout.write("\n");
 
+/**
+ * Growth over the second half: the median of the last few rounds minus the median of the
+ * few rounds up to the middle. RSS moves by 10-20 MiB from round to round (LevelDB's
+ * memtables fill and flush), so single rounds would make a noisy figure; a leak of a few
+ * MiB per round still shows as tens of MiB.
+ */
 function growth(samples: Sample[], field: "rss" | "heapUsed"): number {
-  const mid = samples[Math.floor(samples.length / 2) - 1]!;
-  return (samples.at(-1)![field] - mid[field]) / 2 ** 20;
+  const window = Math.max(1, Math.floor(samples.length / 8));
+  const median = (part: Sample[]): number => {
+    const sorted = part.map((x) => x[field]).sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)]!;
+  };
+  const mid = Math.floor(samples.length / 2);
+  return (median(samples.slice(-window)) - median(samples.slice(mid - window, mid))) / 2 ** 20;
 }
 const larderGrowth = growth(results.larder!, "rss");
 const levelGrowth = growth(results.level!, "rss");
