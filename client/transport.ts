@@ -43,8 +43,6 @@ const HEADERS_TIMEOUT_MS = 300_000;
 const RETRY_DELAY_FIRST_MS = 50;
 const RETRY_DELAY_MAX_MS = 1_000;
 
-const FIELD_LABELS: Readonly<Record<string, string>> = { partition: "Queue partition key", name: "name", environment: "environment" };
-
 /**
  * MessagePack writes strings as UTF-8, where a lone surrogate becomes U+FFFD: sent as is, a
  * partition "\ud800" would silently reach the server as the partition "\ufffd". The
@@ -53,7 +51,7 @@ const FIELD_LABELS: Readonly<Record<string, string>> = { partition: "Queue parti
 function checkWellFormed(envelope: Record<string, unknown>): void {
   for (const field in envelope) {
     const value = envelope[field];
-    if (typeof value === "string" && !value.isWellFormed()) throw loneSurrogate(FIELD_LABELS[field] ?? field);
+    if (typeof value === "string" && !value.isWellFormed()) throw loneSurrogate(field === "partition" ? "Queue partition key" : field);
   }
 }
 

@@ -5,6 +5,7 @@
 
 import { InvalidError, RequestSizeError, ResourceExhaustedError } from "../proto/errors.ts";
 import { isCanonicalKey } from "../proto/keys.ts";
+import { asBuffer } from "../proto/msgpack.ts";
 import { checkBytes } from "../proto/validate.ts";
 import type { DictScanPage, DictScanRequest } from "../proto/backend.ts";
 import type { Batch, Dirty } from "./commit.ts";
@@ -48,10 +49,6 @@ interface Slot {
   readonly stored: StoredEntry | undefined;
   /** the batch that wrote it, when not yet durable */
   readonly batch: Batch | undefined;
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function entrySize(key: Uint8Array, payload: Uint8Array): number {

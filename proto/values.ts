@@ -21,6 +21,7 @@
 
 import { Packr, addExtension } from "msgpackr";
 import { DeserializationError, InvalidError } from "./errors.ts";
+import { BIN8, EXT8, FIXSTR, STR8, asBuffer, packedStringBytes, readSizedHeader, sizedHeaderBytes, writeSizedHeader, writeString } from "./msgpack.ts";
 
 const OPTIONS = {
   structuredClone: true,
@@ -180,48 +181,25 @@ function markNegativeZeros(value: unknown, copies: Map<object, unknown>): unknow
 // the typed-array extension 0x74 with type 1 for a Uint8Array, str for a string), so
 // stored data does not depend on which path wrote it; anything else takes the general path.
 
-const BIN8 = 0xc4;
-const BIN16 = 0xc5;
-const BIN32 = 0xc6;
-const EXT8 = 0xc7;
-const EXT16 = 0xc8;
-const EXT32 = 0xc9;
-const STR8 = 0xd9;
-const STR16 = 0xda;
-const STR32 = 0xdb;
-const FIXSTR = 0xa0;
+const BIN32 = BIN8 + 2;
+const EXT32 = EXT8 + 2;
+const STR32 = STR8 + 2;
 const EXT_TYPED_ARRAY = 0x74;
 const TYPED_UINT8 = 1;
 
-/** Writes a header for `length` bytes of bin (or, with `ext`, of the typed-array extension) and returns the output. */
-function withHeader(length: number, ext: boolean): { out: Buffer; at: number } {
-  const n = ext ? length + 1 : length;
-  const [tag8, tag16, tag32] = ext ? [EXT8, EXT16, EXT32] : [BIN8, BIN16, BIN32];
-  const head = (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5) + (ext ? 2 : 0);
-  const out = Buffer.allocUnsafe(head + length);
-  let at: number;
-  if (n < 0x100) {
-    out[0] = tag8;
-    out[1] = n;
-    at = 2;
-  } else if (n < 0x10000) {
-    out[0] = tag16;
-    out.writeUInt16BE(n, 1);
-    at = 3;
-  } else {
-    out[0] = tag32;
-    out.writeUInt32BE(n, 1);
-    at = 5;
-  }
-  if (ext) {
-    out[at++] = EXT_TYPED_ARRAY;
-    out[at++] = TYPED_UINT8;
-  }
-  return { out, at };
-}
-
+/** A Buffer as bin, or a Uint8Array as the typed-array extension (type 0x74, then kind 1, then the bytes). */
 function encodeBytes(value: Uint8Array, ext: boolean): Buffer {
-  const { out, at } = withHeader(value.length, ext);
+  if (!ext) {
+    const out = Buffer.allocUnsafe(sizedHeaderBytes(value.length) + value.length);
+    out.set(value, writeSizedHeader(out, 0, value.length, BIN8));
+    return out;
+  }
+  // The ext length counts the data after the type byte: the kind byte and the elements.
+  const n = value.length + 1;
+  const out = Buffer.allocUnsafe(sizedHeaderBytes(n) + 1 + n);
+  let at = writeSizedHeader(out, 0, n, EXT8);
+  out[at++] = EXT_TYPED_ARRAY;
+  out[at++] = TYPED_UINT8;
   out.set(value, at);
   return out;
 }
@@ -229,39 +207,16 @@ function encodeBytes(value: Uint8Array, ext: boolean): Buffer {
 function encodeString(value: string): Buffer {
   if (!value.isWellFormed()) refuseLoneSurrogate("a string");
   const length = Buffer.byteLength(value, "utf8");
-  const head = length < 0x20 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
-  const out = Buffer.allocUnsafe(head + length);
-  if (length < 0x20) {
-    out[0] = FIXSTR | length;
-  } else if (length < 0x100) {
-    out[0] = STR8;
-    out[1] = length;
-  } else if (length < 0x10000) {
-    out[0] = STR16;
-    out.writeUInt16BE(length, 1);
-  } else {
-    out[0] = STR32;
-    out.writeUInt32BE(length, 1);
-  }
-  out.write(value, head, length, "utf8");
+  const out = Buffer.allocUnsafe(packedStringBytes(length));
+  writeString(out, 0, value, length);
   return out;
-}
-
-/** Length of a bin/ext/str payload whose header starts at 0, and where it starts; undefined if not that shape. */
-function payload(bytes: Uint8Array, tag8: number): { start: number; length: number } | undefined {
-  const tag = bytes[0]!;
-  const size = bytes.length;
-  if (tag === tag8 && size >= 2) return { start: 2, length: bytes[1]! };
-  if (tag === tag8 + 1 && size >= 3) return { start: 3, length: (bytes[1]! << 8) | bytes[2]! };
-  if (tag === tag8 + 2 && size >= 5) return { start: 5, length: ((bytes[1]! << 24) >>> 0) + ((bytes[2]! << 16) | (bytes[3]! << 8) | bytes[4]!) };
-  return undefined;
 }
 
 /** The decoded value when `bytes` is one whole bin, Uint8Array extension or str; undefined otherwise. */
 function decodeFast(bytes: Uint8Array): unknown {
   const tag = bytes[0]!;
   if (tag >= BIN8 && tag <= BIN32) {
-    const p = payload(bytes, BIN8);
+    const p = readSizedHeader(bytes, BIN8);
     if (p === undefined || p.start + p.length !== bytes.length) return undefined;
     // A Buffer, as msgpackr gives for bin; small ones come from Node's shared pool, as Buffers do.
     const out = Buffer.allocUnsafe(p.length);
@@ -269,7 +224,7 @@ function decodeFast(bytes: Uint8Array): unknown {
     return out;
   }
   if (tag >= EXT8 && tag <= EXT32) {
-    const p = payload(bytes, EXT8);
+    const p = readSizedHeader(bytes, EXT8);
     // The header's length counts the data after the extension type byte: the typed-array kind and the elements.
     if (p === undefined || p.length < 1 || p.start + 1 + p.length !== bytes.length) return undefined;
     if (bytes[p.start] !== EXT_TYPED_ARRAY || bytes[p.start + 1] !== TYPED_UINT8) return undefined;
@@ -284,15 +239,11 @@ function decodeFast(bytes: Uint8Array): unknown {
     return asBuffer(bytes).toString("utf8", 1, 1 + length);
   }
   if (tag >= STR8 && tag <= STR32) {
-    const p = payload(bytes, STR8);
+    const p = readSizedHeader(bytes, STR8);
     if (p === undefined || p.start + p.length !== bytes.length) return undefined;
     return asBuffer(bytes).toString("utf8", p.start, p.start + p.length);
   }
   return undefined;
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Encodes a value for storage. `undefined` as a whole value and unencodable values are InvalidError. */
