@@ -38,6 +38,11 @@ export const CONNECT_DEFAULTS = Object.freeze({
    * connections of their own.
    */
   connections: 64,
+  /**
+   * Requests in flight, at most, for calls that do not wait; calls beyond them go together
+   * in batches (client/transport.ts). Infinity: one request per call, always.
+   */
+  requestsInFlightMax: 4,
 });
 
 function malformed(what: string): InternalError {
@@ -155,7 +160,11 @@ export class RemoteBackend implements Backend {
     const heartbeatIntervalMs = positiveOption("heartbeatIntervalMs", options.heartbeatIntervalMs, CONNECT_DEFAULTS.heartbeatIntervalMs);
     const connections = positiveOption("connections", options.connections, CONNECT_DEFAULTS.connections);
     if (!Number.isInteger(connections)) throw new InvalidError("connections must be a positive integer");
-    return new RemoteBackend(new Transport(url, { token, retryTimeoutMs, connections }), heartbeatIntervalMs);
+    const requestsInFlightMax = options.requestsInFlightMax ?? CONNECT_DEFAULTS.requestsInFlightMax;
+    if (typeof requestsInFlightMax !== "number" || !(requestsInFlightMax >= 1) || !(Number.isInteger(requestsInFlightMax) || requestsInFlightMax === Infinity)) {
+      throw new InvalidError(`requestsInFlightMax must be a positive integer or Infinity, got ${String(requestsInFlightMax)}`);
+    }
+    return new RemoteBackend(new Transport(url, { token, retryTimeoutMs, connections, requestsInFlightMax }), heartbeatIntervalMs);
   }
 
   async getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {

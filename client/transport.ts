@@ -22,7 +22,7 @@ import {
   errorFromCode,
 } from "../proto/errors.ts";
 import { loneSurrogate } from "../proto/validate.ts";
-import { MSGPACK_TYPE, ROUTES, isRetrySafe, mayWait, packEnvelope, unpackEnvelope, type RouteName } from "../proto/wire.ts";
+import { MSGPACK_TYPE, ROUTES, isRetrySafe, mayWait, packBatch, packEnvelope, unpackEnvelope, type RouteName } from "../proto/wire.ts";
 
 export type Reply = Readonly<Record<string, unknown>>;
 
@@ -31,7 +31,18 @@ export interface TransportOptions {
   readonly retryTimeoutMs: number;
   /** Connections for calls that do not wait; calls that may wait have their own, uncapped. */
   readonly connections: number;
+  /**
+   * Requests in flight, at most, for calls that do not wait. Calls beyond that wait in the
+   * client, and go together in one batch request when one of those requests answers.
+   * Infinity sends every call as a request of its own.
+   */
+  readonly requestsInFlightMax: number;
 }
+
+/** A batch request carries at most this many calls and bytes; a bigger call goes on its own. */
+const BATCH_CALLS_MAX = 256;
+const BATCH_BYTES_MAX = 1024 * 1024;
+const BATCHED_CALL_BYTES_MAX = 64 * 1024;
 
 /** The client keeps idle sockets open this long; the server keeps them longer (65 s), so it never closes one first. */
 const KEEP_ALIVE_MS = 10_000;
@@ -119,6 +130,10 @@ export class Transport {
   private readonly basePath: string;
   private readonly headers: Record<string, string>;
   private closed = false;
+  /** Requests for calls that do not wait, in flight on `pool`. */
+  private inFlight = 0;
+  /** Calls that do not wait, ready to go, waiting for a request slot (see requestsInFlightMax). */
+  private ready: ReadyCall[] = [];
 
   constructor(url: string, private readonly options: TransportOptions) {
     const { origin, basePath } = parseServerUrl(url);
@@ -150,7 +165,7 @@ export class Transport {
       this.ensureOpen();
       if (signal?.aborted) throw abortReason(signal);
       try {
-        return await this.attempt(pool, route, body, requestSignal);
+        return await (waits ? this.attempt(pool, route, body, requestSignal) : this.send(route, body));
       } catch (err) {
         if (signal?.aborted) throw abortReason(signal);
         this.ensureOpen();
@@ -195,6 +210,54 @@ export class Transport {
     });
   }
 
+  /**
+   * A call that does not wait: its own request while fewer than requestsInFlightMax are in
+   * flight, else it waits in `ready` for the next batch. Under load this turns many small
+   * requests into a few batches; a lone caller never waits and never batches.
+   */
+  private send(route: RouteName, body: Buffer): Promise<Reply> {
+    if (this.inFlight < this.options.requestsInFlightMax || body.length > BATCHED_CALL_BYTES_MAX) return this.single(route, body);
+    return new Promise<Reply>((resolve, reject) => {
+      this.ready.push({ path: ROUTES[route], route, body, resolve, reject });
+    });
+  }
+
+  private single(route: RouteName, body: Buffer): Promise<Reply> {
+    this.inFlight++;
+    const reply = this.attempt(this.pool, route, body, undefined);
+    reply.then(this.requestDone, this.requestDone);
+    return reply;
+  }
+
+  private readonly requestDone = (): void => {
+    this.inFlight--;
+    this.sendReady();
+  };
+
+  /** Sends the ready calls while request slots are free: one call alone, several as one batch. */
+  private sendReady(): void {
+    while (this.ready.length > 0 && this.inFlight < this.options.requestsInFlightMax) {
+      let count = 0;
+      let bytes = 0;
+      while (count < this.ready.length && count < BATCH_CALLS_MAX && (count === 0 || bytes + this.ready[count]!.body.length <= BATCH_BYTES_MAX)) {
+        bytes += this.ready[count]!.body.length;
+        count++;
+      }
+      const calls = this.ready.splice(0, count);
+      if (calls.length === 1) {
+        const call = calls[0]!;
+        this.single(call.route, call.body).then(call.resolve, call.reject);
+        continue;
+      }
+      this.single("batch", packBatch(calls)).then(
+        (reply) => settleBatch(calls, reply),
+        (err) => {
+          for (const call of calls) call.reject(err);
+        },
+      );
+    }
+  }
+
   private classify(err: unknown, answered = false): unknown {
     const code = (err as { code?: unknown })?.code;
     if (code === "UND_ERR_DESTROYED" || code === "UND_ERR_CLOSED") return new ClosedError("the remote store is closed", { cause: err });
@@ -211,8 +274,46 @@ export class Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const ready = this.ready;
+    this.ready = [];
+    for (const call of ready) call.reject(new ClosedError("the remote store is closed"));
     await Promise.all([this.pool.destroy(), this.waitPool.destroy()]);
   }
+}
+
+/** A call waiting for a request slot. */
+interface ReadyCall {
+  readonly path: string;
+  readonly route: RouteName;
+  readonly body: Buffer;
+  resolve(reply: Reply): void;
+  reject(err: unknown): void;
+}
+
+/** Hands each call of a batch its own answer: `replies` holds `[status, answer]` per call, in order. */
+function settleBatch(calls: readonly ReadyCall[], reply: Reply): void {
+  const replies = reply.replies;
+  if (!Array.isArray(replies) || replies.length !== calls.length) {
+    const err = new InternalError(`malformed answer from the server: a batch of ${calls.length} calls answered without as many replies`);
+    for (const call of calls) call.reject(err);
+    return;
+  }
+  for (let i = 0; i < calls.length; i++) {
+    const call = calls[i]!;
+    const entry: unknown = replies[i];
+    const [status, answer] = Array.isArray(entry) && entry.length === 2 ? (entry as [unknown, unknown]) : [undefined, undefined];
+    if (typeof status !== "number" || !isMap(answer)) {
+      call.reject(new InternalError(`malformed answer from the server: reply ${i} of a batch is not [status, map]`));
+    } else if (status === 200) {
+      call.resolve(answer as Reply);
+    } else {
+      call.reject(errorFromAnswer(answer as Reply) ?? new InternalError(`malformed error answer (HTTP ${status}) in a batch`));
+    }
+  }
+}
+
+function isMap(value: unknown): boolean {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
 /**
@@ -296,7 +397,7 @@ function decodeReply(route: RouteName, bytes: Buffer): Reply {
   } catch (err) {
     throw new InternalError(`the server's answer to ${route} is not MessagePack: ${(err as Error).message}`);
   }
-  if (typeof decoded !== "object" || decoded === null || Array.isArray(decoded) || decoded instanceof Uint8Array) {
+  if (!isMap(decoded)) {
     throw new InternalError(`the server's answer to ${route} is not a MessagePack map`);
   }
   return decoded as Reply;
@@ -310,11 +411,16 @@ function errorFromReply(status: number, bytes: Buffer): unknown {
   } catch {
     parsed = undefined;
   }
-  const { code, message } = (parsed ?? {}) as { code?: unknown; message?: unknown };
-  if (typeof code === "string" && typeof message === "string") {
-    return code === "UNAVAILABLE" ? new ServerUnavailable(message) : errorFromCode(code, message);
-  }
+  const answer = errorFromAnswer((parsed ?? {}) as Reply);
+  if (answer !== undefined) return answer;
   // Not a Larder answer: something in between (a proxy) failed; treat it like a broken connection.
   if (status === 502 || status === 503 || status === 504) return new ConnectionFailure(true, new Error(`HTTP ${status} from a proxy`));
   return new InternalError(`unexpected HTTP ${status} answer from the server`);
+}
+
+/** The error a Larder error body `{ code, message }` stands for (a batched call's too); undefined if it is not one. */
+function errorFromAnswer(answer: Reply): LarderError | undefined {
+  const { code, message } = answer as { code?: unknown; message?: unknown };
+  if (typeof code !== "string" || typeof message !== "string") return undefined;
+  return code === "UNAVAILABLE" ? new ServerUnavailable(message) : errorFromCode(code, message);
 }

@@ -175,4 +175,11 @@ export interface ConnectOptions {
   heartbeatIntervalMs?: number;
   /** Keep-alive connections for calls that answer at once. Default 64; waiting calls have their own. */
   connections?: number;
+  /**
+   * Requests in flight, at most, for calls that answer at once. Default 4. Calls made while
+   * that many are in flight wait in the client and go together, as one batch request, when
+   * one answers: many concurrent small calls cost a few requests. `Infinity` sends each call
+   * as a request of its own.
+   */
+  requestsInFlightMax?: number;
 }

@@ -47,9 +47,41 @@ export const ROUTES = {
   queueClear: `${PROTOCOL_PREFIX}/queue/clear`,
   queueNext: `${PROTOCOL_PREFIX}/queue/next`,
   queueStats: `${PROTOCOL_PREFIX}/queue/stats`,
+  batch: `${PROTOCOL_PREFIX}/batch`,
 } as const;
 
 export type RouteName = keyof typeof ROUTES;
+
+/**
+ * A batch carries calls to other routes in one request (docs/protocol.md, "Batches"). The
+ * Node.js client sends one when more calls are ready than it has requests in flight:
+ * calls that would otherwise wait in the client for a connection go together instead.
+ * The server refuses a batch of more calls or bytes than this.
+ */
+export const BATCH_CALLS_MAX = 1024;
+export const BATCH_BYTES_MAX = 16 * 1024 * 1024;
+
+/** One call inside a batch: its route's path and its envelope, already packed. */
+export interface BatchCall {
+  readonly path: string;
+  readonly body: Buffer;
+}
+
+/** A batch's body, `{ calls: [[path, envelope], ...] }`, written around the packed envelopes without unpacking them. */
+export function packBatch(calls: readonly BatchCall[]): Buffer {
+  let size = 1 + packedStringBytes(5) + containerHeader(calls.length);
+  for (const call of calls) size += 1 + packedStringBytes(Buffer.byteLength(call.path, "utf8")) + call.body.length;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = 0x81;
+  let pos = writeString(out, 1, "calls", 5);
+  pos = writeContainerHeader(out, pos, calls.length, 0x90, 0xdc);
+  for (const call of calls) {
+    out[pos++] = 0x92;
+    pos = writeString(out, pos, call.path, Buffer.byteLength(call.path, "utf8"));
+    pos += call.body.copy(out, pos);
+  }
+  return out;
+}
 
 /**
  * Calls that may be sent again after a connection failure that leaves it unknown whether
@@ -76,6 +108,7 @@ export const RETRY_SAFE: ReadonlySet<RouteName> = new Set<RouteName>([
 
 /** `getObject` is retry-safe only as a lookup or a create-if-missing; `dictPut` only without skipIfExists. */
 export function isRetrySafe(route: RouteName, body: Record<string, unknown>): boolean {
+  // A batch as a whole is never repeated: each of its calls is judged on its own (client/transport.ts).
   if (RETRY_SAFE.has(route)) return true;
   if (route === "getObject") return body.mode === "lookup" || body.mode === "createIfMissing";
   if (route === "dictPut") return body.skipIfExists !== true;
@@ -122,7 +155,8 @@ export function packEnvelopeGeneral(envelope: Record<string, unknown>): Buffer {
 // (integers of 32 bits as ints, other numbers as float64, undefined fields left out), and
 // hands anything else (bigints, Dates, undefined in a list, deep nesting) to msgpackr.
 
-const ENVELOPE_DEPTH_MAX = 4;
+/** Deep enough for a batch answer: map, replies, [status, answer], answer map, values, item. */
+const ENVELOPE_DEPTH_MAX = 6;
 
 /** Header bytes of an array or map of `length` entries (fixarray and fixmap hold up to 15). */
 function containerHeader(length: number): number {

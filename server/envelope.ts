@@ -9,7 +9,7 @@ import { InvalidError } from "../proto/errors.ts";
 export type Envelope = Readonly<Record<string, unknown>>;
 
 export function asEnvelope(decoded: unknown): Envelope {
-  if (typeof decoded !== "object" || decoded === null || Array.isArray(decoded) || decoded instanceof Uint8Array) {
+  if (!isMap(decoded)) {
     throw new InvalidError("the request body must be a MessagePack map with string keys");
   }
   return decoded as Envelope;
@@ -95,6 +95,21 @@ export function pairsArray(body: Envelope, name: string): Array<[Uint8Array, Uin
     }
   }
   return value as Array<[Uint8Array, Uint8Array]>;
+}
+
+/** A batch's calls: an array of `[path, envelope]` pairs. */
+export function callsArray(body: Envelope, name: string): Array<[string, Envelope]> {
+  const value = required(name, field(body, name));
+  if (!Array.isArray(value)) throw wrongType(name, "an array of [path, map] pairs", value);
+  for (const call of value) {
+    const ok = Array.isArray(call) && call.length === 2 && typeof call[0] === "string" && isMap(call[1]);
+    if (!ok) throw new InvalidError(`field '${name}' must be an array of [path, map] pairs`);
+  }
+  return value as Array<[string, Envelope]>;
+}
+
+function isMap(value: unknown): boolean {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
 const KINDS: readonly ObjectKind[] = ["dict", "queue"];

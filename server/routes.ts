@@ -4,11 +4,11 @@
 // exact limits again when it sees the decoded arguments.
 
 import type { Engine } from "../engine/index.ts";
-import { ClosedError, UnavailableError } from "../proto/errors.ts";
+import { ClosedError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
-import { ROUTES, objectToWire, type RouteName } from "../proto/wire.ts";
+import { BATCH_BYTES_MAX, BATCH_CALLS_MAX, ROUTES, mayWait, objectToWire, type RouteName } from "../proto/wire.ts";
 import * as e from "./envelope.ts";
-import { EMPTY, constantReply } from "./reply.ts";
+import { EMPTY, constantReply, errorReply } from "./reply.ts";
 import type { Leases } from "./leases.ts";
 
 /** Room in every body for field names, ids, names, environments, partitions and numbers. */
@@ -25,6 +25,8 @@ export interface RouteContext {
   readonly closing: () => boolean;
   /** Caps a requested wait at the server's long-poll maximum; undefined (forever) becomes the cap. */
   readonly capWait: (timeoutMs: number | undefined) => number | undefined;
+  /** The server's log for internal errors (answered as an opaque INTERNAL). */
+  readonly logError: (message: string, error: unknown) => void;
 }
 
 export type Reply = Record<string, unknown>;
@@ -254,7 +256,37 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
       return { partitions: stats.partitions, items: stats.items };
     },
   },
+  batch: {
+    bodyBytesMax: () => BATCH_BYTES_MAX,
+    async handle(ctx, body) {
+      const calls = e.callsArray(body, "calls");
+      if (calls.length > BATCH_CALLS_MAX) {
+        throw new RequestSizeError(`a batch holds at most ${BATCH_CALLS_MAX} calls, got ${calls.length}`);
+      }
+      // Each call starts in order, as separate requests arriving in that order would, and
+      // they run together: the writes among them share the engine's next commit.
+      return { replies: await Promise.all(calls.map(([path, envelope]) => runBatched(ctx, path, envelope))) };
+    },
+  },
 };
+
+type BatchedReply = [status: number, answer: Reply];
+
+/** One call of a batch: its answer, or its error as `{ code, message }` with its HTTP status. */
+async function runBatched(ctx: RouteContext, path: string, envelope: e.Envelope): Promise<BatchedReply> {
+  try {
+    const route = ROUTES_BY_PATH.get(path);
+    if (route === undefined) throw new NotFoundError(`no route ${JSON.stringify(path)}; see docs/protocol.md`);
+    if (route.name === "batch") throw new InvalidError("a batch cannot contain a batch");
+    if (mayWait(route.name, envelope)) {
+      throw new InvalidError(`${path} in a batch must not wait: send timeoutMs 0 (pollTimeoutMs 0), or send the call on its own`);
+    }
+    return [200, await route.handle(ctx, envelope)];
+  } catch (err) {
+    const { status, code, message } = errorReply(err, ctx.logError);
+    return [status, { code, message }];
+  }
+}
 
 /** The route table, by path. */
 export const ROUTES_BY_PATH: ReadonlyMap<string, Route> = new Map(

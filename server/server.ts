@@ -115,6 +115,10 @@ class HttpEdge {
     sendJson(req, res, 200, { status: "ok" }, this.closing);
   }
 
+  logError(message: string, error: unknown): void {
+    this.options.logError(message, error);
+  }
+
   get isClosing(): boolean {
     return this.closing;
   }
@@ -227,6 +231,10 @@ class InFlight implements RouteContext, BodySink {
 
   capWait(timeoutMs: number | undefined): number | undefined {
     return this.edge.capWait(timeoutMs);
+  }
+
+  logError(message: string, error: unknown): void {
+    this.edge.logError(message, error);
   }
 
   abort(reason: Error): void {

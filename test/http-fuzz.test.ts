@@ -13,7 +13,7 @@ import type { Dict, Queue, Store } from "../proto/api.ts";
 import { ERRORS } from "../proto/errors.ts";
 import { encodeKey } from "../proto/keys.ts";
 import { encodeValue } from "../proto/values.ts";
-import { HEALTH_PATH, MSGPACK_TYPE, ROUTES, packEnvelope } from "../proto/wire.ts";
+import { HEALTH_PATH, MSGPACK_TYPE, ROUTES, packEnvelope, unpackEnvelope } from "../proto/wire.ts";
 import { startServer, type LarderServer } from "../server/index.ts";
 
 const KNOWN_CODES = new Set(ERRORS.map((e) => e.code));
@@ -140,24 +140,51 @@ describe("HTTP fuzz: random bodies to every route", () => {
       queueClear: { ...q, partition: "p" },
       queueNext: { ...q, limit: 10, pollTimeoutMs: 0 },
       queueStats: { ...q },
+      batch: { calls: [[ROUTES.dictLen, d], [ROUTES.queueGet, { ...q, n: 1, timeoutMs: 0 }]] },
     };
     return { ...templates[route] };
   }
 
+  const fuzzRoutes = (Object.keys(ROUTES) as Array<keyof typeof ROUTES>).filter((r) => r !== "deleteObject" && r !== "deleteObjectById");
+  /** Up to 3 fields replaced, added or removed (made per test: field values name the scratch objects, made in beforeAll). */
+  const mutation = () => fc.array(fc.tuple(fc.constantFrom(...FIELDS), fc.option(fieldValue(), { nil: undefined })), { maxLength: 3 });
+
+  /** A route's valid body with random fields replaced, added or removed. */
+  function mutated(route: keyof typeof ROUTES, changes: Array<[string, unknown]>): Record<string, unknown> {
+    const body = template(route);
+    for (const [field, value] of changes) {
+      if (value === undefined) delete body[field];
+      else body[field] = value;
+    }
+    // Writes that pass every check must land in the scratch objects, never the sentinels.
+    if (body.id !== scratchIds.dict && body.id !== scratchIds.queue) body.id = route.startsWith("dict") ? scratchIds.dict : scratchIds.queue;
+    if (body.name === "sentinel") body.name = "scratch";
+    return body;
+  }
+
   it("valid bodies with random fields replaced or added: 200 or 4xx with a code, never 5xx", async () => {
-    const routes = (Object.keys(ROUTES) as Array<keyof typeof ROUTES>).filter((r) => r !== "deleteObject" && r !== "deleteObjectById");
-    const mutation = fc.array(fc.tuple(fc.constantFrom(...FIELDS), fc.option(fieldValue(), { nil: undefined })), { maxLength: 3 });
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...routes), mutation, async (route, changes) => {
-        const body = template(route);
-        for (const [field, value] of changes) {
-          if (value === undefined) delete body[field];
-          else body[field] = value;
+      fc.asyncProperty(fc.constantFrom(...fuzzRoutes), mutation(), async (route, changes) => {
+        assertAnswer(await send(ROUTES[route], packEnvelope(mutated(route, changes))));
+      }),
+      { numRuns: RUNS, ...SEED },
+    );
+  }, 120_000);
+
+  it("batches of mutated calls: each reply is 200 or 4xx with a code, never 5xx", async () => {
+    const call = fc.tuple(fc.constantFrom(...fuzzRoutes), mutation());
+    await fc.assert(
+      fc.asyncProperty(fc.array(call, { minLength: 1, maxLength: 8 }), async (calls) => {
+        const body = packEnvelope({ calls: calls.map(([route, changes]) => [ROUTES[route], mutated(route, changes)]) });
+        const res = await pool.request({ path: ROUTES.batch, method: "POST", headers: { "content-type": MSGPACK_TYPE }, body });
+        const bytes = Buffer.from(await res.body.arrayBuffer());
+        if (res.statusCode !== 200) {
+          assertAnswer({ status: res.statusCode, code: (JSON.parse(bytes.toString()) as { code?: string }).code });
+          return;
         }
-        // Writes that pass every check must land in the scratch objects, never the sentinels.
-        if (body.id !== scratchIds.dict && body.id !== scratchIds.queue) body.id = route.startsWith("dict") ? scratchIds.dict : scratchIds.queue;
-        if (body.name === "sentinel") body.name = "scratch";
-        assertAnswer(await send(ROUTES[route], packEnvelope(body)));
+        const { replies } = unpackEnvelope(bytes) as { replies: Array<[number, { code?: string }]> };
+        expect(replies.length).toBe(calls.length);
+        for (const [status, answer] of replies) assertAnswer(status === 200 ? { status } : { status, code: answer.code });
       }),
       { numRuns: RUNS, ...SEED },
     );
@@ -165,9 +192,8 @@ describe("HTTP fuzz: random bodies to every route", () => {
 
   // Random mutations reach a given (route, field, number) only now and then; this sweeps them all.
   it("every route with each field set to each edge number: 200 or 4xx with a code, never 5xx", async () => {
-    const routes = (Object.keys(ROUTES) as Array<keyof typeof ROUTES>).filter((r) => r !== "deleteObject" && r !== "deleteObjectById");
     let fresh = 0;
-    for (const route of routes) {
+    for (const route of fuzzRoutes) {
       for (const field of new Set(FIELDS)) {
         if (field === "id") continue;
         for (const value of EDGE_NUMBERS) {

@@ -1,46 +1,7 @@
-// The conformance suite over HTTP: each store is a real server on port 0 over a fresh
-// folder, and a real client connected to it. `reopen` closes client and server and serves
-// the same folder again. The server's long-poll cap is short, so that the suite's waits
-// also run through the client's long-poll loops.
+// The conformance suite over HTTP, with the client's defaults: calls go one per request
+// until 4 are in flight, and the rest in batches (docs/protocol.md, "Batches").
 
-import type { Store } from "../proto/api.ts";
-import { conformance, type FactoryOptions } from "./conformance/index.ts";
-import { remoteStore, tempFolder, type RemoteStore } from "./support/remote-store.ts";
+import { conformance } from "./conformance/index.ts";
+import { httpHarness } from "./support/http-harness.ts";
 
-const LONG_POLL_MAX_MS = 1_000;
-
-const folderOf = new Map<Store, string>();
-const removals: Array<() => Promise<void>> = [];
-
-async function serve(path: string, options: FactoryOptions): Promise<RemoteStore> {
-  const store = await remoteStore({
-    path,
-    ...options,
-    server: { longPollMaxMs: LONG_POLL_MAX_MS, ...(options.environment === undefined ? {} : { environment: options.environment }) },
-  });
-  folderOf.set(store, path);
-  return store;
-}
-
-conformance({
-  name: "remote over HTTP",
-  supports: { persistence: true },
-  async make(options = {}) {
-    const folder = await tempFolder("larder-http-conformance-");
-    removals.push(folder.remove);
-    return serve(folder.path, options);
-  },
-  async reopen(store, options = {}) {
-    const path = folderOf.get(store);
-    if (path === undefined) throw new Error("reopen: this store was not made by the HTTP harness");
-    folderOf.delete(store);
-    await store.close();
-    return serve(path, options);
-  },
-  async cleanup() {
-    const stores = [...folderOf.keys()];
-    folderOf.clear();
-    await Promise.allSettled(stores.map((store) => store.close()));
-    await Promise.all(removals.splice(0).map((remove) => remove()));
-  },
-});
+conformance(httpHarness("remote over HTTP"));

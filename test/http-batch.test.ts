@@ -1,0 +1,240 @@
+// Batches (docs/protocol.md, "Batches"): the client sends calls made while
+// requestsInFlightMax requests are in flight together as one `POST /v1/batch`; each call
+// gets its own answer or its own error class; the server refuses malformed batches as a
+// whole and bad calls one by one; and after a broken connection each call of a batch is
+// retried, or not, by its own rules.
+
+import { connect as netConnect, createServer as createTcpServer, type Socket } from "node:net";
+import { request } from "undici";
+import { afterEach, describe, expect, it } from "vitest";
+import { connect } from "../client/index.ts";
+import type { Store } from "../proto/api.ts";
+import { AlreadyExistsError, KeyError, NotFoundError, QueueFullError, UnavailableError } from "../proto/errors.ts";
+import { encodeKey } from "../proto/keys.ts";
+import { decodeValue, encodeValue } from "../proto/values.ts";
+import { BATCH_CALLS_MAX, MSGPACK_TYPE, ROUTES, packBatch, packEnvelope, unpackEnvelope } from "../proto/wire.ts";
+import { startServer, type LarderServer } from "../server/index.ts";
+import { expectError } from "./conformance/expect-error.ts";
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function server(limits = {}): Promise<LarderServer> {
+  const s = await startServer({ memory: true, port: 0, limits });
+  cleanups.push(() => s.close());
+  return s;
+}
+
+async function client(url: string, requestsInFlightMax: number, retryTimeoutMs = 5_000): Promise<Store> {
+  const store = await connect(url, { requestsInFlightMax, retryTimeoutMs });
+  cleanups.push(() => store.close());
+  return store;
+}
+
+interface Proxy {
+  readonly url: string;
+  /** Requests seen, by path. */
+  readonly requests: Map<string, number>;
+  /** Batch requests to forward whose answer is then withheld and the connection reset. */
+  cutBatches: number;
+}
+
+/** A TCP proxy in front of `target` that counts requests by path and can break a batch's connection after forwarding it. */
+async function proxy(target: string): Promise<Proxy> {
+  const { port: targetPort } = new URL(target);
+  const sockets = new Set<Socket>();
+  const state: Proxy = { url: "", requests: new Map(), cutBatches: 0 };
+  const tcp = createTcpServer((downstream) => {
+    const upstream = netConnect(Number(targetPort), "127.0.0.1");
+    let seen = "";
+    let cut = false;
+    for (const s of [downstream, upstream]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => {});
+    }
+    downstream.on("data", (chunk: Buffer) => {
+      // Request lines in the stream so far (kept short: only the tail can hold a split line).
+      seen += chunk.toString("latin1");
+      for (const m of seen.matchAll(/POST (\/v1\/[a-z/-]+) HTTP\/1\.1\r\n/g)) {
+        state.requests.set(m[1]!, (state.requests.get(m[1]!) ?? 0) + 1);
+        if (m[1] === ROUTES.batch && state.cutBatches > 0) {
+          state.cutBatches--;
+          cut = true;
+        }
+      }
+      seen = seen.slice(-64).replace(/^[\s\S]*HTTP\/1\.1\r\n/, "");
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (cut) downstream.resetAndDestroy();
+      else downstream.write(chunk);
+    });
+    downstream.on("close", () => upstream.destroy());
+    upstream.on("close", () => downstream.destroy());
+  });
+  await new Promise<void>((resolve) => tcp.listen(0, "127.0.0.1", resolve));
+  cleanups.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => tcp.close(resolve));
+  });
+  return Object.assign(state, { url: `http://127.0.0.1:${(tcp.address() as { port: number }).port}` });
+}
+
+async function post(url: string, path: string, body: Buffer): Promise<{ status: number; body: unknown }> {
+  const res = await request(`${url}${path}`, { method: "POST", body, headers: { "content-type": MSGPACK_TYPE } });
+  const bytes = Buffer.from(await res.body.arrayBuffer());
+  const type = String(res.headers["content-type"]);
+  return { status: res.statusCode, body: type.startsWith("application/json") ? JSON.parse(bytes.toString()) : unpackEnvelope(bytes) };
+}
+
+describe("the client batches calls made while requestsInFlightMax requests are in flight", () => {
+  it("64 concurrent calls with one request in flight go in a few batches, each call with its own answer", async () => {
+    const s = await server();
+    const p = await proxy(s.url);
+    const store = await client(p.url, 1);
+    const d = await store.dicts.fromName<string, number>("d", { createIfMissing: true });
+    p.requests.clear();
+    const written = await Promise.all(Array.from({ length: 64 }, (_, i) => d.put(`k${i}`, i, { skipIfExists: i % 2 === 1 && i > 32 })));
+    expect(written.every((w) => w === true)).toBe(true);
+    const got = await Promise.all(Array.from({ length: 64 }, (_, i) => d.get(`k${i}`)));
+    expect(got).toEqual(Array.from({ length: 64 }, (_, i) => i));
+    const batches = p.requests.get(ROUTES.batch) ?? 0;
+    const singles = p.requests.get(ROUTES.dictPut)! + p.requests.get(ROUTES.dictGet)!;
+    expect(batches).toBeGreaterThanOrEqual(2);
+    expect(batches + singles).toBeLessThan(16);
+  });
+
+  it("with requestsInFlightMax Infinity every call is a request of its own", async () => {
+    const s = await server();
+    const p = await proxy(s.url);
+    const store = await client(p.url, Infinity);
+    const d = await store.dicts.fromName<string, number>("d", { createIfMissing: true });
+    p.requests.clear();
+    await Promise.all(Array.from({ length: 64 }, (_, i) => d.put(`k${i}`, i)));
+    expect(p.requests.get(ROUTES.batch)).toBeUndefined();
+    expect(p.requests.get(ROUTES.dictPut)).toBe(64);
+  });
+
+  it("each call of a batch keeps its own result and error class", async () => {
+    const s = await server({ queuePartitionItemsMax: 2 });
+    const p = await proxy(s.url);
+    const store = await client(p.url, 1);
+    const d = await store.dicts.fromName<string, number>("d", { createIfMissing: true });
+    const q = await store.queues.fromName<string>("q", { createIfMissing: true });
+    await d.put("a", 1);
+    await q.putMany(["x", "y"], { partition: "full" });
+    p.requests.clear();
+    // The first call goes alone; the others are made while it is in flight, so they go together.
+    const calls = [
+      d.len(),
+      d.get("a"),
+      expectError(store.dicts.fromName("missing"), NotFoundError),
+      expectError(store.dicts.create("d"), AlreadyExistsError),
+      expectError(d.pop("nope"), KeyError),
+      expectError(q.put("z", { partition: "full", timeoutMs: 0 }), QueueFullError),
+      q.put("w"),
+      d.pop("a"),
+      d.contains("a"),
+    ];
+    const results = await Promise.all(calls);
+    expect(results[0]).toBe(1);
+    expect(results[1]).toBe(1);
+    expect(results[7]).toBe(1);
+    expect(results[8]).toBe(false);
+    expect(p.requests.get(ROUTES.batch)).toBeGreaterThanOrEqual(1);
+    expect(await q.len({ partition: "full" })).toBe(2);
+    expect(await q.get({ timeoutMs: 0 })).toBe("w");
+  });
+
+  it("after a batch's connection breaks, retry-safe calls are sent again and the others fail with UnavailableError", async () => {
+    const s = await server();
+    const p = await proxy(s.url);
+    const store = await client(p.url, 1);
+    const d = await store.dicts.fromName<string, number>("d", { createIfMissing: true });
+    const q = await store.queues.fromName<number>("q", { createIfMissing: true });
+    await d.update({ a: 1, b: 2 });
+    p.cutBatches = 1;
+    const first = d.len();
+    const gets = [d.get("a"), d.get("b"), d.contains("a")];
+    const puts = [1, 2, 3].map(async (v) => {
+      const err = await expectError(q.put(v), UnavailableError);
+      expect(err.message).toMatch(/may or may not have taken effect/);
+    });
+    expect(await first).toBe(2);
+    expect(await Promise.all(gets)).toEqual([1, 2, true]);
+    await Promise.all(puts);
+    expect(p.cutBatches).toBe(0);
+    // The server did run the batch: the puts were written, as the error warned they might be.
+    expect(await q.len()).toBe(3);
+  });
+});
+
+describe("POST /v1/batch at the edge", () => {
+  async function dictId(s: LarderServer): Promise<string> {
+    const reply = await post(s.url, ROUTES.getObject, packEnvelope({ kind: "dict", name: "d", environment: "main", mode: "createIfMissing" }));
+    return ((reply.body as { object: { id: string } }).object).id;
+  }
+
+  const call = (path: string, envelope: Record<string, unknown>) => ({ path, body: packEnvelope(envelope) });
+
+  it("answers each call in order with its status and body", async () => {
+    const s = await server();
+    const id = await dictId(s);
+    const key = encodeKey("k");
+    const { status, body } = await post(
+      s.url,
+      ROUTES.batch,
+      packBatch([
+        call(ROUTES.dictPut, { id, key, value: encodeValue(7) }),
+        call(ROUTES.dictGet, { id, key }),
+        call(ROUTES.dictGet, { id: "di-nosuchdict0000000000", key }),
+        call("/v1/nope", {}),
+        call(ROUTES.queueGet, { id, n: 1 }),
+        call(ROUTES.batch, { calls: [] }),
+        call(ROUTES.dictPut, { id, key: "not bin" }),
+        call(ROUTES.dictLen, { id }),
+      ]),
+    );
+    expect(status).toBe(200);
+    const replies = (body as { replies: Array<[number, Record<string, unknown>]> }).replies;
+    expect(replies.map(([code, answer]) => [code, answer.code])).toEqual([
+      [200, undefined],
+      [200, undefined],
+      [404, "NOT_FOUND"],
+      [404, "NOT_FOUND"],
+      [400, "INVALID"],
+      [400, "INVALID"],
+      [400, "INVALID"],
+      [200, undefined],
+    ]);
+    expect(replies[0]![1]).toEqual({ written: true });
+    expect(decodeValue(replies[1]![1].value as Uint8Array)).toBe(7);
+    expect(replies[4]![1].message).toMatch(/must not wait/);
+    expect(replies[7]![1]).toEqual({ len: 1 });
+  });
+
+  it("runs the calls in the order given: queue puts in one batch are FIFO", async () => {
+    const s = await server();
+    const reply = await post(s.url, ROUTES.getObject, packEnvelope({ kind: "queue", name: "q", environment: "main", mode: "createIfMissing" }));
+    const id = (reply.body as { object: { id: string } }).object.id;
+    const values = Array.from({ length: 50 }, (_, i) => encodeValue(i));
+    const puts = await post(s.url, ROUTES.batch, packBatch(values.map((v) => call(ROUTES.queuePut, { id, values: [v], timeoutMs: 0 }))));
+    expect((puts.body as { replies: unknown[] }).replies).toEqual(values.map(() => [200, {}]));
+    const got = await post(s.url, ROUTES.queueGet, packEnvelope({ id, n: 100, timeoutMs: 0 }));
+    expect(((got.body as { values: Uint8Array[] }).values).map((v) => decodeValue(v))).toEqual(values.map((_, i) => i));
+  });
+
+  it("refuses a malformed batch as a whole with 400 INVALID, and too many calls with 413 TOO_LARGE", async () => {
+    const s = await server();
+    for (const calls of [undefined, "x", [1], [["/v1/dict/len"]], [["/v1/dict/len", "not a map"]], [[1, {}]], [["/v1/dict/len", {}, 3]]]) {
+      const { status, body } = await post(s.url, ROUTES.batch, packEnvelope(calls === undefined ? {} : { calls }));
+      expect({ status, code: (body as { code: string }).code }).toEqual({ status: 400, code: "INVALID" });
+    }
+    const many = packBatch(Array.from({ length: BATCH_CALLS_MAX + 1 }, () => call(ROUTES.dictLen, { id: "di-x" })));
+    const { status, body } = await post(s.url, ROUTES.batch, many);
+    expect({ status, code: (body as { code: string }).code }).toEqual({ status: 413, code: "TOO_LARGE" });
+  });
+});
