@@ -6,6 +6,7 @@
 //    scenario by scenario in the same run so that they share the machine's state:
 //      larder-fsync, larder-buffered             embedded, `open({ durability })`
 //      larder-http-fsync, larder-http-buffered   `startServer` (own process) + `connect`
+//      larder-http-buffered-unbatched            the same with one request per call (no batches)
 //      level-fsync, level-buffered               raw classic-level: the limit of the storage
 //      bare-http                                 node:http + undici: the limit of the transport
 //      redis-always, redis-none                  Redis 7 via ioredis, when redis-server is installed
@@ -68,6 +69,7 @@ async function startSystems(sizer: WireSizer, skipped: Skipped[]): Promise<Syste
     ["larder-buffered", () => LarderSystem.open("buffered", "embedded")],
     ["larder-http-fsync", () => LarderSystem.open("fsync", "http")],
     ["larder-http-buffered", () => LarderSystem.open("buffered", "http")],
+    ["larder-http-buffered-unbatched", () => LarderSystem.open("buffered", "http", true)],
     ["level-fsync", () => LevelSystem.open("fsync")],
     ["level-buffered", () => LevelSystem.open("buffered")],
     ["bare-http", () => BareHttpSystem.start(sizer)],

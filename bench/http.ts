@@ -35,6 +35,7 @@ const systems: System[] = [];
 for (const start of [
   () => LarderSystem.open("fsync", "http"),
   () => LarderSystem.open("buffered", "http"),
+  () => LarderSystem.open("buffered", "http", true),
   () => BareHttpSystem.start(wire.sizer),
 ]) {
   try {

@@ -18,6 +18,8 @@ import {
   InternalError,
   InvalidError,
   LarderError,
+  NotFoundError,
+  RequestSizeError,
   UnavailableError,
   errorFromCode,
 } from "../proto/errors.ts";
@@ -134,6 +136,8 @@ export class Transport {
   private inFlight = 0;
   /** Calls that do not wait, ready to go, waiting for a request slot (see requestsInFlightMax). */
   private ready: ReadyCall[] = [];
+  /** False once the server answered that it has no batch route. */
+  private batches = true;
 
   constructor(url: string, private readonly options: TransportOptions) {
     const { origin, basePath } = parseServerUrl(url);
@@ -216,7 +220,7 @@ export class Transport {
    * requests into a few batches; a lone caller never waits and never batches.
    */
   private send(route: RouteName, body: Buffer): Promise<Reply> {
-    if (this.inFlight < this.options.requestsInFlightMax || body.length > BATCHED_CALL_BYTES_MAX) return this.single(route, body);
+    if (this.inFlight < this.options.requestsInFlightMax || !this.batches || body.length > BATCHED_CALL_BYTES_MAX) return this.single(route, body);
     return new Promise<Reply>((resolve, reject) => {
       this.ready.push({ path: ROUTES[route], route, body, resolve, reject });
     });
@@ -239,7 +243,8 @@ export class Transport {
     while (this.ready.length > 0 && this.inFlight < this.options.requestsInFlightMax) {
       let count = 0;
       let bytes = 0;
-      while (count < this.ready.length && count < BATCH_CALLS_MAX && (count === 0 || bytes + this.ready[count]!.body.length <= BATCH_BYTES_MAX)) {
+      const callsMax = this.batches ? BATCH_CALLS_MAX : 1;
+      while (count < this.ready.length && count < callsMax && (count === 0 || bytes + this.ready[count]!.body.length <= BATCH_BYTES_MAX)) {
         bytes += this.ready[count]!.body.length;
         count++;
       }
@@ -251,10 +256,24 @@ export class Transport {
       }
       this.single("batch", packBatch(calls)).then(
         (reply) => settleBatch(calls, reply),
-        (err) => {
-          for (const call of calls) call.reject(err);
-        },
+        (err) => this.batchFailed(calls, err),
       );
+    }
+  }
+
+  /**
+   * A batch refused as a whole before any of its calls ran: too big for this server's
+   * `requestBytesMax` (TOO_LARGE), or a server without batches (NOT_FOUND: a batch's own
+   * answer is never that; a call's NOT_FOUND comes inside the replies). Each call is sent
+   * again on its own, and after a NOT_FOUND this client stops batching. Any other failure
+   * is each call's own, for its retry loop to judge.
+   */
+  private batchFailed(calls: readonly ReadyCall[], err: unknown): void {
+    const refused = err instanceof RequestSizeError || err instanceof NotFoundError;
+    if (err instanceof NotFoundError) this.batches = false;
+    for (const call of calls) {
+      if (refused) this.single(call.route, call.body).then(call.resolve, call.reject);
+      else call.reject(err);
     }
   }
 

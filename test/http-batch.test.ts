@@ -4,8 +4,9 @@
 // whole and bad calls one by one; and after a broken connection each call of a batch is
 // retried, or not, by its own rules.
 
+import { createServer as createHttpServer } from "node:http";
 import { connect as netConnect, createServer as createTcpServer, type Socket } from "node:net";
-import { request } from "undici";
+import { Pool, request } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { connect } from "../client/index.ts";
 import type { Store } from "../proto/api.ts";
@@ -169,6 +170,54 @@ describe("the client batches calls made while requestsInFlightMax requests are i
     expect(p.cutBatches).toBe(0);
     // The server did run the batch: the puts were written, as the error warned they might be.
     expect(await q.len()).toBe(3);
+  });
+});
+
+describe("batches the server refuses as a whole", () => {
+  it("a batch over the server's requestBytesMax is sent again call by call", async () => {
+    const s = await startServer({ memory: true, port: 0, requestBytesMax: 16 * 1024 });
+    cleanups.push(() => s.close());
+    const p = await proxy(s.url);
+    const store = await client(p.url, 1);
+    const d = await store.dicts.fromName<string, string>("d", { createIfMissing: true });
+    p.requests.clear();
+    const value = "v".repeat(2_000);
+    expect(await Promise.all(Array.from({ length: 30 }, (_, i) => d.put(`k${i}`, `${i}${value}`)))).toEqual(Array(30).fill(true));
+    expect(await d.len()).toBe(30);
+    expect(await d.get("k29")).toBe(`29${value}`);
+    expect(p.requests.get(ROUTES.batch)).toBeGreaterThanOrEqual(1);
+    // The first alone, then each call of the refused batch alone.
+    expect(p.requests.get(ROUTES.dictPut)).toBe(30);
+  });
+
+  it("against a server without batches, the client falls back to one request per call", async () => {
+    const s = await server();
+    // A front that answers the batch route NOT_FOUND, as a server without it would, and passes the rest on.
+    const upstream = new Pool(s.url);
+    const front = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", async () => {
+        if (req.url === ROUTES.batch) {
+          res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ code: "NOT_FOUND", message: "no route" }));
+          return;
+        }
+        const answer = await upstream.request({ path: req.url!, method: "POST", headers: { "content-type": MSGPACK_TYPE }, body: Buffer.concat(chunks) });
+        res.writeHead(answer.statusCode, { "content-type": String(answer.headers["content-type"]) });
+        res.end(Buffer.from(await answer.body.arrayBuffer()));
+      });
+    });
+    await new Promise<void>((resolve) => front.listen(0, "127.0.0.1", resolve));
+    cleanups.push(async () => {
+      front.closeAllConnections();
+      await new Promise((resolve) => front.close(resolve));
+      await upstream.close();
+    });
+    const store = await client(`http://127.0.0.1:${(front.address() as { port: number }).port}`, 1);
+    const q = await store.queues.fromName<number>("q", { createIfMissing: true });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => q.put(i)));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => q.put(i + 20)));
+    expect((await q.getMany(100, { timeoutMs: 0 })).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
   });
 });
 

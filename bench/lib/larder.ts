@@ -6,7 +6,7 @@
 // The bench raises `queuePartitionItemsMax` (a public limit, lib/larder-limits.ts) so that
 // a put scenario can run for its full duration on one partition.
 
-import type { Store } from "../../proto/api.ts";
+import type { ConnectOptions, Store } from "../../proto/api.ts";
 import { tempDir } from "./cleanup.ts";
 import { BENCH_LIMITS } from "./larder-limits.ts";
 import { startServerProcess } from "./server-process.ts";
@@ -31,7 +31,7 @@ export async function openEmbedded(durability: Durability, prefix = `larder-${du
  * A Larder server in a child process (so that it has its own event loop, as deployed) on a
  * temp folder, and a client of it. `connectTo` makes more clients, of it or of a proxy.
  */
-export async function openRemote(durability: Durability, prefix = `larder-http-${durability}`) {
+export async function openRemote(durability: Durability, prefix = `larder-http-${durability}`, client: ConnectOptions = {}) {
   const { connect } = await import("../../dist/client/index.js");
   const { SERVE_NODE_FLAGS } = await import("../../dist/server/options.js");
   const dir = tempDir(prefix);
@@ -43,12 +43,12 @@ export async function openRemote(durability: Durability, prefix = `larder-http-$
     dir.remove();
     throw error;
   }
-  const store = await connect(server.url);
+  const store = await connect(server.url, client);
   const url = server.url;
   return {
     store,
     url,
-    connectTo: (to: string = url) => connect(to),
+    connectTo: (to: string = url) => connect(to, client),
     close: async () => {
       await store.close();
       await server.stop();
@@ -69,17 +69,24 @@ export class LarderSystem implements System {
     private readonly newClient: (() => Promise<Store>) | undefined,
     readonly durability: Durability,
     readonly transport: "embedded" | "http",
+    unbatched: boolean,
   ) {
-    this.name = transport === "embedded" ? `larder-${durability}` : `larder-http-${durability}`;
+    this.name = transport === "embedded" ? `larder-${durability}` : `larder-http-${durability}${unbatched ? "-unbatched" : ""}`;
   }
 
-  static async open(durability: Durability, transport: "embedded" | "http"): Promise<LarderSystem> {
+  /**
+   * `unbatched`: a remote client with `requestsInFlightMax: Infinity`, one request per call
+   * as the bare-http baseline sends, instead of the default client, which sends the calls
+   * made while 4 requests are in flight together in batches.
+   */
+  static async open(durability: Durability, transport: "embedded" | "http", unbatched = false): Promise<LarderSystem> {
     if (transport === "embedded") {
       const opened = await openEmbedded(durability);
-      return new LarderSystem(opened.store, opened.close, undefined, durability, transport);
+      return new LarderSystem(opened.store, opened.close, undefined, durability, transport, false);
     }
-    const opened = await openRemote(durability);
-    return new LarderSystem(opened.store, opened.close, () => opened.connectTo(), durability, transport);
+    const client = unbatched ? { requestsInFlightMax: Infinity } : {};
+    const opened = await openRemote(durability, undefined, client);
+    return new LarderSystem(opened.store, opened.close, () => opened.connectTo(), durability, transport, unbatched);
   }
 
   async primitives(_shape: Shape): Promise<Primitives> {
