@@ -220,7 +220,10 @@ export class Transport {
    * requests into a few batches; a lone caller never waits and never batches.
    */
   private send(route: RouteName, body: Buffer): Promise<Reply> {
-    if (this.inFlight < this.options.requestsInFlightMax || !this.batches || body.length > BATCHED_CALL_BYTES_MAX) return this.single(route, body);
+    // A big call goes at once and takes no slot: it may be slow to send and to run, and the
+    // small calls behind it must not wait for it.
+    if (body.length > BATCHED_CALL_BYTES_MAX) return this.attempt(this.pool, route, body, undefined);
+    if (this.inFlight < this.options.requestsInFlightMax || !this.batches) return this.single(route, body);
     return new Promise<Reply>((resolve, reject) => {
       this.ready.push({ path: ROUTES[route], route, body, resolve, reject });
     });

@@ -40,17 +40,31 @@ interface Proxy {
   readonly requests: Map<string, number>;
   /** Batch requests to forward whose answer is then withheld and the connection reset. */
   cutBatches: number;
+  /** Requests to this path are forwarded, and their answers held back until `release()`. */
+  holdPath: string | undefined;
+  release(): void;
 }
 
 /** A TCP proxy in front of `target` that counts requests by path and can break a batch's connection after forwarding it. */
 async function proxy(target: string): Promise<Proxy> {
   const { port: targetPort } = new URL(target);
   const sockets = new Set<Socket>();
-  const state: Proxy = { url: "", requests: new Map(), cutBatches: 0 };
+  const held: Array<() => void> = [];
+  const state: Proxy = {
+    url: "",
+    requests: new Map(),
+    cutBatches: 0,
+    holdPath: undefined,
+    release: () => {
+      state.holdPath = undefined;
+      for (const go of held.splice(0)) go();
+    },
+  };
   const tcp = createTcpServer((downstream) => {
     const upstream = netConnect(Number(targetPort), "127.0.0.1");
     let seen = "";
     let cut = false;
+    let hold = false;
     for (const s of [downstream, upstream]) {
       sockets.add(s);
       s.on("close", () => sockets.delete(s));
@@ -65,12 +79,14 @@ async function proxy(target: string): Promise<Proxy> {
           state.cutBatches--;
           cut = true;
         }
+        if (m[1] === state.holdPath) hold = true;
       }
       seen = seen.slice(-64).replace(/^[\s\S]*HTTP\/1\.1\r\n/, "");
       upstream.write(chunk);
     });
     upstream.on("data", (chunk: Buffer) => {
       if (cut) downstream.resetAndDestroy();
+      else if (hold) held.push(() => downstream.write(chunk));
       else downstream.write(chunk);
     });
     downstream.on("close", () => upstream.destroy());
@@ -170,6 +186,22 @@ describe("the client batches calls made while requestsInFlightMax requests are i
     expect(p.cutBatches).toBe(0);
     // The server did run the batch: the puts were written, as the error warned they might be.
     expect(await q.len()).toBe(3);
+  });
+});
+
+describe("big calls", () => {
+  it("a call over 64 KiB takes no request slot: small calls go on while it is in flight", async () => {
+    const s = await server();
+    const p = await proxy(s.url);
+    const store = await client(p.url, 1);
+    const d = await store.dicts.fromName<string, string>("d", { createIfMissing: true });
+    await d.put("a", "small");
+    p.holdPath = ROUTES.dictPut;
+    const big = d.put("big", "x".repeat(100_000));
+    // With the big put holding the one slot, these would wait until it answers, which it does only after them.
+    expect(await Promise.all([d.get("a"), d.get("a"), d.contains("a")])).toEqual(["small", "small", true]);
+    p.release();
+    expect(await big).toBe(true);
   });
 });
 
