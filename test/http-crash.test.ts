@@ -14,7 +14,6 @@ import { tempFolder } from "./support/remote-store.ts";
 import { finished, startWorker, type Worker } from "./support/workers.ts";
 
 const STOP = "STOP";
-const PRODUCERS = 2;
 const CONSUMERS = 2;
 const COUNT = 300;
 const PARTITIONS = 2;
@@ -52,11 +51,16 @@ describe("server crash", () => {
 
     const common = { url, queue: "jobs", partitions: PARTITIONS, retryTimeoutMs: RETRY_TIMEOUT_MS };
     const consumers = Array.from({ length: CONSUMERS }, () => startWorker("consumer", common));
-    const producers = Array.from({ length: PRODUCERS }, (_, p) => startWorker("producer", { ...common, name: `p${p}`, count: COUNT }));
+    // The last producer runs 16 puts at a time, ten times as many, so that its puts are in
+    // flight in batches when the server dies.
+    const counts = [COUNT, COUNT, 10 * COUNT];
+    const producers = counts.map((count, p) =>
+      startWorker("producer", { ...common, name: `p${p}`, count, ...(p === counts.length - 1 ? { lanes: 16 } : {}) }),
+    );
     for (const w of [...consumers, ...producers]) cleanups.push(async () => w.child.kill("SIGKILL"));
 
     // Kill the server in the middle of the traffic: once some items are acknowledged and consumed.
-    await Promise.all(producers.map((w) => w.waitForCount(/^ack /, COUNT / 4)));
+    await Promise.all(producers.map((w, p) => w.waitForCount(/^ack /, counts[p]! / 4)));
     await Promise.all(consumers.map((w) => w.waitForCount(/^got /, 10)));
     first.child.kill("SIGKILL");
     await first.exited;
@@ -87,6 +91,6 @@ describe("server crash", () => {
     const missing = acked.filter((v) => !gotSet.has(v));
     expect(missing.length).toBeLessThanOrEqual(failedGets);
     // The traffic really crossed the crash: both servers acknowledged puts.
-    expect(acked.length + uncertain.size).toBe(PRODUCERS * COUNT);
+    expect(acked.length + uncertain.size).toBe(counts.reduce((a, b) => a + b));
   });
 });

@@ -3,7 +3,7 @@
 // the outcome from the clients' own logs:
 //
 //   server    {path, port, durability?}        -> "listening <url>"; closes on SIGTERM
-//   producer  {url, queue, name, count, partitions, retryTimeoutMs?}
+//   producer  {url, queue, name, count, partitions, lanes?, retryTimeoutMs?}
 //                                              -> "ack <partition> <name>:<i>" after each acknowledged put,
 //                                                 "fail <partition> <name>:<i> <code>" when a put failed
 //   consumer  {url, queue, partitions, retryTimeoutMs?}
@@ -46,17 +46,23 @@ async function server(): Promise<void> {
 async function producer(): Promise<void> {
   const store = await connect(args.url, { retryTimeoutMs: args.retryTimeoutMs ?? 5_000 });
   const q = await store.queues.fromName<string>(args.queue, { createIfMissing: true });
-  for (let i = 0; i < args.count; i++) {
-    const partition = partitionName(i % args.partitions);
-    const value = `${args.name}:${i}`;
-    try {
-      await q.put(value, { partition });
-      log(`ack ${partition} ${value}`);
-    } catch (err) {
-      log(`fail ${partition} ${value} ${codeOf(err)}`);
-      if (!(err instanceof UnavailableError)) throw err;
-    }
-  }
+  // `lanes` concurrent put loops (default 1): more than the client's requests in flight, and its puts travel in batches.
+  const lanes: number = args.lanes ?? 1;
+  await Promise.all(
+    Array.from({ length: lanes }, async (_, lane) => {
+      for (let i = lane; i < args.count; i += lanes) {
+        const partition = partitionName(i % args.partitions);
+        const value = `${args.name}:${i}`;
+        try {
+          await q.put(value, { partition });
+          log(`ack ${partition} ${value}`);
+        } catch (err) {
+          log(`fail ${partition} ${value} ${codeOf(err)}`);
+          if (!(err instanceof UnavailableError)) throw err;
+        }
+      }
+    }),
+  );
   await store.close();
 }
 
