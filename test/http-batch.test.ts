@@ -10,7 +10,7 @@ import { Pool, request } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { connect } from "../client/index.ts";
 import type { Store } from "../proto/api.ts";
-import { AlreadyExistsError, KeyError, NotFoundError, QueueFullError, UnavailableError } from "../proto/errors.ts";
+import { AlreadyExistsError, InvalidError, KeyError, NotFoundError, QueueFullError, UnavailableError } from "../proto/errors.ts";
 import { encodeKey } from "../proto/keys.ts";
 import { decodeValue, encodeValue } from "../proto/values.ts";
 import { BATCH_CALLS_MAX, MSGPACK_TYPE, ROUTES, packBatch, packEnvelope, unpackEnvelope } from "../proto/wire.ts";
@@ -186,6 +186,18 @@ describe("the client batches calls made while requestsInFlightMax requests are i
     expect(p.cutBatches).toBe(0);
     // The server did run the batch: the puts were written, as the error warned they might be.
     expect(await q.len()).toBe(3);
+  });
+});
+
+describe("connect() option requestsInFlightMax", () => {
+  it("takes a positive integer or Infinity; anything else is InvalidError", async () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, -Infinity, "4"]) {
+      await expectError(connect("http://127.0.0.1:1", { requestsInFlightMax: bad as number }), InvalidError);
+    }
+    for (const good of [1, 64, Infinity]) {
+      const store = await connect("http://127.0.0.1:1", { requestsInFlightMax: good });
+      await store.close();
+    }
   });
 });
 
