@@ -5,6 +5,7 @@
 // A failing scenario becomes a row with its error; the run goes on.
 
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import type { ResultRecord } from "./report.ts";
 import { shapeLabel } from "./report.ts";
 import { combine, runWithSamples, type RunResult } from "./runner.ts";
@@ -45,6 +46,41 @@ function settleDisk(): void {
   }
 }
 
+/** Busy and total CPU ticks of the whole machine so far, from /proc/stat; undefined off Linux. */
+function cpuTicks(): { busy: number; total: number } | undefined {
+  try {
+    const fields = readFileSync("/proc/stat", "latin1").split("\n", 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    // idle and iowait are not busy
+    return { busy: total - fields[3]! - (fields[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
+}
+
+const SETTLE_WINDOW_MS = 100;
+const SETTLE_BUSY_MAX = 0.1;
+const SETTLE_MS_MAX = 3_000;
+
+/**
+ * Waits (outside the measured time) until the machine is nearly idle: at most 10% busy over
+ * 100 ms, for at most 3 s. A store keeps compacting for a while after its slice ends, on
+ * LevelDB's background threads, in the bench process or a server child; without this
+ * wait, that work lands on whichever system runs next.
+ */
+async function settleCpu(): Promise<void> {
+  const end = Date.now() + SETTLE_MS_MAX;
+  let before = cpuTicks();
+  while (before !== undefined && Date.now() < end) {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_WINDOW_MS));
+    const now = cpuTicks();
+    if (now === undefined) return;
+    const total = now.total - before.total;
+    if (total > 0 && (now.busy - before.busy) / total <= SETTLE_BUSY_MAX) return;
+    before = now;
+  }
+}
+
 export function errorLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 160);
 }
@@ -80,6 +116,7 @@ async function measureShape(shape: Shape, options: MatrixOptions, records: Resul
           const done = parts.get(lane) ?? [];
           const issued = done.reduce((n, p) => n + p.issued, 0);
           settleDisk();
+          await settleCpu();
           const result = await runWithSamples({
             callers: shape.callers,
             itemsPerOp: shape.batch,
