@@ -24,7 +24,7 @@ import {
   errorFromCode,
 } from "../proto/errors.ts";
 import { loneSurrogate } from "../proto/validate.ts";
-import { MSGPACK_TYPE, ROUTES, isRetrySafe, mayWait, packBatch, packEnvelope, unpackEnvelope, type RouteName } from "../proto/wire.ts";
+import { MSGPACK_TYPE, ROUTES, isMap, isRetrySafe, mayWait, packBatch, packEnvelope, unpackEnvelope, type RouteName } from "../proto/wire.ts";
 
 export type Reply = Readonly<Record<string, unknown>>;
 
@@ -332,10 +332,6 @@ function settleBatch(calls: readonly ReadyCall[], reply: Reply): void {
       call.reject(errorFromAnswer(answer as Reply) ?? new InternalError(`malformed error answer (HTTP ${status}) in a batch`));
     }
   }
-}
-
-function isMap(value: unknown): boolean {
-  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
 /**

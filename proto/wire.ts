@@ -310,6 +310,11 @@ function writePacked(value: unknown, out: Buffer, at: number): number {
   }
 }
 
+/** Whether an unpacked value is a map (an envelope or an answer): an object that is not an array or bytes. */
+export function isMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
 /** Unpacks one MessagePack value that must fill the whole buffer; throws on malformed input. */
 export function unpackEnvelope(bytes: Uint8Array): unknown {
   return unpackr.unpack(bytes);

@@ -5,6 +5,7 @@
 
 import type { LookupMode, ObjectKind } from "../proto/backend.ts";
 import { InvalidError } from "../proto/errors.ts";
+import { isMap } from "../proto/wire.ts";
 
 export type Envelope = Readonly<Record<string, unknown>>;
 
@@ -106,10 +107,6 @@ export function callsArray(body: Envelope, name: string): Array<[string, Envelop
     if (!ok) throw new InvalidError(`field '${name}' must be an array of [path, map] pairs`);
   }
   return value as Array<[string, Envelope]>;
-}
-
-function isMap(value: unknown): boolean {
-  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
 const KINDS: readonly ObjectKind[] = ["dict", "queue"];
