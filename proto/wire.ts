@@ -1,6 +1,6 @@
 // The HTTP protocol shared by the server (server/) and the remote client (client/remote.ts):
-// one route per Backend method, the MessagePack envelope codec, and the wire form of an
-// ObjectRecord. docs/protocol.md is the written form of this file; change both together.
+// one route per Backend method plus `batch` (several calls in one request), the MessagePack
+// envelope codec, and the wire form of an ObjectRecord. docs/protocol.md is the written form of this file; change both together.
 //
 // Envelopes are plain MessagePack maps with string keys. Values and dict keys travel as
 // `bin` fields holding the bytes that proto/values.ts and proto/keys.ts produced, so the
@@ -25,7 +25,7 @@ export const JSON_TYPE = "application/json";
 /** The one unauthenticated route: `GET /v1/health`. */
 export const HEALTH_PATH = `${PROTOCOL_PREFIX}/health`;
 
-/** Every RPC route, by the Backend method it calls. All are `POST` with a MessagePack body. */
+/** Every RPC route, by the Backend method it calls (`batch` carries calls to the others). All are `POST` with a MessagePack body. */
 export const ROUTES = {
   getObject: `${PROTOCOL_PREFIX}/objects/get`,
   getObjectById: `${PROTOCOL_PREFIX}/objects/get-by-id`,

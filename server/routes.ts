@@ -1,5 +1,6 @@
 // One route per Backend method: each handler type-checks its envelope, makes exactly one
-// call on the engine, and shapes the answer. Value and key bytes pass through untouched.
+// call on the engine, and shapes the answer; plus `batch`, which runs several of those
+// handlers for one request. Value and key bytes pass through untouched.
 // `bodyBytesMax` bounds the request body before it is read in full; the engine checks the
 // exact limits again when it sees the decoded arguments.
 
