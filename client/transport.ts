@@ -24,7 +24,8 @@ import {
   errorFromCode,
 } from "../proto/errors.ts";
 import { loneSurrogate } from "../proto/validate.ts";
-import { MSGPACK_TYPE, ROUTES, isMap, isRetrySafe, mayWait, packBatch, packEnvelope, unpackEnvelope, type RouteName } from "../proto/wire.ts";
+import { unpackBatchReplyChunks } from "../proto/chunked.ts";
+import { BATCH_REPLY_WHOLE_BYTES_MAX, MSGPACK_TYPE, ROUTES, isMap, isRetrySafe, mayWait, packBatch, packEnvelope, unpackEnvelope, type RouteName } from "../proto/wire.ts";
 
 export type Reply = Readonly<Record<string, unknown>>;
 
@@ -382,14 +383,19 @@ class ReplyHandler {
   onComplete(): void {
     this.release();
     const chunks = this.chunks;
-    const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.received);
-    if (this.status !== 200) {
-      this.reject(errorFromReply(this.status, bytes));
-      return;
-    }
     let reply: Reply;
     try {
-      reply = decodeReply(this.route, bytes);
+      if (this.status === 200 && this.route === "batch" && this.received > BATCH_REPLY_WHOLE_BYTES_MAX) {
+        // Possibly more than one Buffer can hold: read it one reply at a time (proto/chunked.ts).
+        reply = decodeBatchReplyChunks(chunks);
+      } else {
+        const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.received);
+        if (this.status !== 200) {
+          this.reject(errorFromReply(this.status, bytes));
+          return;
+        }
+        reply = decodeReply(this.route, bytes);
+      }
     } catch (err) {
       this.reject(err);
       return;
@@ -405,6 +411,14 @@ class ReplyHandler {
   private release(): void {
     if (this.onAbort !== undefined) this.signal!.removeEventListener("abort", this.onAbort);
     this.onAbort = undefined;
+  }
+}
+
+function decodeBatchReplyChunks(chunks: readonly Buffer[]): Reply {
+  try {
+    return unpackBatchReplyChunks(chunks);
+  } catch (err) {
+    throw new InternalError(`the server's answer to batch is not a well-formed batch answer: ${(err as Error).message}`);
   }
 }
 

@@ -140,6 +140,53 @@ export function packEnvelope(envelope: Record<string, unknown>): Buffer {
   return out;
 }
 
+/**
+ * A batch answer at most this big is written as one buffer. A bigger one (64 concurrent
+ * gets of a 70 MiB value come to 4.4 GB, past the largest Buffer Node can make) is written
+ * one reply at a time, and the client reads it one reply at a time (proto/chunked.ts):
+ * neither side ever holds it in one piece.
+ */
+export const BATCH_REPLY_WHOLE_BYTES_MAX = 16 * 1024 * 1024;
+
+/**
+ * A batch's answer, `{ replies: [[status, answer], ...] }`, as the buffers to send in order:
+ * one buffer up to `wholeBytesMax`, else a header and then one buffer per reply.
+ */
+export function packBatchReply(replies: readonly unknown[], wholeBytesMax = BATCH_REPLY_WHOLE_BYTES_MAX): Buffer[] {
+  const headerBytes = 1 + packedStringBytes(7) + containerHeader(replies.length);
+  // Each reply sits at depth 2 of the whole answer (the map, `replies`, the reply); one the
+  // writer leaves to msgpackr is packed by msgpackr now.
+  const sizes = replies.map((reply) => packedSize(reply, 2));
+  const byMsgpackr = replies.map((reply, i) => (sizes[i]! < 0 ? packr.pack(reply) : undefined));
+  let total = headerBytes;
+  for (let i = 0; i < replies.length; i++) total += byMsgpackr[i]?.length ?? sizes[i]!;
+  const pack = (i: number, out: Buffer, at: number): number => {
+    const packed = byMsgpackr[i];
+    return packed !== undefined ? at + packed.copy(out, at) : writePacked(replies[i], out, at);
+  };
+  if (total <= wholeBytesMax) {
+    const out = Buffer.allocUnsafe(total);
+    let pos = writeBatchReplyHeader(out, replies.length);
+    for (let i = 0; i < replies.length; i++) pos = pack(i, out, pos);
+    return [out];
+  }
+  const header = Buffer.allocUnsafe(headerBytes);
+  writeBatchReplyHeader(header, replies.length);
+  const pieces: Buffer[] = [header];
+  for (let i = 0; i < replies.length; i++) {
+    const piece = byMsgpackr[i] ?? Buffer.allocUnsafe(sizes[i]!);
+    if (byMsgpackr[i] === undefined) pack(i, piece, 0);
+    pieces.push(piece);
+  }
+  return pieces;
+}
+
+function writeBatchReplyHeader(out: Buffer, count: number): number {
+  out[0] = 0x81;
+  const pos = writeString(out, 1, "replies", 7);
+  return writeContainerHeader(out, pos, count, 0x90, 0xdc);
+}
+
 /** packEnvelope through msgpackr alone (exported for the test that compares the two). */
 export function packEnvelopeGeneral(envelope: Record<string, unknown>): Buffer {
   return packr.pack(envelope);

@@ -37,14 +37,23 @@ function mustClose(req: IncomingMessage, closing: boolean): boolean {
   return !(Number.isSafeInteger(declared) && declared <= DRAIN_BYTES_MAX);
 }
 
-function send(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: Buffer, closing: boolean, extra?: Record<string, string>): void {
+/** Sends `body`, or the buffers of `body` in order as one body. */
+function send(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: Buffer | readonly Buffer[], closing: boolean, extra?: Record<string, string>): void {
   if (res.headersSent || res.destroyed) return;
+  let length = 0;
+  if (Buffer.isBuffer(body)) length = body.length;
+  else for (const piece of body) length += piece.length;
   // A flat [name, value, ...] list: Node writes it as it is, without walking an object's keys.
-  const headers: string[] = ["content-type", type, "content-length", String(body.length)];
+  const headers: string[] = ["content-type", type, "content-length", String(length)];
   if (extra !== undefined) for (const name of Object.keys(extra)) headers.push(name, extra[name]!);
   if (mustClose(req, closing)) headers.push("connection", "close");
   res.writeHead(status, headers);
-  res.end(body);
+  if (Buffer.isBuffer(body)) {
+    res.end(body);
+    return;
+  }
+  for (const piece of body) res.write(piece);
+  res.end();
 }
 
 /** Replies that never change, packed once: sendReply finds them by identity. */
@@ -60,8 +69,18 @@ export function constantReply(reply: Record<string, unknown>): Record<string, un
 /** `{}`, the answer of most writes. */
 export const EMPTY = constantReply({});
 
+/** Answers a route packed itself (a batch's), by the reply object that stands for them. */
+const PACKED_BY_ROUTE = new WeakMap<Record<string, unknown>, readonly Buffer[]>();
+
+/** A reply that is sent as these buffers, in order, as one body. */
+export function prepackedReply(pieces: readonly Buffer[]): Record<string, unknown> {
+  const reply = {};
+  PACKED_BY_ROUTE.set(reply, pieces);
+  return reply;
+}
+
 export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Record<string, unknown>, closing: boolean): void {
-  send(req, res, 200, MSGPACK_TYPE, PACKED.get(reply) ?? packEnvelope(reply), closing);
+  send(req, res, 200, MSGPACK_TYPE, PACKED.get(reply) ?? PACKED_BY_ROUTE.get(reply) ?? packEnvelope(reply), closing);
 }
 
 export function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, closing: boolean, extra?: Record<string, string>): void {

@@ -7,9 +7,9 @@
 import type { Engine } from "../engine/index.ts";
 import { ClosedError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
-import { BATCH_BYTES_MAX, BATCH_CALLS_MAX, ROUTES, mayWait, objectToWire, type RouteName } from "../proto/wire.ts";
+import { BATCH_BYTES_MAX, BATCH_CALLS_MAX, ROUTES, mayWait, objectToWire, packBatchReply, type RouteName } from "../proto/wire.ts";
 import * as e from "./envelope.ts";
-import { EMPTY, constantReply, errorReply } from "./reply.ts";
+import { EMPTY, constantReply, errorReply, prepackedReply } from "./reply.ts";
 import type { Leases } from "./leases.ts";
 
 /** Room in every body for field names, ids, names, environments, partitions and numbers. */
@@ -266,7 +266,9 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
       }
       // Each call starts in order, as separate requests arriving in that order would, and
       // they run together: the writes among them share the engine's next commit.
-      return { replies: await Promise.all(calls.map(([path, envelope]) => runBatched(ctx, path, envelope))) };
+      const replies = await Promise.all(calls.map(([path, envelope]) => runBatched(ctx, path, envelope)));
+      // Packed here rather than as one map: a big answer goes out one reply at a time.
+      return prepackedReply(packBatchReply(replies));
     },
   },
 };
