@@ -106,9 +106,15 @@ export class DictState implements Dirty {
    */
   private touch(key: Buffer, entry: StoredEntry, now: number): void {
     const ttl = this.entryTtlMs;
-    if (ttl === undefined) return;
-    const step = Math.min(REFRESH_GRANULARITY_MS_MAX, ttl / 1000);
-    if (now + ttl - entry.expiresAt < step) return;
+    if (ttl === undefined) {
+      // No TTL now, but the entry was written under one (the dict's TTL was changed to
+      // Infinity since): read, it stops expiring, as if written now.
+      if (entry.expiresAt === Infinity) return;
+    } else {
+      const step = Math.min(REFRESH_GRANULARITY_MS_MAX, ttl / 1000);
+      // Either way: a TTL made shorter since the entry was written applies from this read too.
+      if (Math.abs(now + ttl - entry.expiresAt) < step) return;
+    }
     const slot = this.find(key);
     const current = this.live(slot, now);
     if (!current) return;

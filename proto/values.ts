@@ -106,8 +106,15 @@ function inspectObject(value: object, depth: number, state: Inspection): void {
   if (value instanceof Date || value instanceof RegExp || value instanceof TypedArray || value instanceof ArrayBuffer) return;
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) refuse(`an instance of ${value.constructor?.name ?? "a class"}`);
+  // MessagePack maps have no symbol keys: the property would be dropped.
+  if (Object.getOwnPropertySymbols(value).length > 0) refuse("an object with a symbol key");
   for (const key in value) {
     if (!key.isWellFormed()) refuseLoneSurrogate("an object key");
+    // msgpackr renames it "__proto_" on the way back (against prototype pollution), which
+    // could even overwrite a real "__proto_" key: refused rather than altered.
+    if (key === "__proto__") {
+      throw new InvalidError('cannot store an object with an own "__proto__" key: it would not come back as it was; use a Map');
+    }
     inspect((value as Record<string, unknown>)[key], depth + 1, state);
   }
 }

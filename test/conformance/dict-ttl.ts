@@ -104,6 +104,32 @@ export function dictTtlSuite(h: Harness): void {
       expect(await made.contains("k")).toBe(false);
     });
 
+    it("a TTL changed to Infinity: an old entry stops expiring once read, new entries never expire", async () => {
+      const { clock, store, d } = await cache(h);
+      await d.put("old", 1);
+      await d.put("unread", 2);
+      const never = await store.dicts.fromName<string, number>("cache", { entryTtlMs: Infinity });
+      clock.advance(TTL / 2);
+      expect(await never.get("old")).toBe(1);
+      await never.put("new", 3);
+      clock.advance(365 * DAY);
+      expect(await never.get("old")).toBe(1);
+      expect(await never.get("new")).toBe(3);
+      // Not read since the change: it kept the deadline it was written with.
+      expect(await never.contains("unread")).toBe(false);
+    });
+
+    it("a TTL made shorter applies to an old entry from its next read", async () => {
+      const clock = new ManualClock();
+      const store = await h.make({ clock });
+      const d = await store.dicts.fromName<string, number>("c", { createIfMissing: true, entryTtlMs: DAY });
+      await d.put("k", 1);
+      const short = await store.dicts.fromName<string, number>("c", { entryTtlMs: TTL });
+      expect(await short.get("k")).toBe(1);
+      clock.advance(TTL + 1);
+      expect(await short.get("k")).toBeUndefined();
+    });
+
     it("a finite entryTtlMs too large to reach (1e20, Number.MAX_VALUE) is accepted and means never", async () => {
       const clock = new ManualClock();
       const store = await h.make({ clock });

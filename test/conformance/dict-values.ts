@@ -69,6 +69,11 @@ export const UNENCODABLE_VALUES: Array<[string, unknown]> = [
   ["a lone surrogate inside an array", [1, "\udc00"]],
   ["an object key with a lone surrogate", { "k\ud800": 1 }],
   ["a Map key with a lone surrogate", new Map([["\udfff", 1]])],
+  // msgpackr would bring it back as "__proto_" (and overwrite a real "__proto_" key).
+  ['an object with an own "__proto__" key', JSON.parse('{"__proto_":"keep","__proto__":{"x":1}}')],
+  ['a nested own "__proto__" key', [{ a: JSON.parse('{"__proto__":1}') }]],
+  // MessagePack maps have no symbol keys: the property would be dropped.
+  ["an object with a symbol key", { a: 1, [Symbol("s")]: 2 }],
   // msgpackr recurses; past a fixed depth the codec refuses instead of overflowing the stack.
   ["arrays nested 513 deep", nest(513, (x) => [x])],
   ["objects and Maps nested 5,000 deep", nest(5_000, (x, i) => (i % 2 ? { a: x } : new Map([[i, x]])))],
