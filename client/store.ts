@@ -30,7 +30,22 @@ import type { Backend, LookupMode, ObjectKind, ObjectRecord } from "../proto/bac
 import { ClosedError, InvalidError, KeyError, NotFoundError, QueueEmptyError } from "../proto/errors.ts";
 import { decodeKey, encodeKey } from "../proto/keys.ts";
 import { decodeValue, encodeValue } from "../proto/values.ts";
-import { validateCount, validateTimeout, validateTtl } from "../proto/validate.ts";
+import { validateBoolean, validateCount, validateEnvironment, validateName, validateTimeout, validateTtl } from "../proto/validate.ts";
+
+/** Longer than any id (a prefix and 22 characters): such a string names no object. */
+const ID_LENGTH_MAX = 64;
+
+/**
+ * The options argument of a call: none (undefined or null) or a plain object. Checked here,
+ * for every store alike, so that a mistake is the same InvalidError embedded and remote.
+ */
+function optionsOf<T extends object>(options: T | null | undefined, call: string): Partial<T> {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new InvalidError(`the options of ${call}() must be an object, got ${Array.isArray(options) ? "an array" : typeof options}`);
+  }
+  return options;
+}
 
 /** Entries per page when iterating a dict; the engine also stops a page at a byte budget. */
 const DICT_PAGE_ENTRIES = 512;
@@ -103,8 +118,10 @@ abstract class Service<H extends BaseHandle> {
 
   protected abstract wrap(record: ObjectRecord, ownsEphemeral: boolean): H;
 
-  protected env(options: { environment?: string } | undefined): string {
-    return options?.environment ?? this.store.environment;
+  /** The call's environment, checked here so that a bad one is InvalidError on every store. */
+  protected env(options: { environment?: string | null }): string {
+    const environment = options.environment;
+    return environment === undefined || environment === null ? this.store.environment : validateEnvironment(environment);
   }
 
   protected async open(name: string | undefined, environment: string, mode: LookupMode, entryTtlMs?: number): Promise<H> {
@@ -115,36 +132,48 @@ abstract class Service<H extends BaseHandle> {
   }
 
   async fromName(name: string, options?: FromNameOptions & { entryTtlMs?: number }): Promise<H> {
-    const ttl = validateTtl("entryTtlMs", options?.entryTtlMs);
-    return this.open(name, this.env(options), options?.createIfMissing ? "createIfMissing" : "lookup", ttl);
+    const o = optionsOf(options, "fromName");
+    validateName(this.kind, name);
+    const ttl = validateTtl("entryTtlMs", o.entryTtlMs);
+    const mode = validateBoolean("createIfMissing", o.createIfMissing) ? "createIfMissing" : "lookup";
+    return this.open(name, this.env(o), mode, ttl);
   }
 
   async fromId(id: string): Promise<H> {
     this.store.ensureOpen();
     if (typeof id !== "string") throw new InvalidError("id must be a string");
+    if (id.length > ID_LENGTH_MAX) {
+      // What the engine answers for any unknown id, without sending a string no id is this long.
+      throw new NotFoundError(`${this.kind === "dict" ? "Dict" : "Queue"} ${id.slice(0, ID_LENGTH_MAX)}... not found`);
+    }
     return this.wrap(await this.store.backend.getObjectById(this.kind, id), false);
   }
 
   async ephemeral(options?: EphemeralOptions & { entryTtlMs?: number }): Promise<H> {
-    const ttl = validateTtl("entryTtlMs", options?.entryTtlMs);
-    return this.open(undefined, this.env(options), "ephemeral", ttl);
+    const o = optionsOf(options, "ephemeral");
+    const ttl = validateTtl("entryTtlMs", o.entryTtlMs);
+    return this.open(undefined, this.env(o), "ephemeral", ttl);
   }
 
   async create(name: string, options?: CreateOptions & { entryTtlMs?: number }): Promise<void> {
-    const ttl = validateTtl("entryTtlMs", options?.entryTtlMs);
-    const mode = options?.allowExisting ? "createIfMissing" : "createFailIfExists";
-    const handle = await this.open(name, this.env(options), mode, ttl);
+    const o = optionsOf(options, "create");
+    validateName(this.kind, name);
+    const ttl = validateTtl("entryTtlMs", o.entryTtlMs);
+    const mode = validateBoolean("allowExisting", o.allowExisting) ? "createIfMissing" : "createFailIfExists";
+    const handle = await this.open(name, this.env(o), mode, ttl);
     handle.release();
   }
 
   async list(options?: ListOptions): Promise<ObjectInfo[]> {
     this.store.ensureOpen();
-    const maxObjects = options?.maxObjects;
+    const o = optionsOf(options, "list");
+    // null and Infinity mean no limit, as None does in Modal's SDK.
+    const maxObjects = o.maxObjects === null || o.maxObjects === Infinity ? undefined : o.maxObjects;
     if (maxObjects !== undefined) validateCount("maxObjects", maxObjects, 0);
     const request = {
-      environment: this.env(options),
+      environment: this.env(o),
       ...(maxObjects === undefined ? {} : { maxObjects }),
-      ...(options?.createdBefore === undefined ? {} : { createdBefore: toMs(options.createdBefore) }),
+      ...(o.createdBefore === undefined || o.createdBefore === null ? {} : { createdBefore: toMs(o.createdBefore) }),
     };
     const records = await this.store.backend.listObjects(this.kind, request);
     return records.map(toInfo);
@@ -152,10 +181,12 @@ abstract class Service<H extends BaseHandle> {
 
   async delete(name: string, options?: DeleteOptions): Promise<void> {
     this.store.ensureOpen();
+    const o = optionsOf(options, "delete");
+    validateName(this.kind, name);
     await this.store.backend.deleteObject(this.kind, {
       name,
-      environment: this.env(options),
-      allowMissing: options?.allowMissing ?? false,
+      environment: this.env(o),
+      allowMissing: validateBoolean("allowMissing", o.allowMissing),
     });
   }
 }
@@ -266,6 +297,10 @@ function normalizeEntries<K, V>(entries: DictEntries<K, V>): Array<[unknown, unk
     throw new InvalidError("update takes a plain object, a Map or an iterable of [key, value] pairs");
   }
   if (entries instanceof Map) return [...entries];
+  const proto = Object.getPrototypeOf(entries);
+  if (!(Symbol.iterator in entries) && proto !== Object.prototype && proto !== null) {
+    throw new InvalidError(`update takes a plain object, a Map or an iterable of [key, value] pairs, not ${entries.constructor?.name ?? "a class instance"}`);
+  }
   if (Symbol.iterator in entries) {
     const out: Array<[unknown, unknown]> = [];
     for (const pair of entries as Iterable<unknown>) {
@@ -282,7 +317,8 @@ function normalizeEntries<K, V>(entries: DictEntries<K, V>): Array<[unknown, unk
 class TypedDict extends BaseHandle implements Dict<DictKey, unknown> {
   async put(key: DictKey, value: unknown, options?: { skipIfExists?: boolean }): Promise<boolean> {
     this.ensureOpen();
-    return this.backend.dictPut(this.id, encodeKey(key), encodeValue(value), options?.skipIfExists === true);
+    const skipIfExists = validateBoolean("skipIfExists", optionsOf(options, "put").skipIfExists);
+    return this.backend.dictPut(this.id, encodeKey(key), encodeValue(value), skipIfExists);
   }
 
   get(key: DictKey): Promise<unknown>;
@@ -369,12 +405,13 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
   async putMany(values: readonly unknown[], options?: QueuePutOptions): Promise<void> {
     this.ensureOpen();
     if (!Array.isArray(values)) throw new InvalidError("putMany takes an array of values");
+    const o = optionsOf(options, "put");
     const encoded = values.map((v) => encodeValue(v));
     await this.waiting((signal) =>
       this.backend.queuePut(this.id, encoded, {
-        ...(options?.partition === undefined ? {} : { partition: options.partition }),
-        ...(options?.partitionTtlMs === undefined ? {} : { partitionTtlMs: options.partitionTtlMs }),
-        ...(options?.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+        ...(o.partition === undefined ? {} : { partition: o.partition }),
+        ...(o.partitionTtlMs === undefined ? {} : { partitionTtlMs: o.partitionTtlMs }),
+        ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
         signal,
       }),
     );
@@ -392,10 +429,11 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
 
   private async take(n: number, options: QueueGetOptions | undefined): Promise<unknown[]> {
     this.ensureOpen();
-    const timeoutMs = validateTimeout("timeoutMs", options?.timeoutMs);
+    const o = optionsOf(options, "get");
+    const timeoutMs = validateTimeout("timeoutMs", o.timeoutMs);
     const values = await this.waiting((signal) =>
       this.backend.queueGet(this.id, n, {
-        ...(options?.partition === undefined ? {} : { partition: options.partition }),
+        ...(o.partition === undefined ? {} : { partition: o.partition }),
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
         signal,
       }),
@@ -408,18 +446,21 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
 
   async len(options?: QueueLenOptions): Promise<number> {
     this.ensureOpen();
-    return this.backend.queueLen(this.id, { ...options });
+    const o = optionsOf(options, "len");
+    return this.backend.queueLen(this.id, { ...o, total: validateBoolean("total", o.total) });
   }
 
   async clear(options?: QueueClearOptions): Promise<void> {
     this.ensureOpen();
-    await this.backend.queueClear(this.id, { ...options });
+    const o = optionsOf(options, "clear");
+    await this.backend.queueClear(this.id, { ...o, all: validateBoolean("all", o.all) });
   }
 
   async *iterate(options?: QueueIterateOptions): AsyncIterableIterator<unknown> {
     this.ensureOpen();
-    const pollMs = validateTimeout("itemPollTimeoutMs", options?.itemPollTimeoutMs) ?? 0;
-    const partition = options?.partition;
+    const o = optionsOf(options, "iterate");
+    const pollMs = validateTimeout("itemPollTimeoutMs", o.itemPollTimeoutMs) ?? 0;
+    const partition = o.partition;
     let after: string | undefined;
     let deadline = Date.now() + pollMs;
     for (;;) {

@@ -13,6 +13,12 @@ export const ENVIRONMENT_LENGTH_MAX = 64;
 
 export const DEFAULT_ENVIRONMENT = "main";
 
+/** A value for a message: JSON, cut short so that a huge argument does not make a huge message. */
+function preview(value: unknown): string {
+  const text = typeof value === "string" ? JSON.stringify(value) : typeof value === "bigint" ? `${value}n` : String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}... (${typeof value === "string" ? `${value.length} characters` : "cut"})` : text;
+}
+
 function kindLabel(kind: ObjectKind): string {
   return kind === "dict" ? "Dict" : "Queue";
 }
@@ -26,7 +32,7 @@ export function validateName(kind: ObjectKind, name: unknown): string {
     !APP_ID.test(name);
   if (!ok) {
     throw new InvalidError(
-      `Invalid ${kindLabel(kind)} name: ${JSON.stringify(name)}. Names are 1 to ${NAME_LENGTH_MAX} characters of ` +
+      `Invalid ${kindLabel(kind)} name: ${preview(name)}. Names are 1 to ${NAME_LENGTH_MAX} characters of ` +
         `letters, digits, '.', '_' and '-', and may not look like an App id (ap- followed by 22 letters or digits).`,
     );
   }
@@ -41,7 +47,7 @@ export function validateEnvironment(environment: unknown): string {
     ENVIRONMENT.test(environment);
   if (!ok) {
     throw new InvalidError(
-      `Invalid environment: ${JSON.stringify(environment)}. Environments are 2 to ${ENVIRONMENT_LENGTH_MAX} characters ` +
+      `Invalid environment: ${preview(environment)}. Environments are 2 to ${ENVIRONMENT_LENGTH_MAX} characters ` +
         `of letters, digits, '.', '_' and '-', starting with a letter or digit.`,
     );
   }

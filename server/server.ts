@@ -275,7 +275,9 @@ function urlOf(address: AddressInfo): string {
 }
 
 /** Opens the engine and serves it over HTTP; resolves once the port is bound. */
-export async function startServer(options: ServerOptions = {}): Promise<LarderServer> {
+export async function startServer(options: ServerOptions | null = {}): Promise<LarderServer> {
+  if (options === null || options === undefined) options = {};
+  if (typeof options !== "object" || Array.isArray(options)) throw new InvalidError("startServer() takes an options object");
   const resolved = resolveServerOptions(options);
   const engine = await openEngine(engineOptions(options));
   try {

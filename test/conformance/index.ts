@@ -7,6 +7,7 @@
 // (proto/api.ts). See harness.ts for what an implementation provides.
 
 import { afterEach, describe } from "vitest";
+import { argumentsSuite } from "./arguments.ts";
 import { dictAtomicitySuite } from "./dict-atomicity.ts";
 import { dictBasicSuite } from "./dict-basic.ts";
 import { dictIterationSuite } from "./dict-iteration.ts";
@@ -55,6 +56,7 @@ const SUITES: Array<(h: Harness) => void> = [
   queueModelSuite,
   lifecycleSuite,
   errorsSuite,
+  argumentsSuite,
   persistenceSuite,
 ];
 
