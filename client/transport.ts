@@ -12,6 +12,7 @@
 // Retries back off from 50 ms to 1 s and stop after retryTimeoutMs (counted from the first
 // failure of the call) with UnavailableError.
 
+import { randomBytes } from "node:crypto";
 import { Pool } from "undici";
 import {
   ClosedError,
@@ -54,6 +55,12 @@ const KEEP_ALIVE_MS = 10_000;
  * longPollMaxMs (30 s by default, and at most this), so only a dead connection gets here.
  */
 const HEADERS_TIMEOUT_MS = 300_000;
+/**
+ * After asking the server to cancel a wait (a handle or store closing), how long the call
+ * waits for the wait's own answer before dropping the connection. The answer normally
+ * comes at once: CLOSED, or the items the wait had already been handed.
+ */
+const WAIT_CANCEL_GRACE_MS = 2_000;
 const RETRY_DELAY_FIRST_MS = 50;
 const RETRY_DELAY_MAX_MS = 1_000;
 
@@ -139,6 +146,8 @@ export class Transport {
   private ready: ReadyCall[] = [];
   /** False once the server answered that it has no batch route. */
   private batches = true;
+  /** Waits being cancelled: close() lets them answer before it drops the connections. */
+  private readonly cancelling = new Set<Promise<unknown>>();
 
   constructor(url: string, private readonly options: TransportOptions) {
     const { origin, basePath } = parseServerUrl(url);
@@ -157,20 +166,23 @@ export class Transport {
   /** Sends one RPC and returns its reply map, retrying connection failures where that is safe. */
   async call(route: RouteName, envelope: Record<string, unknown>, signal?: AbortSignal): Promise<Reply> {
     checkWellFormed(envelope);
-    const body = packEnvelope(envelope);
     const retrySafe = isRetrySafe(route, envelope);
     const waits = mayWait(route, envelope);
     const pool = waits ? this.waitPool : this.pool;
     // Only a waiting call needs to be cancellable in flight; the others answer at once, and
     // an abort listener per request costs undici more than the rest of the call.
     const requestSignal = waits ? signal : undefined;
+    // A cancellable wait gets an id, so that it can be cancelled at the server rather than
+    // by dropping its connection (see cancelWait).
+    const waitId = requestSignal === undefined ? undefined : randomBytes(12).toString("base64url");
+    const body = packEnvelope(waitId === undefined ? envelope : { ...envelope, waitId });
     let deadline: number | undefined;
     let delay = RETRY_DELAY_FIRST_MS;
     for (;;) {
       this.ensureOpen();
       if (signal?.aborted) throw abortReason(signal);
       try {
-        return await (waits ? this.attempt(pool, route, body, requestSignal) : this.send(route, body));
+        return await (waits ? this.attempt(pool, route, body, requestSignal, waitId) : this.send(route, body));
       } catch (err) {
         if (signal?.aborted) throw abortReason(signal);
         this.ensureOpen();
@@ -206,13 +218,41 @@ export class Transport {
    * `pool.request`: no body stream, no promise per body, no header parsing. That is about
    * a quarter less client CPU per call (4 us of 17 on loopback).
    */
-  private attempt(pool: Pool, route: RouteName, body: Buffer, signal: AbortSignal | undefined): Promise<Reply> {
-    return new Promise<Reply>((resolve, reject) => {
+  private attempt(pool: Pool, route: RouteName, body: Buffer, signal: AbortSignal | undefined, waitId?: string): Promise<Reply> {
+    let cancel: ((drop: () => void) => void) | undefined;
+    const reply = new Promise<Reply>((resolve, reject) => {
       pool.dispatch(
         { path: this.basePath + ROUTES[route], method: "POST", headers: this.headers, body },
-        new ReplyHandler(route, signal, resolve, reject, (err, answered) => reject(this.classify(err, answered))),
+        new ReplyHandler(
+          route,
+          signal,
+          resolve,
+          reject,
+          (err, answered) => reject(this.classify(err, answered)),
+          waitId === undefined ? undefined : (drop) => cancel!(drop),
+        ),
       );
     });
+    if (waitId !== undefined) cancel = (drop) => this.cancelWait(waitId, drop, reply);
+    return reply;
+  }
+
+  /**
+   * The caller stopped waiting (its handle or store closed). Dropping the connection could
+   * lose items the server had already handed this wait: instead the server is asked to end
+   * it, and the wait's own answer settles the call, with its items if it was served. If the
+   * cancel cannot be sent, or no answer comes within WAIT_CANCEL_GRACE_MS, the connection
+   * is dropped after all.
+   */
+  private cancelWait(waitId: string, drop: () => void, reply: Promise<Reply>): void {
+    const timer = setTimeout(drop, WAIT_CANCEL_GRACE_MS);
+    const settled = reply.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    );
+    this.cancelling.add(settled);
+    void settled.then(() => this.cancelling.delete(settled));
+    this.attempt(this.pool, "waitsCancel", packEnvelope({ waitIds: [waitId] }), undefined).catch(drop);
   }
 
   /**
@@ -300,6 +340,8 @@ export class Transport {
     const ready = this.ready;
     this.ready = [];
     for (const call of ready) call.reject(new ClosedError("the remote store is closed"));
+    // Waits being cancelled may still bring back items they were handed (cancelWait).
+    await Promise.all(this.cancelling);
     await Promise.all([this.pool.destroy(), this.waitPool.destroy()]);
   }
 }
@@ -355,16 +397,21 @@ class ReplyHandler {
     private readonly reject: (err: unknown) => void,
     /** The connection failed; `answered` once the status line had arrived. */
     private readonly fail: (err: unknown, answered: boolean) => void,
+    /** For a wait with an id: on abort, cancel it at the server; `drop` aborts the request. */
+    private readonly cancel?: (drop: () => void) => void,
   ) {}
 
   onConnect(abort: (reason?: Error) => void): void {
     const signal = this.signal;
     if (signal === undefined) return;
+    const drop = (): void => abort(abortReason(signal));
     if (signal.aborted) {
-      abort(abortReason(signal));
+      // Not sent yet: nothing can have been handed to it.
+      drop();
       return;
     }
-    this.onAbort = () => abort(abortReason(signal));
+    const cancel = this.cancel;
+    this.onAbort = cancel === undefined ? drop : () => cancel(drop);
     signal.addEventListener("abort", this.onAbort, { once: true });
   }
 

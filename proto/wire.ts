@@ -47,6 +47,7 @@ export const ROUTES = {
   queueClear: `${PROTOCOL_PREFIX}/queue/clear`,
   queueNext: `${PROTOCOL_PREFIX}/queue/next`,
   queueStats: `${PROTOCOL_PREFIX}/queue/stats`,
+  waitsCancel: `${PROTOCOL_PREFIX}/waits/cancel`,
   batch: `${PROTOCOL_PREFIX}/batch`,
 } as const;
 
@@ -104,6 +105,7 @@ export const RETRY_SAFE: ReadonlySet<RouteName> = new Set<RouteName>([
   "queueClear",
   "queueNext",
   "queueStats",
+  "waitsCancel",
 ]);
 
 /** `getObject` is retry-safe only as a lookup or a create-if-missing; `dictPut` only without skipIfExists. */

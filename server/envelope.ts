@@ -112,6 +112,14 @@ export function callsArray(body: Envelope, name: string): Array<[string, Envelop
 const KINDS: readonly ObjectKind[] = ["dict", "queue"];
 const MODES: readonly LookupMode[] = ["lookup", "createIfMissing", "createFailIfExists", "ephemeral"];
 
+export function stringArray(body: Envelope, name: string): string[] {
+  const value = body[name];
+  if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
+    throw new InvalidError(`field '${name}' must be an array of strings`);
+  }
+  return value as string[];
+}
+
 export function kind(body: Envelope): ObjectKind {
   const value = string(body, "kind");
   if (!KINDS.includes(value as ObjectKind)) throw new InvalidError(`field 'kind' must be "dict" or "queue", got ${JSON.stringify(value)}`);

@@ -11,6 +11,7 @@ import { BATCH_BYTES_MAX, BATCH_CALLS_MAX, ROUTES, mayWait, objectToWire, packBa
 import * as e from "./envelope.ts";
 import { EMPTY, constantReply, errorReply, prepackedReply } from "./reply.ts";
 import type { Leases } from "./leases.ts";
+import { WAIT_IDS_MAX, WAIT_ID_LENGTH_MAX, checkWaitId } from "./waits.ts";
 
 /** Room in every body for field names, ids, names, environments, partitions and numbers. */
 export const ENVELOPE_BYTES_MAX = 4 * 1024;
@@ -28,6 +29,8 @@ export interface RouteContext {
   readonly capWait: (timeoutMs: number | undefined) => number | undefined;
   /** The server's log for internal errors (answered as an opaque INTERNAL). */
   readonly logError: (message: string, error: unknown) => void;
+  /** Ends the waits its clients gave these ids (server/waits.ts). */
+  readonly cancelWaits: (ids: readonly string[]) => void;
 }
 
 export type Reply = Record<string, unknown>;
@@ -255,6 +258,16 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
     async handle(ctx, body) {
       const stats = await ctx.engine.queueStats(e.string(body, "id"));
       return { partitions: stats.partitions, items: stats.items };
+    },
+  },
+  waitsCancel: {
+    bodyBytesMax: () => WAIT_IDS_MAX * (WAIT_ID_LENGTH_MAX + 3) + ENVELOPE_BYTES_MAX,
+    async handle(ctx, body) {
+      const ids = e.stringArray(body, "waitIds");
+      if (ids.length > WAIT_IDS_MAX) throw new RequestSizeError(`at most ${WAIT_IDS_MAX} waitIds, got ${ids.length}`);
+      for (const id of ids) checkWaitId(id);
+      ctx.cancelWaits(ids);
+      return EMPTY;
     },
   },
   batch: {

@@ -21,6 +21,7 @@ import { Leases } from "./leases.ts";
 import { engineOptions, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./options.ts";
 import { errorReply, sendError, sendJson, sendReply } from "./reply.ts";
 import { ROUTES_BY_PATH, type Reply, type Route, type RouteContext } from "./routes.ts";
+import { WaitRegistry, checkWaitId } from "./waits.ts";
 
 export interface LarderServer {
   /** `http://HOST:PORT` with the port actually bound; loopback when bound to every interface. */
@@ -38,6 +39,8 @@ class HttpEdge {
   private readonly inFlight = new Set<InFlight>();
   private drained: (() => void) | undefined;
   private readonly tokenCheck: TokenCheck | undefined;
+  /** Waits in progress by the id their client gave them, for POST /v1/waits/cancel. */
+  readonly waits = new WaitRegistry();
 
   constructor(
     readonly engine: Engine,
@@ -167,6 +170,8 @@ class HttpEdge {
  */
 class InFlight implements RouteContext, BodySink {
   private controller: AbortController | undefined;
+  /** The envelope's `waitId`: the id under which the client may cancel this call's wait. */
+  private waitId: string | undefined;
   readonly engine: Engine;
   readonly leases: Leases;
 
@@ -203,11 +208,13 @@ class InFlight implements RouteContext, BodySink {
 
   private async run(envelope: Envelope): Promise<void> {
     try {
+      if (envelope.waitId !== undefined) this.waitId = checkWaitId(envelope.waitId);
       const reply = await this.route.handle(this, envelope);
       this.edge.answer(this.req, this.res, reply);
     } catch (err) {
       this.edge.answerError(this.req, this.res, err);
     } finally {
+      if (this.waitId !== undefined && this.controller) this.edge.waits.unregister(this.waitId, this.controller);
       this.edge.finished(this);
     }
   }
@@ -222,7 +229,13 @@ class InFlight implements RouteContext, BodySink {
     };
     if (res.destroyed) gone();
     else res.once("close", gone);
+    // Only waiting calls ask for the signal: this is a wait its client may cancel by id.
+    if (this.waitId !== undefined) this.edge.waits.register(this.waitId, controller);
     return controller.signal;
+  }
+
+  cancelWaits(ids: readonly string[]): void {
+    this.edge.waits.cancel(ids);
   }
 
   closing(): boolean {
