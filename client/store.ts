@@ -44,8 +44,22 @@ function optionsOf<T extends object>(options: T | null | undefined, call: string
   if (typeof options !== "object" || Array.isArray(options)) {
     throw new InvalidError(`the options of ${call}() must be an object, got ${Array.isArray(options) ? "an array" : typeof options}`);
   }
+  for (const old in RENAMED) {
+    if (old in options) throw new InvalidError(`Parameter '${old}' has been renamed to '${RENAMED[old]}'.`);
+  }
   return options;
 }
+
+/**
+ * Option names of Modal's SDKs before they took a unit suffix. Modal's JavaScript SDK throws
+ * for them; ignored, `get({ timeout: 300 })` would wait forever.
+ */
+const RENAMED: Record<string, string> = {
+  timeout: "timeoutMs",
+  partitionTtl: "partitionTtlMs",
+  itemPollTimeout: "itemPollTimeoutMs",
+  entryTtl: "entryTtlMs",
+};
 
 /** Entries per page when iterating a dict; the engine also stops a page at a byte budget. */
 const DICT_PAGE_ENTRIES = 512;

@@ -48,6 +48,11 @@ export async function openEngine(options: string | EngineOptions): Promise<Engin
   const environment = validateEnvironment(opts.environment ?? DEFAULT_ENVIRONMENT);
   const clock = opts.clock ?? { now: () => Date.now() };
   if (typeof clock.now !== "function") throw new InvalidError("clock must have a now() method returning ms");
+  // Checked once here: a clock giving strings or NaN would make expiry never happen.
+  const sample: unknown = clock.now();
+  if (typeof sample !== "number" || !Number.isFinite(sample)) {
+    throw new InvalidError(`clock.now() must return ms since the epoch as a finite number, got ${typeof sample === "number" ? sample : typeof sample}`);
+  }
   const ephemeralAtOpen = opts.ephemeralAtOpen ?? "delete";
   if (ephemeralAtOpen !== "delete" && ephemeralAtOpen !== "keep") throw new InvalidError('ephemeralAtOpen must be "delete" or "keep"');
   const { db, nextNum } = await openStorage(opts);

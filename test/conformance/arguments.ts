@@ -98,6 +98,32 @@ export function argumentsSuite(h: Harness): void {
     });
   });
 
+  describe("the clock option", () => {
+    it("a clock whose now() is not a finite number is InvalidError when the store opens", async () => {
+      for (const now of [() => "1000", () => NaN, () => new Date(5), () => Infinity]) {
+        await expectError(h.make({ clock: loose({ now }) }), InvalidError);
+      }
+    });
+  });
+
+  describe("Modal's option names from before the unit suffix", () => {
+    it("timeout, partitionTtl, itemPollTimeout and entryTtl are InvalidError naming the new name", async () => {
+      const store = await h.make();
+      const q = await store.queues.ephemeral();
+      const renamed = async (call: Promise<unknown>, name: string): Promise<void> => {
+        const err = await expectError(call, InvalidError);
+        expect(err.message).toBe(`Parameter '${name}' has been renamed to '${name}Ms'.`);
+      };
+      await renamed(q.get(loose({ timeout: 300 })), "timeout");
+      await renamed(q.getMany(2, loose({ timeout: 300 })), "timeout");
+      await renamed(q.put(1, loose({ timeout: 300 })), "timeout");
+      await renamed(q.put(1, loose({ partitionTtl: 10 })), "partitionTtl");
+      await renamed(q.iterate(loose({ itemPollTimeout: 1 })).next(), "itemPollTimeout");
+      await renamed(store.dicts.fromName("c", loose({ createIfMissing: true, entryTtl: 10 })), "entryTtl");
+      expect(await q.len()).toBe(0);
+    });
+  });
+
   describe("queue: argument mistakes", () => {
     it("len and clear flags that are not booleans are InvalidError, and nothing is cleared", async () => {
       const q = await (await h.make()).queues.ephemeral();
