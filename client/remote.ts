@@ -21,7 +21,7 @@ import type {
 } from "../proto/backend.ts";
 import { InternalError, InvalidError, QueueFullError } from "../proto/errors.ts";
 import { Heartbeats } from "./heartbeats.ts";
-import { Transport, type Reply } from "./transport.ts";
+import { Transport, newWaitId, type Reply } from "./transport.ts";
 
 /** The defaults of `connect()`'s options (proto/api.ts ConnectOptions). */
 export const CONNECT_DEFAULTS = Object.freeze({
@@ -252,8 +252,11 @@ export class RemoteBackend implements Backend {
   /** A put into a full partition waits in server-capped rounds: QUEUE_FULL with time left means "try again". */
   async queuePut(id: string, values: Uint8Array[], request: QueuePutRequest): Promise<void> {
     const wait = new Wait(request.timeoutMs);
+    // One id for every round: the server keeps the wait's place in line with it.
+    const waitId = newWaitId();
     for (;;) {
-      const envelope = { id, values, partition: request.partition, partitionTtlMs: request.partitionTtlMs, timeoutMs: wait.next() };
+      const timeoutMs = wait.next();
+      const envelope = { id, values, partition: request.partition, partitionTtlMs: request.partitionTtlMs, timeoutMs, waitId: timeoutMs === 0 ? undefined : waitId };
       try {
         await this.transport.call("queuePut", envelope, request.signal);
         return;
@@ -266,8 +269,10 @@ export class RemoteBackend implements Backend {
   /** Long-polls until at least one value arrives or the caller's timeout passes. */
   async queueGet(id: string, n: number, request: QueueGetRequest): Promise<Uint8Array[]> {
     const wait = new Wait(request.timeoutMs);
+    const waitId = newWaitId();
     for (;;) {
-      const envelope = { id, n, partition: request.partition, timeoutMs: wait.next() };
+      const timeoutMs = wait.next();
+      const envelope = { id, n, partition: request.partition, timeoutMs, waitId: timeoutMs === 0 ? undefined : waitId };
       const values = replyBytesArray(await this.transport.call("queueGet", envelope, request.signal), "values");
       if (values.length > 0 || !wait.more) return values;
     }

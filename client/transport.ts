@@ -128,6 +128,11 @@ export function parseServerUrl(url: string): { origin: string; basePath: string 
   return { origin: parsed.origin, basePath: parsed.pathname.replace(/\/+$/, "") };
 }
 
+/** A wait id: 16 random characters. */
+export function newWaitId(): string {
+  return randomBytes(12).toString("base64url");
+}
+
 export class Transport {
   /** Calls that answer at once: a bounded number of keep-alive connections, reused. */
   private readonly pool: Pool;
@@ -172,9 +177,10 @@ export class Transport {
     // Only a waiting call needs to be cancellable in flight; the others answer at once, and
     // an abort listener per request costs undici more than the rest of the call.
     const requestSignal = waits ? signal : undefined;
-    // A cancellable wait gets an id, so that it can be cancelled at the server rather than
-    // by dropping its connection (see cancelWait).
-    const waitId = requestSignal === undefined ? undefined : randomBytes(12).toString("base64url");
+    // A cancellable wait has an id, so that it can be cancelled at the server rather than
+    // by dropping its connection (see cancelWait): the caller's (kept across the rounds of
+    // one wait, which also keeps its place in line), or a new one.
+    const waitId = requestSignal === undefined ? undefined : typeof envelope.waitId === "string" ? envelope.waitId : newWaitId();
     const body = packEnvelope(waitId === undefined ? envelope : { ...envelope, waitId });
     let deadline: number | undefined;
     let delay = RETRY_DELAY_FIRST_MS;

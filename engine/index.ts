@@ -10,6 +10,8 @@ import { createStore } from "../client/store.ts";
 import { LevelEngine } from "./engine.ts";
 import { openStorage } from "./storage.ts";
 
+export { waitTicket } from "./queues.ts";
+
 export interface EngineOptions extends OpenOptions {
   /**
    * What to do with ephemeral objects found when the folder opens. The embedded store

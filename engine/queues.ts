@@ -33,7 +33,17 @@ const EMPTY = Buffer.alloc(0);
 
 type PartitionName = string | undefined;
 
+/** Arrival order of waits, shared by every queue (see WaitOptions.ticket). */
+let lastTicket = 0;
+
+/** A ticket for a wait arriving now. */
+export function waitTicket(): number {
+  return ++lastTicket;
+}
+
 interface Waiter {
+  /** arrival order: waiters of a partition are served by ticket */
+  ticket: number;
   done: boolean;
   timer: LongTimer | undefined;
   signal: AbortSignal | undefined;
@@ -436,7 +446,10 @@ export class QueueState {
   }
 
   private wait<W extends Waiter>(p: Partition, list: W[], w: W, timeoutMs: number | undefined, onTimeout: () => void): void {
-    list.push(w);
+    // In ticket order: a wait resumed from an earlier round goes back to its place.
+    let at = list.length;
+    while (at > 0 && list[at - 1]!.ticket > w.ticket) at--;
+    list.splice(at, 0, w);
     const leave = (): boolean => {
       if (w.done) return false;
       settleWaiter(w);
@@ -492,8 +505,10 @@ export class QueueState {
       throw this.full(p);
     }
     return new Promise<void>((resolve, reject) => {
-      const w: PutWaiter = { values: items, ttlMs, resolve, reject, done: false, timer: undefined, signal: request.signal, onAbort: undefined };
+      const w: PutWaiter = { values: items, ttlMs, resolve, reject, ticket: request.ticket ?? waitTicket(), done: false, timer: undefined, signal: request.signal, onAbort: undefined };
       this.wait(p, p.putters, w, timeoutMs, () => reject(this.full(p)));
+      // Resumed ahead of the putters waiting now, it may fit where they do not.
+      if (p.putters[0] === w) this.settle(p);
     });
   }
 
@@ -514,7 +529,7 @@ export class QueueState {
     if (timeoutMs === 0) return [];
     const p = existing ?? this.partitionFor(name);
     return new Promise<Uint8Array[]>((resolve, reject) => {
-      const w: GetWaiter = { n, resolve, reject, done: false, timer: undefined, signal: request.signal, onAbort: undefined };
+      const w: GetWaiter = { n, resolve, reject, ticket: request.ticket ?? waitTicket(), done: false, timer: undefined, signal: request.signal, onAbort: undefined };
       this.wait(p, p.getters, w, timeoutMs, () => resolve([]));
     });
   }

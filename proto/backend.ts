@@ -59,6 +59,11 @@ export interface DeleteObjectRequest {
 /** Waits can be cancelled: an aborted wait rejects with ClosedError. */
 export interface WaitOptions {
   signal?: AbortSignal;
+  /**
+   * Arrival order of a wait that goes on from an earlier round (a remote long-poll loop): it
+   * takes its place among the waiters by this ticket instead of at the back. Absent: now.
+   */
+  ticket?: number;
 }
 
 export interface DictScanRequest {

@@ -31,6 +31,8 @@ export interface RouteContext {
   readonly logError: (message: string, error: unknown) => void;
   /** Ends the waits its clients gave these ids (server/waits.ts). */
   readonly cancelWaits: (ids: readonly string[]) => void;
+  /** This request's place among waiters, kept across the rounds of one wait (server/waits.ts); undefined without a waitId. */
+  readonly waitTicket: () => number | undefined;
 }
 
 export type Reply = Record<string, unknown>;
@@ -203,6 +205,7 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
           partitionTtlMs: e.optionalNumber(body, "partitionTtlMs"),
           timeoutMs,
           signal: waitSignal(ctx, timeoutMs),
+          ticket: timeoutMs === 0 ? undefined : ctx.waitTicket(),
         });
       } catch (err) {
         // A put still waiting for room when the server closes wrote nothing: the client may send it again.
@@ -218,7 +221,12 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
       const id = e.string(body, "id");
       const n = e.number(body, "n");
       const timeoutMs = ctx.capWait(e.optionalNumber(body, "timeoutMs"));
-      const request = { partition: e.optionalString(body, "partition"), timeoutMs, signal: waitSignal(ctx, timeoutMs) };
+      const request = {
+        partition: e.optionalString(body, "partition"),
+        timeoutMs,
+        signal: waitSignal(ctx, timeoutMs),
+        ticket: timeoutMs === 0 ? undefined : ctx.waitTicket(),
+      };
       return { values: await releasedEmpty(ctx, ctx.engine.queueGet(id, n, request), []) };
     },
   },

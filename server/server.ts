@@ -10,7 +10,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { openEngine, type Engine } from "../engine/index.ts";
+import { openEngine, waitTicket, type Engine } from "../engine/index.ts";
 import { setLongTimeout, type LongTimer } from "../engine/timer.ts";
 import { ClosedError, InvalidError, NotFoundError, UnavailableError } from "../proto/errors.ts";
 import { HEALTH_PATH, unpackEnvelope } from "../proto/wire.ts";
@@ -40,7 +40,7 @@ class HttpEdge {
   private drained: (() => void) | undefined;
   private readonly tokenCheck: TokenCheck | undefined;
   /** Waits in progress by the id their client gave them, for POST /v1/waits/cancel. */
-  readonly waits = new WaitRegistry();
+  readonly waits = new WaitRegistry(waitTicket);
 
   constructor(
     readonly engine: Engine,
@@ -236,6 +236,10 @@ class InFlight implements RouteContext, BodySink {
 
   cancelWaits(ids: readonly string[]): void {
     this.edge.waits.cancel(ids);
+  }
+
+  waitTicket(): number | undefined {
+    return this.waitId === undefined ? undefined : this.edge.waits.ticket(this.waitId);
   }
 
   closing(): boolean {

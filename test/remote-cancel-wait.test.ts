@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { connect } from "../client/index.ts";
 import type { Queue, Store } from "../proto/api.ts";
 import { ClosedError } from "../proto/errors.ts";
+import { encodeValue } from "../proto/values.ts";
 import { MSGPACK_TYPE, ROUTES, packEnvelope, unpackEnvelope } from "../proto/wire.ts";
 import { startServer, type LarderServer } from "../server/index.ts";
 
@@ -25,6 +26,7 @@ async function setup(): Promise<{ server: LarderServer; store: Store; main: Queu
   return { server, store, main };
 }
 
+const packValue = (value: unknown): Buffer => encodeValue(value);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Outcome = { value: unknown } | { error: unknown };
@@ -104,6 +106,48 @@ describe("closing during a remote wait loses nothing", () => {
       // Written exactly when the put says so.
       expect(left).toEqual("value" in outcome ? [`p${i}`] : []);
     }
+  });
+});
+
+describe("a wait keeps its place in line across long-poll rounds", () => {
+  it("a getter whose first round ended comes back ahead of a getter that arrived after it", async () => {
+    const { server, main } = await setup();
+    const { id } = await main.info();
+    const getter = (waitId: string, timeoutMs: number) => post(server.url, ROUTES.queueGet, { id, n: 1, timeoutMs, waitId });
+    const firstRound = getter("a", 100);
+    await sleep(20);
+    const later = getter("b", 5_000);
+    // A's first round ends empty while B waits; A's second round carries the same waitId.
+    expect((await firstRound).body).toEqual({ values: [] });
+    const secondRound = getter("a", 5_000);
+    await sleep(20);
+    await main.put(1);
+    await main.put(2);
+    expect((await secondRound).body).toEqual({ values: [packValue(1)] });
+    expect((await later).body).toEqual({ values: [packValue(2)] });
+  });
+
+  it("so does a put waiting for room", async () => {
+    const server = await startServer({ memory: true, port: 0, limits: { queuePartitionItemsMax: 1 } });
+    cleanups.push(() => server.close());
+    const store = await connect(server.url);
+    cleanups.push(() => store.close());
+    const q = await store.queues.fromName<string>("full", { createIfMissing: true });
+    await q.put("x");
+    const { id } = await q.info();
+    const putter = (value: string, waitId: string, timeoutMs: number) =>
+      post(server.url, ROUTES.queuePut, { id, values: [packValue(value)], timeoutMs, waitId });
+    const firstRound = putter("a", "pa", 100);
+    await sleep(20);
+    const later = putter("b", "pb", 5_000);
+    expect((await firstRound).body).toMatchObject({ code: "QUEUE_FULL" });
+    const secondRound = putter("a", "pa", 5_000);
+    await sleep(20);
+    expect(await q.get()).toBe("x");
+    expect((await secondRound).status).toBe(200);
+    expect(await q.get()).toBe("a");
+    expect((await later).status).toBe(200);
+    expect(await q.get()).toBe("b");
   });
 });
 
