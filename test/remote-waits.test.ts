@@ -1,4 +1,4 @@
-// A remote wait that its caller abandons (the handle or the store closes) is cancelled at
+// Remote waits. One that its caller abandons (the handle or the store closes) is cancelled at
 // the server by id, and its own answer is read (docs/protocol.md, "Cancelling a wait").
 // Before, the client dropped the connection: an item the server had just handed the
 // waiting get was lost, 60 times in 60 when the close came right after the put returned.
