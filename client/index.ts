@@ -4,14 +4,16 @@
 import type { ConnectOptions, Store } from "../proto/api.ts";
 import { createStore } from "./store.ts";
 import { RemoteBackend } from "./remote.ts";
-import { DEFAULT_ENVIRONMENT, validateEnvironment } from "../proto/validate.ts";
+import { validateEnvironment } from "../proto/validate.ts";
 import { InvalidError } from "../proto/errors.ts";
 
 /** Connects to a Larder server; the returned Store behaves like an embedded one. */
 export async function connect(url: string, options: ConnectOptions | null = {}): Promise<Store> {
   if (options === null || options === undefined) options = {};
   if (typeof options !== "object" || Array.isArray(options)) throw new InvalidError("connect() takes the server URL and an options object");
-  const environment = validateEnvironment(options.environment ?? DEFAULT_ENVIRONMENT);
+  // Without one, calls name no environment and the server uses its own default (its
+  // `environment` option, "main" unless set).
+  const environment = options.environment === undefined || options.environment === null ? undefined : validateEnvironment(options.environment);
   const backend = await RemoteBackend.connect(url, options);
   return createStore(backend, environment);
 }

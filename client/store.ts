@@ -68,7 +68,8 @@ const QUEUE_PAGE_ITEMS = 256;
 
 export interface StoreContext {
   readonly backend: Backend;
-  readonly environment: string;
+  /** The default environment of calls; undefined leaves it to the backend (a server's own default). */
+  readonly environment: string | undefined;
 }
 
 class TypedStore implements Store {
@@ -77,7 +78,7 @@ class TypedStore implements Store {
   private closed = false;
   private readonly handles = new Set<BaseHandle>();
 
-  constructor(readonly backend: Backend, readonly environment: string) {
+  constructor(readonly backend: Backend, readonly environment: string | undefined) {
     this.dicts = new Dicts(this) as unknown as DictService;
     this.queues = new Queues(this) as unknown as QueueService;
   }
@@ -133,12 +134,12 @@ abstract class Service<H extends BaseHandle> {
   protected abstract wrap(record: ObjectRecord, ownsEphemeral: boolean): H;
 
   /** The call's environment, checked here so that a bad one is InvalidError on every store. */
-  protected env(options: { environment?: string | null }): string {
+  protected env(options: { environment?: string | null }): string | undefined {
     const environment = options.environment;
     return environment === undefined || environment === null ? this.store.environment : validateEnvironment(environment);
   }
 
-  protected async open(name: string | undefined, environment: string, mode: LookupMode, entryTtlMs?: number): Promise<H> {
+  protected async open(name: string | undefined, environment: string | undefined, mode: LookupMode, entryTtlMs?: number): Promise<H> {
     this.store.ensureOpen();
     const request = { name, environment, mode, ...(entryTtlMs === undefined ? {} : { entryTtlMs }) };
     const record = await this.store.backend.getObject(this.kind, request);
@@ -503,7 +504,7 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
 }
 
 /** Wraps a backend in the typed Store interface. */
-export function createStore(backend: Backend, environment: string): Store {
+export function createStore(backend: Backend, environment: string | undefined): Store {
   return new TypedStore(backend, environment);
 }
 

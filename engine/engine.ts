@@ -218,7 +218,7 @@ export class LevelEngine implements Backend {
   async getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
     this.ensureOpen();
     if (kind !== "dict" && kind !== "queue") throw new InvalidError("kind must be dict or queue");
-    const environment = validateEnvironment(request.environment);
+    const environment = validateEnvironment(request.environment ?? this.environment);
     const entryTtlMs = kind === "dict" ? validateTtl("entryTtlMs", request.entryTtlMs) : undefined;
     if (request.mode === "ephemeral") {
       if (request.name !== undefined && request.name !== null) throw new InvalidError("ephemeral objects have no name");
@@ -291,7 +291,7 @@ export class LevelEngine implements Backend {
 
   async listObjects(kind: ObjectKind, request: ListObjectsRequest): Promise<ObjectRecord[]> {
     this.ensureOpen();
-    const environment = validateEnvironment(request.environment);
+    const environment = validateEnvironment(request.environment ?? this.environment);
     const max = request.maxObjects === undefined || request.maxObjects === null ? Infinity : validateCount("maxObjects", request.maxObjects, 0);
     const before = request.createdBefore;
     if (before !== undefined && before !== null && (typeof before !== "number" || Number.isNaN(before))) {
@@ -310,7 +310,7 @@ export class LevelEngine implements Backend {
 
   async deleteObject(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
     this.ensureOpen();
-    const environment = validateEnvironment(request.environment);
+    const environment = validateEnvironment(request.environment ?? this.environment);
     const name = validateName(kind, request.name);
     const obj = this.byName.get(nameIndex(kind, environment, name));
     if (!obj) {

@@ -37,14 +37,15 @@ export interface ObjectRecord {
 
 export interface GetObjectRequest {
   name?: string;
-  environment: string;
+  /** undefined: the store's (or the server's) default environment */
+  environment?: string;
   mode: LookupMode;
   /** dicts only; applied when created, and updated on an existing dict when given */
   entryTtlMs?: number;
 }
 
 export interface ListObjectsRequest {
-  environment: string;
+  environment?: string;
   maxObjects?: number;
   /** ms since the epoch; only objects created strictly before it */
   createdBefore?: number;
@@ -52,7 +53,7 @@ export interface ListObjectsRequest {
 
 export interface DeleteObjectRequest {
   name: string;
-  environment: string;
+  environment?: string;
   allowMissing: boolean;
 }
 

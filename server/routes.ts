@@ -80,7 +80,7 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
       const mode = e.mode(body);
       const record = await ctx.engine.getObject(kind, {
         name: e.optionalString(body, "name"),
-        environment: e.string(body, "environment"),
+        environment: e.optionalString(body, "environment"),
         mode,
         entryTtlMs: e.optionalNumber(body, "entryTtlMs"),
       });
@@ -98,7 +98,7 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
     bodyBytesMax: small,
     async handle(ctx, body) {
       const records = await ctx.engine.listObjects(e.kind(body), {
-        environment: e.string(body, "environment"),
+        environment: e.optionalString(body, "environment"),
         maxObjects: e.optionalNumber(body, "maxObjects"),
         createdBefore: e.optionalNumber(body, "createdBefore"),
       });
@@ -110,7 +110,7 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
     async handle(ctx, body) {
       await ctx.engine.deleteObject(e.kind(body), {
         name: e.string(body, "name"),
-        environment: e.string(body, "environment"),
+        environment: e.optionalString(body, "environment"),
         allowMissing: e.flag(body, "allowMissing"),
       });
       return EMPTY;

@@ -409,6 +409,17 @@ describe("larder serve", () => {
     expect(result.stdout).toBe(firstLine);
   });
 
+  test("--env sets the environment of clients that name none", SLOW, async () => {
+    const { child, done, firstLine } = await serve(["--memory", "--port", "0", "--env", "staging"]);
+    const env = { LARDER_URL: firstLine.slice("listening on ".length).trim() };
+    expect((await finished(spawnLarder(["dict", "create", "cfg"], env))).code).toBe(0);
+    expect(JSON.parse((await finished(spawnLarder(["dict", "list", "--json"], env))).stdout).map((d: { name: string }) => d.name)).toEqual(["cfg"]);
+    expect(JSON.parse((await finished(spawnLarder(["dict", "list", "--json", "--env", "main"], env))).stdout)).toEqual([]);
+    expect(JSON.parse((await finished(spawnLarder(["dict", "list", "--json", "--env", "staging"], env))).stdout)).toHaveLength(1);
+    child.kill("SIGTERM");
+    expect((await done).code).toBe(0);
+  });
+
   test("on disk: data survives a restart; SIGINT also shuts down cleanly; a second server on the folder is LOCKED", SLOW, async () => {
     const dir = await mkdtemp(join(tmpdir(), "larder-cli-"));
     try {

@@ -1,6 +1,6 @@
 // Where the client commands find their server: --url, else LARDER_URL, else the default
 // that `larder serve` binds; --token, else LARDER_TOKEN; --env, else LARDER_ENVIRONMENT,
-// else the store's default environment ("main").
+// else the server's default environment (its --env, "main" unless set).
 //
 // The Store is built as `connect()` builds it, keeping the RemoteBackend at hand: `queue
 // list` needs per-queue partition counts, which the Backend has (`queueStats`) and the
@@ -23,7 +23,7 @@ export const CONNECTION_OPTIONS: Record<string, OptionSpec> = {
     type: "string",
     short: "e",
     valueName: "ENV",
-    help: `Environment to use (default: LARDER_ENVIRONMENT, else "${DEFAULT_ENVIRONMENT}").`,
+    help: `Environment to use (default: LARDER_ENVIRONMENT, else the server's default, "${DEFAULT_ENVIRONMENT}" unless it was started with --env).`,
   },
   url: { type: "string", valueName: "URL", help: `Server URL (default: LARDER_URL, else ${DEFAULT_URL}).` },
   token: { type: "string", valueName: "T", help: "Bearer token (default: LARDER_TOKEN). Prefer the variable: flags show in `ps`." },
@@ -32,13 +32,14 @@ export const CONNECTION_OPTIONS: Record<string, OptionSpec> = {
 export interface Connection {
   readonly store: Store;
   readonly backend: Backend;
-  readonly environment: string;
+  /** undefined: the server's default environment */
+  readonly environment: string | undefined;
 }
 
 export interface ConnectionSettings {
   readonly url: string;
   readonly token: string | undefined;
-  readonly environment: string;
+  readonly environment: string | undefined;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -49,16 +50,18 @@ export function connectionSettings(args: ParsedArgs, io: Io): ConnectionSettings
   return {
     url: nonEmpty(stringOption(args, "url")) ?? nonEmpty(io.env["LARDER_URL"]) ?? DEFAULT_URL,
     token: nonEmpty(stringOption(args, "token")) ?? nonEmpty(io.env["LARDER_TOKEN"]),
-    environment: validateEnvironment(
-      nonEmpty(stringOption(args, "env")) ?? nonEmpty(io.env["LARDER_ENVIRONMENT"]) ?? DEFAULT_ENVIRONMENT,
-    ),
+    environment: optionalEnvironment(nonEmpty(stringOption(args, "env")) ?? nonEmpty(io.env["LARDER_ENVIRONMENT"])),
   };
+}
+
+function optionalEnvironment(value: string | undefined): string | undefined {
+  return value === undefined ? undefined : validateEnvironment(value);
 }
 
 export async function openConnection(settings: ConnectionSettings): Promise<Connection> {
   const backend = await RemoteBackend.connect(settings.url, {
     ...(settings.token === undefined ? {} : { token: settings.token }),
-    environment: settings.environment,
+    ...(settings.environment === undefined ? {} : { environment: settings.environment }),
   });
   return { backend, store: createStore(backend, settings.environment), environment: settings.environment };
 }

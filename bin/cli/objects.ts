@@ -23,8 +23,8 @@ export function label(kind: Kind): string {
 }
 
 /** "Dict 'pages'", with the environment when it is not the default one. */
-export function describe(kind: Kind, name: string, environment: string): string {
-  const where = environment === DEFAULT_ENVIRONMENT ? "" : ` in environment '${environment}'`;
+export function describe(kind: Kind, name: string, environment: string | undefined): string {
+  const where = environment === undefined || environment === DEFAULT_ENVIRONMENT ? "" : ` in environment '${environment}'`;
   return `${label(kind)} '${name}'${where}`;
 }
 

@@ -12,6 +12,7 @@ import { DEFAULT_LIMITS, resolveLimits } from "../../proto/limits.ts";
 import type { Command, ParsedArgs } from "./args.ts";
 import { booleanOption, listOption, parseNonNegativeInteger, stringOption, UsageError } from "./args.ts";
 import type { Io } from "./io.ts";
+import { DEFAULT_ENVIRONMENT, validateEnvironment } from "../../proto/validate.ts";
 
 const PATH = "serve";
 export const DEFAULT_DATA_DIR = "./larder-data";
@@ -29,6 +30,7 @@ export interface ServeSettings {
   durability?: Durability;
   limits?: Partial<Limits>;
   ephemeralExpiryMs?: number;
+  environment?: string;
 }
 
 /** `--limit name=value`: a positive integer (`_` may group digits), or `Infinity` for partitionTtlMs. */
@@ -86,6 +88,8 @@ export function serveSettings(args: ParsedArgs, io: Io): ServeSettings {
   const expiry = stringOption(args, "ephemeral-expiry-ms");
   const ephemeralExpiryMs = expiry === undefined ? undefined : parseNonNegativeInteger("--ephemeral-expiry-ms", expiry, PATH);
   if (ephemeralExpiryMs === 0) throw new UsageError("--ephemeral-expiry-ms must be positive", PATH);
+  const environment = stringOption(args, "env") || io.env["LARDER_ENVIRONMENT"] || undefined;
+  if (environment !== undefined) validateEnvironment(environment);
   return {
     ...(memory ? { memory: true } : { path: data ?? DEFAULT_DATA_DIR }),
     host: stringOption(args, "host") ?? DEFAULT_HOST,
@@ -94,6 +98,7 @@ export function serveSettings(args: ParsedArgs, io: Io): ServeSettings {
     ...(durability === undefined ? {} : { durability }),
     ...(limits === undefined ? {} : { limits }),
     ...(ephemeralExpiryMs === undefined ? {} : { ephemeralExpiryMs }),
+    ...(environment === undefined ? {} : { environment }),
   };
 }
 
@@ -147,6 +152,11 @@ export const SERVE_COMMAND: Command = {
       multiple: true,
       valueName: "NAME=VALUE",
       help: "Override a limit, e.g. --limit queuePartitionItemsMax=100; repeatable.",
+    },
+    env: {
+      type: "string",
+      valueName: "E",
+      help: `Default environment of clients that name none (default: LARDER_ENVIRONMENT, else "${DEFAULT_ENVIRONMENT}").`,
     },
     "ephemeral-expiry-ms": {
       type: "string",
