@@ -421,7 +421,8 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
     this.ensureOpen();
     if (!Array.isArray(values)) throw new InvalidError("putMany takes an array of values");
     const o = optionsOf(options, "put");
-    const encoded = values.map((v) => encodeValue(v));
+    // Array.from, not map: a hole in the array is undefined, refused like any undefined.
+    const encoded = Array.from(values, (v) => encodeValue(v));
     await this.waiting((signal) =>
       this.backend.queuePut(this.id, encoded, {
         ...(o.partition === undefined ? {} : { partition: o.partition }),
@@ -474,7 +475,7 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
   async *iterate(options?: QueueIterateOptions): AsyncIterableIterator<unknown> {
     this.ensureOpen();
     const o = optionsOf(options, "iterate");
-    const pollMs = validateTimeout("itemPollTimeoutMs", o.itemPollTimeoutMs) ?? 0;
+    const pollMs = validateTimeout("itemPollTimeoutMs", o.itemPollTimeoutMs, "do not wait for new items") ?? 0;
     const partition = o.partition;
     let after: string | undefined;
     let deadline = Date.now() + pollMs;

@@ -80,10 +80,10 @@ const EMPTY = Buffer.alloc(0);
 
 
 /** `timeoutMs`: undefined waits without limit, 0 is one attempt, a positive value waits that long. */
-export function validateTimeout(name: string, value: unknown): number | undefined {
+export function validateTimeout(name: string, value: unknown, absent = "wait forever"): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw new InvalidError(`${name} must be undefined (wait forever), 0 (one attempt) or a finite positive number of ms, got ${String(value)}`);
+    throw new InvalidError(`${name} must be undefined (${absent}), 0 (one attempt) or a finite positive number of ms, got ${String(value)}`);
   }
   return value;
 }

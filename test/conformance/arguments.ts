@@ -147,6 +147,10 @@ export function argumentsSuite(h: Harness): void {
         await expectError(q.clear(loose(options)), InvalidError);
       }
       expect(await q.len()).toBe(0);
+      // A hole in the array is an undefined item: refused as undefined is, nothing written.
+      const hole = await expectError(q.putMany(loose([1, , 3])), InvalidError); // eslint-disable-line no-sparse-arrays
+      expect(hole.message).toMatch(/undefined cannot be stored/);
+      expect(await q.len()).toBe(0);
       await q.put(1, loose(null));
       expect(await q.len(loose(null))).toBe(1);
       expect(await q.getMany(5, { timeoutMs: 0 })).toEqual([1]);
