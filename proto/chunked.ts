@@ -1,4 +1,8 @@
-// Reading a batch answer that arrived in many chunks without joining them first. A batch
+// Walking MessagePack by its headers alone, without building any value. Two uses:
+// - the server measures a big request body before unpacking it (server/server.ts): it
+//   finds where the one value ends and counts the values in it, so that trailing bytes
+//   and bodies of millions of tiny values are refused before they cost any memory;
+// - the client reads a batch answer that arrived in many chunks without joining them. A batch
 // answer can be bigger than the largest Buffer Node can make (4 GiB): 64 gets of a 70 MiB
 // value are 4.4 GB. The client finds where each reply starts and ends by walking the
 // MessagePack headers across the chunks, then unpacks each reply from its own bytes, so
@@ -65,13 +69,20 @@ function truncated(): Error {
   return new Error("the MessagePack data ends early");
 }
 
-/** The position just after the one MessagePack value that starts at `pos`. */
-function skip(data: Chunks, pos: number): number {
+/** Thrown by `skip` when a value holds more values than it may. */
+export class TooManyValues extends Error {}
+
+/**
+ * The position just after the one MessagePack value that starts at `pos`. `budget.left`
+ * counts down the values met (containers and their elements alike); past zero, TooManyValues.
+ */
+function skip(data: Chunks, pos: number, budget?: { left: number }): number {
   // Values still to skip; a container adds its elements. Each needs at least one byte, so
   // a count beyond the bytes left is malformed (and cannot make this loop run long).
   let pending = 1;
   while (pending > 0) {
     pending--;
+    if (budget !== undefined && --budget.left < 0) throw new TooManyValues();
     const tag = data.byte(pos);
     let size: number;
     if (tag <= 0x7f || tag >= 0xe0) size = 1;
@@ -161,6 +172,15 @@ function skip(data: Chunks, pos: number): number {
     if (pos > data.length || pending > data.length - pos) throw truncated();
   }
   return pos;
+}
+
+/**
+ * Where the one MessagePack value at the start of `bytes` ends (bytes after it are the
+ * caller's to refuse), reading headers only. TooManyValues when it holds more than
+ * `valuesMax` values; an Error when it is malformed or ends early.
+ */
+export function endOfValue(bytes: Buffer, valuesMax: number): number {
+  return skip(new Chunks([bytes]), 0, { left: valuesMax });
 }
 
 /** The count of the map or array header at `pos` and where its first element starts; undefined if it is not one. */

@@ -15,6 +15,15 @@ import { WAIT_IDS_MAX, WAIT_ID_LENGTH_MAX, checkWaitId } from "./waits.ts";
 
 /** Room in every body for field names, ids, names, environments, partitions and numbers. */
 export const ENVELOPE_BYTES_MAX = 4 * 1024;
+/**
+ * Most MessagePack values (containers and their elements alike) one request body may hold:
+ * room for a batch of small calls, and four times the values of the largest putMany and
+ * update the limits allow. Bodies are measured against it before they are unpacked.
+ */
+export function envelopeValuesMax(limits: Limits): number {
+  return 64 * BATCH_CALLS_MAX + 4 * (limits.queuePartitionItemsMax + 3 * limits.dictUpdateEntriesMax);
+}
+
 /** MessagePack framing of one bin inside an array: a bin32 header, plus a 2-element array header. */
 const ITEM_FRAMING_BYTES = 8;
 

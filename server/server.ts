@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { openEngine, waitTicket, type Engine } from "../engine/index.ts";
 import { setLongTimeout, type LongTimer } from "../engine/timer.ts";
-import { ClosedError, InvalidError, NotFoundError, UnavailableError } from "../proto/errors.ts";
+import { ClosedError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
 import { HEALTH_PATH, unpackEnvelope } from "../proto/wire.ts";
 import { TokenCheck } from "./auth.ts";
 import { BodyReader, checkContentType, checkDeclaredLength, readHead, type BodySink } from "./body.ts";
@@ -20,7 +20,8 @@ import { asEnvelope, type Envelope } from "./envelope.ts";
 import { Leases } from "./leases.ts";
 import { engineOptions, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./options.ts";
 import { errorReply, sendError, sendJson, sendReply } from "./reply.ts";
-import { ROUTES_BY_PATH, type Reply, type Route, type RouteContext } from "./routes.ts";
+import { ROUTES_BY_PATH, envelopeValuesMax, type Reply, type Route, type RouteContext } from "./routes.ts";
+import { TooManyValues, endOfValue } from "../proto/chunked.ts";
 import { WaitRegistry, checkWaitId } from "./waits.ts";
 
 export interface LarderServer {
@@ -41,6 +42,8 @@ class HttpEdge {
   private readonly tokenCheck: TokenCheck | undefined;
   /** Waits in progress by the id their client gave them, for POST /v1/waits/cancel. */
   readonly waits = new WaitRegistry(waitTicket);
+  /** Most MessagePack values one request body may hold. */
+  readonly envelopeValuesMax: number;
 
   constructor(
     readonly engine: Engine,
@@ -49,6 +52,7 @@ class HttpEdge {
     readonly http: Server,
   ) {
     this.tokenCheck = options.token === undefined ? undefined : new TokenCheck(options.token);
+    this.envelopeValuesMax = envelopeValuesMax(engine.limits);
     const serve = (req: IncomingMessage, res: ServerResponse): void => this.serve(req, res);
     http.on("request", serve);
     // With a listener here, Node no longer answers `Expect: 100-continue` by itself: the
@@ -193,7 +197,7 @@ class InFlight implements RouteContext, BodySink {
   bodyRead(body: Buffer): void {
     let envelope: Envelope;
     try {
-      envelope = decodeEnvelope(body);
+      envelope = decodeEnvelope(body, this.edge.envelopeValuesMax);
     } catch (err) {
       this.bodyFailed(err as Error);
       return;
@@ -259,7 +263,28 @@ class InFlight implements RouteContext, BodySink {
   }
 }
 
-function decodeEnvelope(body: Buffer): Envelope {
+/**
+ * Bodies up to this size are unpacked at once. A bigger one is first measured by its
+ * headers (proto/chunked.ts): bytes after the envelope are refused there, not by msgpackr,
+ * whose error message for them is a JSON dump of everything it decoded (a 255 MiB put with
+ * one byte too many ran the server out of memory), and so is a body of more values than
+ * any call needs (100 million empty items in a 200 MB put did the same).
+ */
+const MEASURED_BODY_BYTES_MIN = 64 * 1024;
+
+function decodeEnvelope(body: Buffer, valuesMax: number): Envelope {
+  if (body.length > MEASURED_BODY_BYTES_MIN) {
+    let end: number;
+    try {
+      end = endOfValue(body, valuesMax);
+    } catch (err) {
+      if (err instanceof TooManyValues) {
+        throw new RequestSizeError(`the request body holds more than ${valuesMax} MessagePack values, more than any call needs`);
+      }
+      throw new InvalidError(`malformed MessagePack body: ${(err as Error).message}`);
+    }
+    if (end !== body.length) throw new InvalidError(`malformed MessagePack body: ${body.length - end} bytes after the envelope`);
+  }
   let decoded: unknown;
   try {
     decoded = unpackEnvelope(body);

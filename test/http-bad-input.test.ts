@@ -210,6 +210,23 @@ describe("the HTTP edge refuses bad input with a 4xx and a code", () => {
     await expectError(dict.update({ c: 1, d: 2, e: 3, f: 4, g: 5 }), RequestSizeError);
   });
 
+  it("a big body with bytes after the envelope is 400 INVALID, without unpacking it", async () => {
+    // msgpackr's own error for trailing bytes is a JSON dump of what it decoded: for a 255 MiB
+    // put that ran the server out of memory. Bodies over 64 KiB are measured first.
+    const answer = post(ROUTES.batch, Buffer.concat([packEnvelope({ calls: [], pad: Buffer.alloc(1 << 20, 7) }), Buffer.from([0xc0])]));
+    await expectAnswer(answer, 400, "INVALID");
+    expect((await answer).body.message).toMatch(/1 bytes after the envelope/);
+  });
+
+  it("a body of more MessagePack values than any call needs is 413 TOO_LARGE before it is unpacked", async () => {
+    // 100 million empty items in a 200 MB put ran the server out of memory while unpacking.
+    const nils = Buffer.alloc(1 << 20, 0xc0);
+    const body = Buffer.concat([Buffer.from([0x82, 0xa5, ...Buffer.from("calls"), 0x90, 0xa3, ...Buffer.from("pad"), 0xdd, 0, 0x10, 0, 0]), nils]);
+    const answer = post(ROUTES.batch, body);
+    await expectAnswer(answer, 413, "TOO_LARGE");
+    expect((await answer).body.message).toMatch(/MessagePack values/);
+  });
+
   it("unknown ids are 404 NOT_FOUND", async () => {
     await expectAnswer(post(ROUTES.dictLen, packEnvelope({ id: "di-" + "a".repeat(22) })), 404, "NOT_FOUND");
     await expectAnswer(post(ROUTES.dictLen, packEnvelope({ id: "nonsense" })), 404, "NOT_FOUND");
@@ -242,3 +259,19 @@ function rawExchange(head: string, body: Buffer | undefined, until: RegExp): Pro
     socket.on("close", () => reject(new Error(`connection closed; received: ${received}`)));
   });
 }
+
+describe("the value count bound leaves room for every call the limits allow", () => {
+  it("a putMany of queuePartitionItemsMax items and an update of dictUpdateEntriesMax entries pass", async () => {
+    const big = await remoteStore();
+    try {
+      const q = await big.queues.fromName<number>("q", { createIfMissing: true });
+      await q.putMany(Array.from({ length: 5_000 }, (_, i) => i));
+      expect(await q.len()).toBe(5_000);
+      const d = await big.dicts.fromName<string, number>("d", { createIfMissing: true });
+      await d.update(Array.from({ length: 10_000 }, (_, i): [string, number] => [`k${i}`, i]));
+      expect(await d.len()).toBe(10_000);
+    } finally {
+      await big.close();
+    }
+  });
+});
