@@ -31,6 +31,9 @@ export function errorReply(err: unknown, logError: (message: string, error: unkn
 function mustClose(req: IncomingMessage, closing: boolean): boolean {
   if (closing) return true;
   if (req.complete) return false;
+  // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3): nothing
+  // is left unread. (Node sets `complete` only once such a request's end has been read.)
+  if (req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined) return false;
   // A client that sent `Expect: 100-continue` and got a final answer instead may or may not send its body.
   if (req.headers.expect !== undefined) return true;
   const declared = Number(req.headers["content-length"] ?? NaN);

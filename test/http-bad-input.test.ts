@@ -227,6 +227,14 @@ describe("the HTTP edge refuses bad input with a 4xx and a code", () => {
     expect((await answer).body.message).toMatch(/MessagePack values/);
   });
 
+  it("answers to requests without a body keep the connection open: two pipelined requests are both answered", async () => {
+    const head = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\nPOST /v1/nope HTTP/1.1\r\nHost: x\r\n\r\n";
+    const received = await rawExchange(head, undefined, /NOT_FOUND[\s\S]*\}/);
+    expect(received.match(/HTTP\/1\.1 \d{3} /g)).toHaveLength(2);
+    expect(received).toMatch(/^HTTP\/1\.1 200 /);
+    expect(received).not.toMatch(/connection: close/i);
+  });
+
   it("unknown ids are 404 NOT_FOUND", async () => {
     await expectAnswer(post(ROUTES.dictLen, packEnvelope({ id: "di-" + "a".repeat(22) })), 404, "NOT_FOUND");
     await expectAnswer(post(ROUTES.dictLen, packEnvelope({ id: "nonsense" })), 404, "NOT_FOUND");
