@@ -20,6 +20,7 @@ import type {
   QueueStats,
 } from "../proto/backend.ts";
 import { InternalError, InvalidError, QueueFullError } from "../proto/errors.ts";
+import { validateToken } from "../proto/validate.ts";
 import { Heartbeats } from "./heartbeats.ts";
 import { Transport, newWaitId, type Reply } from "./transport.ts";
 
@@ -154,8 +155,7 @@ export class RemoteBackend implements Backend {
   /** Makes no request: the first call finds out whether the server is there. */
   static async connect(url: string, options: ConnectOptions = {}): Promise<RemoteBackend> {
     if (typeof url !== "string") throw new InvalidError("connect() takes the server URL as a string");
-    const token = options.token;
-    if (token !== undefined && (typeof token !== "string" || token.length === 0)) throw new InvalidError("token must be a non-empty string");
+    const token = validateToken(options.token);
     const retryTimeoutMs = positiveOption("retryTimeoutMs", options.retryTimeoutMs, CONNECT_DEFAULTS.retryTimeoutMs);
     const heartbeatIntervalMs = positiveOption("heartbeatIntervalMs", options.heartbeatIntervalMs, CONNECT_DEFAULTS.heartbeatIntervalMs);
     const connections = positiveOption("connections", options.connections, CONNECT_DEFAULTS.connections);

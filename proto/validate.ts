@@ -110,6 +110,19 @@ export function validateBoolean(name: string, value: unknown): boolean {
   return value;
 }
 
+/**
+ * A bearer token: visible ASCII, no spaces (RFC 6750 allows fewer characters still). Any
+ * other character cannot travel in an Authorization header as the same bytes, so a server
+ * with such a token could never be reached, and a client could never send it.
+ */
+export function validateToken(token: unknown): string | undefined {
+  if (token === undefined) return undefined;
+  if (typeof token !== "string" || !/^[\x21-\x7e]+$/.test(token)) {
+    throw new InvalidError("token must be a non-empty string of visible ASCII characters (no spaces or other characters)");
+  }
+  return token;
+}
+
 export function checkBytes(what: string, length: number, max: number): void {
   if (length > max) throw new RequestSizeError(`${what} is ${length} bytes, over the limit of ${max} bytes`);
 }

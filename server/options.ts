@@ -2,6 +2,7 @@
 // network, auth, long-poll and ephemeral-lease settings below, with their defaults in
 // one documented object.
 
+import { validateToken } from "../proto/validate.ts";
 import type { EngineOptions } from "../engine/index.ts";
 import { InvalidError } from "../proto/errors.ts";
 import { CEILINGS } from "../proto/limits.ts";
@@ -95,10 +96,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new InvalidError(`port must be an integer from 0 to 65535, got ${String(port)}`);
   }
-  const token = options.token ?? SERVER_DEFAULTS.token;
-  if (token !== undefined && (typeof token !== "string" || token.length === 0)) {
-    throw new InvalidError("token must be a non-empty string");
-  }
+  const token = validateToken(options.token ?? SERVER_DEFAULTS.token);
   const ephemeralExpiryMs = positive("ephemeralExpiryMs", options.ephemeralExpiryMs, SERVER_DEFAULTS.ephemeralExpiryMs);
   const reapDefault = Math.min(10_000, Math.max(10, ephemeralExpiryMs / 4));
   const longPollMaxMs = positive("longPollMaxMs", options.longPollMaxMs, SERVER_DEFAULTS.longPollMaxMs);

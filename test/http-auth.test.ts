@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "undici";
 import { connect } from "../client/index.ts";
 import type { Store } from "../proto/api.ts";
-import { AuthError } from "../proto/errors.ts";
+import { AuthError, InvalidError } from "../proto/errors.ts";
+import { startServer } from "../server/index.ts";
 import { MSGPACK_TYPE, ROUTES, packEnvelope } from "../proto/wire.ts";
 import { encodeKey } from "../proto/keys.ts";
 import { encodeValue } from "../proto/values.ts";
@@ -115,5 +116,36 @@ describe("bearer-token auth", () => {
       body: packEnvelope({ id: dictId }),
     });
     expect(res.statusCode).toBe(200);
+  });
+});
+
+describe("tokens that cannot travel in a header", () => {
+  // Non-ASCII characters, spaces and control characters cannot be sent back as the same
+  // bytes in an Authorization header (and surrounding spaces are trimmed from it): a
+  // server started with such a token could never be reached.
+  const unusable = ["€uro", "s3cret ", " s3cret", "two words", "line\nbreak", "tab\t", ""];
+
+  it("startServer refuses them with InvalidError", async () => {
+    for (const token of unusable) {
+      await expectError(startServer({ memory: true, port: 0, token }), InvalidError);
+    }
+  });
+
+  it("connect refuses them with InvalidError, before any request", async () => {
+    for (const token of unusable) {
+      await expectError(connect("http://127.0.0.1:9", { token }), InvalidError);
+    }
+  });
+
+  it("every visible ASCII character works", async () => {
+    const token = Array.from({ length: 0x7e - 0x21 + 1 }, (_, i) => String.fromCharCode(0x21 + i)).join("");
+    const server = await startServer({ memory: true, port: 0, token });
+    try {
+      const store = await connect(server.url, { token });
+      expect(await (await store.dicts.fromName("d", { createIfMissing: true })).len()).toBe(0);
+      await store.close();
+    } finally {
+      await server.close();
+    }
   });
 });
