@@ -2,6 +2,8 @@
 // the format version written by the first open.
 
 // `level` is classic-level (LevelDB through N-API) in Node.js; it is the package users know.
+import { mkdir, stat } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { Level } from "level";
 import { MemoryLevel } from "memory-level";
 import type { OpenOptions } from "../proto/api.ts";
@@ -23,7 +25,40 @@ function isLocked(err: unknown): boolean {
   return e?.code === "LEVEL_LOCKED" || e?.cause?.code === "LEVEL_LOCKED";
 }
 
+/**
+ * Creates the data folder and its missing parents one level at a time. classic-level's own
+ * `mkdir(path, { recursive: true })` never returns for a path under /proc (a Node bug: it
+ * spins at full CPU), so the folder must exist before LevelDB is asked to open it.
+ */
+async function ensureFolder(path: string): Promise<void> {
+  const missing: string[] = [];
+  for (let dir = resolve(path); ; ) {
+    try {
+      if (!(await stat(dir)).isDirectory()) throw new InvalidError(`the data folder ${path} cannot be made: ${dir} is not a folder`);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+        if (err instanceof InvalidError) throw err;
+        throw new InternalError(`cannot open the data folder ${path}: ${(err as Error).message}`, { cause: err });
+      }
+      missing.push(dir);
+      const parent = dirname(dir);
+      if (parent === dir) break;
+      dir = parent;
+    }
+  }
+  for (const dir of missing.reverse()) {
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") continue;
+      throw new InternalError(`cannot create the data folder ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
 async function openLevel(path: string): Promise<Db> {
+  await ensureFolder(path);
   const db = new Level<Buffer, Buffer>(path, {
     keyEncoding: "buffer",
     valueEncoding: "buffer",

@@ -120,13 +120,49 @@ async function run(args: ParsedArgs, io: Io): Promise<number> {
   // still shuts it down cleanly instead of killing the process mid-open.
   const stop = nextSignal();
   const { startServer } = await import("../../server/index.ts");
-  const server = await startServer(settings);
+  const starting = startServer(settings);
+  const first = await Promise.race([starting.then((server) => ({ server })), stop.then((signal) => ({ signal }))]);
+  if ("signal" in first) {
+    void nextSignal().then(() => process.exit(1));
+    return stopWhileStarting(first.signal, starting, io);
+  }
+  const { server } = first;
   await io.out(`listening on ${server.url}\n`);
   const signal = await stop;
   void nextSignal().then(() => process.exit(1));
   await io.err(`larder: ${signal}: shutting down\n`);
   await server.close();
   return 0;
+}
+
+/** How long a signal during start-up waits for the start to finish before giving up. */
+const START_WAIT_MS = 10_000;
+
+/**
+ * A signal arrived while the server was starting: let the start finish (it may hold the
+ * data folder), close what it opened and exit 0; exit 1 if it does not finish in time.
+ * (A second signal exits at once: run() sets that up.)
+ */
+export async function stopWhileStarting(
+  signal: Signal,
+  starting: Promise<{ close(): Promise<void> }>,
+  io: Io,
+  waitMs = START_WAIT_MS,
+): Promise<number> {
+  await io.err(`larder: ${signal} during start-up: stopping\n`);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), waitMs)));
+  try {
+    const server = await Promise.race([starting, late]);
+    if (server === "late") {
+      await io.err(`larder: the start did not finish within ${waitMs} ms; exiting\n`);
+      return 1;
+    }
+    await server.close();
+    return 0;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export const SERVE_COMMAND: Command = {
