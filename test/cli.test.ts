@@ -416,6 +416,9 @@ describe("larder serve", () => {
     expect(JSON.parse((await finished(spawnLarder(["dict", "list", "--json"], env))).stdout).map((d: { name: string }) => d.name)).toEqual(["cfg"]);
     expect(JSON.parse((await finished(spawnLarder(["dict", "list", "--json", "--env", "main"], env))).stdout)).toEqual([]);
     expect(JSON.parse((await finished(spawnLarder(["dict", "list", "--json", "--env", "staging"], env))).stdout)).toHaveLength(1);
+    // Messages name the environment the server chose, as they name one given with --env.
+    const missing = await finished(spawnLarder(["dict", "get", "cfg", "nokey", "--json"], env));
+    expect(missing.stderr).toMatch(/^error: KEY_NOT_FOUND: .*Dict 'cfg' in environment 'staging'/);
     child.kill("SIGTERM");
     expect((await done).code).toBe(0);
   });

@@ -10,15 +10,7 @@ import { confirm, YES_OPTION } from "./confirm.ts";
 import { CONNECTION_OPTIONS, withConnection } from "./connection.ts";
 import { reprOf, textOf, toJson, truncate } from "./format.ts";
 import type { Group } from "./help.ts";
-import {
-  createCommand,
-  deleteCommand,
-  describe,
-  JSON_OPTION,
-  listColumns,
-  lookupDict,
-  NAME_ARGUMENT,
-} from "./objects.ts";
+import { createCommand, deleteCommand, describe, JSON_OPTION, listColumns, lookupDict, NAME_ARGUMENT, environmentOf } from "./objects.ts";
 import { renderTable } from "./table.ts";
 
 /** `dict items` shows this many entries unless N or --all says otherwise (Modal's default). */
@@ -52,7 +44,8 @@ const clear: Command = {
     withConnection(args, io, async ({ store, environment }) => {
       const name = args.positionals["NAME"]!;
       const dict = await lookupDict(store, name);
-      await confirm(io, `irrevocably delete the contents of ${describe("dict", name, environment)}`, booleanOption(args, "yes"));
+      const where = await environmentOf(dict, environment);
+      await confirm(io, `irrevocably delete the contents of ${describe("dict", name, where)}`, booleanOption(args, "yes"));
       await dict.clear();
     }),
 };
@@ -75,10 +68,11 @@ const get: Command = {
     withConnection(args, io, async ({ store, environment }) => {
       const name = args.positionals["NAME"]!;
       const key = args.positionals["KEY"]!;
-      const value = await (await lookupDict(store, name)).get(key, MISSING);
+      const dict = await lookupDict(store, name);
+      const value = await dict.get(key, MISSING);
       if (value === MISSING) {
         if (!booleanOption(args, "json")) return io.out("None\n");
-        throw new KeyError(`key ${JSON.stringify(key)} not found in ${describe("dict", name, environment)}`);
+        throw new KeyError(`key ${JSON.stringify(key)} not found in ${describe("dict", name, await environmentOf(dict, environment))}`);
       }
       await io.out((booleanOption(args, "json") ? toJson(value) : textOf(value)) + "\n");
     }),

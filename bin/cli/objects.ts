@@ -22,6 +22,11 @@ export function label(kind: Kind): string {
   return kind === "dict" ? "Dict" : "Queue";
 }
 
+/** The object's environment for messages: the one asked for, else the one the server chose (one lookup). */
+export async function environmentOf(handle: { info(): Promise<{ environment: string }> }, asked: string | undefined): Promise<string> {
+  return asked ?? (await handle.info()).environment;
+}
+
 /** "Dict 'pages'", with the environment when it is not the default one. */
 export function describe(kind: Kind, name: string, environment: string | undefined): string {
   const where = environment === undefined || environment === DEFAULT_ENVIRONMENT ? "" : ` in environment '${environment}'`;
@@ -78,19 +83,20 @@ export function deleteCommand(kind: Kind): Command {
         const name = args.positionals["NAME"]!;
         const allowMissing = booleanOption(args, "allow-missing");
         // Look first, so that nobody is asked to confirm deleting what is not there.
-        if (!(await exists(store, kind, name, allowMissing))) return;
-        await confirm(io, `irrevocably delete the ${describe(kind, name, environment)}`, booleanOption(args, "yes"));
+        const handle = await existing(store, kind, name, allowMissing);
+        if (handle === undefined) return;
+        const where = await environmentOf(handle, environment);
+        await confirm(io, `irrevocably delete the ${describe(kind, name, where)}`, booleanOption(args, "yes"));
         await services(store, kind).delete(name, { allowMissing });
       }),
   };
 }
 
-async function exists(store: Store, kind: Kind, name: string, allowMissing: boolean): Promise<boolean> {
+async function existing(store: Store, kind: Kind, name: string, allowMissing: boolean): Promise<{ info(): Promise<{ environment: string }> } | undefined> {
   try {
-    await (kind === "dict" ? lookupDict(store, name) : lookupQueue(store, name));
-    return true;
+    return await (kind === "dict" ? lookupDict(store, name) : lookupQueue(store, name));
   } catch (err) {
-    if (err instanceof NotFoundError && allowMissing) return false;
+    if (err instanceof NotFoundError && allowMissing) return undefined;
     throw err;
   }
 }

@@ -17,15 +17,7 @@ import { confirm, YES_OPTION } from "./confirm.ts";
 import { CONNECTION_OPTIONS, withConnection } from "./connection.ts";
 import { textOf, toJsonLine, toJson } from "./format.ts";
 import type { Group } from "./help.ts";
-import {
-  createCommand,
-  deleteCommand,
-  describe,
-  JSON_OPTION,
-  listColumns,
-  lookupQueue,
-  NAME_ARGUMENT,
-} from "./objects.ts";
+import { createCommand, deleteCommand, describe, JSON_OPTION, listColumns, lookupQueue, NAME_ARGUMENT, environmentOf } from "./objects.ts";
 import { renderTable } from "./table.ts";
 
 const PARTITION_OPTION: Record<string, OptionSpec> = {
@@ -184,7 +176,7 @@ const clear: Command = {
     return withConnection(args, io, async ({ store, environment }) => {
       const name = args.positionals["NAME"]!;
       const queue = await lookupQueue(store, name);
-      const action = `irrevocably delete the contents of ${describe("queue", name, environment)}`;
+      const action = `irrevocably delete the contents of ${describe("queue", name, await environmentOf(queue, environment))}`;
       await confirm(io, action, booleanOption(args, "yes"));
       await queue.clear({ ...partitionOf(args), all });
     });
