@@ -219,6 +219,9 @@ export class LevelEngine implements Backend {
     this.ensureOpen();
     if (kind !== "dict" && kind !== "queue") throw new InvalidError("kind must be dict or queue");
     const environment = validateEnvironment(request.environment ?? this.environment);
+    if (kind === "queue" && request.entryTtlMs !== undefined && request.entryTtlMs !== null) {
+      throw new InvalidError("entryTtlMs is for dicts; a queue's partitions expire by partitionTtlMs, given to put");
+    }
     const entryTtlMs = kind === "dict" ? validateTtl("entryTtlMs", request.entryTtlMs) : undefined;
     if (request.mode === "ephemeral") {
       if (request.name !== undefined && request.name !== null) throw new InvalidError("ephemeral objects have no name");

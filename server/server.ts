@@ -300,11 +300,20 @@ class MethodNotAllowed extends Error {
   }
 }
 
+/** Binds the port; a port in use or a host that is not this machine's is INVALID, not INTERNAL. */
 function listen(http: Server, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
-    http.once("error", reject);
+    const failed = (err: NodeJS.ErrnoException): void => {
+      const why =
+        err.code === "EADDRINUSE" ? "the port is in use"
+        : err.code === "EADDRNOTAVAIL" || err.code === "ENOTFOUND" || err.code === "EAI_AGAIN" ? "the host is not an address of this machine"
+        : err.code === "EACCES" ? "permission denied (ports below 1024 need privileges)"
+        : undefined;
+      reject(why === undefined ? err : new InvalidError(`cannot listen on ${host}:${port}: ${why} (${err.code})`, { cause: err }));
+    };
+    http.once("error", failed);
     http.listen(port, host, () => {
-      http.off("error", reject);
+      http.off("error", failed);
       resolve(http.address() as AddressInfo);
     });
   });

@@ -13,7 +13,8 @@ import { describe, expect, it } from "vitest";
 import { stopWhileStarting } from "../bin/cli/serve.ts";
 import type { Io } from "../bin/cli/io.ts";
 import { open } from "../engine/index.ts";
-import { InternalError } from "../proto/errors.ts";
+import { InternalError, InvalidError } from "../proto/errors.ts";
+import { startServer } from "../server/index.ts";
 import { expectError } from "./conformance/expect-error.ts";
 
 function io(): Io & { errors: string[] } {
@@ -50,5 +51,18 @@ describe("a data folder that cannot be made", () => {
     const file = await expectError(open(join(dir, "a-file", "data")), InternalError);
     await rm(dir, { recursive: true, force: true });
     expect(file.message).toMatch(/cannot open the data folder/);
+  });
+});
+
+describe("a port that cannot be bound", () => {
+  it("is InvalidError naming the port, not INTERNAL", async () => {
+    const first = await startServer({ memory: true, port: 0 });
+    try {
+      const port = Number(new URL(first.url).port);
+      const err = await expectError(startServer({ memory: true, port }), InvalidError);
+      expect(err.message).toMatch(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use`));
+    } finally {
+      await first.close();
+    }
   });
 });

@@ -19,16 +19,24 @@ export class Aborted extends Error {
   }
 }
 
+/** The answer line; Ctrl-C at the prompt is Aborted, as in Modal's CLI (not death by signal). */
 function readAnswer(io: Io): Promise<string> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const rl = createInterface({ input: io.stdin, terminal: false });
     let answered = false;
+    const interrupted = (): void => {
+      answered = true;
+      rl.close();
+      reject(new Aborted());
+    };
+    process.once("SIGINT", interrupted);
     rl.once("line", (line) => {
       answered = true;
       rl.close();
       resolve(line);
     });
     rl.once("close", () => {
+      process.off("SIGINT", interrupted);
       if (!answered) resolve("");
     });
   });

@@ -125,6 +125,14 @@ export function argumentsSuite(h: Harness): void {
   });
 
   describe("queue: argument mistakes", () => {
+    it("entryTtlMs on a queue is InvalidError, and nothing is created", async () => {
+      const store = await h.make();
+      await expectError(store.queues.fromName("q", loose({ createIfMissing: true, entryTtlMs: 1000 })), InvalidError);
+      await expectError(store.queues.ephemeral(loose({ entryTtlMs: 1000 })), InvalidError);
+      await expectError(store.queues.create("q", loose({ entryTtlMs: 1000 })), InvalidError);
+      expect(await store.queues.list()).toEqual([]);
+    });
+
     it("len and clear flags that are not booleans are InvalidError, and nothing is cleared", async () => {
       const q = await (await h.make()).queues.ephemeral();
       await q.putMany([1, 2], { partition: "p" });
