@@ -106,14 +106,14 @@ export class DictState implements Dirty {
    */
   private touch(key: Buffer, entry: StoredEntry, now: number): void {
     const ttl = this.entryTtlMs;
-    if (ttl === undefined) {
-      // No TTL now, but the entry was written under one (the dict's TTL was changed to
-      // Infinity since): read, it stops expiring, as if written now.
-      if (entry.expiresAt === Infinity) return;
-    } else {
+    // The deadline a write now would give the entry: Infinity without a TTL, and for a TTL
+    // too large to reach. An entry written under another TTL (the dict's TTL changed since)
+    // gets the current one from this read, whether it is longer, shorter or never.
+    const target = ttl === undefined ? Infinity : deadlineAfter(now, ttl);
+    if (target === entry.expiresAt) return;
+    if (ttl !== undefined && target !== Infinity && entry.expiresAt !== Infinity) {
       const step = Math.min(REFRESH_GRANULARITY_MS_MAX, ttl / 1000);
-      // Either way: a TTL made shorter since the entry was written applies from this read too.
-      if (Math.abs(now + ttl - entry.expiresAt) < step) return;
+      if (Math.abs(target - entry.expiresAt) < step) return;
     }
     const slot = this.find(key);
     const current = this.live(slot, now);
