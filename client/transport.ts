@@ -26,7 +26,7 @@ import {
 } from "../proto/errors.ts";
 import { loneSurrogate } from "../proto/validate.ts";
 import { unpackBatchReplyChunks } from "../proto/chunked.ts";
-import { BATCH_REPLY_WHOLE_BYTES_MAX, MSGPACK_TYPE, ROUTES, isMap, isRetrySafe, mayWait, packBatch, packEnvelope, unpackEnvelope, type RouteName } from "../proto/wire.ts";
+import { BATCH_REPLY_WHOLE_BYTES_MAX, WAIT_IDS_MAX, MSGPACK_TYPE, ROUTES, isMap, isRetrySafe, mayWait, packBatch, packEnvelope, unpackEnvelope, type RouteName } from "../proto/wire.ts";
 
 export type Reply = Readonly<Record<string, unknown>>;
 
@@ -157,6 +157,8 @@ export class Transport {
   private batches = true;
   /** Waits being cancelled: close() lets them answer before it drops the connections. */
   private readonly cancelling = new Set<Promise<unknown>>();
+  /** Waits to cancel, sent together (a store closing cancels all its waits at once). */
+  private cancels: Array<{ id: string; drop: () => void }> = [];
 
   constructor(url: string, private readonly options: TransportOptions) {
     const { origin, basePath } = parseServerUrl(url);
@@ -262,7 +264,21 @@ export class Transport {
     );
     this.cancelling.add(settled);
     void settled.then(() => this.cancelling.delete(settled));
-    this.attempt(this.pool, "waitsCancel", packEnvelope({ waitIds: [waitId] }), undefined).catch(drop);
+    // Aborting a handle's signal cancels all its waits in one synchronous pass: they go
+    // out together, up to WAIT_IDS_MAX ids per request.
+    if (this.cancels.push({ id: waitId, drop }) === 1) queueMicrotask(() => this.sendCancels());
+  }
+
+  private sendCancels(): void {
+    const cancels = this.cancels;
+    this.cancels = [];
+    for (let i = 0; i < cancels.length; i += WAIT_IDS_MAX) {
+      const part = cancels.slice(i, i + WAIT_IDS_MAX);
+      const body = packEnvelope({ waitIds: part.map((c) => c.id) });
+      this.attempt(this.pool, "waitsCancel", body, undefined).catch(() => {
+        for (const c of part) c.drop();
+      });
+    }
   }
 
   /**

@@ -62,6 +62,10 @@ export type RouteName = keyof typeof ROUTES;
 export const BATCH_CALLS_MAX = 1024;
 export const BATCH_BYTES_MAX = 16 * 1024 * 1024;
 
+/** Longest `waitId` (docs/protocol.md, "Cancelling a wait"), and most ids in one `waits/cancel`. */
+export const WAIT_ID_LENGTH_MAX = 64;
+export const WAIT_IDS_MAX = 1024;
+
 /** One call inside a batch: its route's path and its envelope, already packed. */
 export interface BatchCall {
   readonly path: string;

@@ -218,7 +218,7 @@ class InFlight implements RouteContext, BodySink {
     } catch (err) {
       this.edge.answerError(this.req, this.res, err);
     } finally {
-      if (this.waitId !== undefined && this.controller) this.edge.waits.unregister(this.waitId, this.controller);
+      if (this.waitId !== undefined) this.edge.waits.end(this.waitId, this.controller);
       this.edge.finished(this);
     }
   }

@@ -12,36 +12,40 @@
 // would join the back of the waiters, behind getters that arrived after it.
 
 import { ClosedError, InvalidError } from "../proto/errors.ts";
+import { WAIT_IDS_MAX, WAIT_ID_LENGTH_MAX } from "../proto/wire.ts";
 
-/** Longest wait id accepted. */
-export const WAIT_ID_LENGTH_MAX = 64;
-/** Most ids in one cancel request. */
-export const WAIT_IDS_MAX = 1024;
+export { WAIT_IDS_MAX, WAIT_ID_LENGTH_MAX };
 /** How long an id cancelled before its wait arrived is remembered. */
 const EARLY_CANCEL_MS = 60_000;
 /** At most this many such ids are remembered; past it the oldest are forgotten. */
 const EARLY_CANCELS_MAX = 10_000;
 /**
  * How long after a round of a wait ends its ticket (its place among the waiters) is kept
- * for the next round: the client sends that at once. At most TICKETS_MAX are kept.
+ * for the next round: the client sends that at once. At most TICKETS_RESTING_MAX are kept
+ * between rounds; tickets of rounds in progress are bounded by the requests in flight.
  */
 const TICKET_KEEP_MS = 10_000;
-const TICKETS_MAX = 100_000;
+const TICKETS_RESTING_MAX = 100_000;
+const WAIT_ID = /^[\x21-\x7e]+$/;
 
+/** A wait id: 1 to 64 visible ASCII characters (so 64 bytes, which the cancel route's body bound counts on). */
 export function checkWaitId(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string" || value.length === 0 || value.length > WAIT_ID_LENGTH_MAX) {
-    throw new InvalidError(`waitId must be a string of 1 to ${WAIT_ID_LENGTH_MAX} characters`);
+  if (typeof value !== "string" || value.length === 0 || value.length > WAIT_ID_LENGTH_MAX || !WAIT_ID.test(value)) {
+    throw new InvalidError(`waitId must be 1 to ${WAIT_ID_LENGTH_MAX} visible ASCII characters`);
   }
   return value;
 }
 
 export class WaitRegistry {
+  /** Rounds in progress that can be cancelled, by wait id. */
   private readonly waiting = new Map<string, AbortController>();
   /** Ids cancelled before their wait arrived, with when (insertion order is time order). */
   private readonly early = new Map<string, number>();
-  /** Each wait's ticket, and when its last round started or ended (insertion order is time order). */
-  private readonly tickets = new Map<string, { ticket: number; at: number }>();
+  /** Tickets of rounds in progress. */
+  private readonly active = new Map<string, number>();
+  /** Tickets between rounds, with when the last round ended (insertion order is time order). */
+  private readonly resting = new Map<string, { ticket: number; at: number }>();
 
   constructor(
     private readonly newTicket: () => number,
@@ -50,19 +54,16 @@ export class WaitRegistry {
 
   /** The ticket of the wait with this id: the one its first round got, or a new one. */
   ticket(id: string): number {
-    const kept = this.tickets.get(id);
-    const ticket = kept?.ticket ?? this.newTicket();
-    this.keepTicket(id, ticket);
+    const current = this.active.get(id);
+    if (current !== undefined) return current;
+    const rested = this.resting.get(id);
+    if (rested !== undefined) this.resting.delete(id);
+    const ticket = rested?.ticket ?? this.newTicket();
+    this.active.set(id, ticket);
     return ticket;
   }
 
-  private keepTicket(id: string, ticket: number): void {
-    this.tickets.delete(id);
-    this.tickets.set(id, { ticket, at: this.now() });
-    while (this.tickets.size > TICKETS_MAX) this.tickets.delete(this.tickets.keys().next().value!);
-  }
-
-  /** Registers a wait in progress; an id cancelled just before aborts it at once. */
+  /** Registers a round in progress; an id cancelled just before aborts it at once. */
   register(id: string, controller: AbortController): void {
     this.prune();
     if (this.early.delete(id)) {
@@ -72,17 +73,20 @@ export class WaitRegistry {
     this.waiting.set(id, controller);
   }
 
-  /** The round is over; its ticket is kept a while for the next round. */
-  unregister(id: string, controller: AbortController): void {
-    if (this.waiting.get(id) === controller) this.waiting.delete(id);
-    const kept = this.tickets.get(id);
-    if (kept) this.keepTicket(id, kept.ticket);
+  /** The round is over (however it ended); its ticket is kept a while for the next round. */
+  end(id: string, controller: AbortController | undefined): void {
+    if (controller !== undefined && this.waiting.get(id) === controller) this.waiting.delete(id);
+    const ticket = this.active.get(id);
+    if (ticket === undefined) return;
+    this.active.delete(id);
+    this.resting.set(id, { ticket, at: this.now() });
+    while (this.resting.size > TICKETS_RESTING_MAX) this.resting.delete(this.resting.keys().next().value!);
   }
 
   cancel(ids: readonly string[]): void {
     this.prune();
     for (const id of ids) {
-      this.tickets.delete(id);
+      this.resting.delete(id);
       const controller = this.waiting.get(id);
       if (controller) {
         this.waiting.delete(id);
@@ -95,17 +99,16 @@ export class WaitRegistry {
     while (this.early.size > EARLY_CANCELS_MAX) this.early.delete(this.early.keys().next().value!);
   }
 
+  /** Forgets what is too old; both maps are in time order, so this stops at the first young entry. */
   private prune(): void {
     const now = this.now();
     for (const [id, at] of this.early) {
       if (at > now - EARLY_CANCEL_MS) break;
       this.early.delete(id);
     }
-    for (const [id, kept] of this.tickets) {
-      if (kept.at > now - TICKET_KEEP_MS) break;
-      // A wait in progress refreshes its entry at each round's start and end only.
-      if (this.waiting.has(id)) continue;
-      this.tickets.delete(id);
+    for (const [id, rested] of this.resting) {
+      if (rested.at > now - TICKET_KEEP_MS) break;
+      this.resting.delete(id);
     }
   }
 }

@@ -11,6 +11,7 @@ import { ClosedError } from "../proto/errors.ts";
 import { encodeValue } from "../proto/values.ts";
 import { MSGPACK_TYPE, ROUTES, packEnvelope, unpackEnvelope } from "../proto/wire.ts";
 import { startServer, type LarderServer } from "../server/index.ts";
+import { WaitRegistry } from "../server/waits.ts";
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -151,6 +152,54 @@ describe("a wait keeps its place in line across long-poll rounds", () => {
   });
 });
 
+describe("closing a store with many waits", () => {
+  it("cancels them all in one request, and every item put afterwards is still there", async () => {
+    const { server, main } = await setup();
+    const other = await connect(server.url);
+    const q = await other.queues.fromName<number>("q");
+    const calls: number[] = [];
+    const cancel = WaitRegistry.prototype.cancel;
+    WaitRegistry.prototype.cancel = function (this: WaitRegistry, ids: readonly string[]) {
+      calls.push(ids.length);
+      return cancel.call(this, ids);
+    };
+    try {
+      const gets = Array.from({ length: 300 }, () => settle(q.get()));
+      await sleep(200); // every get long-polling at the server
+      await other.close();
+      const outcomes = await Promise.all(gets);
+      expect(outcomes.every((o) => "error" in o && o.error instanceof ClosedError)).toBe(true);
+    } finally {
+      WaitRegistry.prototype.cancel = cancel;
+    }
+    expect(calls).toEqual([300]);
+    await main.putMany(Array.from({ length: 300 }, (_, i) => i));
+    expect(await main.len()).toBe(300);
+  });
+});
+
+describe("the wait registry", () => {
+  it("keeps a ticket between rounds for 10 s, and the ticket of a round in progress however long it lasts", () => {
+    let now = 0;
+    let next = 0;
+    const waits = new WaitRegistry(() => ++next, () => now);
+    const a = waits.ticket("a");
+    waits.end("a", undefined);
+    now += 9_000;
+    expect(waits.ticket("a")).toBe(a); // resumed within 10 s: same place
+    const b = waits.ticket("b");
+    waits.register("b", new AbortController());
+    now += 60_000; // a and b in progress all this time
+    waits.register("c", new AbortController()); // prunes
+    expect(waits.ticket("a")).toBe(a);
+    expect(waits.ticket("b")).toBe(b);
+    waits.end("a", undefined);
+    now += 10_001;
+    waits.register("d", new AbortController()); // prunes: a's rest was too long
+    expect(waits.ticket("a")).not.toBe(a);
+  });
+});
+
 describe("POST /v1/waits/cancel", () => {
   it("ends a wait at once with 503 CLOSED; an id cancelled before its wait arrives ends that wait as it arrives", async () => {
     const { server, main } = await setup();
@@ -180,7 +229,9 @@ describe("POST /v1/waits/cancel", () => {
     }
     const tooMany = await post(server.url, ROUTES.waitsCancel, { waitIds: Array.from({ length: 1025 }, (_, i) => `w${i}`) });
     expect(tooMany.status).toBe(413);
-    for (const waitId of [5, "", "y".repeat(65)]) {
+    const nonAscii = await post(server.url, ROUTES.waitsCancel, { waitIds: ["wait-é"] });
+    expect(nonAscii.status).toBe(400);
+    for (const waitId of [5, "", "y".repeat(65), "two words", "é"]) {
       const answer = await post(server.url, ROUTES.queueGet, { id, n: 1, timeoutMs: 0, waitId });
       expect(answer.status).toBe(400);
     }

@@ -44,8 +44,8 @@ const clear: Command = {
     withConnection(args, io, async ({ store, environment }) => {
       const name = args.positionals["NAME"]!;
       const dict = await lookupDict(store, name);
-      const where = await environmentOf(dict, environment);
-      await confirm(io, `irrevocably delete the contents of ${describe("dict", name, where)}`, booleanOption(args, "yes"));
+      const yes = booleanOption(args, "yes");
+      if (!yes) await confirm(io, `irrevocably delete the contents of ${describe("dict", name, await environmentOf(dict, environment))}`, yes);
       await dict.clear();
     }),
 };

@@ -85,8 +85,8 @@ export function deleteCommand(kind: Kind): Command {
         // Look first, so that nobody is asked to confirm deleting what is not there.
         const handle = await existing(store, kind, name, allowMissing);
         if (handle === undefined) return;
-        const where = await environmentOf(handle, environment);
-        await confirm(io, `irrevocably delete the ${describe(kind, name, where)}`, booleanOption(args, "yes"));
+        const yes = booleanOption(args, "yes");
+        if (!yes) await confirm(io, `irrevocably delete the ${describe(kind, name, await environmentOf(handle, environment))}`, yes);
         await services(store, kind).delete(name, { allowMissing });
       }),
   };

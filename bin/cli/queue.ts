@@ -176,8 +176,8 @@ const clear: Command = {
     return withConnection(args, io, async ({ store, environment }) => {
       const name = args.positionals["NAME"]!;
       const queue = await lookupQueue(store, name);
-      const action = `irrevocably delete the contents of ${describe("queue", name, await environmentOf(queue, environment))}`;
-      await confirm(io, action, booleanOption(args, "yes"));
+      const yes = booleanOption(args, "yes");
+      if (!yes) await confirm(io, `irrevocably delete the contents of ${describe("queue", name, await environmentOf(queue, environment))}`, yes);
       await queue.clear({ ...partitionOf(args), all });
     });
   },
