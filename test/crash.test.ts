@@ -4,7 +4,7 @@
 // FIFO order holds. Several kill-and-reopen cycles run on the same folder.
 
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -33,9 +33,11 @@ function parse(stdout: string): Log {
   return log;
 }
 
+/** Runs the writer until a random SIGKILL; resolves with its log of acknowledged operations. */
 function runAndKill(dir: string, cycle: number): Promise<string> {
+  const logPath = `${dir}.cycle${cycle}.log`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", WRITER, dir, String(cycle), String(PRODUCERS)], {
+    const child = spawn(process.execPath, ["--import", "tsx", WRITER, dir, String(cycle), String(PRODUCERS), logPath], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let stdout = "";
@@ -49,7 +51,10 @@ function runAndKill(dir: string, cycle: number): Promise<string> {
     });
     child.on("error", reject);
     child.on("exit", (code, signal) => {
-      if (signal === "SIGKILL") resolve(stdout);
+      if (signal === "SIGKILL") {
+        resolve(readFileSync(logPath, "utf8"));
+        rmSync(logPath, { force: true });
+      }
       else reject(new Error(`writer exited by itself (code ${code}): ${stdout.slice(-500)}`));
     });
   });

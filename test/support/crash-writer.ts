@@ -1,20 +1,24 @@
 // A child process for test/crash.test.ts. It opens the store with fsync durability and runs
-// producers, consumers and dict writers at once, printing one line to stdout for every
-// acknowledged operation (stdout to a pipe is synchronous on Linux, so a printed line was
-// written before the next operation starts). The parent SIGKILLs it at a random moment.
+// producers, consumers and dict writers at once, writing one line to its log file for every
+// acknowledged operation, with a synchronous write() before the next operation starts: a
+// line written is in the kernel, so SIGKILL cannot lose it. (stdout is not safe for this:
+// a pipe that is full makes Node queue lines in the process, and they die with it.) It
+// prints READY to stdout once it runs; the parent SIGKILLs it at a random moment.
 //
 //   P <partition> <seq>        put of item <seq> into <partition> acknowledged
 //   G <partition> <seq> ...    get returned these items, in order
 //   D <key> <version>          dict put of <version> under <key> acknowledged
 //   U <version> <k1> <k2> ...  dict update of all keys to <version> acknowledged
 
+import { openSync, writeSync } from "node:fs";
 import { open } from "../../engine/index.ts";
 
-const [dir, cycle, producers] = [process.argv[2]!, process.argv[3]!, Number(process.argv[4] ?? 4)];
+const [dir, cycle, producers, logPath] = [process.argv[2]!, process.argv[3]!, Number(process.argv[4] ?? 4), process.argv[5]!];
+const logFd = openSync(logPath, "w");
 const store = await open({ path: dir, durability: "fsync" });
 const q = await store.queues.fromName<{ p: string; seq: number }>("crash", { createIfMissing: true });
 const d = await store.dicts.fromName<string, number>("crash", { createIfMissing: true });
-const out = (line: string): void => void process.stdout.write(line + "\n");
+const out = (line: string): void => void writeSync(logFd, line + "\n");
 
 async function produce(partition: string): Promise<never> {
   for (let seq = 0; ; seq++) {
@@ -51,7 +55,7 @@ async function updateDict(keys: string[]): Promise<never> {
   }
 }
 
-out("READY");
+process.stdout.write("READY\n");
 const work: Array<Promise<never>> = [];
 for (let i = 0; i < producers; i++) {
   const partition = `c${cycle}-p${i}`;
