@@ -25,7 +25,7 @@ export const JSON_TYPE = "application/json";
 /** The one unauthenticated route: `GET /v1/health`. */
 export const HEALTH_PATH = `${PROTOCOL_PREFIX}/health`;
 
-/** Every RPC route, by the Backend method it calls (`batch` carries calls to the others). All are `POST` with a MessagePack body. */
+/** Every RPC route, by the Backend method it calls (`batch` carries calls to the others; `waitsCancel` ends waits). All are `POST` with a MessagePack body. */
 export const ROUTES = {
   getObject: `${PROTOCOL_PREFIX}/objects/get`,
   getObjectById: `${PROTOCOL_PREFIX}/objects/get-by-id`,

@@ -1,6 +1,7 @@
 // One route per Backend method: each handler type-checks its envelope, makes exactly one
 // call on the engine, and shapes the answer; plus `batch`, which runs several of those
-// handlers for one request. Value and key bytes pass through untouched.
+// handlers for one request, and `waitsCancel`, which ends waits in progress by the ids
+// their clients gave them (server/waits.ts). Value and key bytes pass through untouched.
 // `bodyBytesMax` bounds the request body before it is read in full; the engine checks the
 // exact limits again when it sees the decoded arguments.
 
