@@ -8,11 +8,11 @@
 import type { Engine } from "../engine/index.ts";
 import { ClosedError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
-import { BATCH_BYTES_MAX, BATCH_CALLS_MAX, ROUTES, mayWait, objectToWire, packBatchReply, type RouteName } from "../proto/wire.ts";
+import { BATCH_BYTES_MAX, BATCH_CALLS_MAX, ROUTES, WAIT_IDS_MAX, WAIT_ID_LENGTH_MAX, mayWait, objectToWire, packBatchReply, type RouteName } from "../proto/wire.ts";
 import * as e from "./envelope.ts";
 import { EMPTY, constantReply, errorReply, prepackedReply } from "./reply.ts";
 import type { Leases } from "./leases.ts";
-import { WAIT_IDS_MAX, WAIT_ID_LENGTH_MAX, checkWaitId } from "./waits.ts";
+import { checkWaitId } from "./waits.ts";
 
 /** Room in every body for field names, ids, names, environments, partitions and numbers. */
 export const ENVELOPE_BYTES_MAX = 4 * 1024;

@@ -12,9 +12,7 @@
 // would join the back of the waiters, behind getters that arrived after it.
 
 import { ClosedError, InvalidError } from "../proto/errors.ts";
-import { WAIT_IDS_MAX, WAIT_ID_LENGTH_MAX } from "../proto/wire.ts";
-
-export { WAIT_IDS_MAX, WAIT_ID_LENGTH_MAX };
+import { WAIT_ID_LENGTH_MAX } from "../proto/wire.ts";
 /** How long an id cancelled before its wait arrived is remembered. */
 const EARLY_CANCEL_MS = 60_000;
 /** At most this many such ids are remembered; past it the oldest are forgotten. */

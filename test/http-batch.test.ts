@@ -5,7 +5,6 @@
 // retried, or not, by its own rules.
 
 import { createServer as createHttpServer } from "node:http";
-import { connect as netConnect, createServer as createTcpServer, type Socket } from "node:net";
 import { Pool, request } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { connect } from "../client/index.ts";
@@ -16,6 +15,7 @@ import { decodeValue, encodeValue } from "../proto/values.ts";
 import { BATCH_CALLS_MAX, BATCH_REPLY_WHOLE_BYTES_MAX, MSGPACK_TYPE, ROUTES, packBatch, packEnvelope, unpackEnvelope } from "../proto/wire.ts";
 import { startServer, type LarderServer } from "../server/index.ts";
 import { expectError } from "./conformance/expect-error.ts";
+import { proxy as startProxy, type Proxy } from "./support/proxy.ts";
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -34,70 +34,9 @@ async function client(url: string, requestsInFlightMax: number, retryTimeoutMs =
   return store;
 }
 
-interface Proxy {
-  readonly url: string;
-  /** Requests seen, by path. */
-  readonly requests: Map<string, number>;
-  /** Batch requests to forward whose answer is then withheld and the connection reset. */
-  cutBatches: number;
-  /** Requests to this path are forwarded, and their answers held back until `release()`. */
-  holdPath: string | undefined;
-  release(): void;
-}
-
-/** A TCP proxy in front of `target` that counts requests by path and can break a batch's connection after forwarding it. */
-async function proxy(target: string): Promise<Proxy> {
-  const { port: targetPort } = new URL(target);
-  const sockets = new Set<Socket>();
-  const held: Array<() => void> = [];
-  const state: Proxy = {
-    url: "",
-    requests: new Map(),
-    cutBatches: 0,
-    holdPath: undefined,
-    release: () => {
-      state.holdPath = undefined;
-      for (const go of held.splice(0)) go();
-    },
-  };
-  const tcp = createTcpServer((downstream) => {
-    const upstream = netConnect(Number(targetPort), "127.0.0.1");
-    let seen = "";
-    let cut = false;
-    let hold = false;
-    for (const s of [downstream, upstream]) {
-      sockets.add(s);
-      s.on("close", () => sockets.delete(s));
-      s.on("error", () => {});
-    }
-    downstream.on("data", (chunk: Buffer) => {
-      // Request lines in the stream so far (kept short: only the tail can hold a split line).
-      seen += chunk.toString("latin1");
-      for (const m of seen.matchAll(/POST (\/v1\/[a-z/-]+) HTTP\/1\.1\r\n/g)) {
-        state.requests.set(m[1]!, (state.requests.get(m[1]!) ?? 0) + 1);
-        if (m[1] === ROUTES.batch && state.cutBatches > 0) {
-          state.cutBatches--;
-          cut = true;
-        }
-        if (m[1] === state.holdPath) hold = true;
-      }
-      seen = seen.slice(-64).replace(/^[\s\S]*HTTP\/1\.1\r\n/, "");
-      upstream.write(chunk);
-    });
-    upstream.on("data", (chunk: Buffer) => {
-      if (cut) downstream.resetAndDestroy();
-      else if (hold) held.push(() => downstream.write(chunk));
-      else downstream.write(chunk);
-    });
-    downstream.on("close", () => upstream.destroy());
-    upstream.on("close", () => downstream.destroy());
-  });
-  await new Promise<void>((resolve) => tcp.listen(0, "127.0.0.1", resolve));
-  cleanups.push(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise((resolve) => tcp.close(resolve));
-  });
-  return Object.assign(state, { url: `http://127.0.0.1:${(tcp.address() as { port: number }).port}` });
+/** The proxy of test/support/proxy.ts, closed after each test. */
+function proxy(target: string): Promise<Proxy> {
+  return startProxy(target, cleanups);
 }
 
 async function post(url: string, path: string, body: Buffer): Promise<{ status: number; body: unknown }> {

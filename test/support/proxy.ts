@@ -1,0 +1,76 @@
+// A TCP proxy for tests of the remote client: it counts requests by path, can cut a
+// batch's connection after forwarding it, and can hold back the answers to one path until
+// release(). Used by test/http-batch.test.ts and test/remote-waits.test.ts.
+
+import { connect as netConnect, createServer as createTcpServer, type Socket } from "node:net";
+import { ROUTES } from "../../proto/wire.ts";
+
+export interface Proxy {
+  readonly url: string;
+  /** Requests seen, by path. */
+  readonly requests: Map<string, number>;
+  /** Batch requests to forward whose answer is then withheld and the connection reset. */
+  cutBatches: number;
+  /**
+   * Answers on a connection whose latest request was to this path are held back until
+   * `release()`; it can be set while such a request is in flight (a long-poll).
+   */
+  holdPath: string | undefined;
+  release(): void;
+}
+
+/** A TCP proxy in front of `target` that counts requests by path and can break a batch's connection after forwarding it. */
+export async function proxy(target: string, cleanups: Array<() => Promise<void>>): Promise<Proxy> {
+  const { port: targetPort } = new URL(target);
+  const sockets = new Set<Socket>();
+  const held: Array<() => void> = [];
+  const state: Proxy = {
+    url: "",
+    requests: new Map(),
+    cutBatches: 0,
+    holdPath: undefined,
+    release: () => {
+      state.holdPath = undefined;
+      for (const go of held.splice(0)) go();
+    },
+  };
+  const tcp = createTcpServer((downstream) => {
+    const upstream = netConnect(Number(targetPort), "127.0.0.1");
+    let seen = "";
+    let cut = false;
+    let lastPath: string | undefined;
+    for (const s of [downstream, upstream]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => {});
+    }
+    downstream.on("data", (chunk: Buffer) => {
+      // Request lines in the stream so far (kept short: only the tail can hold a split line).
+      seen += chunk.toString("latin1");
+      for (const m of seen.matchAll(/POST (\/v1\/[a-z/-]+) HTTP\/1\.1\r\n/g)) {
+        state.requests.set(m[1]!, (state.requests.get(m[1]!) ?? 0) + 1);
+        if (m[1] === ROUTES.batch && state.cutBatches > 0) {
+          state.cutBatches--;
+          cut = true;
+        }
+        lastPath = m[1];
+      }
+      seen = seen.slice(-64).replace(/^[\s\S]*HTTP\/1\.1\r\n/, "");
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (cut) downstream.resetAndDestroy();
+      else if (lastPath !== undefined && lastPath === state.holdPath) held.push(() => downstream.write(chunk));
+      else downstream.write(chunk);
+    });
+    downstream.on("close", () => upstream.destroy());
+    upstream.on("close", () => downstream.destroy());
+  });
+  await new Promise<void>((resolve) => tcp.listen(0, "127.0.0.1", resolve));
+  cleanups.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => tcp.close(resolve));
+  });
+  return Object.assign(state, { url: `http://127.0.0.1:${(tcp.address() as { port: number }).port}` });
+}
+
