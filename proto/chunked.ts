@@ -8,6 +8,7 @@
 // MessagePack headers across the chunks, then unpacks each reply from its own bytes, so
 // no buffer is ever bigger than one reply.
 
+import { isUtf8 } from "node:buffer";
 import { unpackEnvelope } from "./wire.ts";
 
 /** The chunks of a body, read by absolute position. */
@@ -76,7 +77,7 @@ export class TooManyValues extends Error {}
  * The position just after the one MessagePack value that starts at `pos`. `budget.left`
  * counts down the values met (containers and their elements alike); past zero, TooManyValues.
  */
-function skip(data: Chunks, pos: number, budget?: { left: number }): number {
+function skip(data: Chunks, pos: number, budget?: { left: number }, utf8?: { firstInvalid: number }): number {
   // Values still to skip; a container adds its elements. Each needs at least one byte, so
   // a count beyond the bytes left is malformed (and cannot make this loop run long).
   let pending = 1;
@@ -168,10 +169,30 @@ function skip(data: Chunks, pos: number, budget?: { left: number }): number {
           throw new Error(`invalid MessagePack type byte 0x${tag.toString(16)}`);
       }
     }
+    if (utf8 !== undefined && utf8.firstInvalid < 0 && isStr(tag)) {
+      const head = tag <= 0xbf ? 1 : tag === 0xd9 ? 2 : tag === 0xda ? 3 : 5;
+      if (!isUtf8(data.slice(pos + head, pos + size))) utf8.firstInvalid = pos;
+    }
     pos += size;
     if (pos > data.length || pending > data.length - pos) throw truncated();
   }
   return pos;
+}
+
+function isStr(tag: number): boolean {
+  return (tag >= 0xa0 && tag <= 0xbf) || tag === 0xd9 || tag === 0xda || tag === 0xdb;
+}
+
+/**
+ * Whether every MessagePack str in the one value at the start of `bytes` is valid UTF-8.
+ * The decoder turns invalid bytes into U+FFFD, so two different byte strings can decode to
+ * the same string; the server checks the bytes when a decoded string holds U+FFFD.
+ * Throws, like endOfValue, when the value is malformed.
+ */
+export function stringsAreUtf8(bytes: Buffer): boolean {
+  const utf8 = { firstInvalid: -1 };
+  skip(new Chunks([bytes]), 0, undefined, utf8);
+  return utf8.firstInvalid < 0;
 }
 
 /**

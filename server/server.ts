@@ -21,7 +21,7 @@ import { Leases } from "./leases.ts";
 import { engineOptions, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./options.ts";
 import { errorReply, sendError, sendJson, sendReply } from "./reply.ts";
 import { ROUTES_BY_PATH, envelopeValuesMax, type Reply, type Route, type RouteContext } from "./routes.ts";
-import { TooManyValues, endOfValue } from "../proto/chunked.ts";
+import { TooManyValues, endOfValue, stringsAreUtf8 } from "../proto/chunked.ts";
 import { WaitRegistry, checkWaitId } from "./waits.ts";
 
 export interface LarderServer {
@@ -291,7 +291,28 @@ function decodeEnvelope(body: Buffer, valuesMax: number): Envelope {
   } catch (err) {
     throw new InvalidError(`malformed MessagePack body: ${(err as Error).message}`);
   }
+  // The decoder turns bytes that are not UTF-8 into U+FFFD: "caf\xe9" and "caf\xe8" would
+  // both be the partition "caf\ufffd". Such strings are refused, not merged.
+  if (mayHoldInvalidUtf8(decoded, 0) && !stringsAreUtf8(body)) {
+    throw new InvalidError("a string in the request body is not valid UTF-8");
+  }
   return asEnvelope(decoded);
+}
+
+/** Envelopes are shallow; strings deeper than this are never read as fields. */
+const ENVELOPE_STRING_DEPTH_MAX = 6;
+
+/** Whether a decoded body holds a string with U+FFFD (the decoder's mark for invalid UTF-8, or a real one) or a lone surrogate. */
+function mayHoldInvalidUtf8(value: unknown, depth: number): boolean {
+  if (typeof value === "string") return value.includes("\ufffd") || !value.isWellFormed();
+  if (typeof value !== "object" || value === null || value instanceof Uint8Array || depth >= ENVELOPE_STRING_DEPTH_MAX) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (mayHoldInvalidUtf8(value[i], depth + 1)) return true;
+    return false;
+  }
+  const record = value as Record<string, unknown>;
+  for (const key in record) if (mayHoldInvalidUtf8(record[key], depth + 1)) return true;
+  return false;
 }
 
 class MethodNotAllowed extends Error {

@@ -235,6 +235,32 @@ describe("the HTTP edge refuses bad input with a 4xx and a code", () => {
     expect(received).not.toMatch(/connection: close/i);
   });
 
+  it("a string that is not valid UTF-8 is 400 INVALID, not merged with another by the decoder", async () => {
+    // The decoder reads bytes that are not UTF-8 as U+FFFD: "caf\xe9" and "caf\xe8" would
+    // both be the partition "caf\ufffd", and a get of one would return the other's items.
+    const { id } = await queue.info();
+    const withPartition = (bytes: number[], fields: Record<string, unknown>): Buffer => {
+      const envelope = packEnvelope({ id, ...fields, partition: "@@@@" });
+      const at = envelope.indexOf(Buffer.from([0xa4, 0x40, 0x40, 0x40, 0x40]));
+      const str = Buffer.from([0xa0 | bytes.length, ...bytes]);
+      return Buffer.concat([envelope.subarray(0, at), str, envelope.subarray(at + 5)]);
+    };
+    for (const bytes of [[0x63, 0x61, 0x66, 0xe9], [0xed, 0xa0, 0x80], [0xff]]) {
+      await expectAnswer(post(ROUTES.queuePut, withPartition(bytes, { values: [encodeValue("w")] })), 400, "INVALID");
+      await expectAnswer(post(ROUTES.queueGet, withPartition(bytes, { n: 1, timeoutMs: 0 })), 400, "INVALID");
+      const batch = packEnvelope({ calls: [[ROUTES.queueGet, { id, n: 1, timeoutMs: 0, partition: "@@@@" }]] });
+      const at = batch.indexOf(Buffer.from([0xa4, 0x40, 0x40, 0x40, 0x40]));
+      const bad = Buffer.concat([batch.subarray(0, at), Buffer.from([0xa0 | bytes.length, ...bytes]), batch.subarray(at + 5)]);
+      await expectAnswer(post(ROUTES.batch, bad), 400, "INVALID");
+    }
+    // A real U+FFFD, sent as its UTF-8 bytes, is an ordinary character.
+    const real = await store.queues.ephemeral();
+    await real.put("r", { partition: "caf\ufffd" });
+    expect(await real.len({ partition: "caf\ufffd" })).toBe(1);
+    expect(await real.get({ partition: "caf\ufffd", timeoutMs: 0 })).toBe("r");
+    await real.close();
+  });
+
   it("unknown ids are 404 NOT_FOUND", async () => {
     await expectAnswer(post(ROUTES.dictLen, packEnvelope({ id: "di-" + "a".repeat(22) })), 404, "NOT_FOUND");
     await expectAnswer(post(ROUTES.dictLen, packEnvelope({ id: "nonsense" })), 404, "NOT_FOUND");
