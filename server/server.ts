@@ -8,12 +8,13 @@
 // nothing arrived); let other in-flight requests finish (at most closeGraceMs); stop the
 // reaper; close the engine.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { openEngine, waitTicket, type Engine } from "../engine/index.ts";
 import { setLongTimeout, type LongTimer } from "../engine/timer.ts";
 import { ClosedError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
-import { HEALTH_PATH, unpackEnvelope } from "../proto/wire.ts";
+import { HEALTH_PATH, JSON_TYPE, unpackEnvelope } from "../proto/wire.ts";
 import { TokenCheck } from "./auth.ts";
 import { BodyReader, checkContentType, checkDeclaredLength, readHead, type BodySink } from "./body.ts";
 import { asEnvelope, type Envelope } from "./envelope.ts";
@@ -58,6 +59,15 @@ class HttpEdge {
     // With a listener here, Node no longer answers `Expect: 100-continue` by itself: the
     // client (curl, for bodies over 1 MiB) sends its body only after every check has passed.
     http.on("checkContinue", serve);
+    // Node answers these itself with a bare status and no body; every answer here has a code.
+    http.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+      const expect = JSON.stringify(req.headers.expect ?? "");
+      sendJson(req, res, 417, { code: "INVALID", message: `Expect: ${expect} is not supported; only 100-continue is` }, true);
+    });
+    http.on("connect", (req: IncomingMessage, socket: Duplex) => {
+      answerOnSocket(socket, 405, "INVALID", `${HEALTH_PATH} and the routes in docs/protocol.md take GET and POST, not CONNECT`, { allow: "GET, HEAD, POST" });
+    });
+    http.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => clientError(err, socket));
   }
 
   /**
@@ -79,9 +89,7 @@ class HttpEdge {
 
   /** Runs the checks in order; undefined when the request was answered already (health). */
   private admit(req: IncomingMessage, res: ServerResponse): InFlight | undefined {
-    const url = req.url ?? "/";
-    const query = url.indexOf("?");
-    const path = query === -1 ? url : url.slice(0, query);
+    const path = pathOf(req.url ?? "/");
     if (path === HEALTH_PATH) {
       this.health(req, res);
       return undefined;
@@ -313,6 +321,73 @@ function mayHoldInvalidUtf8(value: unknown, depth: number): boolean {
   const record = value as Record<string, unknown>;
   for (const key in record) if (mayHoldInvalidUtf8(record[key], depth + 1)) return true;
   return false;
+}
+
+/** The path of a request target: origin form (`/v1/...?query`) or absolute form (`http://host/v1/...`, RFC 9112 3.2.2). */
+function pathOf(target: string): string {
+  if (target.charCodeAt(0) !== 0x2f /* / */ && /^https?:\/\//i.test(target)) {
+    const start = target.indexOf("/", target.indexOf("//") + 2);
+    target = start === -1 ? "/" : target.slice(start);
+  }
+  const query = target.indexOf("?");
+  return query === -1 ? target : target.slice(0, query);
+}
+
+/** Sockets already answered after a framing error: the parser may report the same error again. */
+const answeredSockets = new WeakSet<Duplex>();
+
+/**
+ * Bytes that are not HTTP/1.1 (a bad request line, conflicting lengths, a bad chunk, headers
+ * past Node's bound, a request that took too long to arrive). Node would answer with a bare
+ * status and close; here the answer has a code like every other. An answer already under
+ * way on this connection (the bad bytes came after a good request) is finished first, so
+ * its client learns what became of that request.
+ */
+function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (answeredSockets.has(socket)) return;
+  answeredSockets.add(socket);
+  if (err.code === "ECONNRESET" || err.code === "EPIPE" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.pause();
+  const [status, code, message] =
+    err.code === "HPE_HEADER_OVERFLOW" ? [431, "TOO_LARGE", "the request's headers are too large"]
+    : err.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW" ? [413, "TOO_LARGE", "the request's chunk extensions are too large"]
+    : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? [408, "INVALID", "the request did not arrive in time"]
+    : [400, "INVALID", `malformed HTTP/1.1 request${err.code === undefined ? "" : ` (${err.code})`}`];
+  const answerWhenIdle = (): void => {
+    const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    // A request whose own bytes broke (a cut-off body) gets the error; one read whole before them, its answer first.
+    if (current && current.req.complete && !current.writableFinished && !current.destroyed) {
+      const next = (): void => {
+        current.off("finish", next);
+        current.off("close", next);
+        setImmediate(answerWhenIdle);
+      };
+      current.on("finish", next);
+      current.on("close", next);
+      return;
+    }
+    answerOnSocket(socket, status, code, message);
+  };
+  answerWhenIdle();
+}
+
+/** Writes a whole `{ code, message }` answer straight to a socket and closes it. */
+function answerOnSocket(socket: Duplex, status: number, code: string, message: string, extra: Record<string, string> = {}): void {
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  // Closing already (the answer before said `connection: close`), or an answer half written: nothing more can be said.
+  if (!socket.writable || socket.writableEnded || (current && current.headersSent && !current.writableFinished)) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ code, message });
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+  for (const [name, value] of Object.entries(extra)) head += `${name}: ${value}\r\n`;
+  socket.end(`${head}connection: close\r\n\r\n${body}`);
+  // A peer that never closes its side does not keep the socket.
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 class MethodNotAllowed extends Error {

@@ -261,6 +261,42 @@ describe("the HTTP edge refuses bad input with a 4xx and a code", () => {
     await real.close();
   });
 
+  it("bytes that are not HTTP/1.1 get an answer with a code, then the connection closes", async () => {
+    const cases: Array<[string, RegExp]> = [
+      ["BROKEN REQUEST LINE\r\n\r\n", /^HTTP\/1\.1 400 [\s\S]*\{"code":"INVALID","message":"malformed HTTP\/1\.1 request[^"]*"\}$/],
+      [`POST ${dictPut} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd`, /^HTTP\/1\.1 400 [\s\S]*"code":"INVALID"/],
+      [`POST ${dictPut} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, /^HTTP\/1\.1 400 [\s\S]*"code":"INVALID"/],
+      [`POST ${dictPut} HTTP/1.1\r\nHost: x\r\nContent-Type: ${MSGPACK_TYPE}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`, /^HTTP\/1\.1 400 [\s\S]*"code":"INVALID"/],
+      [`GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(100_000)}\r\n\r\n`, /^HTTP\/1\.1 431 [\s\S]*"code":"TOO_LARGE"/],
+      [`POST ${dictPut} HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\n`, /^HTTP\/1\.1 417 [\s\S]*"code":"INVALID"/],
+      ["CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", /^HTTP\/1\.1 405 [\s\S]*"code":"INVALID"/],
+    ];
+    for (const [head, expected] of cases) {
+      const received = await rawExchange(head, undefined, /\}$/);
+      expect(received).toMatch(expected);
+      expect(received).toMatch(/content-type: application\/json/i);
+      expect(received).toMatch(/connection: close/i);
+    }
+  });
+
+  it("a good request followed by bad bytes on one connection: its answer is sent, then the error", async () => {
+    // The put is carried out; its client must learn so, not read the framing error as its answer.
+    const scratch = await store.dicts.ephemeral();
+    const { id } = await scratch.info();
+    const body = packEnvelope({ id, key: encodeKey("k"), value: encodeValue(7) });
+    const head = `POST ${dictPut} HTTP/1.1\r\nHost: x\r\nContent-Type: ${MSGPACK_TYPE}\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const received = await rawExchange(Buffer.concat([Buffer.from(head, "latin1"), body, Buffer.from("BROKEN REQUEST LINE\r\n\r\n")]), undefined, /"code":"INVALID"[^}]*\}$/);
+    expect(received.match(/HTTP\/1\.1 \d{3} /g)).toEqual(["HTTP/1.1 200 ", "HTTP/1.1 400 "]);
+    expect(await (scratch as Dict<string, number>).get("k")).toBe(7);
+    await scratch.close();
+  });
+
+  it("an absolute-form request target is served like its path", async () => {
+    const { hostname, port } = new URL(store.url);
+    const received = await rawExchange(`GET http://${hostname}:${port}/v1/health HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`, undefined, /\}$/);
+    expect(received).toMatch(/^HTTP\/1\.1 200 [\s\S]*"status":"ok"/);
+  });
+
   it("unknown ids are 404 NOT_FOUND", async () => {
     await expectAnswer(post(ROUTES.dictLen, packEnvelope({ id: "di-" + "a".repeat(22) })), 404, "NOT_FOUND");
     await expectAnswer(post(ROUTES.dictLen, packEnvelope({ id: "nonsense" })), 404, "NOT_FOUND");
@@ -271,7 +307,7 @@ describe("the HTTP edge refuses bad input with a 4xx and a code", () => {
  * Writes `head` on a raw connection; sends `body` only once the server said 100 Continue;
  * resolves with everything read once it matches `until`.
  */
-function rawExchange(head: string, body: Buffer | undefined, until: RegExp): Promise<string> {
+function rawExchange(head: string | Buffer, body: Buffer | undefined, until: RegExp): Promise<string> {
   const { hostname, port } = new URL(store.url);
   return new Promise((resolve, reject) => {
     let received = "";
