@@ -325,7 +325,7 @@ export class Transport {
         continue;
       }
       this.single("batch", packBatch(calls)).then(
-        (reply) => settleBatch(calls, reply),
+        (reply) => settleBatch(calls, reply, this.alone),
         (err) => this.batchFailed(calls, err),
       );
     }
@@ -338,11 +338,16 @@ export class Transport {
    * again on its own, and after a NOT_FOUND this client stops batching. Any other failure
    * is each call's own, for its retry loop to judge.
    */
+  /** Sends a call of a batch again on its own (a batch refused whole, or a read the server left out). */
+  private readonly alone = (call: ReadyCall): void => {
+    this.single(call.route, call.body).then(call.resolve, call.reject);
+  };
+
   private batchFailed(calls: readonly ReadyCall[], err: unknown): void {
     const refused = err instanceof RequestSizeError || err instanceof NotFoundError;
     if (err instanceof NotFoundError) this.batches = false;
     for (const call of calls) {
-      if (refused) this.single(call.route, call.body).then(call.resolve, call.reject);
+      if (refused) this.alone(call);
       else call.reject(err);
     }
   }
@@ -382,7 +387,7 @@ interface ReadyCall {
 }
 
 /** Hands each call of a batch its own answer: `replies` holds `[status, answer]` per call, in order. */
-function settleBatch(calls: readonly ReadyCall[], reply: Reply): void {
+function settleBatch(calls: readonly ReadyCall[], reply: Reply, alone: (call: ReadyCall) => void): void {
   const replies = reply.replies;
   if (!Array.isArray(replies) || replies.length !== calls.length) {
     const err = new InternalError(`malformed answer from the server: a batch of ${calls.length} calls answered without as many replies`);
@@ -397,6 +402,9 @@ function settleBatch(calls: readonly ReadyCall[], reply: Reply): void {
       call.reject(new InternalError(`malformed answer from the server: reply ${i} of a batch is not [status, map]`));
     } else if (status === 200) {
       call.resolve(answer as Reply);
+    } else if ((answer as Reply).resend === "alone") {
+      // A read the server left out of a big batch answer (docs/protocol.md, batch).
+      alone(call);
     } else {
       call.reject(errorFromAnswer(answer as Reply) ?? new InternalError(`malformed error answer (HTTP ${status}) in a batch`));
     }

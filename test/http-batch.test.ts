@@ -14,6 +14,7 @@ import { encodeKey } from "../proto/keys.ts";
 import { decodeValue, encodeValue } from "../proto/values.ts";
 import { BATCH_CALLS_MAX, BATCH_REPLY_WHOLE_BYTES_MAX, MSGPACK_TYPE, ROUTES, packBatch, packEnvelope, unpackEnvelope } from "../proto/wire.ts";
 import { startServer, type LarderServer } from "../server/index.ts";
+import { BATCH_READ_BYTES_MAX } from "../server/routes.ts";
 import { expectError } from "./conformance/expect-error.ts";
 import { proxy as startProxy, type Proxy } from "./support/proxy.ts";
 
@@ -81,12 +82,13 @@ describe("the client batches calls made while requestsInFlightMax requests are i
     const d = await store.dicts.fromName<string, number>("d", { createIfMissing: true });
     const q = await store.queues.fromName<string>("q", { createIfMissing: true });
     await d.put("a", 1);
+    await d.put("b", 2);
     await q.putMany(["x", "y"], { partition: "full" });
     p.requests.clear();
     // The first call goes alone; the others are made while it is in flight, so they go together.
     const calls = [
       d.len(),
-      d.get("a"),
+      d.get("b"),
       expectError(store.dicts.fromName("missing"), NotFoundError),
       expectError(store.dicts.create("d"), AlreadyExistsError),
       expectError(d.pop("nope"), KeyError),
@@ -96,8 +98,8 @@ describe("the client batches calls made while requestsInFlightMax requests are i
       d.contains("a"),
     ];
     const results = await Promise.all(calls);
-    expect(results[0]).toBe(1);
-    expect(results[1]).toBe(1);
+    expect(results[0]).toBe(2);
+    expect(results[1]).toBe(2);
     expect(results[7]).toBe(1);
     expect(results[8]).toBe(false);
     expect(p.requests.get(ROUTES.batch)).toBeGreaterThanOrEqual(1);
@@ -195,6 +197,51 @@ describe("batch answers bigger than BATCH_REPLY_WHOLE_BYTES_MAX", () => {
     all.forEach((value, i) => expect(value.equals(item(i))).toBe(true));
     expect(await q.len()).toBe(0);
     expect(p.requests.get(ROUTES.batch)).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("a batch's reads of values are bounded by BATCH_READ_BYTES_MAX", () => {
+  // Started together, 1,024 gets of a 100 MiB value in one small request would make the
+  // server hold 100 GB. Reads run in turn, and stop once their answers pass the budget; the
+  // client sends the rest on their own.
+  const MiB = 1024 * 1024;
+  const value = Buffer.alloc(10 * MiB, 7);
+
+  it("the server answers the reads past the budget with resend: alone, and runs the other calls", async () => {
+    const s = await server();
+    const store = await client(s.url, 1);
+    const d = await store.dicts.fromName<string, Buffer | number>("d", { createIfMissing: true });
+    await d.put("big", value);
+    const { id } = await d.info();
+    const get = { path: ROUTES.dictGet, body: packEnvelope({ id, key: encodeKey("big") }) };
+    const put = { path: ROUTES.dictPut, body: packEnvelope({ id, key: encodeKey("small"), value: encodeValue(1) }) };
+    const { status, body } = await post(s.url, ROUTES.batch, packBatch([...Array.from({ length: 10 }, () => get), put]));
+    expect(status).toBe(200);
+    const replies = (body as { replies: Array<[number, Record<string, unknown>]> }).replies;
+    // Reads start while less than 64 MiB has been read: 7 of 10 MiB each.
+    expect(BATCH_READ_BYTES_MAX).toBe(64 * MiB);
+    expect(replies.map(([code, answer]) => [code, answer.resend])).toEqual([
+      ...Array.from({ length: 7 }, () => [200, undefined]),
+      ...Array.from({ length: 3 }, () => [503, "alone"]),
+      [200, undefined],
+    ]);
+    for (const [, answer] of replies.slice(0, 7)) expect((decodeValue(answer.value as Uint8Array) as Buffer).equals(value)).toBe(true);
+    expect(replies[7]![1].code).toBe("UNAVAILABLE");
+    expect(await d.get("small")).toBe(1);
+  });
+
+  it("the client sends the reads left out again on their own: every get returns the value", async () => {
+    const s = await server();
+    const p = await proxy(s.url);
+    const store = await client(p.url, 1);
+    const d = await store.dicts.fromName<string, Buffer>("d", { createIfMissing: true });
+    await d.put("big", value);
+    p.requests.clear();
+    const got = await Promise.all(Array.from({ length: 12 }, () => d.get("big")));
+    for (const v of got) expect(v!.equals(value)).toBe(true);
+    // One alone, then a batch of 11 of which 7 are answered: 4 more requests of their own.
+    expect(p.requests.get(ROUTES.batch)).toBe(1);
+    expect(p.requests.get(ROUTES.dictGet)).toBe(5);
   });
 });
 
