@@ -590,6 +590,8 @@ export class QueueState {
       const remaining = deadline - Date.now();
       if (remaining <= 0 || request.signal?.aborted) return [];
       await this.watch(this.partitionFor(name), remaining, request.signal);
+      // Released by its handle's close: answered before anything else (an ephemeral queue is deleted right after).
+      if (request.signal?.aborted) return [];
     }
   }
 

@@ -101,6 +101,24 @@ export function lifecycleSuite(h: Harness): void {
       for (const wait of pending) await expectError(within(wait, PROMPT_MS), ClosedError);
     });
 
+    it("closing an ephemeral queue's handle, or its store, ends a waiting iterate with ClosedError, not NotFoundError", async () => {
+      // The close deletes the ephemeral queue right after it releases the wait: the wait must
+      // learn of the close, as a wait on a named queue does, before it sees the queue gone.
+      const drain = async (q: Queue<number>): Promise<void> => {
+        for await (const _ of q.iterate({ itemPollTimeoutMs: 20_000 })) void _;
+      };
+      const store = await h.make();
+      const byHandle = await store.queues.ephemeral<number>();
+      const waitHandle = background(drain(byHandle));
+      const byStore = await store.queues.ephemeral<number>();
+      const waitStore = background(drain(byStore));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await within(byHandle.close(), PROMPT_MS);
+      await expectError(within(waitHandle, PROMPT_MS), ClosedError);
+      await within(store.close(), PROMPT_MS);
+      await expectError(within(waitStore, PROMPT_MS), ClosedError);
+    });
+
     it("await using closes the store at the end of the block", async () => {
       let q: Queue<number>;
       {
