@@ -27,6 +27,7 @@ import { validateCount, validateEnvironment, validateName, validateTtl } from ".
 import type { Batch, Db } from "./commit.ts";
 import { Core } from "./core.ts";
 import { DictState } from "./dicts.ts";
+import { TurnBudget } from "./turns.ts";
 import { Sweeper } from "./expiry.ts";
 import { Collector } from "./gc.ts";
 import {
@@ -115,6 +116,8 @@ export class LevelEngine implements Backend {
   private readonly partitions: PartitionRegistry = new Map();
   private closing: Promise<void> | null = null;
   private failure: unknown = null;
+  /** Lets the event loop turn under loops of calls that need no I/O (engine/turns.ts). */
+  private readonly turns = new TurnBudget();
 
   private constructor(private readonly settings: EngineSettings, nextNum: number) {
     this.limits = settings.limits;
@@ -363,26 +366,30 @@ export class LevelEngine implements Backend {
   // ---- dicts ----
 
   dictGet(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.dict(id).get(key);
+    return this.turns.answer(this.dict(id).get(key));
   }
 
   dictContains(id: string, key: Uint8Array): Promise<boolean> {
-    return this.dict(id).contains(key);
+    return this.turns.answer(this.dict(id).contains(key));
   }
 
   dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean): Promise<boolean> {
-    return this.dict(id).put(key, value, skipIfExists === true);
+    return this.turns.answer(this.dict(id).put(key, value, skipIfExists === true));
   }
 
   dictUpdate(id: string, entries: Array<[Uint8Array, Uint8Array]>): Promise<void> {
-    return this.dict(id).update(entries);
+    return this.turns.answer(this.dict(id).update(entries));
   }
 
   dictPop(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.dict(id).pop(key);
+    return this.turns.answer(this.dict(id).pop(key));
   }
 
-  async dictLen(id: string): Promise<number> {
+  dictLen(id: string): Promise<number> {
+    return this.turns.answer(this.dictLenNow(id));
+  }
+
+  private async dictLenNow(id: string): Promise<number> {
     const dict = this.dict(id);
     // Entries past their ttl still count until swept; sweep what is due before counting.
     if (dict.entryTtlMs !== undefined) await this.sweeper.sweepDue();
@@ -409,14 +416,18 @@ export class LevelEngine implements Backend {
   // ---- queues ----
 
   queuePut(id: string, values: Uint8Array[], request: QueuePutRequest): Promise<void> {
-    return this.queue(id).put(values, request);
+    return this.turns.answer(this.queue(id).put(values, request));
   }
 
   queueGet(id: string, n: number, request: QueueGetRequest): Promise<Uint8Array[]> {
-    return this.queue(id).get(n, request);
+    return this.turns.answer(this.queue(id).get(n, request));
   }
 
-  async queueLen(id: string, request: { partition?: string; total?: boolean }): Promise<number> {
+  queueLen(id: string, request: { partition?: string; total?: boolean }): Promise<number> {
+    return this.turns.answer(this.queueLenNow(id, request));
+  }
+
+  private async queueLenNow(id: string, request: { partition?: string; total?: boolean }): Promise<number> {
     return this.queue(id).len(request);
   }
 
@@ -425,7 +436,7 @@ export class LevelEngine implements Backend {
   }
 
   queueNext(id: string, request: QueueNextRequest): Promise<QueueItem[]> {
-    return this.queue(id).next(request);
+    return this.turns.answer(this.queue(id).next(request));
   }
 
   async queueStats(id: string): Promise<QueueStats> {

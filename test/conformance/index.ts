@@ -17,6 +17,7 @@ import { dictModelSuite } from "./dict-model.ts";
 import { dictTtlSuite } from "./dict-ttl.ts";
 import { dictValuesSuite } from "./dict-values.ts";
 import { errorsSuite } from "./errors.ts";
+import { eventLoopSuite } from "./event-loop.ts";
 import type { Harness } from "./harness.ts";
 import { lifecycleSuite } from "./lifecycle.ts";
 import { objectContentsSuite } from "./object-contents.ts";
@@ -55,6 +56,7 @@ const SUITES: Array<(h: Harness) => void> = [
   queueIterateSuite,
   queueModelSuite,
   lifecycleSuite,
+  eventLoopSuite,
   errorsSuite,
   argumentsSuite,
   persistenceSuite,
