@@ -33,12 +33,16 @@ function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...base, ...env };
 }
 
-function spawnLarder(args: readonly string[], env: Record<string, string> = {}) {
-  return spawn(process.execPath, ["--import", "tsx", ENTRY, ...args], {
+/** Spawns the CLI; its stdin is `input` and then ends (empty by default, like a script's /dev/null). */
+function spawnLarder(args: readonly string[], env: Record<string, string> = {}, input = "") {
+  const child = spawn(process.execPath, ["--import", "tsx", ENTRY, ...args], {
     cwd: ROOT,
     env: childEnv(env),
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["pipe", "pipe", "pipe"],
   });
+  child.stdin.on("error", () => {});
+  child.stdin.end(input);
+  return child;
 }
 
 function finished(child: ReturnType<typeof spawnLarder>): Promise<Result> {
@@ -244,14 +248,21 @@ describe("larder dict", () => {
     expect(res.stdout).not.toContain("envd");
   });
 
-  test("destructive commands refuse without --yes when stdin is not a terminal", SLOW, async () => {
+  test("destructive commands read their confirmation from stdin, a terminal or not: y goes ahead; no input aborts", SLOW, async () => {
+    // As Modal's click prompt does: `echo y | larder dict clear d` clears, and a script whose
+    // stdin is empty gets "Aborted!" and status 1, with nothing deleted.
     const d = await store.dicts.fromName("guarded", { createIfMissing: true });
     await d.put("k", 1);
-    let res = await run(["dict", "clear", "guarded"], 2);
-    expect(res.stderr).toMatch(/^error: INVALID: .*--yes/);
-    res = await run(["dict", "delete", "guarded"], 2);
-    expect(res.stderr).toMatch(/^error: INVALID: .*--yes/);
+    let res = await run(["dict", "clear", "guarded"], 1);
+    expect(res.stderr).toBe("Are you sure you want to irrevocably delete the contents of Dict 'guarded'? [y/N]: Aborted!\n");
+    res = await run(["dict", "delete", "guarded"], 1);
+    expect(res.stderr).toMatch(/Aborted!\n$/);
+    res = await finished(spawnLarder(["dict", "clear", "guarded"], { LARDER_URL: server.url }, "no\n"));
+    expect({ code: res.code, stderr: res.stderr }).toMatchObject({ code: 1, stderr: expect.stringMatching(/Aborted!\n$/) });
     expect(await d.get("k")).toBe(1);
+    res = await finished(spawnLarder(["dict", "clear", "guarded"], { LARDER_URL: server.url }, "y\n"));
+    expect(res.code).toBe(0);
+    expect(await d.len()).toBe(0);
   });
 });
 
@@ -354,7 +365,6 @@ function terminalIo(answer: string) {
     out: async (t) => void out.push(t),
     err: async (t) => void err.push(t),
     stdin: Readable.from([answer]),
-    interactive: true,
     env: { LARDER_URL: server.url },
   };
   return { io, out, err };

@@ -19,7 +19,7 @@ import { expectError } from "./conformance/expect-error.ts";
 
 function io(): Io & { errors: string[] } {
   const errors: string[] = [];
-  return { errors, out: async () => {}, err: async (text) => void errors.push(text), stdin: new PassThrough(), interactive: false, env: {} };
+  return { errors, out: async () => {}, err: async (text) => void errors.push(text), stdin: new PassThrough(), env: {} };
 }
 
 describe("a signal during start-up", () => {

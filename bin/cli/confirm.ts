@@ -1,10 +1,10 @@
 // Confirmation before irrevocable commands, as Modal's CLI asks it: the question with a
-// [y/N] default of No. The question goes to stderr so stdout stays clean for scripts.
-// Without a terminal on stdin there is nobody to ask, so the command refuses unless --yes.
+// [y/N] default of No. The question goes to stderr so stdout stays clean for scripts. The
+// answer is the first line of stdin, a terminal or not (`echo y | larder dict clear d`
+// works, as with Modal's click prompt); stdin that ends first is a No.
 
 import { createInterface } from "node:readline";
 import type { OptionSpec } from "./args.ts";
-import { UsageError } from "./args.ts";
 import type { Io } from "./io.ts";
 
 export const YES_OPTION: Record<string, OptionSpec> = {
@@ -44,14 +44,10 @@ function readAnswer(io: Io): Promise<string> {
 
 /**
  * Asks "Are you sure you want to <action>?". Resolves when the user confirmed (or `yes`
- * was given); throws Aborted on any answer but y/yes, and UsageError (INVALID) when there
- * is no terminal to ask on.
+ * was given); throws Aborted on any answer but y/yes, and when stdin ends unanswered.
  */
 export async function confirm(io: Io, action: string, yes: boolean): Promise<void> {
   if (yes) return;
-  if (!io.interactive) {
-    throw new UsageError(`refusing to ${action} without confirmation: stdin is not a terminal; pass --yes`);
-  }
   await io.err(`Are you sure you want to ${action}? [y/N]: `);
   const answer = (await readAnswer(io)).trim().toLowerCase();
   if (answer !== "y" && answer !== "yes") throw new Aborted();

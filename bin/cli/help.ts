@@ -70,7 +70,7 @@ export function topHelp(serve: Command, groups: readonly Group[]): string {
       columns([
         ["0", "success"],
         ["1", "the command failed: `error: CODE: message` on stderr (NOT_FOUND, UNAVAILABLE, ...), or a confirmation was declined"],
-        ["2", "INVALID: a bad command, option or argument, or a destructive command without --yes and no terminal"],
+        ["2", "INVALID: a bad command, option or argument, or conflicting options"],
       ]),
     ].join("\n"),
     "Run 'larder COMMAND --help' for more.",

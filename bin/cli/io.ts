@@ -8,9 +8,8 @@ export interface Io {
   /** Writes to stdout; resolves once the text is handed to the OS, so exiting loses nothing. */
   out(text: string): Promise<void>;
   err(text: string): Promise<void>;
+  /** Where a destructive command reads its confirmation. */
   readonly stdin: Readable;
-  /** true when stdin is a terminal: only then may a destructive command ask for confirmation. */
-  readonly interactive: boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -31,7 +30,6 @@ export function processIo(): Io {
     out: writer(process.stdout),
     err: writer(process.stderr),
     stdin: process.stdin,
-    interactive: process.stdin.isTTY === true,
     env: process.env,
   };
 }

@@ -4,9 +4,8 @@
 //   0  success
 //   1  the command failed with a Larder error code (NOT_FOUND, KEY_NOT_FOUND, UNAVAILABLE,
 //      UNAUTHENTICATED, LOCKED, ...), printed as `error: CODE: message` on stderr; or the
-//      user declined a confirmation ("Aborted!")
-//   2  INVALID: a bad command, option or argument, whether the CLI or the server noticed;
-//      also a destructive command without --yes when stdin is not a terminal
+//      user declined a confirmation, or stdin ended before an answer ("Aborted!")
+//   2  INVALID: a bad command, option or argument, whether the CLI or the server noticed
 
 import { isLarderError } from "../../proto/errors.ts";
 import type { Command } from "./args.ts";
