@@ -331,6 +331,11 @@ export class Transport {
     }
   }
 
+  /** Sends a call of a batch again on its own (a batch refused whole, or a read the server left out). */
+  private readonly alone = (call: ReadyCall): void => {
+    this.single(call.route, call.body).then(call.resolve, call.reject);
+  };
+
   /**
    * A batch refused as a whole before any of its calls ran: too big for this server's
    * `requestBytesMax` (TOO_LARGE), or a server without batches (NOT_FOUND: a batch's own
@@ -338,11 +343,6 @@ export class Transport {
    * again on its own, and after a NOT_FOUND this client stops batching. Any other failure
    * is each call's own, for its retry loop to judge.
    */
-  /** Sends a call of a batch again on its own (a batch refused whole, or a read the server left out). */
-  private readonly alone = (call: ReadyCall): void => {
-    this.single(call.route, call.body).then(call.resolve, call.reject);
-  };
-
   private batchFailed(calls: readonly ReadyCall[], err: unknown): void {
     const refused = err instanceof RequestSizeError || err instanceof NotFoundError;
     if (err instanceof NotFoundError) this.batches = false;

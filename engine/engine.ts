@@ -218,7 +218,11 @@ export class LevelEngine implements Backend {
 
   // ---- objects ----
 
-  async getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
+  getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
+    return this.turns.answer(this.getObjectNow(kind, request));
+  }
+
+  private async getObjectNow(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
     this.ensureOpen();
     if (kind !== "dict" && kind !== "queue") throw new InvalidError("kind must be dict or queue");
     const environment = validateEnvironment(request.environment ?? this.environment);
@@ -289,13 +293,21 @@ export class LevelEngine implements Backend {
     return toRecord(row);
   }
 
-  async getObjectById(kind: ObjectKind, id: string): Promise<ObjectRecord> {
+  getObjectById(kind: ObjectKind, id: string): Promise<ObjectRecord> {
+    return this.turns.answer(this.getObjectByIdNow(kind, id));
+  }
+
+  private async getObjectByIdNow(kind: ObjectKind, id: string): Promise<ObjectRecord> {
     const obj = this.resolve(kind, id);
     if (obj.created) await obj.created.done;
     return toRecord(obj.row);
   }
 
-  async listObjects(kind: ObjectKind, request: ListObjectsRequest): Promise<ObjectRecord[]> {
+  listObjects(kind: ObjectKind, request: ListObjectsRequest): Promise<ObjectRecord[]> {
+    return this.turns.answer(this.listObjectsNow(kind, request));
+  }
+
+  private async listObjectsNow(kind: ObjectKind, request: ListObjectsRequest): Promise<ObjectRecord[]> {
     this.ensureOpen();
     const environment = validateEnvironment(request.environment ?? this.environment);
     const max = request.maxObjects === undefined || request.maxObjects === null ? Infinity : validateCount("maxObjects", request.maxObjects, 0);
@@ -314,7 +326,11 @@ export class LevelEngine implements Backend {
     return found.slice(0, max).map((o) => toRecord(o.row));
   }
 
-  async deleteObject(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
+  deleteObject(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
+    return this.turns.answer(this.deleteObjectNow(kind, request));
+  }
+
+  private async deleteObjectNow(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
     this.ensureOpen();
     const environment = validateEnvironment(request.environment ?? this.environment);
     const name = validateName(kind, request.name);
@@ -328,7 +344,11 @@ export class LevelEngine implements Backend {
     await batch.done;
   }
 
-  async deleteObjectById(kind: ObjectKind, id: string): Promise<void> {
+  deleteObjectById(kind: ObjectKind, id: string): Promise<void> {
+    return this.turns.answer(this.deleteObjectByIdNow(kind, id));
+  }
+
+  private async deleteObjectByIdNow(kind: ObjectKind, id: string): Promise<void> {
     const obj = this.resolve(kind, id);
     const batch = this.core.batch();
     this.remove(obj, batch);
@@ -354,7 +374,11 @@ export class LevelEngine implements Backend {
     obj.queue?.destroy(batch, gone);
   }
 
-  async heartbeat(kind: ObjectKind, id: string): Promise<void> {
+  heartbeat(kind: ObjectKind, id: string): Promise<void> {
+    return this.turns.answer(this.heartbeatNow(kind, id));
+  }
+
+  private async heartbeatNow(kind: ObjectKind, id: string): Promise<void> {
     this.resolve(kind, id);
   }
 
@@ -406,11 +430,11 @@ export class LevelEngine implements Backend {
     this.dictsByData.set(dict.dataNum, dict);
     obj.row = { ...obj.row, dataNum: dict.dataNum };
     this.core.batch().put(objectKey(obj.num), encodeObjectRow(obj.row));
-    return done;
+    return this.turns.answer(done);
   }
 
   dictScan(id: string, request: DictScanRequest): Promise<DictScanPage> {
-    return this.dict(id).scan(request);
+    return this.turns.answer(this.dict(id).scan(request));
   }
 
   // ---- queues ----
@@ -432,14 +456,18 @@ export class LevelEngine implements Backend {
   }
 
   queueClear(id: string, request: { partition?: string; all?: boolean }): Promise<void> {
-    return this.queue(id).clear(request);
+    return this.turns.answer(this.queue(id).clear(request));
   }
 
   queueNext(id: string, request: QueueNextRequest): Promise<QueueItem[]> {
     return this.turns.answer(this.queue(id).next(request));
   }
 
-  async queueStats(id: string): Promise<QueueStats> {
+  queueStats(id: string): Promise<QueueStats> {
+    return this.turns.answer(this.queueStatsNow(id));
+  }
+
+  private async queueStatsNow(id: string): Promise<QueueStats> {
     return this.queue(id).stats();
   }
 

@@ -171,7 +171,8 @@ function skip(data: Chunks, pos: number, budget?: { left: number }, utf8?: { fir
     }
     if (utf8 !== undefined && utf8.firstInvalid < 0 && isStr(tag)) {
       const head = tag <= 0xbf ? 1 : tag === 0xd9 ? 2 : tag === 0xda ? 3 : 5;
-      if (!isUtf8(data.slice(pos + head, pos + size))) utf8.firstInvalid = pos;
+      // An empty string is valid (and may end the body, where slice could not start).
+      if (size > head && !isUtf8(data.slice(pos + head, pos + size))) utf8.firstInvalid = pos;
     }
     pos += size;
     if (pos > data.length || pending > data.length - pos) throw truncated();

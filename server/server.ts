@@ -65,6 +65,8 @@ class HttpEdge {
       sendJson(req, res, 417, { code: "INVALID", message: `Expect: ${expect} is not supported; only 100-continue is` }, true);
     });
     http.on("connect", (req: IncomingMessage, socket: Duplex) => {
+      // Node hands the socket over without its own error listener: a reset would be uncaught.
+      socket.on("error", () => socket.destroy());
       answerOnSocket(socket, 405, "INVALID", `${HEALTH_PATH} and the routes in docs/protocol.md take GET and POST, not CONNECT`, { allow: "GET, HEAD, POST" });
     });
     http.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => clientError(err, socket));
@@ -301,10 +303,19 @@ function decodeEnvelope(body: Buffer, valuesMax: number): Envelope {
   }
   // The decoder turns bytes that are not UTF-8 into U+FFFD: "caf\xe9" and "caf\xe8" would
   // both be the partition "caf\ufffd". Such strings are refused, not merged.
-  if (mayHoldInvalidUtf8(decoded, 0) && !stringsAreUtf8(body)) {
+  if (mayHoldInvalidUtf8(decoded, 0) && !utf8Throughout(body)) {
     throw new InvalidError("a string in the request body is not valid UTF-8");
   }
   return asEnvelope(decoded);
+}
+
+/** stringsAreUtf8, with a body it cannot walk (msgpackr read it, so it should not happen) counted as not UTF-8. */
+function utf8Throughout(body: Buffer): boolean {
+  try {
+    return stringsAreUtf8(body);
+  } catch {
+    return false;
+  }
 }
 
 /** Envelopes are shallow; strings deeper than this are never read as fields. */

@@ -255,6 +255,13 @@ describe("the HTTP edge refuses bad input with a 4xx and a code", () => {
     }
     // A real U+FFFD, sent as its UTF-8 bytes, is an ordinary character.
     const real = await store.queues.ephemeral();
+    // The bytes are walked when a string holds U+FFFD: an empty string ending the body is valid too.
+    const emptyLast = packEnvelope({ id: (await real.info()).id, values: [encodeValue("e")], partition: "caf\ufffd", note: "" });
+    expect(emptyLast[emptyLast.length - 1]).toBe(0xa0);
+    const put = await request(`${store.url}${ROUTES.queuePut}`, { method: "POST", body: emptyLast, headers: { "content-type": MSGPACK_TYPE } });
+    await put.body.arrayBuffer();
+    expect(put.statusCode).toBe(200);
+    expect(await real.get({ partition: "caf\ufffd", timeoutMs: 0 })).toBe("e");
     await real.put("r", { partition: "caf\ufffd" });
     expect(await real.len({ partition: "caf\ufffd" })).toBe(1);
     expect(await real.get({ partition: "caf\ufffd", timeoutMs: 0 })).toBe("r");
@@ -277,6 +284,23 @@ describe("the HTTP edge refuses bad input with a 4xx and a code", () => {
       expect(received).toMatch(/content-type: application\/json/i);
       expect(received).toMatch(/connection: close/i);
     }
+  });
+
+  it("a CONNECT whose client resets the connection does not take the server down", async () => {
+    // Node hands a CONNECT's socket over without an error listener: an unhandled reset killed the process.
+    const { hostname, port } = new URL(store.url);
+    await new Promise<void>((resolve, reject) => {
+      const socket = netConnect(Number(port), hostname, () => {
+        socket.write("CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n");
+        setTimeout(() => {
+          socket.resetAndDestroy();
+          resolve();
+        }, 50);
+      });
+      socket.on("error", reject);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await request(`${store.url}/v1/health`)).statusCode).toBe(200);
   });
 
   it("a good request followed by bad bytes on one connection: its answer is sent, then the error", async () => {

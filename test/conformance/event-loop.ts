@@ -5,7 +5,7 @@
 // without the guarantee the test fails instead of hanging.
 
 import { describe, expect, it } from "vitest";
-import { QueueEmptyError } from "../../proto/errors.ts";
+import { NotFoundError, QueueEmptyError } from "../../proto/errors.ts";
 import type { Harness } from "./harness.ts";
 
 const DEADLINE_MS = 5_000;
@@ -43,6 +43,22 @@ export function eventLoopSuite(h: Harness): void {
       let taken = false;
       while (!taken && Date.now() < deadline) taken = await d.put("lock", true, { skipIfExists: true });
       expect(taken).toBe(true);
+    });
+
+    it("polling fromName finds the object a timer creates", async () => {
+      const store = await h.make();
+      setTimeout(() => void store.dicts.fromName("late", { createIfMissing: true }), 20);
+      const deadline = Date.now() + DEADLINE_MS;
+      let found = false;
+      while (!found && Date.now() < deadline) {
+        try {
+          await store.dicts.fromName("late");
+          found = true;
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err;
+        }
+      }
+      expect(found).toBe(true);
     });
   });
 }
