@@ -10,7 +10,7 @@
 // into the same batch as the put), and room made by a get, a clear or an expiry serves
 // waiting putters in order. No polling anywhere.
 
-import { ClosedError, InvalidError, QueueFullError, RequestSizeError, ResourceExhaustedError } from "../proto/errors.ts";
+import { ClosedError, InternalError, InvalidError, QueueFullError, RequestSizeError, ResourceExhaustedError } from "../proto/errors.ts";
 import type { QueueItem, QueueNextRequest, QueuePutRequest, QueueGetRequest, QueueStats } from "../proto/backend.ts";
 import { checkBytes, validateCount, validatePartition, validateTimeout, validateTtl } from "../proto/validate.ts";
 import type { Batch, Dirty } from "./commit.ts";
@@ -92,6 +92,8 @@ export class Partition implements Dirty, RunHolder {
   cached: { first: number; values: readonly Uint8Array[] } | undefined = undefined;
   readonly getters: GetWaiter[] = [];
   readonly putters: PutWaiter[] = [];
+  /** Set while putters wait for room in a partition that expires: its expiry makes room at once. */
+  expiryTimer: LongTimer | undefined = undefined;
   readonly watchers = new Set<() => void>();
 
   constructor(
@@ -442,7 +444,36 @@ export class QueueState {
       }
       break;
     }
+    if (p.putters.length === 0 && p.expiryTimer) {
+      p.expiryTimer.clear();
+      p.expiryTimer = undefined;
+    }
     this.maybeDrop(p);
+  }
+
+  /**
+   * Putters wait for room in `p`: when it expires, its items go and they get in, at that
+   * moment rather than at the sweeper's next pass (up to a second later).
+   */
+  private wakePuttersAtExpiry(p: Partition, atLeastMs = 0): void {
+    if (p.expiryTimer || p.expiresAt === Infinity || p.putters.length === 0) return;
+    p.expiryTimer = setLongTimeout(
+      () => {
+        p.expiryTimer = undefined;
+        if (this.endedBy) return;
+        try {
+          this.expireIfDue(p, this.core.now());
+        } catch (err) {
+          // A store that stopped after a storage failure: its waiters hear of it from close.
+          if (!(err instanceof ClosedError) && !(err instanceof InternalError)) throw err;
+          return;
+        }
+        // Not due yet by the store's clock (a test's clock that runs slow): look again later.
+        this.wakePuttersAtExpiry(p, 50);
+      },
+      Math.max(atLeastMs, p.expiresAt - this.core.now()),
+      true,
+    );
   }
 
   private wait<W extends Waiter>(p: Partition, list: W[], w: W, timeoutMs: number | undefined, onTimeout: () => void): void {
@@ -509,6 +540,7 @@ export class QueueState {
       this.wait(p, p.putters, w, timeoutMs, () => reject(this.full(p)));
       // Resumed ahead of the putters waiting now, it may fit where they do not.
       if (p.putters[0] === w) this.settle(p);
+      this.wakePuttersAtExpiry(p);
     });
   }
 
@@ -656,6 +688,8 @@ export class QueueState {
   end(reason: Error): void {
     this.endedBy = reason;
     for (const p of this.partitions.values()) {
+      p.expiryTimer?.clear();
+      p.expiryTimer = undefined;
       for (const w of p.getters.splice(0)) {
         settleWaiter(w);
         w.reject(reason);

@@ -8,12 +8,16 @@ export interface LongTimer {
   clear(): void;
 }
 
-/** Calls `fn` once after `ms` (any non-negative ms, however large) unless cleared first. */
-export function setLongTimeout(fn: () => void, ms: number): LongTimer {
+/**
+ * Calls `fn` once after `ms` (any non-negative ms, however large) unless cleared first.
+ * An `unref` timer does not keep the process alive.
+ */
+export function setLongTimeout(fn: () => void, ms: number, unref = false): LongTimer {
   let handle: NodeJS.Timeout;
   const arm = (left: number): void => {
     const step = Math.min(left, TIMER_MAX_MS);
     handle = setTimeout(() => (left > step ? arm(left - step) : fn()), step);
+    if (unref) handle.unref();
   };
   arm(ms);
   return { clear: () => clearTimeout(handle) };

@@ -128,5 +128,19 @@ export function queueFullSuite(h: Harness): void {
       expect(ms).toBeLessThan(300 + PROMPT_MS);
       expect(await q.len()).toBe(LIMIT - 1);
     });
+
+    it("a put waiting on a full partition gets in when the partition expires, not at the sweeper's next pass", async () => {
+      // Expiry removes the partition and its items, which makes room. The sweeper passes once a
+      // second; the waiting put must not wait for it.
+      const store = await h.make({ limits: { queuePartitionItemsMax: LIMIT } });
+      const q = await store.queues.ephemeral<number | string>();
+      const TTL_MS = 300;
+      await q.putMany(range(LIMIT), { partition: "p", partitionTtlMs: TTL_MS });
+      const { ms, error } = await timed(() => q.put("late", { partition: "p", partitionTtlMs: TTL_MS, timeoutMs: 10_000 }));
+      expect(error).toBeUndefined();
+      expect(ms).toBeGreaterThanOrEqual(TTL_MS - TIMER_SLACK_MS - 50);
+      expect(ms).toBeLessThan(TTL_MS + 450);
+      expect(await collect(q.iterate({ partition: "p" }))).toEqual(["late"]);
+    });
   });
 }
