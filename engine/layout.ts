@@ -14,8 +14,8 @@
 //   partition      = 0x20 u64:queueNum part-key   -> u64 partNum, u64 head, u64 tail, f64 expiresAt, f64 indexedAt, u64 headRun
 //   item           = 0x21 u64:partNum u64:seq     -> run: the items seq, seq+1, ... put by one call
 //   run            = u32:count (u32:length payload){count}
-//   ttl            = 0x30 u64:at 0x10 u64:dataNum dict-key   -> empty   (a dict entry due at `at`)
-//                  | 0x30 u64:at 0x21 u64:partNum            -> empty   (a partition due at `at`)
+//   ttl            = 0x30 u64:at 0x10 u64:dataNum dict-key   -> 0x00    (a dict entry due at `at`)
+//                  | 0x30 u64:at 0x21 u64:partNum            -> 0x00    (a partition due at `at`)
 //   garbage        = 0x40 u64:num                 -> 0x10 (a dict's old data) | 0x21 (a partition's items)
 //
 //   kind     = "d" | "q"
