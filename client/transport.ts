@@ -157,6 +157,8 @@ export class Transport {
   private batches = true;
   /** Waits being cancelled: close() lets them answer before it drops the connections. */
   private readonly cancelling = new Set<Promise<unknown>>();
+  /** Requests in flight for calls that answer at once: close() lets them answer too (see close). */
+  private readonly answering = new Set<Promise<unknown>>();
   /** Waits to cancel, sent together (a store closing cancels all its waits at once). */
   private cancels: Array<{ id: string; drop: () => void }> = [];
 
@@ -246,6 +248,11 @@ export class Transport {
       );
     });
     if (waitId !== undefined) cancel = (drop) => this.cancelWait(waitId, drop, reply);
+    else if (signal === undefined) {
+      const settled = reply.then(noop, noop);
+      this.answering.add(settled);
+      void settled.then(() => this.answering.delete(settled));
+    }
     return reply;
   }
 
@@ -333,6 +340,10 @@ export class Transport {
 
   /** Sends a call of a batch again on its own (a batch refused whole, or a read the server left out). */
   private readonly alone = (call: ReadyCall): void => {
+    if (this.closed) {
+      call.reject(new ClosedError("the remote store is closed"));
+      return;
+    }
     this.single(call.route, call.body).then(call.resolve, call.reject);
   };
 
@@ -371,10 +382,27 @@ export class Transport {
     const ready = this.ready;
     this.ready = [];
     for (const call of ready) call.reject(new ClosedError("the remote store is closed"));
+    // A call in flight may have taken effect at the server already: a get handed items, a
+    // pop took a value, a put was written. Dropping its connection would lose its answer,
+    // and with it those items, or report a write that happened as failed. So its answer is
+    // read, for up to IN_FLIGHT_GRACE_MS; a server that does not answer by then is left.
+    await graceful(Promise.all(this.answering), IN_FLIGHT_GRACE_MS);
     // Waits being cancelled may still bring back items they were handed (cancelWait).
     await Promise.all(this.cancelling);
     await Promise.all([this.pool.destroy(), this.waitPool.destroy()]);
   }
+}
+
+const noop = (): void => {};
+
+/** How long close() waits for the answers to calls in flight that answer at once. */
+const IN_FLIGHT_GRACE_MS = 2_000;
+
+/** Resolves when `promise` settles or after `ms`, whichever comes first. */
+async function graceful(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.then(noop, noop), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 /** A call waiting for a request slot. */
