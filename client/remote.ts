@@ -28,6 +28,8 @@ import { Transport, newWaitId, type Reply } from "./transport.ts";
 export const CONNECT_DEFAULTS = Object.freeze({
   /** "Within seconds": long enough to ride out a server restart, short enough not to look hung. */
   retryTimeoutMs: 5_000,
+  /** A stuck server (connection accepted, no answer) fails a call in this long; a healthy one answers in milliseconds. */
+  answerTimeoutMs: 30_000,
   /** Ten heartbeats per default server expiry (5 min), so a few lost ones do not matter. */
   heartbeatIntervalMs: 30_000,
   /**
@@ -158,13 +160,14 @@ export class RemoteBackend implements Backend {
     const token = validateToken(options.token);
     const retryTimeoutMs = positiveOption("retryTimeoutMs", options.retryTimeoutMs, CONNECT_DEFAULTS.retryTimeoutMs);
     const heartbeatIntervalMs = positiveOption("heartbeatIntervalMs", options.heartbeatIntervalMs, CONNECT_DEFAULTS.heartbeatIntervalMs);
+    const answerTimeoutMs = positiveOption("answerTimeoutMs", options.answerTimeoutMs, CONNECT_DEFAULTS.answerTimeoutMs);
     const connections = positiveOption("connections", options.connections, CONNECT_DEFAULTS.connections);
     if (!Number.isInteger(connections)) throw new InvalidError("connections must be a positive integer");
     const requestsInFlightMax = options.requestsInFlightMax ?? CONNECT_DEFAULTS.requestsInFlightMax;
     if (typeof requestsInFlightMax !== "number" || !(requestsInFlightMax >= 1) || !(Number.isInteger(requestsInFlightMax) || requestsInFlightMax === Infinity)) {
       throw new InvalidError(`requestsInFlightMax must be a positive integer or Infinity, got ${String(requestsInFlightMax)}`);
     }
-    return new RemoteBackend(new Transport(url, { token, retryTimeoutMs, connections, requestsInFlightMax }), heartbeatIntervalMs);
+    return new RemoteBackend(new Transport(url, { token, retryTimeoutMs, answerTimeoutMs, connections, requestsInFlightMax }), heartbeatIntervalMs);
   }
 
   async getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {

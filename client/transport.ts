@@ -33,6 +33,8 @@ export type Reply = Readonly<Record<string, unknown>>;
 export interface TransportOptions {
   readonly token: string | undefined;
   readonly retryTimeoutMs: number;
+  /** How long a call that does not wait waits for its answer once sent (connect() option answerTimeoutMs). */
+  readonly answerTimeoutMs: number;
   /** Connections for calls that do not wait; calls that may wait have their own, uncapped. */
   readonly connections: number;
   /**
@@ -51,10 +53,11 @@ const BATCHED_CALL_BYTES_MAX = 64 * 1024;
 /** The client keeps idle sockets open this long; the server keeps them longer (65 s), so it never closes one first. */
 const KEEP_ALIVE_MS = 10_000;
 /**
- * How long to wait for an answer. The server answers every long-poll within its
- * longPollMaxMs (30 s by default, and at most this), so only a dead connection gets here.
+ * How long to wait for a long-poll's answer. The server answers every long-poll within its
+ * longPollMaxMs (30 s by default, at most 240 s), so only a dead connection gets here.
  */
 const HEADERS_TIMEOUT_MS = 300_000;
+
 /**
  * After asking the server to cancel a wait (a handle or store closing), how long the call
  * waits for the wait's own answer before dropping the connection. The answer normally
@@ -94,6 +97,11 @@ class ServerUnavailable extends UnavailableError {}
 class ConnectionFailure extends Error {
   constructor(readonly sent: boolean, cause: unknown) {
     super(cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+
+  /** No answer within the pool's answer timeout: the server is stuck, and a retry would wait as long again. */
+  get timedOut(): boolean {
+    return (this.cause as { code?: unknown } | undefined)?.code === "UND_ERR_HEADERS_TIMEOUT";
   }
 }
 
@@ -169,11 +177,10 @@ export class Transport {
     if (options.token !== undefined) this.headers.authorization = `Bearer ${options.token}`;
     const poolOptions = {
       keepAliveTimeout: KEEP_ALIVE_MS,
-      headersTimeout: HEADERS_TIMEOUT_MS,
       connectTimeout: Math.max(1_000, options.retryTimeoutMs),
     };
-    this.pool = new Pool(origin, { ...poolOptions, connections: options.connections });
-    this.waitPool = new Pool(origin, poolOptions);
+    this.pool = new Pool(origin, { ...poolOptions, headersTimeout: options.answerTimeoutMs, connections: options.connections });
+    this.waitPool = new Pool(origin, { ...poolOptions, headersTimeout: HEADERS_TIMEOUT_MS });
   }
 
   /** Sends one RPC and returns its reply map, retrying connection failures where that is safe. */
@@ -200,7 +207,7 @@ export class Transport {
       } catch (err) {
         if (signal?.aborted) throw abortReason(signal);
         this.ensureOpen();
-        const mayRetry = err instanceof ServerUnavailable || (err instanceof ConnectionFailure && (!err.sent || retrySafe));
+        const mayRetry = err instanceof ServerUnavailable || (err instanceof ConnectionFailure && !err.timedOut && (!err.sent || retrySafe));
         if (!mayRetry) throw this.finalError(route, err);
         deadline ??= Date.now() + this.options.retryTimeoutMs;
         if (Date.now() + delay > deadline) {
@@ -217,6 +224,12 @@ export class Transport {
 
   private finalError(route: RouteName, err: unknown): LarderError {
     if (err instanceof LarderError) return err;
+    if (err instanceof ConnectionFailure && err.timedOut) {
+      return new UnavailableError(
+        `the Larder server did not answer ${route} within ${this.options.answerTimeoutMs} ms (answerTimeoutMs); the call may or may not have taken effect`,
+        { cause: err.cause },
+      );
+    }
     if (err instanceof ConnectionFailure) {
       return new UnavailableError(
         `the connection to the Larder server failed during ${route}; the call may or may not have taken effect ` +

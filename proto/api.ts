@@ -171,6 +171,12 @@ export interface ConnectOptions {
   environment?: string;
   /** Total time to keep retrying an unreachable server before UnavailableError. Default 5 s. */
   retryTimeoutMs?: number;
+  /**
+   * How long a call that answers at once waits for the answer once its request is sent,
+   * before UnavailableError (not retried: a server that accepts connections but does not
+   * answer is stuck). Default 30 s. Waits (long-polls) have their own bound.
+   */
+  answerTimeoutMs?: number;
   /** How often ephemeral objects are kept alive. Default 30 s. */
   heartbeatIntervalMs?: number;
   /** Keep-alive connections for calls that answer at once. Default 64; waiting calls have their own. */

@@ -5,7 +5,7 @@
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { connect } from "../client/index.ts";
-import { UnavailableError } from "../proto/errors.ts";
+import { InvalidError, UnavailableError } from "../proto/errors.ts";
 import { startServer } from "../server/index.ts";
 import { expectError } from "./conformance/expect-error.ts";
 import { tempFolder } from "./support/remote-store.ts";
@@ -46,7 +46,42 @@ async function resettingServer(): Promise<{ url: string; requests: () => number 
   return { url: `http://127.0.0.1:${port}`, requests: () => requests };
 }
 
+/** A TCP server that accepts connections and reads requests but never answers (a stuck server). */
+async function silentServer(): Promise<{ url: string; requests: () => number }> {
+  let requests = 0;
+  const sockets = new Set<Socket>();
+  const server: TcpServer = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on("data", (chunk: Buffer) => {
+      requests += chunk.toString("latin1").match(/^POST /gm)?.length ?? 0;
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  cleanups.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, requests: () => requests };
+}
+
 describe("unreachable servers", () => {
+  it("a server that accepts connections but never answers fails a call after answerTimeoutMs, without a retry", async () => {
+    // It used to take the 300 s long-poll bound, twice for a retry-safe call.
+    const silent = await silentServer();
+    const store = await connect(silent.url, { answerTimeoutMs: 300 });
+    cleanups.push(() => store.close());
+    const started = Date.now();
+    const err = await expectError(store.dicts.fromName("d"), UnavailableError);
+    expect(err.message).toMatch(/did not answer .* within 300 ms/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(silent.requests()).toBe(1);
+    await expectError(connect(silent.url, { answerTimeoutMs: 0 }), InvalidError);
+  });
+
+
   it("a call to a closed port fails with UnavailableError within the retry budget", async () => {
     const store = await connect(`http://127.0.0.1:${await closedPort()}`);
     cleanups.push(() => store.close());
