@@ -10,7 +10,7 @@
 
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import type { AddressInfo } from "node:net";
+import { Server as NetServer, type AddressInfo } from "node:net";
 import { openEngine, waitTicket, type Engine } from "../engine/index.ts";
 import { setLongTimeout, type LongTimer } from "../engine/timer.ts";
 import { ClosedError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
@@ -31,6 +31,13 @@ export interface LarderServer {
   /** Graceful: stops accepting, answers in-flight requests, releases long-polls, closes the engine. */
   close(): Promise<void>;
 }
+
+/**
+ * At shutdown, open connections are kept this long after the in-flight requests are
+ * answered: a client sending on one meanwhile gets 503 UNAVAILABLE (retried by every
+ * client) rather than a reset.
+ */
+const SHUTDOWN_LINGER_MS = 200;
 
 /** Server keep-alive outlasts the client's (10 s), so a client never reuses a socket the server is closing. */
 const KEEP_ALIVE_MS = 65_000;
@@ -154,10 +161,18 @@ class HttpEdge {
 
   private async shutdown(): Promise<void> {
     this.closing = true;
-    const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    this.http.closeIdleConnections();
+    // Stop listening, but leave open connections be for now. Node's http close() also
+    // closes the idle ones at once, and a client that is just sending a request on one of
+    // them sees a reset: for a call that is not retry-safe, an UNAVAILABLE that "may or may
+    // not have taken effect" (95 puts across four restarts under load, none of them run).
+    // Kept open, such a connection gets its request answered 503 UNAVAILABLE with
+    // `connection: close`, which every client retries safely.
+    const stopped = new Promise<void>((resolve) => NetServer.prototype.close.call(this.http, () => resolve()));
     for (const request of this.inFlight) request.abort(new ClosedError("the server is shutting down"));
     await this.drain();
+    // Connections still open had a chance to send and be told; the rest are closed now.
+    const open = await new Promise<number>((resolve) => this.http.getConnections((err, count) => resolve(err ? 1 : count)));
+    if (open > 0) await new Promise((resolve) => setTimeout(resolve, SHUTDOWN_LINGER_MS));
     this.http.closeAllConnections();
     await stopped;
     await this.leases.stop();
