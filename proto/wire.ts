@@ -103,21 +103,17 @@ export const RETRY_SAFE: ReadonlySet<RouteName> = new Set<RouteName>([
   "dictContains",
   "dictLen",
   "dictScan",
-  "dictClear",
-  "dictUpdate",
   "queueLen",
-  "queueClear",
   "queueNext",
   "queueStats",
   "waitsCancel",
 ]);
 
-/** `getObject` is retry-safe only as a lookup or a create-if-missing; `dictPut` only without skipIfExists. */
+/** `getObject` is retry-safe only as a lookup or a create-if-missing. */
 export function isRetrySafe(route: RouteName, body: Record<string, unknown>): boolean {
   // A batch as a whole is never repeated: each of its calls is judged on its own (client/transport.ts).
   if (RETRY_SAFE.has(route)) return true;
   if (route === "getObject") return body.mode === "lookup" || body.mode === "createIfMissing";
-  if (route === "dictPut") return body.skipIfExists !== true;
   return false;
 }
 

@@ -33,11 +33,12 @@ export interface LarderServer {
 }
 
 /**
- * At shutdown, open connections are kept this long after the in-flight requests are
- * answered: a client sending on one meanwhile gets 503 UNAVAILABLE (retried by every
- * client) rather than a reset.
+ * At shutdown, open connections are kept after the in-flight requests are answered until
+ * no request has come for SHUTDOWN_QUIET_MS (at most SHUTDOWN_LINGER_MAX_MS): a client
+ * sending on one meanwhile gets 503 UNAVAILABLE (retried by every client), not a reset.
  */
-const SHUTDOWN_LINGER_MS = 200;
+const SHUTDOWN_QUIET_MS = 30;
+const SHUTDOWN_LINGER_MAX_MS = 200;
 
 /** Server keep-alive outlasts the client's (10 s), so a client never reuses a socket the server is closing. */
 const KEEP_ALIVE_MS = 65_000;
@@ -46,6 +47,8 @@ class HttpEdge {
   private closing = false;
   private closed: Promise<void> | undefined;
   private readonly inFlight = new Set<InFlight>();
+  /** When the last request came in while closing (see shutdown). */
+  private lastRequestAt = 0;
   private drained: (() => void) | undefined;
   private readonly tokenCheck: TokenCheck | undefined;
   /** Waits in progress by the id their client gave them, for POST /v1/waits/cancel. */
@@ -84,6 +87,7 @@ class HttpEdge {
    * passes them becomes an InFlight, which reads the body and runs the route.
    */
   private serve(req: IncomingMessage, res: ServerResponse): void {
+    if (this.closing) this.lastRequestAt = Date.now();
     let request: InFlight | undefined;
     try {
       request = this.admit(req, res);
@@ -161,6 +165,7 @@ class HttpEdge {
 
   private async shutdown(): Promise<void> {
     this.closing = true;
+    this.lastRequestAt = Date.now();
     // Stop listening, but leave open connections be for now. Node's http close() also
     // closes the idle ones at once, and a client that is just sending a request on one of
     // them sees a reset: for a call that is not retry-safe, an UNAVAILABLE that "may or may
@@ -170,9 +175,16 @@ class HttpEdge {
     const stopped = new Promise<void>((resolve) => NetServer.prototype.close.call(this.http, () => resolve()));
     for (const request of this.inFlight) request.abort(new ClosedError("the server is shutting down"));
     await this.drain();
-    // Connections still open had a chance to send and be told; the rest are closed now.
+    // Then, while requests keep coming on open connections (each answered 503 and its
+    // connection closed), wait for a quiet moment; the connections left are closed then.
     const open = await new Promise<number>((resolve) => this.http.getConnections((err, count) => resolve(err ? 1 : count)));
-    if (open > 0) await new Promise((resolve) => setTimeout(resolve, SHUTDOWN_LINGER_MS));
+    const lingerUntil = Date.now() + SHUTDOWN_LINGER_MAX_MS;
+    while (open > 0) {
+      const now = Date.now();
+      const quietFor = now - this.lastRequestAt;
+      if (quietFor >= SHUTDOWN_QUIET_MS || now >= lingerUntil) break;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(SHUTDOWN_QUIET_MS - quietFor, lingerUntil - now)));
+    }
     this.http.closeAllConnections();
     await stopped;
     await this.leases.stop();
