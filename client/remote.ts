@@ -141,6 +141,15 @@ class Wait {
     return Math.max(0, this.deadline - Date.now());
   }
 
+  /**
+   * Until when the transport may retry a round that could not reach the server: the
+   * caller's deadline for a positive wait. A single attempt (0) or an unlimited wait keeps
+   * the transport's own retry budget.
+   */
+  get retryUntil(): number {
+    return this.valid && this.timeoutMs !== undefined && this.timeoutMs > 0 ? this.deadline : Infinity;
+  }
+
   /** Whether another long-poll may be sent after one that ended without a result. */
   get more(): boolean {
     return this.valid && this.timeoutMs !== 0 && Date.now() < this.deadline;
@@ -263,7 +272,7 @@ export class RemoteBackend implements Backend {
       if (timeoutMs !== 0) waitId ??= newWaitId();
       const envelope = { id, values, partition: request.partition, partitionTtlMs: request.partitionTtlMs, timeoutMs, waitId: timeoutMs === 0 ? undefined : waitId };
       try {
-        await this.transport.call("queuePut", envelope, request.signal);
+        await this.transport.call("queuePut", envelope, request.signal, wait.retryUntil);
         return;
       } catch (err) {
         if (!(err instanceof QueueFullError) || !wait.more) throw err;
@@ -279,7 +288,7 @@ export class RemoteBackend implements Backend {
       const timeoutMs = wait.next();
       if (timeoutMs !== 0) waitId ??= newWaitId();
       const envelope = { id, n, partition: request.partition, timeoutMs, waitId: timeoutMs === 0 ? undefined : waitId };
-      const values = replyBytesArray(await this.transport.call("queueGet", envelope, request.signal), "values");
+      const values = replyBytesArray(await this.transport.call("queueGet", envelope, request.signal, wait.retryUntil), "values");
       if (values.length > 0 || !wait.more) return values;
     }
   }
@@ -297,7 +306,7 @@ export class RemoteBackend implements Backend {
     const wait = new Wait(request.pollTimeoutMs);
     for (;;) {
       const envelope = { id, partition: request.partition, after: request.after, limit: request.limit, pollTimeoutMs: wait.next() };
-      const reply = await this.transport.call("queueNext", envelope, request.signal);
+      const reply = await this.transport.call("queueNext", envelope, request.signal, wait.retryUntil);
       const items = reply.items;
       const ok = Array.isArray(items) && items.every((i) => i !== null && typeof i === "object" && i.value instanceof Uint8Array && typeof i.cursor === "string");
       if (!ok) throw malformed("'items' is not an array of { value, cursor }");

@@ -184,7 +184,7 @@ export class Transport {
   }
 
   /** Sends one RPC and returns its reply map, retrying connection failures where that is safe. */
-  async call(route: RouteName, envelope: Record<string, unknown>, signal?: AbortSignal): Promise<Reply> {
+  async call(route: RouteName, envelope: Record<string, unknown>, signal?: AbortSignal, retryUntil = Infinity): Promise<Reply> {
     checkWellFormed(envelope);
     const retrySafe = isRetrySafe(route, envelope);
     const waits = mayWait(route, envelope);
@@ -196,7 +196,9 @@ export class Transport {
     // by dropping its connection (see cancelWait): the caller's (kept across the rounds of
     // one wait, which also keeps its place in line), or a new one.
     const waitId = requestSignal === undefined ? undefined : typeof envelope.waitId === "string" ? envelope.waitId : newWaitId();
-    const body = packEnvelope(waitId === undefined ? envelope : { ...envelope, waitId });
+    const sent = waitId === undefined ? envelope : { ...envelope, waitId };
+    let body = packEnvelope(sent);
+    const started = Date.now();
     let deadline: number | undefined;
     let delay = RETRY_DELAY_FIRST_MS;
     for (;;) {
@@ -209,7 +211,9 @@ export class Transport {
         this.ensureOpen();
         const mayRetry = err instanceof ServerUnavailable || (err instanceof ConnectionFailure && !err.timedOut && (!err.sent || retrySafe));
         if (!mayRetry) throw this.finalError(route, err);
-        deadline ??= Date.now() + this.options.retryTimeoutMs;
+        // A call with a time limit (a get or put with timeoutMs) retries no longer than that:
+        // its caller asked to hear within it.
+        deadline ??= Math.min(Date.now() + this.options.retryTimeoutMs, retryUntil);
         if (Date.now() + delay > deadline) {
           throw new UnavailableError(
             `could not reach the Larder server for ${route} within ${this.options.retryTimeoutMs} ms: ${(err as Error).message}`,
@@ -218,6 +222,8 @@ export class Transport {
         }
         await sleep(delay, signal);
         delay = Math.min(delay * 2, RETRY_DELAY_MAX_MS);
+        // A wait sent again waits only what is left of it, not its whole time once more.
+        if (waits) body = packEnvelope(waitLeft(sent, Date.now() - started));
       }
     }
   }
@@ -380,6 +386,9 @@ export class Transport {
     const code = (err as { code?: unknown })?.code;
     if (code === "UND_ERR_DESTROYED" || code === "UND_ERR_CLOSED") return new ClosedError("the remote store is closed", { cause: err });
     if (code === "UND_ERR_ABORTED") return err;
+    // An answer that is not HTTP (something else listens there, or a broken proxy): the
+    // request was sent, and what became of it is unknown, as with a broken connection.
+    if ((err as Error | undefined)?.name === "HTTPParserError") return new ConnectionFailure(true, err);
     if (typeof code !== "string" || code === "UND_ERR_INVALID_ARG") return err;
     return new ConnectionFailure(!answered && NOT_SENT_CODES.has(code) ? false : true, err);
   }
@@ -407,6 +416,16 @@ export class Transport {
 }
 
 const noop = (): void => {};
+
+/** The envelope of a waiting call with its wait (`timeoutMs`, `pollTimeoutMs`) shortened by `elapsedMs`. */
+function waitLeft(envelope: Record<string, unknown>, elapsedMs: number): Record<string, unknown> {
+  const out = { ...envelope };
+  for (const field of ["timeoutMs", "pollTimeoutMs"]) {
+    const ms = out[field];
+    if (typeof ms === "number" && Number.isFinite(ms) && ms > 0) out[field] = Math.max(0, ms - elapsedMs);
+  }
+  return out;
+}
 
 /** How long close() waits for the answers to calls in flight that answer at once. */
 const IN_FLIGHT_GRACE_MS = 2_000;

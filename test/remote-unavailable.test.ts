@@ -109,6 +109,49 @@ describe("unreachable servers", () => {
     expect(server.requests()).toBeGreaterThan(2);
   });
 
+  it("an answer that is not HTTP is a broken connection: retry-safe calls are sent again, others are UnavailableError", async () => {
+    // Something else listening on the port (or a broken proxy) used to give InternalError at once.
+    let requests = 0;
+    const sockets = new Set<Socket>();
+    const garbage: TcpServer = createTcpServer((socket) => {
+      sockets.add(socket);
+      socket.on("data", () => {
+        requests++;
+        socket.end("SSH-2.0-OpenSSH_9.2\r\n");
+      });
+      socket.on("error", () => {});
+      socket.on("close", () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => garbage.listen(0, "127.0.0.1", resolve));
+    cleanups.push(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => garbage.close(resolve));
+    });
+    const store = await connect(`http://127.0.0.1:${(garbage.address() as { port: number }).port}`, { retryTimeoutMs: 300 });
+    cleanups.push(() => store.close());
+    const once = await expectError(store.queues.ephemeral(), UnavailableError);
+    expect(once.message).toMatch(/may or may not have taken effect/);
+    expect(requests).toBe(1);
+    await expectError(store.queues.fromName("q"), UnavailableError);
+    expect(requests).toBeGreaterThan(2);
+  });
+
+  it("a get with a timeout whose server goes away ends within its timeout, not after the whole retry budget", async () => {
+    // Its later rounds retried for retryTimeoutMs (5 s) whatever the caller's timeout: a
+    // getMany(1, { timeoutMs: 1500 }) ended after 3-4 s across a restart.
+    const server = await startServer({ memory: true, port: 0 });
+    const store = await connect(server.url);
+    cleanups.push(() => store.close());
+    const q = await store.queues.ephemeral<string>();
+    const started = Date.now();
+    const got = q.get({ timeoutMs: 1_500 });
+    got.catch(() => {});
+    await new Promise((r) => setTimeout(r, 300));
+    await server.close();
+    await expectError(got, UnavailableError);
+    expect(Date.now() - started).toBeLessThan(1_500 + 700);
+  });
+
   it("a waiting get rides out a server restart on the same port", async () => {
     const folder = await tempFolder();
     cleanups.push(folder.remove);
