@@ -24,16 +24,16 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-/** A TCP server that reads each request's first bytes, then resets the connection: the request was sent, no answer comes. */
-async function resettingServer(): Promise<{ url: string; requests: () => number }> {
+/**
+ * A TCP server standing in for a broken Larder server: `onData` sees each chunk a client
+ * sends, and returns how many requests it held. Closed after the test.
+ */
+async function rawServer(onData: (socket: Socket, chunk: Buffer) => number): Promise<{ url: string; requests: () => number }> {
   let requests = 0;
   const sockets = new Set<Socket>();
   const server: TcpServer = createTcpServer((socket) => {
     sockets.add(socket);
-    socket.once("data", () => {
-      requests++;
-      socket.resetAndDestroy();
-    });
+    socket.on("data", (chunk: Buffer) => (requests += onData(socket, chunk)));
     socket.on("error", () => {});
     socket.on("close", () => sockets.delete(socket));
   });
@@ -46,25 +46,17 @@ async function resettingServer(): Promise<{ url: string; requests: () => number 
   return { url: `http://127.0.0.1:${port}`, requests: () => requests };
 }
 
-/** A TCP server that accepts connections and reads requests but never answers (a stuck server). */
-async function silentServer(): Promise<{ url: string; requests: () => number }> {
-  let requests = 0;
-  const sockets = new Set<Socket>();
-  const server: TcpServer = createTcpServer((socket) => {
-    sockets.add(socket);
-    socket.on("data", (chunk: Buffer) => {
-      requests += chunk.toString("latin1").match(/^POST /gm)?.length ?? 0;
-    });
-    socket.on("error", () => {});
-    socket.on("close", () => sockets.delete(socket));
+/** Reads a request's first bytes, then resets the connection: the request was sent, no answer comes. */
+function resettingServer(): Promise<{ url: string; requests: () => number }> {
+  return rawServer((socket) => {
+    socket.resetAndDestroy();
+    return 1;
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  cleanups.push(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, requests: () => requests };
+}
+
+/** Accepts connections and reads requests but never answers (a stuck server). */
+function silentServer(): Promise<{ url: string; requests: () => number }> {
+  return rawServer((_, chunk) => chunk.toString("latin1").match(/^POST /gm)?.length ?? 0);
 }
 
 describe("unreachable servers", () => {
@@ -111,29 +103,17 @@ describe("unreachable servers", () => {
 
   it("an answer that is not HTTP is a broken connection: retry-safe calls are sent again, others are UnavailableError", async () => {
     // Something else listening on the port (or a broken proxy) used to give InternalError at once.
-    let requests = 0;
-    const sockets = new Set<Socket>();
-    const garbage: TcpServer = createTcpServer((socket) => {
-      sockets.add(socket);
-      socket.on("data", () => {
-        requests++;
-        socket.end("SSH-2.0-OpenSSH_9.2\r\n");
-      });
-      socket.on("error", () => {});
-      socket.on("close", () => sockets.delete(socket));
+    const garbage = await rawServer((socket) => {
+      socket.end("SSH-2.0-OpenSSH_9.2\r\n");
+      return 1;
     });
-    await new Promise<void>((resolve) => garbage.listen(0, "127.0.0.1", resolve));
-    cleanups.push(async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => garbage.close(resolve));
-    });
-    const store = await connect(`http://127.0.0.1:${(garbage.address() as { port: number }).port}`, { retryTimeoutMs: 300 });
+    const store = await connect(garbage.url, { retryTimeoutMs: 300 });
     cleanups.push(() => store.close());
     const once = await expectError(store.queues.ephemeral(), UnavailableError);
     expect(once.message).toMatch(/may or may not have taken effect/);
-    expect(requests).toBe(1);
+    expect(garbage.requests()).toBe(1);
     await expectError(store.queues.fromName("q"), UnavailableError);
-    expect(requests).toBeGreaterThan(2);
+    expect(garbage.requests()).toBeGreaterThan(2);
   });
 
   it("a get with a timeout whose server goes away ends within its timeout, not after the whole retry budget", async () => {
