@@ -215,10 +215,8 @@ export class Transport {
         // its caller asked to hear within it.
         deadline ??= Math.min(Date.now() + this.options.retryTimeoutMs, retryUntil);
         if (Date.now() + delay > deadline) {
-          throw new UnavailableError(
-            `could not reach the Larder server for ${route} within ${this.options.retryTimeoutMs} ms: ${(err as Error).message}`,
-            { cause: err },
-          );
+          const within = deadline === retryUntil ? "the call's own wait (timeoutMs)" : `${this.options.retryTimeoutMs} ms (retryTimeoutMs)`;
+          throw new UnavailableError(`could not reach the Larder server for ${route} within ${within}: ${(err as Error).message}`, { cause: err });
         }
         await sleep(delay, signal);
         delay = Math.min(delay * 2, RETRY_DELAY_MAX_MS);

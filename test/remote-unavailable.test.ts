@@ -77,7 +77,8 @@ describe("unreachable servers", () => {
   it("a call to a closed port fails with UnavailableError within the retry budget", async () => {
     const store = await connect(`http://127.0.0.1:${await closedPort()}`);
     cleanups.push(() => store.close());
-    await expectError(store.dicts.fromName("d"), UnavailableError);
+    const err = await expectError(store.dicts.fromName("d"), UnavailableError);
+    expect(err.message).toMatch(/within 5000 ms \(retryTimeoutMs\)/);
   });
 
   it("calls that are never retried after an ambiguous failure are still retried when the connection was refused", async () => {
@@ -128,7 +129,8 @@ describe("unreachable servers", () => {
     got.catch(() => {});
     await new Promise((r) => setTimeout(r, 300));
     await server.close();
-    await expectError(got, UnavailableError);
+    const err = await expectError(got, UnavailableError);
+    expect(err.message).toMatch(/within the call's own wait \(timeoutMs\)/);
     expect(Date.now() - started).toBeLessThan(1_500 + 700);
   });
 
