@@ -371,6 +371,11 @@ function pathOf(target: string): string {
   return query === -1 ? target : target.slice(0, query);
 }
 
+/** The answer Node is writing on a connection, if any (its own field: Node has no public accessor). */
+function responseOn(socket: Duplex): ServerResponse | null | undefined {
+  return (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+}
+
 /** Sockets already answered after a framing error: the parser may report the same error again. */
 const answeredSockets = new WeakSet<Duplex>();
 
@@ -395,7 +400,7 @@ function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? [408, "INVALID", "the request did not arrive in time"]
     : [400, "INVALID", `malformed HTTP/1.1 request${err.code === undefined ? "" : ` (${err.code})`}`];
   const answerWhenIdle = (): void => {
-    const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    const current = responseOn(socket);
     // A request whose own bytes broke (a cut-off body) gets the error; one read whole before them, its answer first.
     if (current && current.req.complete && !current.writableFinished && !current.destroyed) {
       const next = (): void => {
@@ -414,7 +419,7 @@ function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
 
 /** Writes a whole `{ code, message }` answer straight to a socket and closes it. */
 function answerOnSocket(socket: Duplex, status: number, code: string, message: string, extra: Record<string, string> = {}): void {
-  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  const current = responseOn(socket);
   // Closing already (the answer before said `connection: close`), or an answer half written: nothing more can be said.
   if (!socket.writable || socket.writableEnded || (current && current.headersSent && !current.writableFinished)) {
     socket.destroy();

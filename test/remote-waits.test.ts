@@ -12,20 +12,29 @@ import { encodeValue } from "../proto/values.ts";
 import { MSGPACK_TYPE, ROUTES, packEnvelope, unpackEnvelope } from "../proto/wire.ts";
 import { startServer, type LarderServer } from "../server/index.ts";
 import { WaitRegistry } from "../server/waits.ts";
-import { proxy } from "./support/proxy.ts";
+import { proxy, type Proxy } from "./support/proxy.ts";
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup(): Promise<{ server: LarderServer; store: Store; main: Queue<number | string> }> {
-  const server = await startServer({ memory: true, port: 0 });
+async function setup(limits: Record<string, number> = {}): Promise<{ server: LarderServer; store: Store; main: Queue<number | string> }> {
+  const server = await startServer({ memory: true, port: 0, limits });
   cleanups.push(() => server.close());
   const store = await connect(server.url);
   cleanups.push(() => store.close());
   const main = await store.queues.fromName<number | string>("q", { createIfMissing: true });
   return { server, store, main };
+}
+
+/** A second client reaching `server` through the test proxy, and its handle to the queue "q". */
+async function proxied(server: LarderServer): Promise<{ p: Proxy; store: Store; h: Queue<number | string> }> {
+  const p = await proxy(server.url, cleanups);
+  const store = await connect(p.url);
+  cleanups.push(() => store.close());
+  const h = await store.queues.fromName<number | string>("q");
+  return { p, store, h };
 }
 
 const packValue = (value: unknown): Buffer => encodeValue(value);
@@ -91,16 +100,9 @@ describe("closing during a remote wait loses nothing", () => {
   });
 
   it("a waiting put admitted just before its handle closes is written, and says so", async () => {
-    const server = await startServer({ memory: true, port: 0, limits: { queuePartitionItemsMax: 1 } });
-    cleanups.push(() => server.close());
-    const main = await connect(server.url);
-    cleanups.push(() => main.close());
-    const q = await main.queues.fromName<string>("full", { createIfMissing: true });
+    const { server, main: q } = await setup({ queuePartitionItemsMax: 1 });
     await q.put("blocker");
-    const p = await proxy(server.url, cleanups);
-    const proxied = await connect(p.url);
-    cleanups.push(() => proxied.close());
-    const h = await proxied.queues.fromName<string>("full");
+    const { p, h } = await proxied(server);
     const put = settle(h.put("p"));
     await sleep(30); // the put is long-polling, waiting for room
     // Its answer will be held at the proxy: the server admits it, the client has not heard yet.
@@ -121,17 +123,10 @@ describe("closing a store reads the answers to calls in flight", () => {
   // Such a call may have taken effect at the server already. Dropping its connection at
   // close lost a get's item (11 of 20 runs in an audit) and reported written puts as failed.
   async function heldStore(path: string) {
-    const server = await startServer({ memory: true, port: 0 });
-    cleanups.push(() => server.close());
-    const main = await connect(server.url);
-    cleanups.push(() => main.close());
-    const q = await main.queues.fromName<string>("q", { createIfMissing: true });
-    const p = await proxy(server.url, cleanups);
-    const proxied = await connect(p.url);
-    cleanups.push(() => proxied.close());
-    const h = await proxied.queues.fromName<string>("q");
+    const { server, main: q } = await setup();
+    const { p, store, h } = await proxied(server);
     p.holdPath = path;
-    return { q, p, proxied, h };
+    return { q, p, proxied: store, h };
   }
 
   it("a get answered by the server but not yet heard when the store closes returns its item", async () => {
@@ -180,11 +175,7 @@ describe("a wait keeps its place in line across long-poll rounds", () => {
   });
 
   it("so does a put waiting for room", async () => {
-    const server = await startServer({ memory: true, port: 0, limits: { queuePartitionItemsMax: 1 } });
-    cleanups.push(() => server.close());
-    const store = await connect(server.url);
-    cleanups.push(() => store.close());
-    const q = await store.queues.fromName<string>("full", { createIfMissing: true });
+    const { server, main: q } = await setup({ queuePartitionItemsMax: 1 });
     await q.put("x");
     const { id } = await q.info();
     const putter = (value: string, waitId: string, timeoutMs: number) =>
