@@ -68,6 +68,18 @@ describe("value codec fast paths", () => {
     );
   });
 
+  it("read a value from a view inside a bigger buffer (as runs and answers hand them over): only its own bytes", () => {
+    for (const value of samples()) {
+      const bytes = encodeGeneral(value);
+      const framed = Buffer.alloc(bytes.length + 14, 0xee);
+      framed.set(bytes, 7);
+      const view = framed.subarray(7, 7 + bytes.length);
+      expect(view.byteOffset).not.toBe(0);
+      expect(decodeValue(view)).toEqual(value);
+      expect(decodeValue(new Uint8Array(framed.buffer, framed.byteOffset + 7, bytes.length))).toEqual(value);
+    }
+  });
+
   it("a decoded Uint8Array owns an ArrayBuffer of exactly its size, and nothing decoded aliases the input", () => {
     const bytes = encodeValue(bytesOf(100, 7));
     const u8 = decodeValue(bytes) as Uint8Array;
