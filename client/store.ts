@@ -305,6 +305,13 @@ abstract class BaseHandle {
     await this.closeHandle();
   }
 
+  async closeEphemeral(): Promise<void> {
+    // Modal's SDK refuses it on a handle it did not create with ephemeral(); so does Larder,
+    // rather than silently closing a named object's handle.
+    if (!this.ownsEphemeral) throw new InvalidError(`${this.record.kind === "dict" ? "Dict" : "Queue"} is not ephemeral.`);
+    await this.close();
+  }
+
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -333,6 +340,10 @@ function normalizeEntries<K, V>(entries: DictEntries<K, V>): Array<[unknown, unk
 }
 
 class TypedDict extends BaseHandle implements Dict<DictKey, unknown> {
+  get dictId(): string {
+    return this.id;
+  }
+
   async put(key: DictKey, value: unknown, options?: { skipIfExists?: boolean }): Promise<boolean> {
     this.ensureOpen();
     const skipIfExists = validateBoolean("skipIfExists", optionsOf(options, "put").skipIfExists);
@@ -416,6 +427,10 @@ function describeKey(key: unknown): string {
 }
 
 class TypedQueue extends BaseHandle implements Queue<unknown> {
+  get queueId(): string {
+    return this.id;
+  }
+
   async put(value: unknown, options?: QueuePutOptions): Promise<void> {
     return this.putMany([value], options);
   }

@@ -83,12 +83,19 @@ interface Handle {
   info(): Promise<ObjectInfo>;
   /** Ends this handle; an ephemeral object is deleted. Later calls on the handle are ClosedError. */
   close(): Promise<void>;
+  /**
+   * Modal's JavaScript name: `close()` for the handle that `ephemeral()` returned;
+   * InvalidError ("Queue is not ephemeral.") on any other handle, as in Modal's SDK.
+   */
+  closeEphemeral(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
 export type DictEntries<K, V> = Record<string, V> | Map<K, V> | Iterable<readonly [K, V]>;
 
 export interface Dict<K extends DictKey = DictKey, V = unknown> extends Handle {
+  /** The same as `id` (the name of Modal's proposed JavaScript Dict). */
+  readonly dictId: string;
   /** true when written; false when `skipIfExists` found the key and wrote nothing. */
   put(key: K, value: V, options?: { skipIfExists?: boolean }): Promise<boolean>;
   get(key: K): Promise<V | undefined>;
@@ -133,6 +140,8 @@ export interface QueueIterateOptions {
 }
 
 export interface Queue<T = unknown> extends Handle {
+  /** The same as `id` (Modal's JavaScript name). */
+  readonly queueId: string;
   put(value: T, options?: QueuePutOptions): Promise<void>;
   putMany(values: readonly T[], options?: QueuePutOptions): Promise<void>;
   get(options?: QueueGetOptions): Promise<T>;

@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from "vitest";
 import type { Dict, Queue, Store } from "../../proto/api.ts";
-import { ClosedError, NotFoundError } from "../../proto/errors.ts";
+import { ClosedError, InvalidError, NotFoundError } from "../../proto/errors.ts";
 import { expectError } from "./expect-error.ts";
 import type { Harness } from "./harness.ts";
 import { background, collect, PROMPT_MS, within } from "./waiting.ts";
@@ -141,6 +141,33 @@ export function lifecycleSuite(h: Harness): void {
       }
       await expectError(store.dicts.fromId(ephemeralId), NotFoundError);
       expect(await (await store.queues.fromName("kept")).len()).toBe(1);
+    });
+
+    it("Modal's JavaScript names: closeEphemeral() deletes what ephemeral() made, and is InvalidError on other handles; queueId and dictId are the id", async () => {
+      const store = await h.make();
+      const q = await store.queues.ephemeral<number>();
+      const d = await store.dicts.ephemeral();
+      expect(q.queueId).toBe(q.id);
+      expect(d.dictId).toBe(d.id);
+      await q.put(1);
+      await q.closeEphemeral();
+      await d.closeEphemeral();
+      await expectError(store.queues.fromId(q.id), NotFoundError);
+      await expectError(store.dicts.fromId(d.id), NotFoundError);
+      await expectError(q.len(), ClosedError);
+
+      const named = await store.queues.fromName("named", { createIfMissing: true });
+      await named.put(1);
+      const err = await expectError(named.closeEphemeral(), InvalidError);
+      expect(err.message).toBe("Queue is not ephemeral.");
+      // Refused, it changed nothing: the handle still works and the queue keeps its item.
+      expect(await named.len()).toBe(1);
+      // A handle found by id to an ephemeral object does not own it either.
+      const owner = await store.dicts.ephemeral();
+      const byId = await store.dicts.fromId(owner.id);
+      await expectError(byId.closeEphemeral(), InvalidError);
+      expect(await owner.len()).toBe(0);
+      await owner.close();
     });
   });
 }
