@@ -24,7 +24,7 @@ import type {
 import { AlreadyExistsError, ClosedError, InternalError, InvalidError, NotFoundError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
 import { validateCount, validateEnvironment, validateName, validateTtl } from "../proto/validate.ts";
-import type { Batch, Db } from "./commit.ts";
+import { StorageStoppedError, type Batch, type Db } from "./commit.ts";
 import { Core } from "./core.ts";
 import { DictState } from "./dicts.ts";
 import { TurnBudget } from "./turns.ts";
@@ -102,6 +102,8 @@ export interface EngineSettings {
   sync: boolean;
   environment: string;
   deleteEphemeralAtOpen: boolean;
+  /** Called once when a batch fails to write (the server reopens the store then). */
+  onStorageFailure?: (err: unknown) => void;
 }
 
 export class LevelEngine implements Backend {
@@ -140,7 +142,8 @@ export class LevelEngine implements Backend {
 
   private fail(err: unknown): void {
     this.failure = err;
-    console.error("larder: storage write failed; the store refuses further writes until reopened:", err);
+    if (this.settings.onStorageFailure) this.settings.onStorageFailure(err);
+    else console.error("larder: storage write failed; the store refuses further calls until reopened:", err);
   }
 
   // ---- loading ----
@@ -197,7 +200,7 @@ export class LevelEngine implements Backend {
 
   private ensureOpen(): void {
     if (this.closing) throw new ClosedError("the store is closed");
-    if (this.failure) throw new InternalError("the store stopped after a storage failure; reopen it");
+    if (this.failure) throw new StorageStoppedError("the store stopped after a storage failure; reopen it", { cause: this.failure });
   }
 
   private resolve(kind: ObjectKind, id: unknown): StoredObject {

@@ -11,6 +11,7 @@ import { LevelEngine } from "./engine.ts";
 import { openStorage } from "./storage.ts";
 
 export { waitTicket } from "./queues.ts";
+export { StorageStoppedError } from "./commit.ts";
 
 export interface EngineOptions extends OpenOptions {
   /**
@@ -19,6 +20,11 @@ export interface EngineOptions extends OpenOptions {
    * clients stop sending heartbeats.
    */
   ephemeralAtOpen?: "delete" | "keep";
+  /**
+   * Called once if a batch fails to write (disk full, I/O error). The engine then refuses
+   * every call (StorageStoppedError) until it is closed and opened again.
+   */
+  onStorageFailure?: (err: unknown) => void;
 }
 
 export interface Engine extends Backend {
@@ -60,7 +66,15 @@ export async function openEngine(options: string | EngineOptions): Promise<Engin
   const { db, nextNum } = await openStorage(opts);
   try {
     return await LevelEngine.start(
-      { db, clock, limits, sync: durability === "fsync", environment, deleteEphemeralAtOpen: ephemeralAtOpen === "delete" },
+      {
+        db,
+        clock,
+        limits,
+        sync: durability === "fsync",
+        environment,
+        deleteEphemeralAtOpen: ephemeralAtOpen === "delete",
+        onStorageFailure: opts.onStorageFailure,
+      },
       nextNum,
     );
   } catch (err) {

@@ -10,7 +10,7 @@
 
 import type { Clock } from "../proto/api.ts";
 import type { ObjectKind } from "../proto/backend.ts";
-import { NotFoundError } from "../proto/errors.ts";
+import { NotFoundError, UnavailableError } from "../proto/errors.ts";
 
 interface Lease {
   readonly kind: ObjectKind;
@@ -77,6 +77,11 @@ export class Leases {
       try {
         await this.options.deleteObject(lease.kind, id);
       } catch (err) {
+        // The store is being reopened after a storage failure: the next pass tries again.
+        if (err instanceof UnavailableError) {
+          if (!this.leases.has(id)) this.leases.set(id, lease);
+          continue;
+        }
         if (!(err instanceof NotFoundError)) this.options.logError(`reaping ephemeral ${lease.kind} ${id} failed`, err);
       }
     }

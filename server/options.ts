@@ -24,7 +24,7 @@ export interface ServerOptions extends Omit<EngineOptions, "ephemeralAtOpen"> {
   requestBytesMax?: number;
   /** How long `close()` lets in-flight requests finish before it cuts their connections. */
   closeGraceMs?: number;
-  /** Where internal errors are reported; they are never sent to clients. */
+  /** Where internal errors (and the store's reopening after a storage failure) are reported; they are never sent to clients. */
   logError?: (message: string, error: unknown) => void;
 }
 
@@ -88,7 +88,8 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 }
 
 function defaultLogError(message: string, error: unknown): void {
-  console.error(`larder server: ${message}`, error);
+  if (error === undefined) console.error(`larder server: ${message}`);
+  else console.error(`larder server: ${message}`, error);
 }
 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {

@@ -12,6 +12,7 @@ import { STATUS_CODES, createServer, type IncomingMessage, type Server, type Ser
 import type { Duplex } from "node:stream";
 import { Server as NetServer, type AddressInfo } from "node:net";
 import { openEngine, waitTicket, type Engine } from "../engine/index.ts";
+import { RecoveringEngine } from "./recovering.ts";
 import { setLongTimeout, type LongTimer } from "../engine/timer.ts";
 import { ClosedError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
 import { HEALTH_PATH, JSON_TYPE, unpackEnvelope } from "../proto/wire.ts";
@@ -140,6 +141,9 @@ class HttpEdge {
   private health(req: IncomingMessage, res: ServerResponse): void {
     if (req.method !== "GET" && req.method !== "HEAD") throw new MethodNotAllowed(`${HEALTH_PATH} takes GET, not ${req.method}`, "GET, HEAD");
     if (this.closing) throw new UnavailableError("the server is shutting down");
+    if (this.engine instanceof RecoveringEngine && this.engine.recovering) {
+      throw new UnavailableError("the server is reopening its store after a storage failure");
+    }
     sendJson(req, res, 200, { status: "ok" }, this.closing);
   }
 
@@ -469,7 +473,8 @@ export async function startServer(options: ServerOptions | null = {}): Promise<L
   if (options === null || options === undefined) options = {};
   if (typeof options !== "object" || Array.isArray(options)) throw new InvalidError("startServer() takes an options object");
   const resolved = resolveServerOptions(options);
-  const engine = await openEngine(engineOptions(options));
+  // An in-memory store cannot be reopened (that would empty it), nor fail a write to disk.
+  const engine = options.memory === true ? await openEngine(engineOptions(options)) : await RecoveringEngine.open(engineOptions(options), resolved.logError);
   try {
     const leases = new Leases({
       clock: options.clock ?? Date,

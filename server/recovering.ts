@@ -1,0 +1,233 @@
+// The server's engine, which reopens itself after a storage failure. When a batch fails
+// to write (disk full, I/O error), the engine stops: its memory may be ahead of the disk.
+// An embedded program reopens its store itself (docs/errors.md); a server has no one to do
+// that, and one that answered INTERNAL to every call until someone restarted it would be
+// down for good. So the server closes the stopped engine and opens the folder again, which
+// rebuilds its state from what is on disk, retrying with backoff while that fails (a disk
+// still full), and serves again once it opens.
+//
+// Meanwhile every call is answered 503 UNAVAILABLE, which promises the call did nothing,
+// so clients send it again (docs/protocol.md, Retries): calls refused by the stopped
+// engine, writes queued behind the failed batch, and waits it released. The calls of the
+// failed batch itself keep their INTERNAL: part of that batch may be on disk.
+
+import { openEngine, StorageStoppedError, type Engine, type EngineOptions } from "../engine/index.ts";
+import { ClosedError, UnavailableError } from "../proto/errors.ts";
+import type {
+  DeleteObjectRequest,
+  DictScanPage,
+  DictScanRequest,
+  GetObjectRequest,
+  ListObjectsRequest,
+  ObjectKind,
+  ObjectRecord,
+  QueueGetRequest,
+  QueueItem,
+  QueueNextRequest,
+  QueuePutRequest,
+  QueueStats,
+} from "../proto/backend.ts";
+import type { Limits } from "../proto/limits.ts";
+
+/** Reopening after a failure: first retry after this long, doubling up to the max. */
+const REOPEN_DELAY_FIRST_MS = 100;
+const REOPEN_DELAY_MAX_MS = 2_000;
+
+export interface RecoveryLog {
+  (message: string, error: unknown): void;
+}
+
+export class RecoveringEngine implements Engine {
+  readonly limits: Limits;
+  readonly environment: string;
+  private current: Engine;
+  /** Set from the failure until the reopened engine takes over. */
+  private down: { cause: unknown } | undefined;
+  private recovery: Promise<void> | undefined;
+  private closed = false;
+  private wake: (() => void) | undefined;
+  /** Failures and recoveries so far (tests and logs). */
+  recoveries = 0;
+
+  private constructor(
+    first: Engine,
+    private readonly options: EngineOptions,
+    private readonly log: RecoveryLog,
+  ) {
+    this.current = first;
+    this.limits = first.limits;
+    this.environment = first.environment;
+  }
+
+  static async open(options: EngineOptions, log: RecoveryLog): Promise<RecoveringEngine> {
+    let self: RecoveringEngine | undefined;
+    const first = await RecoveringEngine.openOne(options, (engine, err) => self?.failed(engine, err));
+    self = new RecoveringEngine(first.engine, options, log);
+    first.ready();
+    return self;
+  }
+
+  /**
+   * Opens one engine whose storage failures reach `onFailure` with the engine that failed.
+   * `ready()` arms it once the caller has recorded the engine (a failure before that is
+   * one of the opening itself, which openEngine reports by throwing).
+   */
+  private static async openOne(
+    options: EngineOptions,
+    onFailure: (engine: Engine, err: unknown) => void,
+  ): Promise<{ engine: Engine; ready: () => void }> {
+    let armed = false;
+    let failedEarly: unknown;
+    let engine: Engine | undefined;
+    engine = await openEngine({
+      ...options,
+      onStorageFailure: (err) => {
+        if (armed && engine) onFailure(engine, err);
+        else failedEarly ??= err;
+      },
+    });
+    const opened = engine;
+    return {
+      engine: opened,
+      ready: () => {
+        armed = true;
+        if (failedEarly !== undefined) onFailure(opened, failedEarly);
+      },
+    };
+  }
+
+  private failed(engine: Engine, err: unknown): void {
+    if (engine !== this.current || this.down || this.closed) return;
+    this.down = { cause: err };
+    this.log("storage write failed; reopening the store (calls get 503 UNAVAILABLE meanwhile)", err);
+    this.recovery = this.recover(engine);
+  }
+
+  private async recover(failed: Engine): Promise<void> {
+    // Closing releases its waits (ClosedError, answered as UNAVAILABLE below) and frees the folder's lock.
+    await failed.close().catch((err: unknown) => this.log("closing the stopped store failed", err));
+    let delay = REOPEN_DELAY_FIRST_MS;
+    while (!this.closed) {
+      try {
+        const next = await RecoveringEngine.openOne(this.options, (engine, err) => this.failed(engine, err));
+        if (this.closed) {
+          await next.engine.close();
+          return;
+        }
+        this.current = next.engine;
+        this.down = undefined;
+        this.recoveries++;
+        this.log("store reopened after the storage failure; serving again", undefined);
+        next.ready();
+        return;
+      } catch (err) {
+        this.log(`reopening the store failed; trying again in ${delay} ms`, err);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+        delay = Math.min(delay * 2, REOPEN_DELAY_MAX_MS);
+      }
+    }
+  }
+
+  private unavailable(cause: unknown): UnavailableError {
+    return new UnavailableError("the server is reopening its store after a storage failure; the call did nothing, send it again", { cause });
+  }
+
+  /** Runs a call on the current engine; what the stopped engine refused becomes UNAVAILABLE. */
+  private run<T>(call: (engine: Engine) => Promise<T>): Promise<T> {
+    if (this.down) return Promise.reject(this.unavailable(this.down.cause));
+    const engine = this.current;
+    return call(engine).catch((err: unknown) => {
+      if (err instanceof StorageStoppedError) throw this.unavailable(err);
+      // A wait released because its engine closed for recovery (not because the server closes).
+      if (err instanceof ClosedError && !this.closed && (engine !== this.current || this.down)) throw this.unavailable(err);
+      throw err;
+    });
+  }
+
+  /** True while the store is being reopened after a failure. */
+  get recovering(): boolean {
+    return this.down !== undefined;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.wake?.();
+    if (this.recovery) {
+      await this.recovery;
+      if (this.down) return; // the stopped engine is closed and no new one was opened
+    }
+    await this.current.close();
+  }
+
+  listEphemeral(): Promise<ObjectRecord[]> {
+    return this.run((e) => e.listEphemeral());
+  }
+  getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
+    return this.run((e) => e.getObject(kind, request));
+  }
+  getObjectById(kind: ObjectKind, id: string): Promise<ObjectRecord> {
+    return this.run((e) => e.getObjectById(kind, id));
+  }
+  listObjects(kind: ObjectKind, request: ListObjectsRequest): Promise<ObjectRecord[]> {
+    return this.run((e) => e.listObjects(kind, request));
+  }
+  deleteObject(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
+    return this.run((e) => e.deleteObject(kind, request));
+  }
+  deleteObjectById(kind: ObjectKind, id: string): Promise<void> {
+    return this.run((e) => e.deleteObjectById(kind, id));
+  }
+  heartbeat(kind: ObjectKind, id: string): Promise<void> {
+    return this.run((e) => e.heartbeat(kind, id));
+  }
+  dictGet(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.run((e) => e.dictGet(id, key));
+  }
+  dictContains(id: string, key: Uint8Array): Promise<boolean> {
+    return this.run((e) => e.dictContains(id, key));
+  }
+  dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean): Promise<boolean> {
+    return this.run((e) => e.dictPut(id, key, value, skipIfExists));
+  }
+  dictUpdate(id: string, entries: Array<[Uint8Array, Uint8Array]>): Promise<void> {
+    return this.run((e) => e.dictUpdate(id, entries));
+  }
+  dictPop(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.run((e) => e.dictPop(id, key));
+  }
+  dictLen(id: string): Promise<number> {
+    return this.run((e) => e.dictLen(id));
+  }
+  dictClear(id: string): Promise<void> {
+    return this.run((e) => e.dictClear(id));
+  }
+  dictScan(id: string, request: DictScanRequest): Promise<DictScanPage> {
+    return this.run((e) => e.dictScan(id, request));
+  }
+  queuePut(id: string, values: Uint8Array[], request: QueuePutRequest): Promise<void> {
+    return this.run((e) => e.queuePut(id, values, request));
+  }
+  queueGet(id: string, n: number, request: QueueGetRequest): Promise<Uint8Array[]> {
+    return this.run((e) => e.queueGet(id, n, request));
+  }
+  queueLen(id: string, request: { partition?: string; total?: boolean }): Promise<number> {
+    return this.run((e) => e.queueLen(id, request));
+  }
+  queueClear(id: string, request: { partition?: string; all?: boolean }): Promise<void> {
+    return this.run((e) => e.queueClear(id, request));
+  }
+  queueNext(id: string, request: QueueNextRequest): Promise<QueueItem[]> {
+    return this.run((e) => e.queueNext(id, request));
+  }
+  queueStats(id: string): Promise<QueueStats> {
+    return this.run((e) => e.queueStats(id));
+  }
+}

@@ -1,0 +1,136 @@
+// A storage failure under a running server (docs/errors.md, INTERNAL). The server runs under
+// a file size limit (bash `ulimit -f`, with SIGXFSZ ignored), so LevelDB's write-ahead log
+// fails with EFBIG once it reaches 2 MiB, the way it fails with ENOSPC on a full disk: a
+// real failed write, partly on disk. Each reopen starts a new log, so the failure comes back
+// every dozen calls or so, and the server must come back each time.
+//
+// Checked: the calls of the failed batch get INTERNAL and every other call succeeds (the
+// next call, made at once, arrives while the store reopens: it is answered 503 and sent
+// again by the client until the store is back, so no two calls in a row fail); the
+// server stays up and says what happened; afterwards the folder opened without the limit
+// holds every acknowledged write, and each failed putMany either whole or not at all.
+
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { connect } from "../client/index.ts";
+import { open } from "../engine/index.ts";
+import { LarderError } from "../proto/errors.ts";
+import { tempFolder } from "./support/remote-store.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ENTRY = join(ROOT, "bin", "larder.ts");
+const FILE_SIZE_LIMIT_KIB = 2048;
+const CALLS = 150;
+const ITEMS_PER_CALL = 10;
+const ITEM_BYTES = 20_000;
+
+interface Item {
+  call: number;
+  j: number;
+  pad: Uint8Array;
+}
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function items(call: number): Item[] {
+  return Array.from({ length: ITEMS_PER_CALL }, (_, j) => ({ call, j, pad: Buffer.alloc(ITEM_BYTES, (call * ITEMS_PER_CALL + j) & 0xff) }));
+}
+
+describe("a storage failure under larder serve", () => {
+  it("the server reopens its store and keeps serving; every acknowledged write is kept, and a failed putMany is all or nothing", async () => {
+    const folder = await tempFolder("larder-storage-failure-");
+    cleanups.push(folder.remove);
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("LARDER_")));
+    const server = spawn(
+      "bash",
+      ["-c", `trap "" XFSZ; ulimit -f ${FILE_SIZE_LIMIT_KIB}; exec "$0" "$@"`, process.execPath, "--import", "tsx", ENTRY, "serve", "--data", folder.path, "--port", "0"],
+      { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const exited = new Promise<number | null>((resolve) => server.on("exit", (code) => resolve(code)));
+    cleanups.push(async () => {
+      if (server.exitCode === null && server.signalCode === null) server.kill("SIGKILL");
+      await exited;
+    });
+    let stderr = "";
+    server.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      server.stdout.setEncoding("utf8").on("data", (s: string) => {
+        out += s;
+        const m = /listening on (http:\/\/\S+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      void exited.then((code) => reject(new Error(`the server exited (${code}) before listening: ${stderr}`)));
+    });
+
+    const store = await connect(url, { retryTimeoutMs: 20_000 });
+    cleanups.push(() => store.close());
+    const q = await store.queues.fromName<Item>("q", { createIfMissing: true });
+    const d = await store.dicts.fromName<string, number>("d", { createIfMissing: true });
+    const putAcked = new Set<number>();
+    const putFailed = new Set<number>();
+    const dictAcked = new Set<number>();
+    const failures: string[] = [];
+    let failedInARow = 0;
+    let mostInARow = 0;
+    for (let call = 0; call < CALLS; call++) {
+      const before = failures.length;
+      try {
+        await q.putMany(items(call));
+        putAcked.add(call);
+        await d.put(`k${call}`, call);
+        dictAcked.add(call);
+      } catch (err) {
+        // Only the calls of the batch that failed may fail, and they say so with INTERNAL.
+        expect(err).toBeInstanceOf(LarderError);
+        failures.push(`${(err as LarderError).code}: ${(err as Error).message}`);
+        if (!putAcked.has(call)) putFailed.add(call);
+      }
+      failedInARow = failures.length > before ? failedInARow + 1 : 0;
+      mostInARow = Math.max(mostInARow, failedInARow);
+    }
+    expect(new Set(failures.map((f) => f.split(":")[0]))).toEqual(new Set(["INTERNAL"]));
+    // The call after a failed one, sent while the store reopens, is answered 503 and sent
+    // again until the store is back: it never fails too.
+    expect(mostInARow).toBe(1);
+    // The limit was hit again and again, and the server came back every time.
+    expect(failures.length).toBeGreaterThanOrEqual(3);
+    const reopened = stderr.match(/store reopened after the storage failure/g)?.length ?? 0;
+    expect(reopened).toBeGreaterThanOrEqual(3);
+    expect(stderr).toMatch(/storage write failed; reopening the store/);
+    expect(server.exitCode).toBe(null);
+    // It serves reads and writes after the last failure.
+    expect(await d.get(`k${[...dictAcked].at(-1)}`)).toBe([...dictAcked].at(-1));
+    await store.close();
+    server.kill("SIGTERM");
+    expect(await exited).toBe(0);
+
+    // The folder, opened without the limit.
+    const reopenedStore = await open({ path: folder.path });
+    cleanups.push(() => reopenedStore.close());
+    const rq = await reopenedStore.queues.fromName<Item>("q");
+    const seen: Item[] = [];
+    for await (const item of rq.iterate()) seen.push(item);
+    expect(await rq.len()).toBe(seen.length);
+    const byCall = new Map<number, Item[]>();
+    for (const item of seen) byCall.set(item.call, [...(byCall.get(item.call) ?? []), item]);
+    // FIFO: calls in the order they were made, each call's items in order and intact.
+    expect([...byCall.keys()]).toEqual([...byCall.keys()].sort((a, b) => a - b));
+    for (const [call, got] of byCall) {
+      expect(got.map((i) => i.j)).toEqual(Array.from({ length: ITEMS_PER_CALL }, (_, j) => j));
+      for (const item of got) expect(Buffer.from(item.pad).equals(Buffer.from(items(call)[item.j]!.pad))).toBe(true);
+    }
+    for (const call of putAcked) expect(byCall.has(call), `acknowledged putMany ${call} is missing`).toBe(true);
+    for (const call of byCall.keys()) expect(putAcked.has(call) || putFailed.has(call), `putMany ${call} was never made`).toBe(true);
+    const rd = await reopenedStore.dicts.fromName<string, number>("d");
+    for (const call of dictAcked) expect(await rd.get(`k${call}`)).toBe(call);
+    // And it takes writes again.
+    await rq.put({ call: -1, j: 0, pad: new Uint8Array(1) });
+    expect(await rq.len()).toBe(seen.length + 1);
+  }, 120_000);
+});
