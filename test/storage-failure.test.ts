@@ -1,14 +1,18 @@
-// A storage failure under a running server (docs/errors.md, INTERNAL). The server runs under
-// a file size limit (bash `ulimit -f`, with SIGXFSZ ignored), so LevelDB's write-ahead log
-// fails with EFBIG once it reaches 2 MiB, the way it fails with ENOSPC on a full disk: a
-// real failed write, partly on disk. Each reopen starts a new log, so the failure comes back
-// every dozen calls or so, and the server must come back each time.
+// A storage failure (docs/errors.md, INTERNAL), embedded and under a running server. The
+// writes run under a file size limit (bash `ulimit -f`, with SIGXFSZ ignored), so LevelDB's
+// write-ahead log fails with EFBIG once it reaches 2 MiB, the way it fails with ENOSPC on a
+// full disk: a real failed write, partly on disk.
 //
-// Checked: the calls of the failed batch get INTERNAL and every other call succeeds (the
-// next call, made at once, arrives while the store reopens: it is answered 503 and sent
-// again by the client until the store is back, so no two calls in a row fail); the
-// server stays up and says what happened; afterwards the folder opened without the limit
-// holds every acknowledged write, and each failed putMany either whole or not at all.
+// Embedded: the failed call and every later one are INTERNAL until the store is reopened,
+// and the reopened folder holds every acknowledged write.
+//
+// Server: each reopen starts a new log, so the failure comes back every dozen calls or so,
+// and the server must come back each time. The calls of the failed batch get INTERNAL and
+// every other call succeeds (the next call, made at once, arrives while the store reopens:
+// it is answered 503 and sent again by the client until the store is back, so no two calls
+// in a row fail); the server stays up and says what happened; afterwards the folder opened
+// without the limit holds every acknowledged write, and each failed putMany whole or not
+// at all.
 
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -40,6 +44,64 @@ afterEach(async () => {
 function items(call: number): Item[] {
   return Array.from({ length: ITEMS_PER_CALL }, (_, j) => ({ call, j, pad: Buffer.alloc(ITEM_BYTES, (call * ITEMS_PER_CALL + j) & 0xff) }));
 }
+
+/** Runs `code` (an ES module body that may import TypeScript) under the file size limit; resolves with its stdout. */
+function runLimited(code: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      "bash",
+      ["-c", `trap "" XFSZ; ulimit -f ${FILE_SIZE_LIMIT_KIB}; exec "$0" "$@"`, process.execPath, "--import", "tsx", "--input-type=module", "-e", code],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    child.on("error", reject);
+    child.on("exit", (exitCode) => resolve({ code: exitCode, stdout, stderr }));
+  });
+}
+
+describe("a storage failure, embedded", () => {
+  it("the failed write is INTERNAL, every later call too until the store is reopened, and the reopened folder has every acknowledged write", async () => {
+    const folder = await tempFolder("larder-storage-failure-embedded-");
+    cleanups.push(folder.remove);
+    const child = await runLimited(`
+      import { open } from "./engine/index.ts";
+      const store = await open({ path: ${JSON.stringify(folder.path)} });
+      const q = await store.queues.fromName("q", { createIfMissing: true });
+      let call = 0;
+      try {
+        for (; call < 1000; call++) {
+          await q.putMany(Array.from({ length: ${ITEMS_PER_CALL} }, (_, j) => ({ call, j, pad: Buffer.alloc(${ITEM_BYTES}, j) })));
+          console.log("acked " + call);
+        }
+      } catch (err) {
+        console.log("failed " + call + " " + err.code);
+        for (const later of [() => q.put(1), () => q.len(), () => store.queues.fromName("q")]) {
+          await later().then(() => console.log("later ok"), (e) => console.log("later " + e.code));
+        }
+      }
+      await store.close();
+    `);
+    expect(child.code, child.stderr).toBe(0);
+    const lines = child.stdout.trim().split("\n");
+    const acked = lines.filter((l) => l.startsWith("acked ")).map((l) => Number(l.split(" ")[1]));
+    expect(acked.length).toBeGreaterThan(0);
+    expect(lines.filter((l) => l.startsWith("failed "))).toEqual([`failed ${acked.length} INTERNAL`]);
+    expect(lines.filter((l) => l.startsWith("later "))).toEqual(["later INTERNAL", "later INTERNAL", "later INTERNAL"]);
+
+    const store = await open({ path: folder.path });
+    cleanups.push(() => store.close());
+    const q = await store.queues.fromName<Item>("q");
+    const calls: number[] = [];
+    for await (const item of q.iterate()) if (item.j === 0) calls.push(item.call);
+    // Every acknowledged putMany, in order, and the failed one whole or not at all.
+    expect(calls.slice(0, acked.length)).toEqual(acked);
+    expect(calls.length === acked.length || calls.length === acked.length + 1).toBe(true);
+    expect(await q.len()).toBe(calls.length * ITEMS_PER_CALL);
+  }, 60_000);
+});
 
 describe("a storage failure under larder serve", () => {
   it("the server reopens its store and keeps serving; every acknowledged write is kept, and a failed putMany is all or nothing", async () => {
