@@ -299,7 +299,8 @@ export function decodeValue(bytes: Uint8Array): unknown {
 export function decodeGeneral(bytes: Uint8Array): unknown {
   try {
     // unpack throws on truncated input and on bytes left over after one value.
-    return packr.unpack(bytes as Buffer);
+    // As a Buffer: msgpackr copies nested binaries in the class of its input (copyBuffers), and they must come back Buffers.
+    return packr.unpack(asBuffer(bytes));
   } catch (err) {
     throw new DeserializationError(`cannot decode value: ${(err as Error).message}`, { cause: err });
   }

@@ -39,6 +39,7 @@ export const ROUND_TRIP_VALUES: Array<[string, unknown]> = [
   ["a Buffer (it stays a Buffer)", Buffer.from([0, 1, 2, 254, 255])],
   ["an empty Buffer", Buffer.alloc(0)],
   ["a Buffer of 300 bytes", Buffer.alloc(300, 7)],
+  ["Buffers and Uint8Arrays inside an object, an array and a Map (each keeps its class)", { b: Buffer.from([1, 2, 3]), u: new Uint8Array([4]), list: [Buffer.alloc(2, 9)], map: new Map([["k", Buffer.from([5])]]) }],
   ["a string of 70,000 characters", "x😀".repeat(23_334)],
   ["an empty array", []],
   ["an array of mixed values", [1, "two", null, 3n, [4]]],
