@@ -305,11 +305,12 @@ abstract class BaseHandle {
     await this.closeHandle();
   }
 
-  async closeEphemeral(): Promise<void> {
-    // Modal's SDK refuses it on a handle it did not create with ephemeral(); so does Larder,
-    // rather than silently closing a named object's handle.
+  closeEphemeral(): Promise<void> {
+    // Modal's SDK refuses it, synchronously, on a handle it did not create with ephemeral()
+    // (code ported from it calls closeEphemeral() without awaiting, inside a try); so does
+    // Larder, rather than silently closing a named object's handle.
     if (!this.ownsEphemeral) throw new InvalidError(`${this.record.kind === "dict" ? "Dict" : "Queue"} is not ephemeral.`);
-    await this.close();
+    return this.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

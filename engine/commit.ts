@@ -42,6 +42,7 @@ export class Batch {
   private rejectDone!: (err: Error) => void;
   private readonly chain: AbstractChainedBatch<Db, Buffer, Buffer>;
   private readonly afterCommit: Array<() => void> = [];
+  private readDone: Promise<void> | undefined;
   size = 0;
   bytes = 0;
 
@@ -66,6 +67,19 @@ export class Batch {
   del(key: Buffer): void {
     this.chain.del(key);
     this.size++;
+  }
+
+  /**
+   * For a call that wrote nothing itself and only waits for this batch to be durable before
+   * it answers (a read of what the batch wrote, a put that found its key taken, a scan):
+   * resolves with `done`, and if the write fails rejects with StorageStoppedError, because
+   * that call did nothing (only the batch's own writers get the failure as it is).
+   */
+  get readable(): Promise<void> {
+    this.readDone ??= this.done.catch((err: unknown) => {
+      throw new StorageStoppedError("a write this call waited for failed; the call itself did nothing", { cause: err });
+    });
+    return this.readDone;
   }
 
   /** Runs once the batch is durable (used to drop overlay entries it made redundant). */
@@ -133,7 +147,7 @@ export class Committer {
   /** Resolves when every write submitted so far is durable. */
   barrier(): Promise<void> {
     const last = this.current ?? this.inflight;
-    return last ? last.done : Promise.resolve();
+    return last ? last.readable : Promise.resolve();
   }
 
   /** Writes what is pending and stops taking writes. */

@@ -192,7 +192,7 @@ export class DictState implements Dirty {
     const now = this.core.now();
     const found = this.find(key);
     const entry = this.live(found, now);
-    if (found.batch) await found.batch.done;
+    if (found.batch) await found.batch.readable;
     if (!entry) return undefined;
     this.touch(key, entry, now);
     return entry.payload;
@@ -203,7 +203,7 @@ export class DictState implements Dirty {
     const now = this.core.now();
     const found = this.find(key);
     const entry = this.live(found, now);
-    if (found.batch) await found.batch.done;
+    if (found.batch) await found.batch.readable;
     if (entry) this.touch(key, entry, now);
     return entry !== undefined;
   }
@@ -213,7 +213,7 @@ export class DictState implements Dirty {
     this.checkValue(value);
     const found = this.find(key);
     if (skipIfExists && this.live(found, this.core.now())) {
-      if (found.batch) await found.batch.done;
+      if (found.batch) await found.batch.readable;
       return false;
     }
     const old = found.stored;
@@ -263,7 +263,7 @@ export class DictState implements Dirty {
     const found = this.find(key);
     const entry = this.live(found, this.core.now());
     if (!entry) {
-      if (found.batch) await found.batch.done;
+      if (found.batch) await found.batch.readable;
       return undefined;
     }
     await this.write(found, null).done;

@@ -264,7 +264,7 @@ export class LevelEngine implements Backend {
       batch.put(objectKey(obj.num), encodeObjectRow(obj.row));
       await batch.done;
     } else if (obj.created) {
-      await obj.created.done;
+      await obj.created.readable;
     }
     return toRecord(obj.row);
   }
@@ -302,7 +302,7 @@ export class LevelEngine implements Backend {
 
   private async getObjectByIdNow(kind: ObjectKind, id: string): Promise<ObjectRecord> {
     const obj = this.resolve(kind, id);
-    if (obj.created) await obj.created.done;
+    if (obj.created) await obj.created.readable;
     return toRecord(obj.row);
   }
 

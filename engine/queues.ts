@@ -616,7 +616,7 @@ export class QueueState {
       if (p) this.expireIfDue(p, this.core.now());
       const { items, batch } = p ? this.peek(p, after, limit) : { items: [], batch: undefined };
       if (items.length > 0) {
-        if (batch) await batch.done;
+        if (batch) await batch.readable;
         return items;
       }
       const remaining = deadline - Date.now();

@@ -84,8 +84,9 @@ interface Handle {
   /** Ends this handle; an ephemeral object is deleted. Later calls on the handle are ClosedError. */
   close(): Promise<void>;
   /**
-   * Modal's JavaScript name: `close()` for the handle that `ephemeral()` returned;
-   * InvalidError ("Queue is not ephemeral.") on any other handle, as in Modal's SDK.
+   * Modal's JavaScript name: `close()` for the handle that `ephemeral()` returned (which,
+   * unlike Modal's, deletes the object at once); on any other handle it throws InvalidError
+   * ("Queue is not ephemeral.") synchronously, as Modal's SDK does.
    */
   closeEphemeral(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;

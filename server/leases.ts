@@ -44,6 +44,20 @@ export class Leases {
     if (lease !== undefined) lease.expiresAtMs = this.options.clock.now() + this.options.expiryMs;
   }
 
+  /** Whether the object has a lease. */
+  has(id: string): boolean {
+    return this.leases.has(id);
+  }
+
+  /**
+   * Gives every lease a fresh expiry: after the store was down (reopening after a storage
+   * failure), clients could not send heartbeats, and their objects must not be reaped for it.
+   */
+  renewAll(): void {
+    const expiresAtMs = this.options.clock.now() + this.options.expiryMs;
+    for (const lease of this.leases.values()) lease.expiresAtMs = expiresAtMs;
+  }
+
   forget(id: string): void {
     this.leases.delete(id);
   }

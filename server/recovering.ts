@@ -12,7 +12,7 @@
 // failed batch itself keep their INTERNAL: part of that batch may be on disk.
 
 import { openEngine, StorageStoppedError, type Engine, type EngineOptions } from "../engine/index.ts";
-import { ClosedError, UnavailableError } from "../proto/errors.ts";
+import { ClosedError, InternalError, LarderError, UnavailableError } from "../proto/errors.ts";
 import type {
   DeleteObjectRequest,
   DictScanPage,
@@ -44,16 +44,28 @@ export class RecoveringEngine implements Engine {
   /** Set from the failure until the reopened engine takes over. */
   private down: { cause: unknown } | undefined;
   private recovery: Promise<void> | undefined;
+  private readonly log: RecoveryLog;
   private closed = false;
   private wake: (() => void) | undefined;
-  /** Failures and recoveries so far (tests and logs). */
-  recoveries = 0;
+  /**
+   * Called after each reopen. Ephemeral objects need it: their clients' heartbeats got 503
+   * while the store was down, and a reap that failed with the store may have dropped a lease.
+   */
+  onReopened: (() => Promise<void>) | undefined;
 
   private constructor(
     first: Engine,
     private readonly options: EngineOptions,
-    private readonly log: RecoveryLog,
+    log: RecoveryLog,
   ) {
+    // A logger that throws must not stop the recovery.
+    this.log = (message, error) => {
+      try {
+        log(message, error);
+      } catch {
+        // nothing else to tell it to
+      }
+    };
     this.current = first;
     this.limits = first.limits;
     this.environment = first.environment;
@@ -116,11 +128,12 @@ export class RecoveringEngine implements Engine {
         }
         this.current = next.engine;
         this.down = undefined;
-        this.recoveries++;
         this.log("store reopened after the storage failure; serving again", undefined);
         next.ready();
+        await this.onReopened?.().catch((err: unknown) => this.log("restoring the leases of ephemeral objects after the reopen failed", err));
         return;
       } catch (err) {
+        if (this.closed) return;
         this.log(`reopening the store failed; trying again in ${delay} ms`, err);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delay);
@@ -139,14 +152,21 @@ export class RecoveringEngine implements Engine {
     return new UnavailableError("the server is reopening its store after a storage failure; the call did nothing, send it again", { cause });
   }
 
-  /** Runs a call on the current engine; what the stopped engine refused becomes UNAVAILABLE. */
-  private run<T>(call: (engine: Engine) => Promise<T>): Promise<T> {
+  /**
+   * Runs a call on the current engine; what the stopped engine refused becomes UNAVAILABLE.
+   * `reads` marks a call that changes nothing: if its engine was closed for recovery under
+   * it (a scan's iterator closed with the folder, say), whatever it failed with, it did
+   * nothing, and becomes UNAVAILABLE too.
+   */
+  private run<T>(call: (engine: Engine) => Promise<T>, reads = false): Promise<T> {
     if (this.down) return Promise.reject(this.unavailable(this.down.cause));
     const engine = this.current;
     return call(engine).catch((err: unknown) => {
       if (err instanceof StorageStoppedError) throw this.unavailable(err);
+      const closedUnder = !this.closed && (engine !== this.current || this.down !== undefined);
       // A wait released because its engine closed for recovery (not because the server closes).
-      if (err instanceof ClosedError && !this.closed && (engine !== this.current || this.down)) throw this.unavailable(err);
+      if (err instanceof ClosedError && closedUnder) throw this.unavailable(err);
+      if (reads && closedUnder && (!(err instanceof LarderError) || err instanceof InternalError)) throw this.unavailable(err);
       throw err;
     });
   }
@@ -168,16 +188,16 @@ export class RecoveringEngine implements Engine {
   }
 
   listEphemeral(): Promise<ObjectRecord[]> {
-    return this.run((e) => e.listEphemeral());
+    return this.run((e) => e.listEphemeral(), true);
   }
   getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
     return this.run((e) => e.getObject(kind, request));
   }
   getObjectById(kind: ObjectKind, id: string): Promise<ObjectRecord> {
-    return this.run((e) => e.getObjectById(kind, id));
+    return this.run((e) => e.getObjectById(kind, id), true);
   }
   listObjects(kind: ObjectKind, request: ListObjectsRequest): Promise<ObjectRecord[]> {
-    return this.run((e) => e.listObjects(kind, request));
+    return this.run((e) => e.listObjects(kind, request), true);
   }
   deleteObject(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
     return this.run((e) => e.deleteObject(kind, request));
@@ -189,10 +209,10 @@ export class RecoveringEngine implements Engine {
     return this.run((e) => e.heartbeat(kind, id));
   }
   dictGet(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.run((e) => e.dictGet(id, key));
+    return this.run((e) => e.dictGet(id, key), true);
   }
   dictContains(id: string, key: Uint8Array): Promise<boolean> {
-    return this.run((e) => e.dictContains(id, key));
+    return this.run((e) => e.dictContains(id, key), true);
   }
   dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean): Promise<boolean> {
     return this.run((e) => e.dictPut(id, key, value, skipIfExists));
@@ -204,13 +224,13 @@ export class RecoveringEngine implements Engine {
     return this.run((e) => e.dictPop(id, key));
   }
   dictLen(id: string): Promise<number> {
-    return this.run((e) => e.dictLen(id));
+    return this.run((e) => e.dictLen(id), true);
   }
   dictClear(id: string): Promise<void> {
     return this.run((e) => e.dictClear(id));
   }
   dictScan(id: string, request: DictScanRequest): Promise<DictScanPage> {
-    return this.run((e) => e.dictScan(id, request));
+    return this.run((e) => e.dictScan(id, request), true);
   }
   queuePut(id: string, values: Uint8Array[], request: QueuePutRequest): Promise<void> {
     return this.run((e) => e.queuePut(id, values, request));
@@ -219,15 +239,15 @@ export class RecoveringEngine implements Engine {
     return this.run((e) => e.queueGet(id, n, request));
   }
   queueLen(id: string, request: { partition?: string; total?: boolean }): Promise<number> {
-    return this.run((e) => e.queueLen(id, request));
+    return this.run((e) => e.queueLen(id, request), true);
   }
   queueClear(id: string, request: { partition?: string; all?: boolean }): Promise<void> {
     return this.run((e) => e.queueClear(id, request));
   }
   queueNext(id: string, request: QueueNextRequest): Promise<QueueItem[]> {
-    return this.run((e) => e.queueNext(id, request));
+    return this.run((e) => e.queueNext(id, request), true);
   }
   queueStats(id: string): Promise<QueueStats> {
-    return this.run((e) => e.queueStats(id));
+    return this.run((e) => e.queueStats(id), true);
   }
 }

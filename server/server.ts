@@ -484,6 +484,13 @@ export async function startServer(options: ServerOptions | null = {}): Promise<L
       logError: resolved.logError,
     });
     for (const record of await engine.listEphemeral()) leases.start(record.kind, record.id);
+    if (engine instanceof RecoveringEngine) {
+      engine.onReopened = async () => {
+        leases.renewAll();
+        // An object whose reaping failed with the store lost its lease but may still be there.
+        for (const record of await engine.listEphemeral()) if (!leases.has(record.id)) leases.start(record.kind, record.id);
+      };
+    }
     const http = createServer({ keepAliveTimeout: KEEP_ALIVE_MS });
     const edge = new HttpEdge(engine, leases, resolved, http);
     const address = await listen(http, resolved.host, resolved.port);

@@ -36,6 +36,23 @@ describe("reaping ephemeral objects", () => {
     expect(l.size).toBe(0);
   });
 
+  it("renewAll (after the store reopened) gives expired leases a fresh expiry: nothing is reaped for the outage", async () => {
+    const calls: string[] = [];
+    const { leases: l, clock } = leases(async (_kind, id) => {
+      calls.push(id);
+    });
+    l.start("queue", "qu-1");
+    l.start("dict", "di-1");
+    clock.advance(5_000);
+    l.renewAll();
+    await l.reap();
+    expect(calls).toEqual([]);
+    expect(l.has("qu-1") && l.has("di-1")).toBe(true);
+    clock.advance(1_001);
+    await l.reap();
+    expect(calls.sort()).toEqual(["di-1", "qu-1"]);
+  });
+
   it("an object already gone, or a delete that fails otherwise, ends the lease (the latter logged)", async () => {
     const errors: unknown[] = [];
     const { leases: l, clock } = leases(async (_kind, id) => {

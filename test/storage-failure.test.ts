@@ -10,7 +10,7 @@
 // and the server must come back each time. The calls of the failed batch get INTERNAL and
 // every other call succeeds (the next call, made at once, arrives while the store reopens:
 // it is answered 503 and sent again by the client until the store is back, so no two calls
-// in a row fail); the server stays up and says what happened; afterwards the folder opened
+// in a row fail; a reader scanning beside them never fails either); the server stays up and says what happened; afterwards the folder opened
 // without the limit holds every acknowledged write, and each failed putMany whole or not
 // at all.
 
@@ -137,6 +137,21 @@ describe("a storage failure under larder serve", () => {
     const putAcked = new Set<number>();
     const putFailed = new Set<number>();
     const dictAcked = new Set<number>();
+    // Readers beside the writer: scans wait for the pending writes, and a scan that waited
+    // for the batch that failed did nothing, so it is answered 503 and sent again: it never fails.
+    let writing = true;
+    const readerErrors: string[] = [];
+    let scans = 0;
+    const readers = Array.from({ length: 3 }, async () => {
+      while (writing) {
+        try {
+          for await (const key of d.keys()) void key;
+          scans++;
+        } catch (err) {
+          readerErrors.push(`${(err as LarderError).code}: ${(err as Error).message}`);
+        }
+      }
+    });
     const failures: string[] = [];
     let failedInARow = 0;
     let mostInARow = 0;
@@ -156,6 +171,10 @@ describe("a storage failure under larder serve", () => {
       failedInARow = failures.length > before ? failedInARow + 1 : 0;
       mostInARow = Math.max(mostInARow, failedInARow);
     }
+    writing = false;
+    await Promise.all(readers);
+    expect(readerErrors, stderr).toEqual([]);
+    expect(scans).toBeGreaterThan(0);
     expect(new Set(failures.map((f) => f.split(":")[0]))).toEqual(new Set(["INTERNAL"]));
     // The call after a failed one, sent while the store reopens, is answered 503 and sent
     // again until the store is back: it never fails too.

@@ -158,14 +158,16 @@ export function lifecycleSuite(h: Harness): void {
 
       const named = await store.queues.fromName("named", { createIfMissing: true });
       await named.put(1);
-      const err = await expectError(named.closeEphemeral(), InvalidError);
+      // Thrown at once, as Modal's SDK does (code ported from it does not await the call).
+      expect(() => void named.closeEphemeral()).toThrow("Queue is not ephemeral.");
+      const err = await expectError(() => named.closeEphemeral(), InvalidError);
       expect(err.message).toBe("Queue is not ephemeral.");
       // Refused, it changed nothing: the handle still works and the queue keeps its item.
       expect(await named.len()).toBe(1);
       // A handle found by id to an ephemeral object does not own it either.
       const owner = await store.dicts.ephemeral();
       const byId = await store.dicts.fromId(owner.id);
-      await expectError(byId.closeEphemeral(), InvalidError);
+      await expectError(() => byId.closeEphemeral(), InvalidError);
       expect(await owner.len()).toBe(0);
       await owner.close();
     });
