@@ -45,12 +45,17 @@ function items(call: number): Item[] {
   return Array.from({ length: ITEMS_PER_CALL }, (_, j) => ({ call, j, pad: Buffer.alloc(ITEM_BYTES, (call * ITEMS_PER_CALL + j) & 0xff) }));
 }
 
+/** bash's arguments to run node (able to import TypeScript) with `args` under the file size limit, SIGXFSZ ignored. */
+function underLimit(args: string[]): string[] {
+  return ["-c", `trap "" XFSZ; ulimit -f ${FILE_SIZE_LIMIT_KIB}; exec "$0" "$@"`, process.execPath, "--import", "tsx", ...args];
+}
+
 /** Runs `code` (an ES module body that may import TypeScript) under the file size limit; resolves with its stdout. */
 function runLimited(code: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       "bash",
-      ["-c", `trap "" XFSZ; ulimit -f ${FILE_SIZE_LIMIT_KIB}; exec "$0" "$@"`, process.execPath, "--import", "tsx", "--input-type=module", "-e", code],
+      underLimit(["--input-type=module", "-e", code]),
       { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
     let stdout = "";
@@ -110,7 +115,7 @@ describe("a storage failure under larder serve", () => {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("LARDER_")));
     const server = spawn(
       "bash",
-      ["-c", `trap "" XFSZ; ulimit -f ${FILE_SIZE_LIMIT_KIB}; exec "$0" "$@"`, process.execPath, "--import", "tsx", ENTRY, "serve", "--data", folder.path, "--port", "0"],
+      underLimit([ENTRY, "serve", "--data", folder.path, "--port", "0"]),
       { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] },
     );
     const exited = new Promise<number | null>((resolve) => server.on("exit", (code) => resolve(code)));
