@@ -13,8 +13,13 @@
 // in a row fail; a reader scanning beside them never fails either); the server stays up and says what happened; afterwards the folder opened
 // without the limit holds every acknowledged write, and each failed putMany whole or not
 // at all.
+//
+// A disk that stays full (prlimit lowers the running server's limit below its log, then
+// raises it): every reopen fails, so calls and health answer 503 for as long as it lasts;
+// once there is room the server serves again by itself with every write kept, and an
+// ephemeral object whose heartbeats were refused for longer than its lease is still there.
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
@@ -45,9 +50,53 @@ function items(call: number): Item[] {
   return Array.from({ length: ITEMS_PER_CALL }, (_, j) => ({ call, j, pad: Buffer.alloc(ITEM_BYTES, (call * ITEMS_PER_CALL + j) & 0xff) }));
 }
 
-/** bash's arguments to run node (able to import TypeScript) with `args` under the file size limit, SIGXFSZ ignored. */
-function underLimit(args: string[]): string[] {
-  return ["-c", `trap "" XFSZ; ulimit -f ${FILE_SIZE_LIMIT_KIB}; exec "$0" "$@"`, process.execPath, "--import", "tsx", ...args];
+/** bash's arguments to run node (able to import TypeScript) with `args` under a file size limit, SIGXFSZ ignored. */
+function underLimit(args: string[], limitKiB: number | "unlimited" = FILE_SIZE_LIMIT_KIB): string[] {
+  return ["-c", `trap "" XFSZ; ulimit -f ${limitKiB}; exec "$0" "$@"`, process.execPath, "--import", "tsx", ...args];
+}
+
+interface LimitedServer {
+  readonly url: string;
+  readonly pid: number;
+  readonly exited: Promise<number | null>;
+  stderr(): string;
+  running(): boolean;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** `larder serve` on `folder` under a file size limit; resolves once it listens. */
+async function serveLimited(folder: string, limitKiB: number | "unlimited", flags: string[] = []): Promise<LimitedServer> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("LARDER_")));
+  const server = spawn("bash", underLimit([ENTRY, "serve", "--data", folder, "--port", "0", ...flags], limitKiB), {
+    cwd: ROOT,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<number | null>((resolve) => server.on("exit", (code) => resolve(code)));
+  cleanups.push(async () => {
+    if (server.exitCode === null && server.signalCode === null) server.kill("SIGKILL");
+    await exited;
+  });
+  let stderr = "";
+  server.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    server.stdout.setEncoding("utf8").on("data", (s: string) => {
+      out += s;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    void exited.then((code) => reject(new Error(`the server exited (${code}) before listening: ${stderr}`)));
+  });
+  // bash exec'd node: the same process.
+  return {
+    url,
+    pid: server.pid!,
+    exited,
+    stderr: () => stderr,
+    running: () => server.exitCode === null && server.signalCode === null,
+    kill: (signal) => server.kill(signal),
+  };
 }
 
 /** Runs `code` (an ES module body that may import TypeScript) under the file size limit; resolves with its stdout. */
@@ -112,30 +161,8 @@ describe("a storage failure under larder serve", () => {
   it("the server reopens its store and keeps serving; every acknowledged write is kept, and a failed putMany is all or nothing", async () => {
     const folder = await tempFolder("larder-storage-failure-");
     cleanups.push(folder.remove);
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("LARDER_")));
-    const server = spawn(
-      "bash",
-      underLimit([ENTRY, "serve", "--data", folder.path, "--port", "0"]),
-      { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    const exited = new Promise<number | null>((resolve) => server.on("exit", (code) => resolve(code)));
-    cleanups.push(async () => {
-      if (server.exitCode === null && server.signalCode === null) server.kill("SIGKILL");
-      await exited;
-    });
-    let stderr = "";
-    server.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = "";
-      server.stdout.setEncoding("utf8").on("data", (s: string) => {
-        out += s;
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      void exited.then((code) => reject(new Error(`the server exited (${code}) before listening: ${stderr}`)));
-    });
-
-    const store = await connect(url, { retryTimeoutMs: 20_000 });
+    const server = await serveLimited(folder.path, FILE_SIZE_LIMIT_KIB);
+    const store = await connect(server.url, { retryTimeoutMs: 20_000 });
     cleanups.push(() => store.close());
     const q = await store.queues.fromName<Item>("q", { createIfMissing: true });
     const d = await store.dicts.fromName<string, number>("d", { createIfMissing: true });
@@ -178,7 +205,7 @@ describe("a storage failure under larder serve", () => {
     }
     writing = false;
     await Promise.all(readers);
-    expect(readerErrors, stderr).toEqual([]);
+    expect(readerErrors, server.stderr()).toEqual([]);
     expect(scans).toBeGreaterThan(0);
     expect(new Set(failures.map((f) => f.split(":")[0]))).toEqual(new Set(["INTERNAL"]));
     // The call after a failed one, sent while the store reopens, is answered 503 and sent
@@ -186,15 +213,15 @@ describe("a storage failure under larder serve", () => {
     expect(mostInARow).toBe(1);
     // The limit was hit again and again, and the server came back every time.
     expect(failures.length).toBeGreaterThanOrEqual(3);
-    const reopened = stderr.match(/store reopened after the storage failure/g)?.length ?? 0;
+    const reopened = server.stderr().match(/store reopened after the storage failure/g)?.length ?? 0;
     expect(reopened).toBeGreaterThanOrEqual(3);
-    expect(stderr).toMatch(/storage write failed; reopening the store/);
-    expect(server.exitCode).toBe(null);
+    expect(server.stderr()).toMatch(/storage write failed; reopening the store/);
+    expect(server.running()).toBe(true);
     // It serves reads and writes after the last failure.
     expect(await d.get(`k${[...dictAcked].at(-1)}`)).toBe([...dictAcked].at(-1));
     await store.close();
     server.kill("SIGTERM");
-    expect(await exited).toBe(0);
+    expect(await server.exited).toBe(0);
 
     // The folder, opened without the limit.
     const reopenedStore = await open({ path: folder.path });
@@ -219,4 +246,75 @@ describe("a storage failure under larder serve", () => {
     await rq.put({ call: -1, j: 0, pad: new Uint8Array(1) });
     expect(await rq.len()).toBe(seen.length + 1);
   }, 120_000);
+});
+
+/** prlimit (util-linux) changes a running process's file size limit: the disk fills up and frees up on cue. */
+const PRLIMIT = spawnSync("prlimit", ["--version"]).status === 0;
+
+function setFileSizeLimit(pid: number, soft: string): void {
+  // Soft limit only (`N:`), so that it can be raised again without privileges.
+  execFileSync("prlimit", ["--pid", String(pid), `--fsize=${soft}:`]);
+}
+
+async function health(url: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`${url}/v1/health`);
+  return { status: res.status, body: await res.text() };
+}
+
+describe.skipIf(!PRLIMIT)("a disk that stays full under larder serve (needs prlimit from util-linux)", () => {
+  it("the server answers 503, health too, while it cannot reopen, serves again once there is room, and keeps the ephemeral objects whose heartbeats it refused", async () => {
+    const folder = await tempFolder("larder-storage-full-");
+    cleanups.push(folder.remove);
+    const server = await serveLimited(folder.path, "unlimited", ["--ephemeral-expiry-ms", "3000"]);
+    const store = await connect(server.url, { retryTimeoutMs: 500 });
+    cleanups.push(() => store.close());
+    // The ephemeral queue's client heartbeats every 2 s and retries a refused one only briefly,
+    // so that after the outage the reaper (every 750 ms) would mostly come before its next
+    // heartbeat, were the leases not renewed at the reopen.
+    const owner = await connect(server.url, { retryTimeoutMs: 100, heartbeatIntervalMs: 2_000 });
+    cleanups.push(() => owner.close());
+    const q = await store.queues.fromName<Item>("q", { createIfMissing: true });
+    for (let call = 0; call < 5; call++) await q.putMany(items(call));
+    const eph = await owner.queues.ephemeral<number>();
+    await eph.put(7);
+    expect((await health(server.url)).status).toBe(200);
+
+    // The disk is full: smaller than the log already is, so the next write fails, and so does
+    // every reopen (it writes the recovered log to a table).
+    setFileSizeLimit(server.pid, "4096");
+    const failed = await q.put(items(99)[0]!).then(
+      () => "written",
+      (err: LarderError) => err.code,
+    );
+    expect(failed).toBe("INTERNAL");
+    const down = await health(server.url);
+    expect(down.status).toBe(503);
+    expect(JSON.parse(down.body)).toMatchObject({ code: "UNAVAILABLE" });
+    // Calls did nothing and say so: the client retried them for retryTimeoutMs, then gave up.
+    for (const call of [() => q.put(items(98)[0]!), () => q.len(), () => store.dicts.fromName("d", { createIfMissing: true })]) {
+      await expect(call()).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    }
+    // Longer than the ephemeral lease (3 s), during which the client's heartbeats are refused.
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    expect((await health(server.url)).status).toBe(503);
+    expect(server.stderr()).toMatch(/reopening the store failed; trying again/);
+
+    // Room again: the server comes back by itself.
+    setFileSizeLimit(server.pid, "unlimited");
+    const deadline = Date.now() + 10_000;
+    while ((await health(server.url)).status !== 200) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const values: Item[] = [];
+    for await (const item of q.iterate()) values.push(item);
+    expect(values.map((i) => `${i.call}.${i.j}`)).toEqual(Array.from({ length: 5 * ITEMS_PER_CALL }, (_, k) => `${Math.floor(k / ITEMS_PER_CALL)}.${k % ITEMS_PER_CALL}`));
+    await q.put(items(100)[0]!);
+    expect(await q.len()).toBe(5 * ITEMS_PER_CALL + 1);
+    // The reaper has run several times since (every 750 ms); the ephemeral queue's lease was
+    // renewed at the reopen, and its heartbeats keep it.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(await eph.len()).toBe(1);
+    expect(server.running()).toBe(true);
+  }, 60_000);
 });
