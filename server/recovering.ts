@@ -80,9 +80,9 @@ export class RecoveringEngine implements Engine {
   }
 
   /**
-   * Opens one engine whose storage failures reach `onFailure` with the engine that failed.
-   * `ready()` arms it once the caller has recorded the engine (a failure before that is
-   * one of the opening itself, which openEngine reports by throwing).
+   * Opens one engine whose storage failures reach `onFailure` with the engine that failed,
+   * once `ready()` arms it (after the caller has made it current); a failure before that
+   * is held and passed on by `ready()`.
    */
   private static async openOne(
     options: EngineOptions,
@@ -90,20 +90,18 @@ export class RecoveringEngine implements Engine {
   ): Promise<{ engine: Engine; ready: () => void }> {
     let armed = false;
     let failedEarly: unknown;
-    let engine: Engine | undefined;
-    engine = await openEngine({
+    const engine: Engine = await openEngine({
       ...options,
       onStorageFailure: (err) => {
-        if (armed && engine) onFailure(engine, err);
+        if (armed) onFailure(engine, err);
         else failedEarly ??= err;
       },
     });
-    const opened = engine;
     return {
-      engine: opened,
+      engine,
       ready: () => {
         armed = true;
-        if (failedEarly !== undefined) onFailure(opened, failedEarly);
+        if (failedEarly !== undefined) onFailure(engine, failedEarly);
       },
     };
   }
