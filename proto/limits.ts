@@ -70,9 +70,22 @@ export function resolveLimits(overrides: Partial<Limits> | undefined): Limits {
     if (!valid) throw new InvalidError(`limit ${name} must be a positive integer, got ${String(value)}`);
     merged[name] = value;
   }
+  boundEntriesByDict(merged, overrides);
   const limits = merged as unknown as Limits;
   assertLimitRelations(limits);
   return Object.freeze(limits);
+}
+
+/**
+ * A dict's entry can never be bigger than the dict: a per-entry limit left at its default
+ * is lowered to dictBytesMax, so that `{ dictBytesMax: 4096 }` alone is a sensible
+ * override (entries of at most 4096 bytes). A per-entry limit set above dictBytesMax in
+ * the same override is still a contradiction, refused below.
+ */
+function boundEntriesByDict(merged: Record<string, number>, overrides: Partial<Limits>): void {
+  for (const name of ["dictKeyBytesMax", "dictValueBytesMax"] as const) {
+    if (overrides[name] === undefined) merged[name] = Math.min(merged[name]!, merged["dictBytesMax"]!);
+  }
 }
 
 function assertLimitRelations(limits: Limits): void {
