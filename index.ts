@@ -1,6 +1,15 @@
 // The package's public door: the embedded store, the HTTP client and the server.
 
-export { open } from "./engine/index.ts";
+import type { OpenOptions, Store } from "./proto/api.ts";
+import { openEngine } from "./engine/index.ts";
+import { createStore } from "./store/index.ts";
+
+/** Opens the embedded store: LevelDB in a folder, or in memory with `{ memory: true }`. */
+export async function open(options: string | OpenOptions): Promise<Store> {
+  const engine = await openEngine(options);
+  return createStore(engine, engine.environment);
+}
+
 export { connect } from "./client/index.ts";
 export { startServer } from "./server/index.ts";
 export type { ServerOptions, LarderServer } from "./server/index.ts";

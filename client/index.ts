@@ -2,7 +2,7 @@
 // so that a program that only talks to a server never loads LevelDB.
 
 import type { ConnectOptions, Store } from "../proto/api.ts";
-import { createStore } from "./store.ts";
+import { createStore } from "../store/index.ts";
 import { RemoteBackend } from "./remote.ts";
 import { validateEnvironment } from "../proto/validate.ts";
 import { InvalidError } from "../proto/errors.ts";
@@ -18,5 +18,10 @@ export async function connect(url: string, options: ConnectOptions | null = {}):
   return createStore(backend, environment);
 }
 
+/**
+ * The byte-level Backend over HTTP, for tools that need calls the typed Store does not
+ * offer (the CLI's `queue list` reads per-queue partition counts through `queueStats`).
+ */
+export { RemoteBackend } from "./remote.ts";
 export * from "../proto/errors.ts";
 export type * from "../proto/api.ts";

@@ -1,6 +1,6 @@
 // The Backend over HTTP: each method is one route of docs/protocol.md, except the waits,
 // which are loops of server-capped long-polls until the caller's own timeout. The typed
-// Store (client/store.ts) sits on top, so a remote store behaves like an embedded one.
+// Store (store/store.ts) sits on top, so a remote store behaves like an embedded one.
 // Nothing here may import engine/ or server/: `larder/client` must not load LevelDB.
 
 import type { ConnectOptions } from "../proto/api.ts";

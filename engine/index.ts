@@ -1,12 +1,12 @@
-// The embedded engine's public door. `open()` is the package's embedded Store; `openEngine()`
-// is the byte-level Backend that the server wraps.
+// The embedded engine's public door: `openEngine()` opens the byte-level Backend on
+// LevelDB. The package's root (index.ts) wraps it in the typed Store as `open()`, and the
+// server serves it. The engine depends on proto/ alone.
 
-import type { Durability, OpenOptions, Store } from "../proto/api.ts";
+import type { Durability, OpenOptions } from "../proto/api.ts";
 import type { Backend, ObjectRecord } from "../proto/backend.ts";
 import { InvalidError } from "../proto/errors.ts";
 import { resolveLimits, type Limits } from "../proto/limits.ts";
 import { DEFAULT_ENVIRONMENT, validateEnvironment } from "../proto/validate.ts";
-import { createStore } from "../client/store.ts";
 import { LevelEngine } from "./engine.ts";
 import { openStorage } from "./storage.ts";
 
@@ -81,10 +81,4 @@ export async function openEngine(options: string | EngineOptions): Promise<Engin
     await db.close().catch(() => {});
     throw err;
   }
-}
-
-/** Opens the embedded store: LevelDB in a folder, or in memory with `{ memory: true }`. */
-export async function open(options: string | OpenOptions): Promise<Store> {
-  const engine = await openEngine(options);
-  return createStore(engine, engine.environment);
 }

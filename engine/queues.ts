@@ -17,7 +17,7 @@ import type { Batch, Dirty } from "./commit.ts";
 import type { Core, RunHolder } from "./core.ts";
 import type { Collector } from "./gc.ts";
 import { TTL_ENTRY_VALUE, deadlineAfter, decodeRun, encodePartitionRow, encodeRun, itemKey, partitionKey, ttlPartitionKey, ttlTime, type PartitionRow } from "./layout.ts";
-import { setLongTimeout, type LongTimer } from "./timer.ts";
+import { setLongTimeout, type LongTimer } from "../proto/timer.ts";
 
 /** Partitions with at most this many items are cleared run by run in the batch; bigger ones by a gc marker. */
 const CLEAR_INLINE_ITEMS_MAX = 256;

@@ -1,4 +1,4 @@
-// The byte-level contract between the typed client (client/store.ts) and a storage
+// The byte-level contract between the typed client (store/store.ts) and a storage
 // implementation. The embedded engine (engine/) implements it in process; the remote
 // backend (client/remote.ts) implements it over HTTP against a server that forwards each
 // call to an engine. Keys arrive encoded by proto/keys.ts and values by proto/values.ts:

@@ -13,7 +13,7 @@ import type { Duplex } from "node:stream";
 import { Server as NetServer, type AddressInfo } from "node:net";
 import { openEngine, waitTicket, type Engine } from "../engine/index.ts";
 import { RecoveringEngine } from "./recovering.ts";
-import { setLongTimeout, type LongTimer } from "../engine/timer.ts";
+import { setLongTimeout, type LongTimer } from "../proto/timer.ts";
 import { ClosedError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
 import { HEALTH_PATH, JSON_TYPE, unpackEnvelope } from "../proto/wire.ts";
 import { TokenCheck } from "./auth.ts";

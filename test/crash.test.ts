@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { open } from "../engine/index.ts";
+import { open } from "../index.ts";
 
 const WRITER = new URL("./support/crash-writer.ts", import.meta.url).pathname;
 const PRODUCERS = 3;

@@ -52,7 +52,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
-import { open } from "../engine/index.ts";
+import { open } from "../index.ts";
 
 const WRITER = new URL("./support/ttl-crash-writer.ts", import.meta.url).pathname;
 const TTL = 3_000;

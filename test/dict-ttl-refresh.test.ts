@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import { DictState } from "../engine/dicts.ts";
-import { open } from "../engine/index.ts";
+import { open } from "../index.ts";
 import type { Store } from "../proto/api.ts";
 import { ManualClock } from "./support/clock.ts";
 

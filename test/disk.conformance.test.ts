@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import type { OpenOptions, Store } from "../proto/api.ts";
 import { LockedError, NotFoundError } from "../proto/errors.ts";
-import { open } from "../engine/index.ts";
+import { open } from "../index.ts";
 import { conformance } from "./conformance/index.ts";
 import { expectError } from "./conformance/expect-error.ts";
 
@@ -96,7 +96,7 @@ describe("embedded on disk: the folder", () => {
 
   it("ephemeral objects left by a process that exited without closing are deleted at open", async () => {
     const path = await newFolder();
-    const engine = new URL("../engine/index.ts", import.meta.url).href;
+    const engine = new URL("../index.ts", import.meta.url).href;
     const out = await runChild(`
       const { open } = await import(${JSON.stringify(engine)});
       const store = await open(${JSON.stringify(path)});

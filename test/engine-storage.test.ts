@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { afterEach, describe, expect, it } from "vitest";
-import { createStore } from "../client/store.ts";
+import { createStore } from "../store/index.ts";
 import { Batch, type Db } from "../engine/commit.ts";
 import { openEngine, type Engine } from "../engine/index.ts";
 import { VERSION_KEY, dictPrefix, encodeU32, itemsPrefix, prefixEnd, GARBAGE_PREFIX } from "../engine/layout.ts";

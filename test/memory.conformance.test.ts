@@ -2,7 +2,7 @@
 // the same semantics as on disk, nothing persisted.
 
 import type { Store } from "../proto/api.ts";
-import { open } from "../engine/index.ts";
+import { open } from "../index.ts";
 import { conformance } from "./conformance/index.ts";
 
 const stores = new Set<Store>();

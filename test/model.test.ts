@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Dict, Queue, Store } from "../proto/api.ts";
 import { LarderError } from "../proto/errors.ts";
-import { open } from "../engine/index.ts";
+import { open } from "../index.ts";
 import { ManualClock } from "./support/clock.ts";
 import { DICT_TTL_MS, MODEL_LIMITS, Model, type Outcome } from "./model/model.ts";
 

@@ -12,7 +12,7 @@ import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { stopWhileStarting } from "../bin/cli/serve.ts";
 import type { Io } from "../bin/cli/io.ts";
-import { open } from "../engine/index.ts";
+import { open } from "../index.ts";
 import { InternalError, InvalidError } from "../proto/errors.ts";
 import { startServer } from "../server/index.ts";
 import { expectError } from "./conformance/expect-error.ts";

@@ -24,7 +24,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { connect } from "../client/index.ts";
-import { open } from "../engine/index.ts";
+import { open } from "../index.ts";
 import { LarderError } from "../proto/errors.ts";
 import { tempFolder } from "./support/remote-store.ts";
 
@@ -121,7 +121,7 @@ describe("a storage failure, embedded", () => {
     const folder = await tempFolder("larder-storage-failure-embedded-");
     cleanups.push(folder.remove);
     const child = await runLimited(`
-      import { open } from "./engine/index.ts";
+      import { open } from "./index.ts";
       const store = await open({ path: ${JSON.stringify(folder.path)} });
       const q = await store.queues.fromName("q", { createIfMissing: true });
       let call = 0;

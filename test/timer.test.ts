@@ -3,7 +3,7 @@
 // turns a plain setTimeout past the limit into 1 ms, which the first test shows.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { setLongTimeout } from "../engine/timer.ts";
+import { setLongTimeout } from "../proto/timer.ts";
 
 const LIMIT = 2 ** 31 - 1;
 

@@ -21,7 +21,7 @@ export function hasCode(error: unknown, code: string): boolean {
 }
 
 export async function openEmbedded(durability: Durability, prefix = `larder-${durability}`) {
-  const { open } = await import("../../dist/engine/index.js");
+  const { open } = await import("../../dist/index.js");
   const dir = tempDir(prefix);
   const store = await open({ path: dir.path, durability, limits: BENCH_LIMITS });
   return { store, path: dir.path, close: async () => { await store.close(); dir.remove(); } };

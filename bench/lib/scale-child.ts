@@ -30,7 +30,7 @@ export function partitionName(i: number): string {
 }
 
 async function build(): Promise<unknown> {
-  const { open } = await import("../../dist/engine/index.js");
+  const { open } = await import("../../dist/index.js");
   const items = Number(args.extra.get("items"));
   const keys = Number(args.extra.get("keys"));
   const perPartition = Math.ceil(items / partitions);
@@ -70,7 +70,7 @@ async function timeMedian(fn: () => Promise<number>): Promise<{ ms: number; valu
 }
 
 async function measure(): Promise<unknown> {
-  const { open } = await import("../../dist/engine/index.js");
+  const { open } = await import("../../dist/index.js");
   const rssBeforeOpenBytes = process.memoryUsage().rss;
   const t0 = nowMs();
   const store = await open({ path: dir });

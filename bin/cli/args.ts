@@ -2,7 +2,7 @@
 // options once, and that declaration drives both the parser and the --help text.
 
 import { parseArgs } from "node:util";
-import { InvalidError } from "../../proto/errors.ts";
+import { InvalidError } from "../../proto/index.ts";
 import type { Io } from "./io.ts";
 
 /** A mistake on the command line: code INVALID, and a pointer to the command's --help. */

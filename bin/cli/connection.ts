@@ -6,11 +6,10 @@
 // list` needs per-queue partition counts, which the Backend has (`queueStats`) and the
 // public Queue interface does not. Only the HTTP client is loaded here, never LevelDB.
 
-import type { Store } from "../../proto/api.ts";
-import type { Backend } from "../../proto/backend.ts";
-import { RemoteBackend } from "../../client/remote.ts";
-import { createStore } from "../../client/store.ts";
-import { DEFAULT_ENVIRONMENT, validateEnvironment } from "../../proto/validate.ts";
+import type { Store, Backend } from "../../proto/index.ts";
+import { DEFAULT_ENVIRONMENT, validateEnvironment } from "../../proto/index.ts";
+import { RemoteBackend } from "../../client/index.ts";
+import { createStore } from "../../store/index.ts";
 import type { OptionSpec, ParsedArgs } from "./args.ts";
 import { stringOption } from "./args.ts";
 import type { Io } from "./io.ts";

@@ -3,7 +3,7 @@
 // Keys on the command line are always strings, as in Modal's CLI. Values typed on the
 // command line are JSON when they parse as JSON, else strings (see args.ts parseValue).
 
-import { KeyError } from "../../proto/errors.ts";
+import { KeyError } from "../../proto/index.ts";
 import type { Command } from "./args.ts";
 import { booleanOption, parseCount, parseValue } from "./args.ts";
 import { confirm, YES_OPTION } from "./confirm.ts";

@@ -7,7 +7,7 @@
 //      user declined a confirmation, or stdin ended before an answer ("Aborted!")
 //   2  INVALID: a bad command, option or argument, whether the CLI or the server noticed
 
-import { isLarderError } from "../../proto/errors.ts";
+import { isLarderError } from "../../proto/index.ts";
 import type { Command } from "./args.ts";
 import { parseCommand, UsageError } from "./args.ts";
 import { Aborted } from "./confirm.ts";

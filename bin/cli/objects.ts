@@ -1,9 +1,8 @@
 // What `larder dict` and `larder queue` share: naming an object in messages, and the
 // create and delete commands, which behave the same for both kinds.
 
-import type { Dict, ObjectInfo, Queue, Store } from "../../proto/api.ts";
-import { NotFoundError } from "../../proto/errors.ts";
-import { DEFAULT_ENVIRONMENT } from "../../proto/validate.ts";
+import type { Dict, ObjectInfo, Queue, Store } from "../../proto/index.ts";
+import { NotFoundError, DEFAULT_ENVIRONMENT } from "../../proto/index.ts";
 import type { Command, OptionSpec } from "./args.ts";
 import { booleanOption } from "./args.ts";
 import { confirm, YES_OPTION } from "./confirm.ts";

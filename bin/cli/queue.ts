@@ -1,8 +1,7 @@
 // `larder queue ...`: Modal's `modal queue` commands, plus `put`.
 
-import type { ObjectInfo } from "../../proto/api.ts";
-import type { Backend } from "../../proto/backend.ts";
-import { NotFoundError } from "../../proto/errors.ts";
+import type { ObjectInfo, Backend } from "../../proto/index.ts";
+import { NotFoundError } from "../../proto/index.ts";
 import type { Command, OptionSpec, ParsedArgs } from "./args.ts";
 import {
   booleanOption,

@@ -6,13 +6,11 @@
 // The server module (and with it LevelDB) is imported only here, so that client commands
 // start without loading it.
 
-import type { Durability } from "../../proto/api.ts";
-import type { Limits } from "../../proto/limits.ts";
-import { DEFAULT_LIMITS, resolveLimits } from "../../proto/limits.ts";
+import type { Durability, Limits } from "../../proto/index.ts";
+import { DEFAULT_LIMITS, resolveLimits, DEFAULT_ENVIRONMENT, validateEnvironment } from "../../proto/index.ts";
 import type { Command, ParsedArgs } from "./args.ts";
 import { booleanOption, listOption, parseNonNegativeInteger, stringOption, UsageError } from "./args.ts";
 import type { Io } from "./io.ts";
-import { DEFAULT_ENVIRONMENT, validateEnvironment } from "../../proto/validate.ts";
 
 const PATH = "serve";
 export const DEFAULT_DATA_DIR = "./larder-data";

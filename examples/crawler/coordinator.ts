@@ -5,8 +5,7 @@
 // empty for 5 s. As in the seed, `visited` counts every distinct URL taken off the Queue,
 // so it can end above `maxUrls` by what was already in flight.
 
-import type { Dict, Queue, Store } from "../../proto/api.ts";
-import { QueueEmptyError } from "../../proto/errors.ts";
+import { QueueEmptyError, type Dict, type Queue, type Store } from "../../client/index.ts";
 
 /** The seed's `crawl_pages.spawn(q, d, urls)`: hands URLs to crawlers and returns at once. */
 export type SpawnCrawl = (q: Queue<string>, d: Dict<string, boolean>, urls: string[]) => void;

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { open } from "../../engine/index.ts";
+import { open } from "../../index.ts";
 import { startServer } from "../../server/index.ts";
 import { extractLinks } from "./links.ts";
 import { runCrawl, type CrawlOptions, type CrawlReport } from "./main.ts";

@@ -3,7 +3,7 @@
 // process, for embedded mode, where only one process may open the store.
 
 import type { ChildProcess } from "node:child_process";
-import type { Dict, Queue } from "../../proto/api.ts";
+import type { Dict, Queue } from "../../client/index.ts";
 import { firstMessage, forkTypeScript, siblingPath } from "./fork.ts";
 import {
   Crawler,

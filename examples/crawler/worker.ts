@@ -9,7 +9,7 @@
 
 import { Agent, request } from "undici";
 import { connect } from "../../client/index.ts";
-import type { Dict, Queue, Store } from "../../proto/api.ts";
+import type { Dict, Queue, Store } from "../../client/index.ts";
 import { isEntryPoint } from "./fork.ts";
 import { GroupCall } from "./group-call.ts";
 import { extractLinks } from "./links.ts";

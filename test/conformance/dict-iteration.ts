@@ -1,5 +1,5 @@
 // Iteration: keys(), values(), items() (spec: "Iteration over a large dict streams in
-// pages"). Pages hold 512 entries (client/store.ts), so the sizes below sit on and across
+// pages"). Pages hold 512 entries (store/store.ts), so the sizes below sit on and across
 // page boundaries; a page may also stop at a byte budget, which big values exercise.
 
 import { describe, expect, it } from "vitest";

@@ -11,7 +11,7 @@
 //   U <version> <k1> <k2> ...  dict update of all keys to <version> acknowledged
 
 import { openSync, writeSync } from "node:fs";
-import { open } from "../../engine/index.ts";
+import { open } from "../../index.ts";
 
 const [dir, cycle, producers, logPath] = [process.argv[2]!, process.argv[3]!, Number(process.argv[4] ?? 4), process.argv[5]!];
 const logFd = openSync(logPath, "w");

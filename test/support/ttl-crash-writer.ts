@@ -21,7 +21,7 @@
 
 import { openSync, writeSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { open } from "../../engine/index.ts";
+import { open } from "../../index.ts";
 
 const [dir, cycle, ttlArg, logPath] = [process.argv[2]!, process.argv[3]!, process.argv[4]!, process.argv[5]!];
 const TTL = Number(ttlArg);
