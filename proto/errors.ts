@@ -1,7 +1,7 @@
 // The error registry: one row per stable code, tying together the class users catch,
 // the HTTP status the server answers with, and a sentence on what it means.
 // Codes never change; messages may. docs/errors.md lists the same table, and
-// test/errors-doc.test.ts fails when the two disagree.
+// test/docs/errors-doc.test.ts fails when the two disagree.
 
 export type ErrorCode =
   | "INVALID"

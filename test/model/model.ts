@@ -1,5 +1,5 @@
 // A small, obviously-correct model of one queue and one dict: plain arrays and maps, with
-// the spec's limits and expiry written out literally. test/model.test.ts drives the real
+// the spec's limits and expiry written out literally. test/engine/model.test.ts drives the real
 // store and this model with the same random commands and compares every answer.
 
 import { encodeKey } from "../../proto/keys.ts";

@@ -1,4 +1,4 @@
-// A child process for test/crash.test.ts. It opens the store with fsync durability and runs
+// A child process for test/durability/crash.test.ts. It opens the store with fsync durability and runs
 // producers, consumers and dict writers at once, writing one line to its log file for every
 // acknowledged operation, with a synchronous write() before the next operation starts: a
 // line written is in the kernel, so SIGKILL cannot lose it. (stdout is not safe for this:

@@ -1,6 +1,6 @@
 // A TCP proxy for tests of the remote client: it counts requests by path, can cut a
 // batch's connection after forwarding it, and can hold back the answers to one path until
-// release(). Used by test/http-batch.test.ts and test/remote-waits.test.ts.
+// release(). Used by test/server/batch.test.ts and test/client/waits.test.ts.
 
 import { connect as netConnect, createServer as createTcpServer, type Socket } from "node:net";
 import { ROUTES } from "../../proto/wire.ts";

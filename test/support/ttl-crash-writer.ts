@@ -1,4 +1,4 @@
-// A child process for test/dict-ttl-crash.test.ts. It opens the store with fsync durability
+// A child process for test/durability/dict-ttl-crash.test.ts. It opens the store with fsync durability
 // and works on one dict with an entry TTL, writing one line to its log file for every
 // operation it starts and every answer it gets, with a synchronous write() before the next
 // operation starts: a line written is in the kernel, so SIGKILL cannot lose it, and the
