@@ -25,7 +25,11 @@ export const JSON_TYPE = "application/json";
 /** The one unauthenticated route: `GET /v1/health`. */
 export const HEALTH_PATH = `${PROTOCOL_PREFIX}/health`;
 
-/** Every RPC route, by the Backend method it calls (`batch` carries calls to the others; `waitsCancel` ends waits). All are `POST` with a MessagePack body. */
+/**
+ * Every RPC route, by the Backend method it calls (`batch` carries calls to the others;
+ * `waitsCancel` ends waits; `queueCounters` reads the server's own put and get counts, for
+ * the console). All are `POST` with a MessagePack body.
+ */
 export const ROUTES = {
   getObject: `${PROTOCOL_PREFIX}/objects/get`,
   getObjectById: `${PROTOCOL_PREFIX}/objects/get-by-id`,
@@ -47,6 +51,7 @@ export const ROUTES = {
   queueClear: `${PROTOCOL_PREFIX}/queue/clear`,
   queueNext: `${PROTOCOL_PREFIX}/queue/next`,
   queueStats: `${PROTOCOL_PREFIX}/queue/stats`,
+  queueCounters: `${PROTOCOL_PREFIX}/queue/counters`,
   waitsCancel: `${PROTOCOL_PREFIX}/waits/cancel`,
   batch: `${PROTOCOL_PREFIX}/batch`,
 } as const;
@@ -106,6 +111,7 @@ export const RETRY_SAFE: ReadonlySet<RouteName> = new Set<RouteName>([
   "queueLen",
   "queueNext",
   "queueStats",
+  "queueCounters",
   "waitsCancel",
 ]);
 

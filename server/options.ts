@@ -24,6 +24,8 @@ export interface ServerOptions extends Omit<EngineOptions, "ephemeralAtOpen"> {
   requestBytesMax?: number;
   /** How long `close()` lets in-flight requests finish before it cuts their connections. */
   closeGraceMs?: number;
+  /** Serve the web console at /ui (docs/console.md); `larder serve` turns it on unless `--no-ui`. */
+  ui?: boolean;
   /** Where internal errors (and the store's reopening after a storage failure) are reported; they are never sent to clients. */
   logError?: (message: string, error: unknown) => void;
 }
@@ -49,6 +51,8 @@ export const SERVER_DEFAULTS = Object.freeze({
   requestBytesMax: 256 * 1024 * 1024,
   /** Long enough for a large in-flight write to commit. */
   closeGraceMs: 10_000,
+  /** Off for programs that embed the server; `larder serve` serves it unless `--no-ui`. */
+  ui: false,
 });
 
 /**
@@ -76,6 +80,7 @@ export interface ResolvedServerOptions {
   readonly longPollMaxMs: number;
   readonly requestBytesMax: number;
   readonly closeGraceMs: number;
+  readonly ui: boolean;
   readonly logError: (message: string, error: unknown) => void;
 }
 
@@ -116,6 +121,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
       CEILINGS.bytesMax,
     ),
     closeGraceMs: positive("closeGraceMs", options.closeGraceMs, SERVER_DEFAULTS.closeGraceMs),
+    ui: options.ui ?? SERVER_DEFAULTS.ui,
     logError: options.logError ?? defaultLogError,
   };
 }
@@ -131,6 +137,7 @@ export function engineOptions(options: ServerOptions): EngineOptions {
     longPollMaxMs: _poll,
     requestBytesMax: _bytes,
     closeGraceMs: _grace,
+    ui: _ui,
     logError: _log,
     ...engine
   } = options;

@@ -12,6 +12,7 @@ import { BATCH_BYTES_MAX, BATCH_CALLS_MAX, ROUTES, WAIT_IDS_MAX, WAIT_ID_LENGTH_
 import * as e from "./envelope.ts";
 import { EMPTY, constantReply, errorReply, prepackedReply } from "./reply.ts";
 import type { Leases } from "./leases.ts";
+import type { QueueCounters } from "./counters.ts";
 import { checkWaitId } from "./waits.ts";
 
 /** Room in every body for field names, ids, names, environments, partitions and numbers. */
@@ -31,6 +32,8 @@ const ITEM_FRAMING_BYTES = 8;
 export interface RouteContext {
   readonly engine: Engine;
   readonly leases: Leases;
+  /** Items put and got per queue since the server started (server/counters.ts). */
+  readonly counters: QueueCounters;
   /** Aborted when the client goes away or the server closes; made on first use, so only waiting calls should ask. */
   readonly signal: AbortSignal;
   /** True once the server has begun to close. */
@@ -222,6 +225,7 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
         if (err instanceof ClosedError && ctx.closing()) throw new UnavailableError("the server is shutting down; nothing was written");
         throw err;
       }
+      ctx.counters.put(id, values.length);
       return EMPTY;
     },
   },
@@ -237,7 +241,9 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
         signal: waitSignal(ctx, timeoutMs),
         ticket: timeoutMs === 0 ? undefined : ctx.waitTicket(),
       };
-      return { values: await releasedEmpty(ctx, ctx.engine.queueGet(id, n, request), []) };
+      const values = await releasedEmpty(ctx, ctx.engine.queueGet(id, n, request), []);
+      ctx.counters.got(id, values.length);
+      return { values };
     },
   },
   queueLen: {
@@ -276,6 +282,16 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
     async handle(ctx, body) {
       const stats = await ctx.engine.queueStats(e.string(body, "id"));
       return { partitions: stats.partitions, items: stats.items };
+    },
+  },
+  queueCounters: {
+    bodyBytesMax: small,
+    async handle(ctx, body) {
+      const id = e.string(body, "id");
+      // Answers NOT_FOUND for an id that names no queue, as every route on an object does.
+      await ctx.engine.getObjectById("queue", id);
+      const { putItems, gotItems } = ctx.counters.read(id);
+      return { putItems, gotItems, atMs: Date.now() };
     },
   },
   waitsCancel: {

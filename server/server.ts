@@ -20,6 +20,8 @@ import { TokenCheck } from "./auth.ts";
 import { BodyReader, checkContentType, checkDeclaredLength, readHead, type BodySink } from "./body.ts";
 import { asEnvelope, type Envelope } from "./envelope.ts";
 import { Leases } from "./leases.ts";
+import { ConsoleFiles } from "./console.ts";
+import { QueueCounters } from "./counters.ts";
 import { engineOptions, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./options.ts";
 import { errorReply, sendError, sendJson, sendReply } from "./reply.ts";
 import { ROUTES_BY_PATH, envelopeValuesMax, type Reply, type Route, type RouteContext } from "./routes.ts";
@@ -56,6 +58,10 @@ class HttpEdge {
   readonly waits = new WaitRegistry(waitTicket);
   /** Most MessagePack values one request body may hold. */
   readonly envelopeValuesMax: number;
+  /** Items put and got per queue, for the console's rates (server/counters.ts). */
+  readonly counters = new QueueCounters();
+  /** The console's files at /ui; undefined when the `ui` option is off. */
+  private readonly console: ConsoleFiles | undefined;
 
   constructor(
     readonly engine: Engine,
@@ -65,6 +71,7 @@ class HttpEdge {
   ) {
     this.tokenCheck = options.token === undefined ? undefined : new TokenCheck(options.token);
     this.envelopeValuesMax = envelopeValuesMax(engine.limits);
+    this.console = options.ui ? new ConsoleFiles() : undefined;
     const serve = (req: IncomingMessage, res: ServerResponse): void => this.serve(req, res);
     http.on("request", serve);
     // With a listener here, Node no longer answers `Expect: 100-continue` by itself: the
@@ -106,6 +113,10 @@ class HttpEdge {
     const path = pathOf(req.url ?? "/");
     if (path === HEALTH_PATH) {
       this.health(req, res);
+      return undefined;
+    }
+    if (this.console !== undefined && ConsoleFiles.owns(path)) {
+      this.console.serve(path, req, res);
       return undefined;
     }
     const head = readHead(req);
@@ -219,6 +230,7 @@ class InFlight implements RouteContext, BodySink {
   private waitId: string | undefined;
   readonly engine: Engine;
   readonly leases: Leases;
+  readonly counters: QueueCounters;
 
   constructor(
     private readonly edge: HttpEdge,
@@ -229,6 +241,7 @@ class InFlight implements RouteContext, BodySink {
   ) {
     this.engine = edge.engine;
     this.leases = edge.leases;
+    this.counters = edge.counters;
   }
 
   start(): void {

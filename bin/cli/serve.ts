@@ -29,6 +29,8 @@ export interface ServeSettings {
   limits?: Partial<Limits>;
   ephemeralExpiryMs?: number;
   environment?: string;
+  /** The web console at /ui; `--no-ui` turns it off. */
+  ui: boolean;
 }
 
 /** `--limit name=value`: a positive integer (`_` may group digits), or `Infinity` for partitionTtlMs. */
@@ -97,6 +99,7 @@ export function serveSettings(args: ParsedArgs, io: Io): ServeSettings {
     ...(limits === undefined ? {} : { limits }),
     ...(ephemeralExpiryMs === undefined ? {} : { ephemeralExpiryMs }),
     ...(environment === undefined ? {} : { environment }),
+    ui: !booleanOption(args, "no-ui"),
   };
 }
 
@@ -168,7 +171,8 @@ export const SERVE_COMMAND: Command = {
   summary: "Run a Larder server on an embedded store.",
   description:
     "Prints `listening on http://HOST:PORT` when ready; SIGINT or SIGTERM shuts it down gracefully.\n" +
-    `The data lives in --data (default ${DEFAULT_DATA_DIR}), or in memory with --memory.`,
+    `The data lives in --data (default ${DEFAULT_DATA_DIR}), or in memory with --memory.\n` +
+    "The web console is at http://HOST:PORT/ui/ (log in with the token) unless --no-ui.",
   positionals: [],
   options: {
     data: { type: "string", valueName: "DIR", help: `Data folder (default ${DEFAULT_DATA_DIR}); created if missing.` },
@@ -192,6 +196,7 @@ export const SERVE_COMMAND: Command = {
       valueName: "E",
       help: `Default environment of clients that name none (default: LARDER_ENVIRONMENT, else "${DEFAULT_ENVIRONMENT}").`,
     },
+    "no-ui": { type: "boolean", help: "Do not serve the web console at /ui (docs/console.md)." },
     "ephemeral-expiry-ms": {
       type: "string",
       valueName: "MS",

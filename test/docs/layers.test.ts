@@ -21,6 +21,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   ".": ["proto", "engine", "store", "client", "server"],
   bin: ["proto", "store", "client", "server", "."],
   examples: ["proto", "client", "server", "."],
+  // The web console, bundled for the browser: the protocol's codecs and nothing that runs on a server.
+  ui: ["proto"],
 };
 
 /** Folders whose imports of other folders must all go through doors (index.ts). */

@@ -1,0 +1,72 @@
+// `POST /v1/queue/counters` (docs/protocol.md): the items put into and got out of a queue
+// since the server started, alone and in batches, for the console's rates; and the bound
+// on how many queues are counted (server/counters.ts).
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "../../client/index.ts";
+import { startServer, type LarderServer } from "../../server/index.ts";
+import { QueueCounters } from "../../server/counters.ts";
+import { MSGPACK_TYPE, ROUTES, packEnvelope, unpackEnvelope } from "../../proto/wire.ts";
+import type { Store } from "../../proto/api.ts";
+
+async function counters(url: string, id: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${url}${ROUTES.queueCounters}`, { method: "POST", headers: { "content-type": MSGPACK_TYPE }, body: packEnvelope({ id }) });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  return { status: res.status, body: res.ok ? (unpackEnvelope(bytes) as Record<string, unknown>) : JSON.parse(Buffer.from(bytes).toString()) };
+}
+
+describe("queue/counters", () => {
+  let server: LarderServer;
+  let store: Store;
+  beforeAll(async () => {
+    server = await startServer({ memory: true, port: 0 });
+    // Batching on (the default) with many calls at once: some puts and gets go in batches.
+    store = await connect(server.url);
+  });
+  afterAll(async () => {
+    await store.close();
+    await server.close();
+  });
+
+  it("counts the items put and got, alone and in batches, and not those cleared", async () => {
+    const q = await store.queues.fromName("counted", { createIfMissing: true });
+    const id = (await q.info()).id;
+    expect((await counters(server.url, id)).body).toMatchObject({ putItems: 0, gotItems: 0 });
+    await q.putMany([1, 2, 3]);
+    await Promise.all(Array.from({ length: 40 }, (_, i) => q.put(i, { partition: `p${i % 4}` })));
+    expect(await q.getMany(2)).toEqual([1, 2]);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => q.get({ partition: `p${i % 4}` })));
+    await q.clear({ all: true });
+    const before = Date.now();
+    const { status, body } = await counters(server.url, id);
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ putItems: 43, gotItems: 22 });
+    expect(body.atMs as number).toBeGreaterThanOrEqual(before - 1000);
+  });
+
+  it("answers NOT_FOUND for an id that names no queue", async () => {
+    const d = await store.dicts.fromName("not-a-queue", { createIfMissing: true });
+    for (const id of ["qu-nosuchqueue0000000000000", (await d.info()).id]) {
+      const { status, body } = await counters(server.url, id);
+      expect(status).toBe(404);
+      expect(body.code).toBe("NOT_FOUND");
+    }
+  });
+});
+
+describe("QueueCounters", () => {
+  it("forgets the queue counted least recently past its bound", () => {
+    const counts = new QueueCounters(3);
+    counts.put("a", 1);
+    counts.put("b", 2);
+    counts.put("c", 3);
+    counts.got("a", 1); // a is now the most recent
+    counts.put("d", 4); // b goes
+    expect(counts.size).toBe(3);
+    expect(counts.read("b")).toEqual({ putItems: 0, gotItems: 0 });
+    expect(counts.read("a")).toEqual({ putItems: 1, gotItems: 1 });
+    expect(counts.read("d")).toEqual({ putItems: 4, gotItems: 0 });
+    counts.put("e", 0); // nothing counted: nothing tracked
+    expect(counts.size).toBe(3);
+  });
+});
