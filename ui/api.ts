@@ -6,7 +6,7 @@
 
 import { encodeKey, decodeKey, type DictKey } from "../proto/keys.ts";
 import { decodeValue, encodeValue } from "../proto/values.ts";
-import { ROUTES, MSGPACK_TYPE, packEnvelope, unpackEnvelope, type RouteName, type WireObject } from "../proto/wire.ts";
+import { ROUTES, MSGPACK_TYPE, PROTOCOL_PREFIX, packEnvelope, unpackEnvelope, type RouteName, type WireObject } from "../proto/wire.ts";
 
 export type { WireObject };
 export type Kind = "dict" | "queue";
@@ -38,6 +38,38 @@ export interface QueueCounts {
   atMs: number;
 }
 
+/**
+ * `queue/partitions` (docs/protocol.md), by path: a server from before it answers a batch's
+ * call to it `404 NOT_FOUND` ("no route"), and the queue page then lists only the
+ * partitions it is told about.
+ */
+export const PARTITIONS_PATH = `${PROTOCOL_PREFIX}/queue/partitions`;
+
+export interface PartitionRecord {
+  /** undefined: the default partition */
+  partition: string | undefined;
+  len: number;
+  /** items reserved (leased) and not yet acked */
+  reserved: number;
+  /** ms on the server's clock; undefined: never */
+  expiresAt: number | undefined;
+}
+
+/** Whether a batch's reply says the server has no such route (rather than no such object). */
+export function isNoRoute(reply: unknown): boolean {
+  return reply instanceof ApiError && reply.status === 404 && reply.message.startsWith("no route");
+}
+
+export function partitionsOf(answer: Answer): { partitions: PartitionRecord[]; more: boolean } {
+  const partitions = (answer.partitions as Array<Record<string, unknown>>).map((p) => ({
+    partition: typeof p.partition === "string" ? p.partition : undefined,
+    len: p.len as number,
+    reserved: typeof p.reserved === "number" ? p.reserved : 0,
+    expiresAt: typeof p.expiresAt === "number" && Number.isFinite(p.expiresAt) ? p.expiresAt : undefined,
+  }));
+  return { partitions, more: answer.more === true };
+}
+
 export interface PeekedItem {
   value: unknown;
   undecodable?: string;
@@ -59,11 +91,11 @@ export class Api {
     return unpackEnvelope(new Uint8Array(await res.arrayBuffer())) as Answer;
   }
 
-  /** Several calls in one request (`/v1/batch`); each reply is its answer or its error. */
-  async batch(calls: ReadonlyArray<readonly [RouteName, Envelope]>): Promise<Array<Answer | ApiError>> {
+  /** Several calls in one request (`/v1/batch`), each by route name or path; each reply is its answer or its error. */
+  async batch(calls: ReadonlyArray<readonly [RouteName | `/${string}`, Envelope]>): Promise<Array<Answer | ApiError>> {
     const replies: Array<Answer | ApiError> = [];
     for (let i = 0; i < calls.length; i += 1000) {
-      const chunk = calls.slice(i, i + 1000).map(([route, envelope]) => [ROUTES[route], envelope]);
+      const chunk = calls.slice(i, i + 1000).map(([route, envelope]) => [route.startsWith("/") ? route : ROUTES[route as RouteName], envelope]);
       const answer = await this.call("batch", { calls: chunk });
       for (const [status, body] of answer.replies as Array<[number, Answer]>) {
         replies.push(status === 200 ? body : new ApiError(status, String(body.code), String(body.message)));
