@@ -66,7 +66,7 @@ export function dictView(ctx: Context, id: string): View {
       h(
         "p",
         { class: "hint", id: "notation-hint" },
-        "Values, and keys read as literals, are JSON plus 12n, Map {k => v}, Set [..], Date(\"2026-01-01T00:00:00Z\"), bytes(\"00ff\"), NaN, Infinity and -0. Keys are strings, numbers, bigints, booleans, bytes or arrays of them.",
+        "Values, and keys read as literals, are JSON plus 12n, Map {k => v}, Set [..], Date(\"2026-01-01T00:00:00Z\"), bytes(\"00ff\") (a Uint8Array), Buffer(\"00ff\"), NaN, Infinity and -0. Keys are strings, numbers, bigints, booleans, bytes or arrays of them.",
       ),
     ),
     h("div", { class: "buttons" }, getButton, putButton, deleteButton),

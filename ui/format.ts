@@ -1,7 +1,10 @@
 // How the console shows keys and values: a JSON-like notation in which the types JSON lacks
-// are marked (`12n` bigint, `Map {k => v}`, `Set [..]`, `Date("...")`, `bytes("hex")`, typed
-// arrays by name, -0, NaN and the infinities as themselves). ui/parse.ts reads the same
-// notation back, so a value shown can be copied into the put form.
+// are marked (`12n` bigint, `Map {k => v}`, `Set [..]`, `Date("...")`, `bytes("hex")` for a
+// Uint8Array and `Buffer("hex")` for a Node.js Buffer, typed arrays by name, -0, NaN and the
+// infinities as themselves). ui/parse.ts reads the same notation back, so a value shown can
+// be copied into the put form and comes back as the same types.
+
+import { Buffer } from "buffer";
 
 export type Token = readonly [text: string, kind: TokenKind];
 export type TokenKind = "str" | "num" | "bigint" | "bool" | "null" | "mark" | "bytes" | "punct" | "key";
@@ -79,8 +82,9 @@ function write(value: unknown, out: Token[], indent: string | undefined, seen: S
     out.push(["Date(", "mark"], [Number.isNaN(time) ? "NaN" : JSON.stringify(value.toISOString()), Number.isNaN(time) ? "num" : "str"], [")", "mark"]);
     return;
   }
-  if (value instanceof Uint8Array && !(value instanceof Uint8ClampedArray)) {
-    out.push([`bytes(`, "mark"], [`"${hex(value)}"`, "bytes"], [")", "mark"]);
+  if (value instanceof Uint8Array) {
+    // proto/values.ts tells the two apart (a Buffer comes back a Buffer), and so does the notation.
+    out.push([Buffer.isBuffer(value) ? "Buffer(" : "bytes(", "mark"], [`"${hex(value)}"`, "bytes"], [")", "mark"]);
     return;
   }
   if (value instanceof RegExp) {

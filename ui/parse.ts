@@ -1,6 +1,7 @@
 // Reads the notation of ui/format.ts back into a value: JSON, plus `12n`, `Map {k => v}`,
-// `Set [..]`, `Date("ISO" or ms)`, `bytes("hex")`, typed arrays by name (`Float64Array
-// [1, 2]`), `NaN`, `Infinity`, `-Infinity`, `-0`, unquoted object keys and trailing commas.
+// `Set [..]`, `Date("ISO" or ms)`, `bytes("hex")` (a Uint8Array), `Buffer("hex")`, typed
+// arrays by name (`Float64Array [1, 2]`), `NaN`, `Infinity`, `-Infinity`, `-0`,
+// `undefined` (inside a value), unquoted object keys and trailing commas.
 
 import { Buffer } from "buffer";
 
@@ -70,6 +71,8 @@ class Parser {
         return false;
       case "NaN":
         return NaN;
+      case "undefined":
+        return undefined;
       case "Infinity":
         return Infinity;
       case "Map":
@@ -79,6 +82,8 @@ class Parser {
       case "Date":
         return this.date();
       case "bytes":
+        return new Uint8Array(this.bytes());
+      case "Buffer":
         return this.bytes();
     }
     const typed = TYPED_ARRAYS[word];

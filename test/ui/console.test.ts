@@ -89,6 +89,7 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
     await pages.put("home", { title: "Home", visits: 12345678901234567890n, tags: new Set(["a", "b"]), seen: new Date("2026-01-02T03:04:05Z") });
     await pages.put(["user", 7], new Map<unknown, unknown>([["k", 1], [2, "two"]]));
     await pages.put(42, new Uint8Array([0xde, 0xad, 0xbe, 0xef]));
+    await pages.put(43, Buffer.from("buf"));
     await pages.put("long", "x".repeat(5000));
     await pages.put("k".repeat(300), "a key far longer than any column");
     jobs = await store.queues.fromName("jobs", { createIfMissing: true });
@@ -143,7 +144,7 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
     const jobsRow = rows.filter({ hasText: "jobs" });
     expect(await jobsRow.locator("td").nth(4).textContent()).toBe("4");
     expect(await jobsRow.locator("td").nth(5).textContent()).toBe("2");
-    expect(await rows.filter({ hasText: "pages" }).locator("td").nth(4).textContent()).toBe("5");
+    expect(await rows.filter({ hasText: "pages" }).locator("td").nth(4).textContent()).toBe("6");
     await shoot("objects");
 
     await page.getByLabel("Search by name").fill("ses");
@@ -158,16 +159,17 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
     await page.keyboard.press("Enter");
     await page.getByRole("heading", { name: "Dict pages" }).waitFor();
     const keyCells = page.locator("table.entries tbody td.key");
-    await expect.poll(() => keyCells.count()).toBe(5);
+    await expect.poll(() => keyCells.count()).toBe(6);
     // Key order is the store's: numbers before strings before arrays.
     const keys = await keyCells.allTextContents();
-    expect(keys).toEqual(["42", '"home"', `"${"k".repeat(300)}"`, '"long"', '["user", 7]']);
+    expect(keys).toEqual(["42", "43", '"home"', `"${"k".repeat(300)}"`, '"long"', '["user", 7]']);
     const values = await page.locator("table.entries tbody td.value").allTextContents();
     expect(values[0]).toBe('bytes("deadbeef")');
-    expect(values[1]).toBe('{"title": "Home", "visits": 12345678901234567890n, "tags": Set ["a", "b"], "seen": Date("2026-01-02T03:04:05.000Z")}');
-    expect(values[4]).toBe('Map {"k" => 1, 2 => "two"}');
+    expect(values[1]).toBe('Buffer("627566")');
+    expect(values[2]).toBe('{"title": "Home", "visits": 12345678901234567890n, "tags": Set ["a", "b"], "seen": Date("2026-01-02T03:04:05.000Z")}');
+    expect(values[5]).toBe('Map {"k" => 1, 2 => "two"}');
     // A long value is cut to the column, and shown whole on request.
-    const longCell = page.locator("table.entries tbody tr").nth(3).locator("td.value code");
+    const longCell = page.locator("table.entries tbody tr").nth(4).locator("td.value code");
     const box = await longCell.boundingBox();
     expect(box!.width).toBeLessThan(DESKTOP.width);
     await shoot("dict");
@@ -184,15 +186,19 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
     expect(await page.locator("table.entries tbody tr", { hasText: "added-elsewhere" }).locator("td.value").textContent()).toBe("[1, 2.5, -0, null, true]");
 
     await page.getByLabel("Key", { exact: true }).fill("from-console");
-    await page.getByLabel("Value (for Put)").fill('{"n": 5n, "when": Date("2026-03-04T05:06:07Z"), "raw": bytes("00ff")}');
+    const typed = { n: 5n, when: new Date("2026-03-04T05:06:07Z"), raw: new Uint8Array([0, 255]), buf: Buffer.from([1]), m: new Map([[1n, [-0]]]), s: new Set(["x"]) };
+    await page.getByLabel("Value (for Put)").fill('{"n": 5n, "when": Date("2026-03-04T05:06:07Z"), "raw": bytes("00ff"), buf: Buffer("01"), "m": Map {1n => [-0]}, "s": Set ["x"]}');
     await page.getByRole("button", { name: "Put", exact: true }).click();
-    await expect.poll(() => pages.get("from-console")).toEqual({ n: 5n, when: new Date("2026-03-04T05:06:07Z"), raw: Buffer.from([0, 255]) });
+    await expect.poll(() => pages.get("from-console")).toEqual(typed);
+    // The same classes, not only equal contents: a Uint8Array stays one, a Buffer stays one, -0 stays -0.
+    const stored = (await pages.get("from-console")) as typeof typed;
+    expect([Object.getPrototypeOf(stored.raw) === Uint8Array.prototype, Buffer.isBuffer(stored.buf), Object.is(stored.m.get(1n)![0], -0)]).toEqual([true, true, true]);
 
     // Put over an existing key asks first; cancelling leaves it.
     await page.getByLabel("Value (for Put)").fill('"replaced"');
     await page.getByRole("button", { name: "Put", exact: true }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
-    expect(await pages.get("from-console")).toEqual({ n: 5n, when: new Date("2026-03-04T05:06:07Z"), raw: Buffer.from([0, 255]) });
+    expect(await pages.get("from-console")).toEqual(typed);
 
     await page.getByLabel("Key", { exact: true }).fill("[\"user\", 7]");
     await page.getByLabel("Read the key as").selectOption("literal");
