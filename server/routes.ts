@@ -290,8 +290,8 @@ const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
       const id = e.string(body, "id");
       // Answers NOT_FOUND for an id that names no queue, as every route on an object does.
       await ctx.engine.getObjectById("queue", id);
-      const { putItems, gotItems } = ctx.counters.read(id);
-      return { putItems, gotItems, atMs: Date.now() };
+      const { putItems, gotItems, atMs, history } = ctx.counters.read(id);
+      return { putItems, gotItems, atMs, history };
     },
   },
   waitsCancel: {

@@ -1,7 +1,6 @@
-// The queue page's live chart: samples of the queue's length and of its put and get rates,
-// drawn as SVG lines over the last WINDOW_MS (since the page opened, until it has been open
-// that long). Rates are the differences of the server's
-// counters (`queue/counters`) between two samples, per second of the server's clock.
+// The queue page's live charts, SVG lines over the last WINDOW_MS: the queue's length as
+// the page samples it, and its put and get rates from the 5 s buckets the server counts
+// (`queue/counters`), so the rates of the last minutes show as soon as the page opens.
 
 import { h } from "./dom.ts";
 
@@ -13,7 +12,7 @@ const HEIGHT = 120;
 export interface Sample {
   atMs: number;
   length: number;
-  /** Items per second since the sample before; undefined for the first. */
+  /** Items per second (rate samples only). */
   putRate: number | undefined;
   getRate: number | undefined;
 }
@@ -45,7 +44,7 @@ class Chart {
     this.element = h("figure", { class: "chart" }, h("figcaption", {}, title, " ", this.scale), h("div", { class: "plot" }, this.svg), this.legend);
   }
 
-  /** Draws the samples from `fromMs` (the oldest kept, at most WINDOW_MS ago) to `nowMs` across the whole width. */
+  /** Draws the samples from `fromMs` to `nowMs` across the whole width. */
   draw(samples: readonly Sample[], fromMs: number, nowMs: number): void {
     const max = Math.max(1, ...samples.flatMap((s) => this.series.map((x) => x.value(s) ?? 0)));
     const spanMs = Math.max(nowMs - fromMs, 1);
@@ -92,37 +91,53 @@ function formatNumber(v: number): string {
   return Number.isInteger(v) ? v.toLocaleString("en-US") : v.toFixed(1);
 }
 
-/** The two charts of a queue page (length; put and get rates) over one list of samples. */
+/** The two charts of a queue page: its length, sampled while the page is open, and its put and get rates, from the server's history. */
 export class QueueCharts {
   readonly element: HTMLElement;
-  private readonly samples: Sample[] = [];
+  private readonly lengths: Sample[] = [];
   private readonly length = new Chart("Items in the queue", [{ name: "length", cls: "s-length", value: (s) => s.length, unit: "" }]);
   private readonly rates = new Chart("Items per second", [
     { name: "put", cls: "s-put", value: (s) => s.putRate, unit: "/s" },
     { name: "get", cls: "s-get", value: (s) => s.getRate, unit: "/s" },
   ]);
-  private last: { atMs: number; putItems: number; gotItems: number } | undefined;
 
   constructor() {
-    this.element = h("div", { class: "charts" }, this.length.element, this.rates.element);
+    this.element = h(
+      "div",
+      {},
+      h("div", { class: "charts" }, this.length.element, this.rates.element),
+      h("p", { class: "hint" }, "Length: sampled every 2 s since this page opened. Rates: items put and got per second, in 5 s buckets counted by the server (the last point covers the last 5 to 10 s)."),
+    );
   }
 
-  add(atMs: number, length: number, putItems: number, gotItems: number): void {
-    const before = this.last;
-    const seconds = before === undefined ? 0 : (atMs - before.atMs) / 1000;
-    // Counters only grow; a smaller one means the server restarted and counts from zero.
-    const fresh = before === undefined || seconds <= 0 || putItems < before.putItems || gotItems < before.gotItems;
-    this.samples.push({
-      atMs,
-      length,
-      putRate: fresh ? undefined : (putItems - before.putItems) / seconds,
-      getRate: fresh ? undefined : (gotItems - before.gotItems) / seconds,
-    });
-    this.last = { atMs, putItems, gotItems };
-    while (this.samples.length > 0 && this.samples[0]!.atMs < atMs - WINDOW_MS) this.samples.shift();
-    // Until the page has been open for WINDOW_MS, the samples it has fill the width.
-    const fromMs = this.samples[0]!.atMs;
-    this.length.draw(this.samples, fromMs, atMs);
-    this.rates.draw(this.samples, fromMs, atMs);
+  /** A new sample: the length now, and the server's buckets `[startMs, put, got]`, oldest first, the last one current. */
+  add(atMs: number, length: number, history: ReadonlyArray<readonly [number, number, number]>): void {
+    this.lengths.push({ atMs, length, putRate: undefined, getRate: undefined });
+    while (this.lengths.length > 0 && this.lengths[0]!.atMs < atMs - WINDOW_MS) this.lengths.shift();
+    const fromMs = atMs - WINDOW_MS;
+    this.length.draw(this.lengths, fromMs, atMs);
+    this.rates.draw(rateSamples(history, atMs), fromMs, atMs);
   }
+}
+
+/**
+ * One point per full bucket, at its end, and a last one now over the current bucket and the
+ * one before it (a current bucket alone may be a fraction of a second old).
+ */
+function rateSamples(history: ReadonlyArray<readonly [number, number, number]>, atMs: number): Sample[] {
+  const samples: Sample[] = [];
+  for (let i = 0; i + 1 < history.length; i++) {
+    const [start, put, got] = history[i]!;
+    const end = history[i + 1]![0];
+    const seconds = (end - start) / 1000;
+    samples.push({ atMs: end, length: 0, putRate: put / seconds, getRate: got / seconds });
+  }
+  const last = history[history.length - 1];
+  const before = history[history.length - 2];
+  if (last !== undefined) {
+    const start = before?.[0] ?? last[0];
+    const seconds = Math.max(atMs - start, 1000) / 1000;
+    samples.push({ atMs, length: 0, putRate: (last[1] + (before?.[1] ?? 0)) / seconds, getRate: (last[2] + (before?.[2] ?? 0)) / seconds });
+  }
+  return samples;
 }

@@ -244,7 +244,7 @@ export function queueView(ctx: Context, id: string): View {
       ...fact("Items", s.items!.toLocaleString("en-US")),
       ...fact("Partitions", s.partitions!.toLocaleString("en-US")),
     );
-    charts.add(c.atMs!, s.items!, c.putItems!, c.gotItems!);
+    charts.add(c.atMs!, s.items!, (counts as Record<string, unknown>).history as Array<[number, number, number]>);
     lookForm.hidden = listing !== false;
     drawPartitions();
   }

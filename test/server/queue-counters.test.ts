@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../../client/index.ts";
 import { startServer, type LarderServer } from "../../server/index.ts";
-import { QueueCounters } from "../../server/counters.ts";
+import { QueueCounters, RATE_BUCKETS, RATE_BUCKET_MS } from "../../server/counters.ts";
 import { MSGPACK_TYPE, ROUTES, packEnvelope, unpackEnvelope } from "../../proto/wire.ts";
 import type { Store } from "../../proto/api.ts";
 
@@ -42,6 +42,11 @@ describe("queue/counters", () => {
     expect(status).toBe(200);
     expect(body).toMatchObject({ putItems: 43, gotItems: 22 });
     expect(body.atMs as number).toBeGreaterThanOrEqual(before - 1000);
+    // The history holds the same items, in the last bucket or two.
+    const history = body.history as Array<[number, number, number]>;
+    expect(history).toHaveLength(RATE_BUCKETS);
+    expect(history.reduce((sum, [, put]) => sum + put, 0)).toBe(43);
+    expect(history.reduce((sum, [, , got]) => sum + got, 0)).toBe(22);
   });
 
   it("answers NOT_FOUND for an id that names no queue", async () => {
@@ -55,6 +60,35 @@ describe("queue/counters", () => {
 });
 
 describe("QueueCounters", () => {
+  it("keeps the last five minutes in 5 s buckets, emptying those a pause passed over", () => {
+    let now = 1_000_000_000_000; // on a bucket boundary
+    const counts = new QueueCounters(10, () => now);
+    counts.put("q", 3);
+    now += RATE_BUCKET_MS + 1;
+    counts.put("q", 2);
+    counts.got("q", 4);
+    let { history, putItems, gotItems, atMs } = counts.read("q");
+    expect({ putItems, gotItems, atMs }).toEqual({ putItems: 5, gotItems: 4, atMs: now });
+    expect(history).toHaveLength(RATE_BUCKETS);
+    expect(history.slice(-3)).toEqual([
+      [1_000_000_000_000 - RATE_BUCKET_MS, 0, 0],
+      [1_000_000_000_000, 3, 0],
+      [1_000_000_000_000 + RATE_BUCKET_MS, 2, 4],
+    ]);
+    // Four minutes on, those buckets are still there, further back; six minutes on, gone.
+    now += 4 * 60_000;
+    history = counts.read("q").history;
+    expect(history.filter(([, put, got]) => put + got > 0)).toEqual([
+      [1_000_000_000_000, 3, 0],
+      [1_000_000_000_000 + RATE_BUCKET_MS, 2, 4],
+    ]);
+    now += 2 * 60_000;
+    counts.put("q", 1);
+    history = counts.read("q").history;
+    expect(history.filter(([, put, got]) => put + got > 0)).toEqual([[Math.floor(now / RATE_BUCKET_MS) * RATE_BUCKET_MS, 1, 0]]);
+    expect(counts.read("q").putItems).toBe(6);
+  });
+
   it("forgets the queue counted least recently past its bound", () => {
     const counts = new QueueCounters(3);
     counts.put("a", 1);
@@ -63,9 +97,9 @@ describe("QueueCounters", () => {
     counts.got("a", 1); // a is now the most recent
     counts.put("d", 4); // b goes
     expect(counts.size).toBe(3);
-    expect(counts.read("b")).toEqual({ putItems: 0, gotItems: 0 });
-    expect(counts.read("a")).toEqual({ putItems: 1, gotItems: 1 });
-    expect(counts.read("d")).toEqual({ putItems: 4, gotItems: 0 });
+    expect(counts.read("b")).toMatchObject({ putItems: 0, gotItems: 0 });
+    expect(counts.read("a")).toMatchObject({ putItems: 1, gotItems: 1 });
+    expect(counts.read("d")).toMatchObject({ putItems: 4, gotItems: 0 });
     counts.put("e", 0); // nothing counted: nothing tracked
     expect(counts.size).toBe(3);
   });

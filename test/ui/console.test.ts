@@ -227,7 +227,7 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
     await jobs.putMany([{ n: 4 }, { n: 5 }]);
     await expect.poll(() => defaultLength.textContent(), { timeout: LIVE_MS }).toBe("5");
     await expect.poll(() => page.locator(".chart .legend").first().textContent(), { timeout: LIVE_MS }).toContain("length 6");
-    await expect.poll(() => page.locator(".chart .legend").nth(1).textContent(), { timeout: LIVE_MS }).toMatch(/put [1-9]/);
+    await expect.poll(() => page.locator(".chart .legend").nth(1).textContent(), { timeout: LIVE_MS }).toMatch(/put (?:[1-9]|0\.\d*[1-9])/);
     await expect.poll(() => page.locator("polyline.s-length").getAttribute("points")).toMatch(/ /);
 
     await page.getByLabel("Look at a partition").fill("hot");
