@@ -72,7 +72,7 @@ export type DeserializationError = InstanceType<typeof DeserializationError>;
 /** Missing or wrong bearer token. */
 export const AuthError = defineError("AuthError", "UNAUTHENTICATED");
 export type AuthError = InstanceType<typeof AuthError>;
-/** The data folder is already open, in this or another process. */
+/** The data folder is already open, in this or another process; or the server's port is in use. */
 export const LockedError = defineError("LockedError", "LOCKED");
 export type LockedError = InstanceType<typeof LockedError>;
 /** The store, or the handle, was closed. */
@@ -119,7 +119,7 @@ export const ERRORS: readonly ErrorSpec[] = [
   spec(ResourceExhaustedError, 429, "A count limit reached: partitions per queue, or bytes per dict."),
   spec(DeserializationError, 422, "Stored or received bytes that the codec cannot decode."),
   spec(AuthError, 401, "A missing or wrong bearer token; nothing was read or written."),
-  spec(LockedError, 423, "The data folder is already open, in this or another process."),
+  spec(LockedError, 423, "The data folder is already open, in this or another process; or (`startServer`, `larder serve`) the port is in use."),
   spec(ClosedError, 503, "The store or handle was closed; pending waits are rejected with it."),
   spec(UnavailableError, 503, "The server could not be reached after bounded retries."),
   spec(InternalError, 500, "A bug or a storage failure; the details are logged on the server, not sent."),

@@ -14,7 +14,7 @@ import { Server as NetServer, type AddressInfo } from "node:net";
 import { openEngine, waitTicket, type Engine } from "../engine/index.ts";
 import { RecoveringEngine } from "./recovering.ts";
 import { setLongTimeout, type LongTimer } from "../proto/timer.ts";
-import { ClosedError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
+import { ClosedError, InvalidError, LockedError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
 import { HEALTH_PATH, JSON_TYPE, unpackEnvelope } from "../proto/wire.ts";
 import { TokenCheck } from "./auth.ts";
 import { BodyReader, checkContentType, checkDeclaredLength, readHead, type BodySink } from "./body.ts";
@@ -456,16 +456,21 @@ class MethodNotAllowed extends Error {
   }
 }
 
-/** Binds the port; a port in use or a host that is not this machine's is INVALID, not INTERNAL. */
+/**
+ * Binds the port. A port in use is LOCKED, like a data folder open elsewhere (the arguments
+ * are fine; another process holds the resource); a host that is not this machine's, or a
+ * port that needs privileges, is INVALID; neither is INTERNAL.
+ */
 function listen(http: Server, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const failed = (err: NodeJS.ErrnoException): void => {
+      const where = `cannot listen on ${host}:${port}`;
       const why =
-        err.code === "EADDRINUSE" ? "the port is in use"
-        : err.code === "EADDRNOTAVAIL" || err.code === "ENOTFOUND" || err.code === "EAI_AGAIN" ? "the host is not an address of this machine"
+        err.code === "EADDRNOTAVAIL" || err.code === "ENOTFOUND" || err.code === "EAI_AGAIN" ? "the host is not an address of this machine"
         : err.code === "EACCES" ? "permission denied (ports below 1024 need privileges)"
         : undefined;
-      reject(why === undefined ? err : new InvalidError(`cannot listen on ${host}:${port}: ${why} (${err.code})`, { cause: err }));
+      if (err.code === "EADDRINUSE") reject(new LockedError(`${where}: the port is in use (EADDRINUSE)`, { cause: err }));
+      else reject(why === undefined ? err : new InvalidError(`${where}: ${why} (${err.code})`, { cause: err }));
     };
     http.once("error", failed);
     http.listen(port, host, () => {

@@ -55,26 +55,52 @@ export const HELP_OPTION: Record<string, OptionSpec> = {
 
 /** Parses argv (after the command words) for one command; throws UsageError on any mistake. */
 export function parseCommand(command: Command, argv: readonly string[]): ParsedArgs {
+  const specs: Record<string, OptionSpec> = { ...command.options, ...HELP_OPTION };
   const options = Object.fromEntries(
-    Object.entries({ ...command.options, ...HELP_OPTION }).map(([name, spec]) => [
+    Object.entries(specs).map(([name, spec]) => [
       name,
       { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) },
     ]),
   );
-  let parsed: { values: Record<string, unknown>; positionals: string[] };
-  try {
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError(parseArgsMessage(err), command.path);
+  // Not strict: parseArgs's own errors name Node's internals ("place it at the end of the
+  // command after '--', as in '-- \"--x\"", "<value>"), so the tokens are checked here and
+  // every mistake gets Larder's wording.
+  const parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: false, tokens: true });
+  for (const token of parsed.tokens) {
+    if (token.kind === "option") checkOption(specs, token, command.path);
   }
   const values = parsed.values as ParsedArgs["values"];
   if (values.help) return { positionals: {}, rest: [], values };
   return { positionals: bindPositionals(command, parsed.positionals), rest: parsed.positionals, values };
 }
 
-function parseArgsMessage(err: unknown): string {
-  // parseArgs names the flag, and for `-5` explains how to pass it as a value after `--`.
-  return err instanceof Error ? err.message : String(err);
+interface OptionToken {
+  name: string;
+  rawName: string;
+  value: string | undefined;
+  inlineValue: boolean | undefined;
+}
+
+function checkOption(specs: Readonly<Record<string, OptionSpec>>, token: OptionToken, path: string): void {
+  const spec = Object.hasOwn(specs, token.name) ? specs[token.name] : undefined;
+  if (spec === undefined) {
+    const dashed = /^-\d/.test(token.rawName)
+      ? `; to pass an argument that starts with '-', put it after '--' (larder ${path} -- ${token.rawName})`
+      : "";
+    throw new UsageError(`unknown option '${token.rawName}'${dashed}`, path);
+  }
+  if (spec.type === "string" && token.value === undefined) {
+    throw new UsageError(`option '${token.rawName}' needs a value (${token.rawName} ${spec.valueName ?? "VALUE"})`, path);
+  }
+  if (spec.type === "string" && !token.inlineValue && token.value!.startsWith("-")) {
+    throw new UsageError(
+      `option '${token.rawName}' needs a value, got the option-like '${token.value}'; to give a value that starts with '-', write --${token.name}=${token.value}`,
+      path,
+    );
+  }
+  if (spec.type === "boolean" && token.inlineValue) {
+    throw new UsageError(`option '${token.rawName}' takes no value`, path);
+  }
 }
 
 function bindPositionals(command: Command, given: readonly string[]): Record<string, string | undefined> {

@@ -73,6 +73,10 @@ export function topHelp(serve: Command, groups: readonly Group[]): string {
         ["2", "INVALID: a bad command, option or argument, or conflicting options"],
       ]),
     ].join("\n"),
+    `Options:\n${columns([
+      ["-h, --help", "show this help"],
+      ["-V, -v, --version", "print the version of larder"],
+    ])}`,
     "Run 'larder COMMAND --help' for more.",
   ].join("\n\n") + "\n";
 }

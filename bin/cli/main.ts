@@ -25,6 +25,8 @@ export const EXIT_USAGE = 2;
 
 const GROUPS: readonly Group[] = [DICT_GROUP, QUEUE_GROUP];
 
+const VERSION_FLAGS = ["--version", "-V", "-v"];
+const isVersion = (word: string | undefined) => word !== undefined && VERSION_FLAGS.includes(word);
 const isHelp = (word: string | undefined) => word === "--help" || word === "-h" || word === "help";
 
 type Resolved = { help: string } | { command: Command; argv: string[] };
@@ -48,7 +50,7 @@ function resolve(argv: readonly string[]): Resolved {
 }
 
 async function execute(argv: readonly string[], io: Io): Promise<number> {
-  if (argv[0] === "--version" || argv[0] === "-V") {
+  if (isVersion(argv[0])) {
     await io.out(`${await version()}\n`);
     return EXIT_OK;
   }

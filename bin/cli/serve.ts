@@ -11,6 +11,7 @@ import { DEFAULT_LIMITS, resolveLimits, DEFAULT_ENVIRONMENT, validateEnvironment
 import type { Command, ParsedArgs } from "./args.ts";
 import { booleanOption, listOption, parseNonNegativeInteger, stringOption, UsageError } from "./args.ts";
 import type { Io } from "./io.ts";
+import { RELAYED_SIGNALS_ENV } from "./node-flags.ts";
 
 const PATH = "serve";
 export const DEFAULT_DATA_DIR = "./larder-data";
@@ -103,7 +104,13 @@ export function serveSettings(args: ParsedArgs, io: Io): ServeSettings {
   };
 }
 
+/**
+ * The next stop request: SIGINT or SIGTERM, or, in the child that node-flags.ts started,
+ * the signal its parent relayed (its own signals are ignored: the parent relays the same
+ * ones) and the parent's end (treated as SIGTERM).
+ */
 function nextSignal(): Promise<Signal> {
+  if (process.env[RELAYED_SIGNALS_ENV] === "1" && process.send !== undefined) return nextRelayedSignal();
   return new Promise((resolve) => {
     const on = (signal: Signal) => {
       process.off("SIGINT", on);
@@ -112,6 +119,29 @@ function nextSignal(): Promise<Signal> {
     };
     process.on("SIGINT", on);
     process.on("SIGTERM", on);
+  });
+}
+
+const ignore = (): void => {};
+
+function nextRelayedSignal(): Promise<Signal> {
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) if (!process.listeners(signal).includes(ignore)) process.on(signal, ignore);
+  process.channel?.unref();
+  return new Promise((resolve) => {
+    const done = (signal: Signal) => {
+      process.off("message", onMessage);
+      process.off("disconnect", onDisconnect);
+      resolve(signal);
+    };
+    const onMessage = (message: unknown) => {
+      const signal = (message as { signal?: unknown } | null)?.signal;
+      if (signal === "SIGINT" || signal === "SIGTERM") done(signal);
+      else if (signal === "SIGHUP") done("SIGTERM");
+    };
+    const onDisconnect = () => done("SIGTERM");
+    process.on("message", onMessage);
+    process.on("disconnect", onDisconnect);
+    if (!process.connected) onDisconnect();
   });
 }
 

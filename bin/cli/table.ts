@@ -10,6 +10,8 @@
 // Every row is one line: control characters in a cell (a newline in a value, a terminal
 // escape) are shown escaped, as JSON writes them, so output stays aligned and greppable.
 
+import stringWidth from "string-width";
+
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 
 function escapeControls(cell: string): string {
@@ -19,11 +21,12 @@ function escapeControls(cell: string): string {
   });
 }
 
-/** Width in terminal columns, counting code points (wide characters are not special-cased). */
+/**
+ * Width in terminal columns: East Asian wide characters and emoji take two, combining
+ * marks and zero-width characters none (string-width, which tracks Unicode's tables).
+ */
 function width(text: string): number {
-  let n = 0;
-  for (const _ of text) n++;
-  return n;
+  return stringWidth(text);
 }
 
 function line(left: string, fill: string, join: string, right: string, widths: number[]): string {

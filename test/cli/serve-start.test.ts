@@ -13,7 +13,7 @@ import { describe, expect, it } from "vitest";
 import { stopWhileStarting } from "../../bin/cli/serve.ts";
 import type { Io } from "../../bin/cli/io.ts";
 import { open } from "../../index.ts";
-import { InternalError, InvalidError } from "../../proto/errors.ts";
+import { InternalError, LockedError } from "../../proto/errors.ts";
 import { startServer } from "../../server/index.ts";
 import { expectError } from "../conformance/expect-error.ts";
 
@@ -55,11 +55,11 @@ describe("a data folder that cannot be made", () => {
 });
 
 describe("a port that cannot be bound", () => {
-  it("is InvalidError naming the port, not INTERNAL", async () => {
+  it("in use is LockedError naming the port (another process holds it), not INVALID or INTERNAL", async () => {
     const first = await startServer({ memory: true, port: 0 });
     try {
       const port = Number(new URL(first.url).port);
-      const err = await expectError(startServer({ memory: true, port }), InvalidError);
+      const err = await expectError(startServer({ memory: true, port }), LockedError);
       expect(err.message).toMatch(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use`));
     } finally {
       await first.close();
