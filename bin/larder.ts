@@ -2,7 +2,7 @@
 // The `larder` command: `larder serve`, `larder dict ...`, `larder queue ...`.
 // See docs/cli.md, or run `larder --help`.
 // The shebang carries no node flags (BusyBox's env has no -S): `serve` adds
-// SERVE_NODE_FLAGS (server/options.ts) itself, see cli/node-flags.ts.
+// SERVE_NODE_FLAGS itself, see cli/node-flags.ts.
 
 import { processIo } from "./cli/io.ts";
 import { main } from "./cli/main.ts";

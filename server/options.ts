@@ -56,16 +56,6 @@ export const SERVER_DEFAULTS = Object.freeze({
 });
 
 /**
- * The V8 flags `larder serve` runs with (its shebang, and `npm start`). A young generation
- * of at most 4 MiB per semi-space: with Node's default (16 MiB) a busy server drifts into a
- * state where every scavenge promotes a few MiB of request objects, and old-space
- * collections run several times a second; on the 2-core bench machine that cost 15-20% of
- * single-item throughput (docs/benchmarks.md). Programs that call startServer() themselves
- * can pass the same flags to node.
- */
-export const SERVE_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=4"];
-
-/**
  * The longest long-poll a server may be configured with: clients give up on an answer after
  * 300 s (undici's default, and the Node.js client's), so a long-poll must end well before.
  */

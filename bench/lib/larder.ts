@@ -33,7 +33,7 @@ export async function openEmbedded(durability: Durability, prefix = `larder-${du
  */
 export async function openRemote(durability: Durability, prefix = `larder-http-${durability}`, client: ConnectOptions = {}) {
   const { connect } = await import("../../dist/client/index.js");
-  const { SERVE_NODE_FLAGS } = await import("../../dist/server/options.js");
+  const { SERVE_NODE_FLAGS } = await import("../../dist/bin/cli/node-flags.js");
   const dir = tempDir(prefix);
   let server;
   try {

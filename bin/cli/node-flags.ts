@@ -1,4 +1,4 @@
-// `larder serve` runs node with SERVE_NODE_FLAGS (server/options.ts). The bin's shebang is a
+// `larder serve` runs node with SERVE_NODE_FLAGS (below). The bin's shebang is a
 // plain `#!/usr/bin/env node`: a shebang passes at most one argument, and `env -S` (which
 // splits it) is missing from BusyBox, Alpine and older coreutils. So when `serve` starts
 // without the flags, the bin runs itself again as a child with them, and this process
@@ -11,7 +11,16 @@
 // Where the flags are already there (`npm start`, deploy/), nothing of this happens.
 
 import { spawn } from "node:child_process";
-import { SERVE_NODE_FLAGS } from "../../server/options.ts";
+
+/**
+ * The V8 flags `larder serve` runs with (`npm start`, deploy/, and the re-run below). A young generation
+ * of at most 4 MiB per semi-space: with Node's default (16 MiB) a busy server drifts into a
+ * state where every scavenge promotes a few MiB of request objects, and old-space
+ * collections run several times a second; on the 2-core bench machine that cost 15-20% of
+ * single-item throughput (docs/benchmarks.md). Programs that call startServer() themselves
+ * can pass the same flags to node.
+ */
+export const SERVE_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=4"];
 
 /** Set in the child's environment: it takes its stop signals from the parent. */
 export const RELAYED_SIGNALS_ENV = "LARDER_SERVE_RELAYED_SIGNALS";

@@ -1,4 +1,4 @@
-// `larder serve` runs node with SERVE_NODE_FLAGS (server/options.ts). The bin's shebang is
+// `larder serve` runs node with SERVE_NODE_FLAGS (bin/cli/node-flags.ts). The bin's shebang is
 // a plain `#!/usr/bin/env node` (a kernel passes one argument to env, and BusyBox's env has
 // no -S to split more); `serve` started without the flags runs itself again with them
 // (bin/cli/node-flags.ts), and `npm start` passes them. These checks keep that true and run
@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { once } from "node:events";
 import { describe, expect, it } from "vitest";
-import { SERVE_NODE_FLAGS } from "../../server/options.ts";
+import { SERVE_NODE_FLAGS } from "../../bin/cli/node-flags.ts";
 
 const ENTRY = new URL("../../bin/larder.ts", import.meta.url).pathname;
 const ROOT = new URL("../..", import.meta.url).pathname;

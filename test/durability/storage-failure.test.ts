@@ -26,6 +26,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { connect } from "../../client/index.ts";
 import { open } from "../../index.ts";
 import { LarderError } from "../../proto/errors.ts";
+import { SERVE_NODE_FLAGS } from "../../bin/cli/node-flags.ts";
 import { tempFolder } from "../support/remote-store.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -67,7 +68,7 @@ interface LimitedServer {
 /** `larder serve` on `folder` under a file size limit; resolves once it listens. */
 async function serveLimited(folder: string, limitKiB: number | "unlimited", flags: string[] = []): Promise<LimitedServer> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("LARDER_")));
-  const server = spawn("bash", underLimit([ENTRY, "serve", "--data", folder, "--port", "0", ...flags], limitKiB), {
+  const server = spawn("bash", underLimit([...SERVE_NODE_FLAGS, ENTRY, "serve", "--data", folder, "--port", "0", ...flags], limitKiB), {
     cwd: ROOT,
     env,
     stdio: ["ignore", "pipe", "pipe"],
@@ -88,7 +89,7 @@ async function serveLimited(folder: string, limitKiB: number | "unlimited", flag
     });
     void exited.then((code) => reject(new Error(`the server exited (${code}) before listening: ${stderr}`)));
   });
-  // bash exec'd node: the same process.
+  // bash exec'd node, with the serve flags so that it serves in that process (no re-run): the same process.
   return {
     url,
     pid: server.pid!,
