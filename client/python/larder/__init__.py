@@ -32,6 +32,7 @@ from .errors import (
     UnavailableError,
 )
 from .keys import BigInt
+from .values import JSRegExp
 
 __version__ = "0.1.0"
 
@@ -43,6 +44,7 @@ __all__ = [
     "QueueInfo",
     "ObjectInfo",
     "BigInt",
+    "JSRegExp",
     "default_client",
     "LarderError",
     "InvalidError",
