@@ -33,7 +33,7 @@ function run(args: string[]): Promise<{ code: number | null; output: string }> {
 test.skipIf(!hasPython)("pytest: the Python client and the Python crawler against real servers", { timeout: 600_000 }, async () => {
   const modules = await run(["-c", "import msgpack, pytest"]);
   expect(modules.code, `${PYTHON} lacks msgpack or pytest (apt-get install python3-msgpack python3-pytest):\n${modules.output}`).toBe(0);
-  const { code, output } = await run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "client/python/tests"]);
+  const { code, output } = await run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "client/python/tests", "examples/crawler-python"]);
   // pytest's summary line, in the vitest output too.
   console.log(output.trim().split("\n").slice(-1)[0]);
   expect(code, output).toBe(0);

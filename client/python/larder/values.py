@@ -390,6 +390,13 @@ def _bad_timestamp(data: bytes) -> bool:
 
 def decode_value(data: bytes):
     """The value stored as ``data``; ``DeserializationError`` if it is not one well-formed value."""
+    # The common value, a short string: its bytes after a one- or two-byte header.
+    head = data[0] if data else -1
+    if 0xA0 <= head <= 0xBF and len(data) == 1 + (head & 0x1F) or head == 0xD9 and len(data) >= 2 and len(data) == 2 + data[1]:
+        try:
+            return data[1 if head <= 0xBF else 2:].decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise DeserializationError(f"malformed value: a str that is not UTF-8: {err}") from None
     if data == b"\xc7\x00\x00":
         raise DeserializationError("an undefined (ext 0) as a whole value: it means 'missing'")
     try:

@@ -1,0 +1,136 @@
+"""The seed's crawler (Modal's guide to Dicts and Queues), on Larder, as close to verbatim as it
+can be. What differs, and why:
+
+- ``modal`` is ``larder``; ``modal.Dict.ephemeral()`` and ``modal.Queue.ephemeral()`` are
+  Larder's, on a Larder server.
+- ``@app.function()`` containers are ``multiprocessing`` worker processes:
+  ``crawl_pages.spawn(q, d, urls)`` is ``spawn(crawl_pages, q, d, urls)``, which hands the
+  URLs to a pool of processes, in one share per process (Modal scales containers out; a pool
+  of a fixed size gets the same parallelism only if each of its processes gets a share).
+  The handles travel to the workers by pickling, as Modal sends them to its functions.
+- ``requests`` and BeautifulSoup are not in the standard library: ``fetch`` is a keep-alive
+  HTTP GET with ``http.client`` (a new connection per page would cost more than the page),
+  and ``LinkParser`` is ``html.parser`` collecting ``<a href>``. As in examples/crawler, only
+  http(s) links are kept and the ``#fragment`` is dropped, so ``page#a`` and ``page#b`` are
+  one URL.
+- The seed's ``print(f"Crawled: {url} ...")`` per page is behind ``verbose``.
+"""
+
+import http.client
+import queue
+import sys
+import urllib.parse
+from datetime import datetime
+from html.parser import HTMLParser
+
+import larder
+
+
+class LinkParser(HTMLParser):
+    """``soup.find_all("a")`` and ``link.get("href")``: the href of every ``<a>``."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.hrefs = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            for name, value in attrs:
+                if name == "href" and value is not None:
+                    self.hrefs.append(value)
+
+
+class HTTPError(Exception):
+    pass
+
+
+_connections = {}
+
+
+def fetch(url: str, timeout: float = 10) -> str:
+    """``requests.get(url, timeout=10)`` and ``raise_for_status()``, on a kept-alive connection."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "http":
+        raise HTTPError(f"not an http URL: {url}")
+    address = (parts.hostname, parts.port or 80)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    for attempt in range(2):
+        conn = _connections.get(address)
+        if conn is None:
+            conn = _connections[address] = http.client.HTTPConnection(*address, timeout=timeout)
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+            break
+        except (http.client.HTTPException, OSError):
+            conn.close()
+            del _connections[address]
+            if attempt == 1:
+                raise
+    if resp.status != 200:
+        raise HTTPError(f"{resp.status} {resp.reason} for url: {url}")
+    return body.decode("utf-8", "replace")
+
+
+def extract_links(url: str) -> list:
+    """Extract links from a given URL."""
+    text = fetch(url, timeout=10)
+    parser = LinkParser()
+    parser.feed(text)
+    links = []
+    for href in parser.hrefs:
+        link, _fragment = urllib.parse.urldefrag(urllib.parse.urljoin(url, href))
+        if link.startswith(("http://", "https://")):
+            links.append(link)
+    return links
+
+
+verbose = False
+
+
+def crawl_pages(q: larder.Queue, d: larder.Dict, urls: set) -> None:
+    for url in urls:
+        if "stop" in d:
+            return
+        try:
+            s = datetime.now()
+            links = extract_links(url)
+            if verbose:
+                print(f"Crawled: {url} in {datetime.now() - s}, with {len(links)} links")
+            q.put_many(links)
+        except Exception as exc:
+            if verbose:
+                print(f"Failed to crawl: {url} with error {exc}, skipping...", file=sys.stderr)
+
+
+def scrape(url: str, spawn, max_urls: int = 50000, client=None):
+    start_time = datetime.now()
+
+    # Create ephemeral dicts and queues
+    with larder.Dict.ephemeral(client=client) as d, larder.Queue.ephemeral(client=client) as q:
+        # The dict is used to signal the scraping to stop
+        # The queue contains the URLs that have been crawled
+
+        # Initialize queue with a starting URL
+        q.put(url)
+
+        # Crawl until the queue is empty, or reaching some number of URLs
+        visited = set()
+        while True:
+            try:
+                next_urls = q.get_many(2000, timeout=5)
+            except queue.Empty:
+                break
+            new_urls = set(next_urls) - visited
+            visited |= new_urls
+            if len(visited) < max_urls:
+                spawn(crawl_pages, q, d, new_urls)
+            else:
+                d["stop"] = True
+
+        elapsed = (datetime.now() - start_time).total_seconds()
+        print(f"Crawled {len(visited)} URLs in {elapsed:.2f} seconds")
+        return visited, elapsed

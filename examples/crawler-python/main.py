@@ -1,0 +1,185 @@
+"""`npm run crawl:python`: the seed's crawler (crawler.py) with multiprocessing workers, against a
+Larder server and the synthetic web of examples/crawler.
+
+It starts the synthetic web (node, examples/crawler-python/web.ts) and, unless --url names a
+running one, a Larder server on a temporary folder; then a pool of --workers processes (the
+seed's containers, started before the clock does: warm containers), and runs the seed's
+`scrape` with this process as the coordinator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(os.path.abspath(__file__)).parent
+ROOT = HERE.parents[1]
+try:
+    import larder
+except ImportError:  # not installed: use the checkout's client
+    sys.path.insert(0, str(ROOT / "client" / "python"))
+    import larder
+
+sys.path.insert(0, str(HERE))
+import crawler  # noqa: E402
+
+
+def _node() -> str:
+    return os.environ.get("LARDER_NODE") or shutil.which("node") or "node"
+
+
+class Web:
+    """The synthetic web in a node process of its own."""
+
+    def __init__(self, pages: int, seed: int, reachable: bool = False):
+        args = [_node(), "--import", "tsx", str(HERE / "web.ts"), "--pages", str(pages), "--seed", str(seed)]
+        if reachable:
+            args.append("--reachable")
+        self.process = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        first = json.loads(self.process.stdout.readline())
+        self.origin = first["origin"]
+        self.start_url = self.origin + "/"
+        self.reachable = first.get("reachable")
+        self.pid = self.process.pid
+
+    def close(self) -> dict:
+        """Stops the web; returns its counts: fetches, distinct paths, paths fetched more than once."""
+        self.process.stdin.close()
+        line = self.process.stdout.readline()
+        self.process.wait(30)
+        return json.loads(line) if line else {}
+
+
+class LarderServer:
+    """`larder serve` on a temporary folder, in a process of its own."""
+
+    def __init__(self, *flags: str):
+        self.folder = tempfile.mkdtemp(prefix="larder-crawl-python-")
+        args = [_node(), "--import", "tsx", str(ROOT / "bin" / "larder.ts"), "serve", "--data", self.folder, "--port", "0", *flags]
+        env = {k: v for k, v in os.environ.items() if k != "LARDER_TOKEN"}
+        self.process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, env=env, text=True)
+        line = self.process.stdout.readline()
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"larder serve did not start: {line!r}")
+        self.url = line.split()[-1]
+        self.pid = self.process.pid
+
+    def close(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def cpu_seconds(pid: int):
+    """User plus system CPU seconds of a process, from /proc (None where it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _warm(_):
+    return os.getpid()
+
+
+class Spawner:
+    """The seed's `crawl_pages.spawn(q, d, urls)`: each worker process gets a share of the URLs."""
+
+    def __init__(self, pool, workers: int):
+        self.pool = pool
+        self.workers = workers
+        self.dispatched = 0
+        self.results = []
+
+    def __call__(self, function, q, d, urls):
+        urls = list(urls)
+        if not urls:
+            return
+        self.dispatched += len(urls)
+        share = -(-len(urls) // self.workers)
+        for start in range(0, len(urls), share):
+            self.results.append(self.pool.apply_async(function, (q, d, urls[start:start + share])))
+
+
+def run(start_url: str, *, url: str, max_urls: int, workers: int, verbose: bool = False) -> dict:
+    """Runs the crawl; returns what it saw."""
+    crawler.verbose = verbose
+    client = larder.Client(url)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers) as pool:
+        pids = sorted(set(pool.map(_warm, range(workers * 4), chunksize=1)))
+        spawner = Spawner(pool, workers)
+        cpu_before = {pid: cpu_seconds(pid) for pid in pids + [os.getpid()]}
+        visited, elapsed = crawler.scrape(start_url, spawner, max_urls=max_urls, client=client)
+        for result in spawner.results:
+            result.wait()
+        cpu_after = {pid: cpu_seconds(pid) for pid in cpu_before}
+    client.close()
+    cpu = {}
+    if all(v is not None for v in list(cpu_before.values()) + list(cpu_after.values())):
+        cpu["coordinator"] = cpu_after[os.getpid()] - cpu_before[os.getpid()]
+        cpu["workers"] = sum(cpu_after[p] - cpu_before[p] for p in pids)
+    return {"visited": visited, "elapsed": elapsed, "dispatched": spawner.dispatched, "cpu": cpu}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=160000, help="pages in the synthetic web (default 160000: 203,282 URLs)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic web")
+    parser.add_argument("--max-urls", type=int, default=1_000_000, help="the seed's max_urls")
+    parser.add_argument("--workers", type=int, default=4, help="worker processes (the seed's containers)")
+    parser.add_argument("--url", help="a running Larder server (default: start one on a temporary folder)")
+    parser.add_argument("--check", action="store_true", help="compare the visited set with the graph")
+    parser.add_argument("--verbose", action="store_true", help="the seed's per-URL lines")
+    args = parser.parse_args(argv)
+
+    web = Web(args.pages, args.seed, reachable=args.check)
+    server = None if args.url else LarderServer()
+    url = args.url or server.url
+    try:
+        server_cpu = cpu_seconds(server.pid) if server else None
+        web_cpu = cpu_seconds(web.pid)
+        report = run(web.start_url, url=url, max_urls=args.max_urls, workers=args.workers, verbose=args.verbose)
+        cpu = report["cpu"]
+        if server is not None and server_cpu is not None:
+            cpu["Larder server"] = cpu_seconds(server.pid) - server_cpu
+        if web_cpu is not None:
+            cpu["web"] = cpu_seconds(web.pid) - web_cpu
+        visited = report["visited"]
+        print(
+            f"  {len(visited) / report['elapsed']:.0f} URLs/s (the seed's 5 s wait for an empty queue included); "
+            f"{report['dispatched']} URLs dispatched to {args.workers} worker processes"
+        )
+        if cpu:
+            print("  CPU seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+    finally:
+        stats = web.close()
+        if server is not None:
+            server.close()
+    print(f"  web: {stats.get('fetches')} requests, {stats.get('paths')} distinct paths, {stats.get('refetched')} fetched more than once")
+    if args.check:
+        expected = set(web.reachable)
+        paths = {u[len(web.origin):] for u in visited}
+        print(
+            f"  check: {len(expected)} URLs reachable; visited {len(visited)}: {len(paths - expected)} not reachable "
+            f"(must be 0), {len(expected - paths)} reachable ones not visited (must be 0 unless max_urls stopped the crawl)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
