@@ -69,6 +69,12 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
   const foreignRequests: string[] = [];
 
   async function shoot(name: string): Promise<void> {
+    // Every control has a name a screen reader can say: a label, text, or aria-label.
+    const unnamed = await page.evaluate(`[...document.querySelectorAll("input, select, textarea, button, a[href]")]
+      .filter((el) => el.getClientRects().length > 0)
+      .filter((el) => !(el.getAttribute("aria-label") || (el.labels && el.labels.length > 0) || el.textContent.trim()))
+      .map((el) => el.outerHTML.slice(0, 80))`);
+    expect(unnamed, `${name}: controls without a name`).toEqual([]);
     await page.screenshot({ path: `${RESULTS}/${name}-desktop.png`, fullPage: true });
     await page.setViewportSize(PHONE);
     await page.screenshot({ path: `${RESULTS}/${name}-phone.png`, fullPage: true });
@@ -134,6 +140,23 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
     await page.getByRole("heading", { name: "Dicts and queues" }).waitFor();
     expect(await page.evaluate('sessionStorage.getItem("larder.token")')).toBe(TOKEN);
     expect(page.url()).not.toContain(TOKEN);
+  });
+
+  it("can be used from the keyboard: skip link, fields, then the objects in order", async () => {
+    // Afresh, so that Tab starts at the top; the token is still in the tab's sessionStorage.
+    await page.reload();
+    await page.locator("table.objects tbody tr").first().waitFor();
+    const focused = (): Promise<unknown> => page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()");
+    await page.keyboard.press("Tab");
+    expect(await focused()).toBe("skip");
+    await page.keyboard.press("Enter");
+    expect(await focused()).toBe("main");
+    await page.keyboard.press("Tab");
+    expect(await focused()).toBe("env");
+    await page.keyboard.press("Tab");
+    expect(await focused()).toBe("search");
+    await page.keyboard.press("Tab");
+    expect(await focused()).toBe("sessions");
   });
 
   it("lists the objects newest first, with their counts, and searches by name", async () => {
