@@ -169,6 +169,11 @@ export interface Clock {
 export interface OpenOptions {
   path?: string;
   memory?: boolean;
+  /**
+   * A PostgreSQL connection string (docs/postgres.md): the store lives in that database,
+   * shared by every process that opens it. Not with `path` or `memory`.
+   */
+  postgres?: string;
   durability?: Durability;
   limits?: Partial<Limits>;
   clock?: Clock;

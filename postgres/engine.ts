@@ -1,0 +1,1005 @@
+// The Backend of proto/backend.ts on PostgreSQL. Data calls (dict reads and writes, queue
+// puts and gets) are gathered into rounds (round.ts): one transaction per round, one
+// round in flight per process. Object calls, len, clear, iterate and stats are one small
+// transaction each. Waits (a get on an empty partition, a put into a full one, iterate's
+// poll) are held in this process and retried when a round here commits into their
+// partition, when another process's NOTIFY names it (wakeups.ts), or by a slow poll.
+
+import { randomBytes } from "node:crypto";
+import type pg from "pg";
+import type { Clock } from "../proto/api.ts";
+import type {
+  DeleteObjectRequest,
+  DictScanPage,
+  DictScanRequest,
+  GetObjectRequest,
+  ListObjectsRequest,
+  ObjectKind,
+  ObjectRecord,
+  QueueGetRequest,
+  QueueItem,
+  QueueNextRequest,
+  QueuePutRequest,
+  QueueStats,
+} from "../proto/backend.ts";
+import { AlreadyExistsError, ClosedError, InternalError, InvalidError, LarderError, NotFoundError, QueueFullError, RequestSizeError } from "../proto/errors.ts";
+import { isCanonicalKey } from "../proto/keys.ts";
+import type { Limits } from "../proto/limits.ts";
+import { checkBytes, validateCount, validateEnvironment, validateName, validatePartition, validateTimeout, validateTtl } from "../proto/validate.ts";
+import { waitTicket } from "../engine/queues.ts";
+import { setLongTimeout, type LongTimer } from "../engine/timer.ts";
+import type { Engine } from "../engine/index.ts";
+import { makePool, transaction, type TransactionOptions } from "./db.ts";
+import { Full, Round, partitionId, type OpResult, type RoundOp } from "./round.ts";
+import { migrate, STATS_STRIPES } from "./schema.ts";
+import { Sweeper } from "./sweeper.ts";
+import { CHANNEL, Listener, WAKE_ALL, partitionToken } from "./wakeups.ts";
+
+/** Calls gathered into one round at most (a round's statements stay a fixed handful). */
+const ROUND_OPS_MAX = 1024;
+/** Encoded bytes gathered into one round at most. */
+const ROUND_BYTES_MAX = 16 * 1024 * 1024;
+/** Waits are retried this often even without a wake-up (LISTEN is lost on reconnect). */
+export const POLL_INTERVAL_MS = 1_000;
+/** A page of iterate stops at this many value bytes, as the embedded engine. */
+const PEEK_PAGE_BYTES_MAX = 8 * 1024 * 1024;
+const SCAN_PAGE_BYTES_MAX = 8 * 1024 * 1024;
+const POOL_CONNECTIONS = 6;
+const ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const ID_RANDOM_CHARS = 22;
+const EMPTY = Buffer.alloc(0);
+
+export interface PostgresEngineSettings {
+  url: string;
+  clock: Clock;
+  limits: Limits;
+  environment: string;
+  /**
+   * "process": this process keeps the ephemeral objects it creates alive until it closes
+   * (the embedded store); "heartbeats": only heartbeat() does (a server, for its clients).
+   */
+  ephemeralKeptBy: "process" | "heartbeats";
+  /** An ephemeral object is deleted after this long without a heartbeat (or its process). */
+  ephemeralExpiryMs: number;
+}
+
+interface ObjectRow {
+  id: string;
+  kind: ObjectKind;
+  name: string | null;
+  environment: string;
+  created_at: number;
+  ephemeral: boolean;
+  entry_ttl_ms: number | null;
+}
+
+const OBJECT_COLUMNS = "id, kind, name, environment, created_at, ephemeral, entry_ttl_ms";
+
+function toRecord(row: ObjectRow): ObjectRecord {
+  return {
+    id: row.id,
+    kind: row.kind,
+    name: row.name ?? undefined,
+    environment: row.environment,
+    createdAt: row.created_at,
+    ephemeral: row.ephemeral,
+    entryTtlMs: row.entry_ttl_ms ?? undefined,
+  };
+}
+
+function newId(kind: ObjectKind): string {
+  const bytes = randomBytes(ID_RANDOM_CHARS * 2);
+  let out = kind === "dict" ? "di-" : "qu-";
+  for (let i = 0; i < bytes.length && out.length < 3 + ID_RANDOM_CHARS; i++) {
+    if (bytes[i]! < 248) out += ID_CHARS[bytes[i]! % 62];
+  }
+  return out.length === 3 + ID_RANDOM_CHARS ? out : newId(kind);
+}
+
+function label(kind: ObjectKind): string {
+  return kind === "dict" ? "Dict" : "Queue";
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function cancelled(): ClosedError {
+  return new ClosedError("the wait was cancelled: its handle or store was closed");
+}
+
+function notIssued(): InvalidError {
+  return new InvalidError("iterate cursor is not one this server issued");
+}
+
+interface Pending {
+  op: RoundOp;
+  bytes: number;
+  resolve(result: OpResult): void;
+  reject(err: unknown): void;
+}
+
+interface Wait {
+  ticket: number;
+  /** a retry of it is in the round now */
+  inFlight: boolean;
+  done: boolean;
+  timer: LongTimer | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  /** the wait's time ran out while its retry was in flight */
+  timedOut: boolean;
+  /** a wake-up arrived while its retry was in flight: retry again if that one found nothing */
+  again: boolean;
+  /** the store closed while its retry was in flight */
+  endedBy: Error | undefined;
+  reject(err: unknown): void;
+}
+
+interface GetWait extends Wait {
+  op: Extract<RoundOp, { kind: "queueGet" }>;
+  resolve(values: Uint8Array[]): void;
+}
+
+interface PutWait extends Wait {
+  op: Extract<RoundOp, { kind: "queuePut" }>;
+  resolve(): void;
+  full(): void;
+}
+
+interface PartitionWaits {
+  queueId: string;
+  getters: GetWait[];
+  putters: PutWait[];
+  watchers: Set<() => void>;
+  /** set while putters wait on a partition that expires */
+  expiryTimer: LongTimer | undefined;
+}
+
+export class PostgresEngine implements Engine {
+  readonly limits: Limits;
+  readonly environment: string;
+  private readonly pool: pg.Pool;
+  private readonly listener: Listener;
+  private readonly sweeper: Sweeper;
+  private readonly holder = `larder-${process.pid}-${randomBytes(6).toString("hex")}`;
+  private pending: Pending[] = [];
+  private running = false;
+  private scheduled = false;
+  private closing: Promise<void> | null = null;
+  private readonly waits = new Map<string, PartitionWaits>();
+  private readonly pollTimer: NodeJS.Timeout;
+  private readonly keptAlive = new Set<string>();
+  private readonly keepAliveTimer: NodeJS.Timeout | undefined;
+
+  private constructor(private readonly settings: PostgresEngineSettings) {
+    this.limits = settings.limits;
+    this.environment = settings.environment;
+    this.pool = makePool(settings.url, POOL_CONNECTIONS);
+    this.listener = new Listener(settings.url, (token) => this.woken(token));
+    this.sweeper = new Sweeper(this.pool, settings.clock, this.holder, settings.ephemeralExpiryMs, (tokens) => {
+      for (const token of tokens) this.woken(token);
+    });
+    this.pollTimer = setInterval(() => this.woken(WAKE_ALL), POLL_INTERVAL_MS);
+    this.pollTimer.unref();
+    if (settings.ephemeralKeptBy === "process") {
+      this.keepAliveTimer = setInterval(() => void this.keepAlive(), Math.max(1_000, Math.min(30_000, settings.ephemeralExpiryMs / 4)));
+      this.keepAliveTimer.unref();
+    }
+  }
+
+  static async open(settings: PostgresEngineSettings): Promise<PostgresEngine> {
+    const engine = new PostgresEngine(settings);
+    try {
+      const client = await engine.pool.connect();
+      try {
+        await migrate(client);
+      } finally {
+        client.release();
+      }
+      await engine.listener.ready;
+      engine.sweeper.start();
+      return engine;
+    } catch (err) {
+      await engine.close().catch(() => {});
+      if (err instanceof LarderError) throw err;
+      throw new InternalError(`cannot open the PostgreSQL store: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  // ---- guards and plumbing ----
+
+  private ensureOpen(): void {
+    if (this.closing) throw new ClosedError("the store is closed");
+  }
+
+  private readonly txOptions: TransactionOptions = {
+    stopped: () => (this.closing ? new ClosedError("the store is closed") : undefined),
+  };
+
+  private tx<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return transaction(this.pool, body, this.txOptions).catch((err: unknown) => {
+      throw this.publicError(err);
+    });
+  }
+
+  private publicError(err: unknown): Error {
+    if (err instanceof LarderError) return err;
+    return new InternalError(`PostgreSQL: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+
+  private checkId(kind: ObjectKind, id: unknown): string {
+    this.ensureOpen();
+    if (typeof id !== "string") throw new InvalidError(`${label(kind)} id must be a string`);
+    return id;
+  }
+
+  private checkKey(key: unknown): Buffer {
+    if (!(key instanceof Uint8Array)) throw new InvalidError("dict keys travel as encoded bytes");
+    checkBytes("dict key", key.length, this.limits.dictKeyBytesMax);
+    if (!isCanonicalKey(key)) throw new InvalidError("dict key bytes are not a canonical key encoding");
+    return asBuffer(key);
+  }
+
+  private checkValue(value: unknown): Buffer {
+    if (!(value instanceof Uint8Array) || value.length === 0) throw new InvalidError("dict values travel as encoded bytes");
+    checkBytes("dict value", value.length, this.limits.dictValueBytesMax);
+    return asBuffer(value);
+  }
+
+  private now(): number {
+    return this.settings.clock.now();
+  }
+
+  // ---- rounds ----
+
+  /** Queues a data call for the next round; resolves with its own result. */
+  private submit(op: RoundOp, bytes = 0): Promise<OpResult> {
+    return new Promise<OpResult>((resolve, reject) => {
+      this.pending.push({ op, bytes, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private async call(op: RoundOp, bytes = 0): Promise<unknown> {
+    const result = await this.submit(op, bytes);
+    if (!result.ok) throw result.error;
+    return result.value;
+  }
+
+  private schedule(): void {
+    if (this.running || this.scheduled) return;
+    this.scheduled = true;
+    // Calls made in the same turn of the event loop go into the same round.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.runRounds();
+    });
+  }
+
+  private async runRounds(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.pending.length > 0) {
+        let bytes = 0;
+        let count = 0;
+        while (count < this.pending.length && count < ROUND_OPS_MAX && (count === 0 || bytes + this.pending[count]!.bytes <= ROUND_BYTES_MAX)) {
+          bytes += this.pending[count]!.bytes;
+          count++;
+        }
+        const batch = this.pending.splice(0, count);
+        await this.runRound(batch);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async runRound(batch: Pending[]): Promise<void> {
+    const ops = batch.map((p) => p.op);
+    try {
+      const outcome = await transaction(this.pool, (client) => new Round(ops, this.now(), this.limits).run(client), this.txOptions);
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(outcome.results[i]!);
+      for (const pid of outcome.filled) this.kick(pid, "items");
+      for (const pid of outcome.emptied) this.kick(pid, "room");
+    } catch (err) {
+      const error = this.publicError(err);
+      for (const p of batch) p.reject(error);
+    }
+  }
+
+  // ---- waits ----
+
+  private waitsOf(pid: string, queueId: string): PartitionWaits {
+    let w = this.waits.get(pid);
+    if (!w) {
+      w = { queueId, getters: [], putters: [], watchers: new Set(), expiryTimer: undefined };
+      this.waits.set(pid, w);
+    }
+    return w;
+  }
+
+  private dropIfIdle(pid: string): void {
+    const w = this.waits.get(pid);
+    if (w && w.getters.length === 0 && w.putters.length === 0 && w.watchers.size === 0) {
+      w.expiryTimer?.clear();
+      this.waits.delete(pid);
+    }
+  }
+
+  /** A NOTIFY token, a poll tick or a reconnect: retry the waits it names. */
+  private woken(token: string): void {
+    if (this.closing) return;
+    if (token === WAKE_ALL) {
+      for (const pid of [...this.waits.keys()]) this.kick(pid, "both");
+      return;
+    }
+    const slash = token.indexOf("/");
+    if (slash < 0) {
+      // A queue id alone: the queue was deleted or cleared.
+      for (const [pid, w] of [...this.waits]) if (w.queueId === token) this.kick(pid, "both");
+      return;
+    }
+    const queueId = token.slice(0, slash);
+    const pid = partitionId(queueId, Buffer.from(token.slice(slash + 1), "hex"));
+    this.kick(pid, "both");
+  }
+
+  /** Retries waits on a partition: getters in arrival order, then the first putter. */
+  private kick(pid: string, what: "items" | "room" | "both"): void {
+    const w = this.waits.get(pid);
+    if (!w) return;
+    if (what !== "room") {
+      for (const wake of [...w.watchers]) wake();
+      for (const g of w.getters) {
+        if (g.done) continue;
+        if (g.inFlight) g.again = true;
+        else this.retryGet(pid, w, g);
+      }
+    }
+    if (what !== "items") {
+      const first = w.putters.find((p) => !p.done);
+      if (first?.inFlight) first.again = true;
+      else if (first) this.retryPut(pid, w, first);
+    }
+  }
+
+  private settle(w: Wait): void {
+    w.done = true;
+    w.timer?.clear();
+    if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
+  }
+
+  private leave<W extends Wait>(pid: string, list: W[], wait: W): void {
+    const at = list.indexOf(wait);
+    if (at >= 0) list.splice(at, 1);
+    this.dropIfIdle(pid);
+  }
+
+  private retryGet(pid: string, w: PartitionWaits, g: GetWait): void {
+    g.inFlight = true;
+    g.again = false;
+    this.submit(g.op).then(
+      (result) => {
+        g.inFlight = false;
+        if (g.done) return;
+        if (!result.ok) return this.finish(pid, w.getters, g, () => g.reject(result.error));
+        const values = result.value as Buffer[];
+        // Items taken are always delivered, even to a wait that timed out or was closed meanwhile.
+        if (values.length > 0 || g.timedOut) return this.finish(pid, w.getters, g, () => g.resolve(values));
+        if (g.endedBy) return this.finish(pid, w.getters, g, () => g.reject(g.endedBy));
+        if (g.signal?.aborted) return this.finish(pid, w.getters, g, () => g.reject(cancelled()));
+        if (g.again) this.retryGet(pid, w, g);
+      },
+      (err) => {
+        g.inFlight = false;
+        if (!g.done) this.finish(pid, w.getters, g, () => g.reject(err));
+      },
+    );
+  }
+
+  private retryPut(pid: string, w: PartitionWaits, p: PutWait): void {
+    p.inFlight = true;
+    p.again = false;
+    this.submit(p.op).then(
+      (result) => {
+        p.inFlight = false;
+        if (p.done) return;
+        if (!result.ok) return this.finish(pid, w.putters, p, () => p.reject(result.error), true);
+        if (!(result.value instanceof Full)) return this.finish(pid, w.putters, p, () => p.resolve(), true);
+        this.kickAtExpiry(pid, w, result.value.expiresAt);
+        if (p.timedOut) return this.finish(pid, w.putters, p, () => p.full(), true);
+        if (p.endedBy) return this.finish(pid, w.putters, p, () => p.reject(p.endedBy));
+        if (p.signal?.aborted) return this.finish(pid, w.putters, p, () => p.reject(cancelled()), true);
+        if (p.again) this.retryPut(pid, w, p);
+      },
+      (err) => {
+        p.inFlight = false;
+        if (!p.done) this.finish(pid, w.putters, p, () => p.reject(err), true);
+      },
+    );
+  }
+
+  /**
+   * Putters wait for room in a partition that expires: its expiry makes room at once, so
+   * they try again at that moment rather than at the sweeper's or the poll's next pass.
+   */
+  private kickAtExpiry(pid: string, w: PartitionWaits, expiresAt: number): void {
+    if (w.expiryTimer || expiresAt === Infinity) return;
+    w.expiryTimer = setLongTimeout(() => {
+      w.expiryTimer = undefined;
+      if (!this.closing) this.kick(pid, "room");
+    }, Math.max(20, expiresAt - this.now() + 1), true);
+  }
+
+  /** Ends a wait; a putter that leaves lets the next one try (it may fit where this did not). */
+  private finish<W extends Wait>(pid: string, list: W[], wait: W, answer: () => void, nextPutter = false): void {
+    this.settle(wait);
+    this.leave(pid, list, wait);
+    answer();
+    if (nextPutter) this.kick(pid, "room");
+  }
+
+  /** Arms a wait's timeout and abort: a wait not in flight ends at once; one in flight ends with its retry. */
+  private arm<W extends Wait>(pid: string, list: W[], wait: W, timeoutMs: number | undefined, onTimeout: () => void, after?: () => void): void {
+    let at = list.length;
+    while (at > 0 && list[at - 1]!.ticket > wait.ticket) at--;
+    list.splice(at, 0, wait);
+    if (timeoutMs !== undefined) {
+      wait.timer = setLongTimeout(() => {
+        if (wait.done) return;
+        if (wait.inFlight) {
+          wait.timedOut = true;
+          return;
+        }
+        this.settle(wait);
+        this.leave(pid, list, wait);
+        onTimeout();
+        after?.();
+      }, timeoutMs);
+    }
+    if (wait.signal) {
+      wait.onAbort = () => {
+        if (wait.done || wait.inFlight) return;
+        this.settle(wait);
+        this.leave(pid, list, wait);
+        wait.reject(cancelled());
+        after?.();
+      };
+      wait.signal.addEventListener("abort", wait.onAbort, { once: true });
+    }
+  }
+
+  /** Closing: every wait ends with `reason`; one whose retry is in flight ends with that retry. */
+  private endAllWaits(reason: Error): void {
+    for (const [pid, w] of [...this.waits]) {
+      for (const wait of [...w.getters, ...w.putters] as Wait[]) {
+        if (wait.done) continue;
+        if (wait.inFlight) {
+          wait.endedBy = reason;
+          continue;
+        }
+        this.settle(wait);
+        this.leave(pid, w.getters.includes(wait as GetWait) ? w.getters : (w.putters as Wait[]), wait);
+        wait.reject(reason);
+      }
+      for (const wake of [...w.watchers]) wake();
+    }
+  }
+
+  // ---- objects ----
+
+  async getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
+    this.ensureOpen();
+    if (kind !== "dict" && kind !== "queue") throw new InvalidError("kind must be dict or queue");
+    const environment = validateEnvironment(request.environment ?? this.environment);
+    if (kind === "queue" && request.entryTtlMs !== undefined && request.entryTtlMs !== null) {
+      throw new InvalidError("entryTtlMs is for dicts; a queue's partitions expire by partitionTtlMs, given to put");
+    }
+    const entryTtlMs = kind === "dict" ? validateTtl("entryTtlMs", request.entryTtlMs) : undefined;
+    const ttlColumn = entryTtlMs === undefined || entryTtlMs === Infinity ? null : entryTtlMs;
+    if (request.mode === "ephemeral") {
+      if (request.name !== undefined && request.name !== null) throw new InvalidError("ephemeral objects have no name");
+      const record = await this.tx((client) => this.insertObject(client, kind, null, environment, true, ttlColumn));
+      if (this.settings.ephemeralKeptBy === "process") this.keptAlive.add(record!.id);
+      return record!;
+    }
+    const name = validateName(kind, request.name);
+    const mode = request.mode;
+    if (mode !== "lookup" && mode !== "createIfMissing" && mode !== "createFailIfExists") {
+      throw new InvalidError(`unknown lookup mode ${String(mode)}`);
+    }
+    return this.tx(async (client) => {
+      if (mode !== "lookup") {
+        const created = await this.insertObject(client, kind, name, environment, false, ttlColumn);
+        if (created) return created;
+        if (mode === "createFailIfExists") throw new AlreadyExistsError(`${label(kind)} '${name}' already exists in environment '${environment}'`);
+      }
+      const { rows } = await client.query<ObjectRow>(
+        `SELECT ${OBJECT_COLUMNS} FROM larder_objects WHERE kind = $1 AND environment = $2 AND name = $3`,
+        [kind, environment, name],
+      );
+      const row = rows[0];
+      if (!row) throw new NotFoundError(`${label(kind)} '${name}' not found in environment '${environment}'`);
+      if (kind === "dict" && entryTtlMs !== undefined && row.entry_ttl_ms !== ttlColumn) {
+        // A new entryTtlMs applies from now on: to entries written or read after this call.
+        await client.query("UPDATE larder_objects SET entry_ttl_ms = $2 WHERE id = $1", [row.id, ttlColumn]);
+        row.entry_ttl_ms = ttlColumn;
+      }
+      return toRecord(row);
+    });
+  }
+
+  /** Inserts an object (and a dict's counter stripes); undefined when the name is taken. */
+  private async insertObject(client: pg.ClientBase, kind: ObjectKind, name: string | null, environment: string, ephemeral: boolean, ttl: number | null): Promise<ObjectRecord | undefined> {
+    const { rows } = await client.query<ObjectRow>(
+      `INSERT INTO larder_objects (id, kind, name, environment, created_at, ephemeral, entry_ttl_ms, heartbeat_at, kept_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $6 THEN now() END, $8)
+       ON CONFLICT (kind, environment, name) DO NOTHING RETURNING ${OBJECT_COLUMNS}`,
+      [newId(kind), kind, name, environment, this.now(), ephemeral, ttl, ephemeral && this.settings.ephemeralKeptBy === "process" ? this.holder : null],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    if (kind === "dict") {
+      await client.query(
+        "INSERT INTO larder_dict_stats (dict_id, stripe, count, bytes) SELECT $1, s, 0, 0 FROM generate_series(0, $2 - 1) AS s",
+        [row.id, STATS_STRIPES],
+      );
+    }
+    return toRecord(row);
+  }
+
+  async getObjectById(kind: ObjectKind, id: string): Promise<ObjectRecord> {
+    this.checkId(kind, id);
+    const row = await this.tx(async (client) => (await client.query<ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM larder_objects WHERE id = $1`, [id])).rows[0]);
+    if (!row || row.kind !== kind) throw new NotFoundError(`${label(kind)} ${id} not found`);
+    return toRecord(row);
+  }
+
+  async listObjects(kind: ObjectKind, request: ListObjectsRequest): Promise<ObjectRecord[]> {
+    this.ensureOpen();
+    const environment = validateEnvironment(request.environment ?? this.environment);
+    const max = request.maxObjects === undefined || request.maxObjects === null ? null : validateCount("maxObjects", request.maxObjects, 0);
+    const before = request.createdBefore;
+    if (before !== undefined && before !== null && (typeof before !== "number" || Number.isNaN(before))) {
+      throw new InvalidError("createdBefore must be ms since the epoch");
+    }
+    const rows = await this.tx(async (client) =>
+      (await client.query<ObjectRow>(
+        `SELECT ${OBJECT_COLUMNS} FROM larder_objects
+         WHERE kind = $1 AND environment = $2 AND name IS NOT NULL AND ($3::float8 IS NULL OR created_at < $3)
+         ORDER BY created_at DESC, created_order DESC LIMIT $4`,
+        [kind, environment, typeof before === "number" ? before : null, max],
+      )).rows,
+    );
+    return rows.map(toRecord);
+  }
+
+  async deleteObject(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
+    this.ensureOpen();
+    const environment = validateEnvironment(request.environment ?? this.environment);
+    const name = validateName(kind, request.name);
+    const deleted = await this.tx((client) => this.remove(client, "kind = $1 AND environment = $2 AND name = $3", [kind, environment, name]));
+    if (deleted.length === 0 && request.allowMissing !== true) {
+      throw new NotFoundError(`${label(kind)} '${name}' not found in environment '${environment}'`);
+    }
+    this.removed(deleted);
+  }
+
+  async deleteObjectById(kind: ObjectKind, id: string): Promise<void> {
+    this.checkId(kind, id);
+    const deleted = await this.tx((client) => this.remove(client, "id = $1 AND kind = $2", [id, kind]));
+    if (deleted.length === 0) throw new NotFoundError(`${label(kind)} ${id} not found`);
+    this.removed(deleted);
+  }
+
+  /**
+   * Deletes objects and everything in them: rows that reference the object go by cascade
+   * (waiting for the rounds that hold their locks), queue items by queue id after that, in
+   * the same transaction, and one NOTIFY names each deleted queue for its waiters elsewhere.
+   */
+  private async remove(client: pg.ClientBase, where: string, params: unknown[]): Promise<string[]> {
+    const { rows } = await client.query<{ id: string; kind: ObjectKind }>(`DELETE FROM larder_objects WHERE ${where} RETURNING id, kind`, params);
+    const queues = rows.filter((r) => r.kind === "queue").map((r) => r.id);
+    if (queues.length > 0) {
+      await client.query("DELETE FROM larder_items WHERE queue_id = ANY($1::text[])", [queues]);
+      await client.query("SELECT pg_notify($1, $2)", [CHANNEL, queues.join(",")]);
+    }
+    return rows.map((r) => r.id);
+  }
+
+  private removed(ids: string[]): void {
+    for (const id of ids) {
+      this.keptAlive.delete(id);
+      this.woken(id);
+    }
+  }
+
+  async heartbeat(kind: ObjectKind, id: string): Promise<void> {
+    this.checkId(kind, id);
+    const { rowCount } = await this.tx((client) =>
+      client.query("UPDATE larder_objects SET heartbeat_at = CASE WHEN ephemeral THEN now() END WHERE id = $1 AND kind = $2", [id, kind]),
+    );
+    if (rowCount === 0) throw new NotFoundError(`${label(kind)} ${id} not found`);
+  }
+
+  /** The server tracks no leases itself on PostgreSQL: heartbeat_at in the table is the lease. */
+  async listEphemeral(): Promise<ObjectRecord[]> {
+    this.ensureOpen();
+    return [];
+  }
+
+  private async keepAlive(): Promise<void> {
+    if (this.keptAlive.size === 0 || this.closing) return;
+    await this.tx((client) => client.query("UPDATE larder_objects SET heartbeat_at = now() WHERE id = ANY($1::text[])", [[...this.keptAlive]])).catch(() => {});
+  }
+
+  // ---- dicts ----
+
+  async dictGet(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
+    this.checkId("dict", id);
+    return (await this.call({ kind: "dictRead", id, key: this.checkKey(key), contains: false })) as Uint8Array | undefined;
+  }
+
+  async dictContains(id: string, key: Uint8Array): Promise<boolean> {
+    this.checkId("dict", id);
+    return (await this.call({ kind: "dictRead", id, key: this.checkKey(key), contains: true })) as boolean;
+  }
+
+  async dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean): Promise<boolean> {
+    this.checkId("dict", id);
+    const k = this.checkKey(key);
+    const v = this.checkValue(value);
+    return (await this.call({ kind: "dictPut", id, key: k, value: v, skipIfExists: skipIfExists === true }, v.length)) as boolean;
+  }
+
+  async dictUpdate(id: string, entries: Array<[Uint8Array, Uint8Array]>): Promise<void> {
+    this.checkId("dict", id);
+    if (!Array.isArray(entries)) throw new InvalidError("update takes a list of [key, value] pairs");
+    const max = this.limits.dictUpdateEntriesMax;
+    if (entries.length > max) throw new RequestSizeError(`update of ${entries.length} entries is over dictUpdateEntriesMax ${max}`);
+    let bytes = 0;
+    const checked: Array<[Buffer, Buffer]> = entries.map((pair) => {
+      if (!Array.isArray(pair) || pair.length !== 2) throw new InvalidError("update takes a list of [key, value] pairs");
+      const k = this.checkKey(pair[0]);
+      const v = this.checkValue(pair[1]);
+      bytes += k.length + v.length;
+      return [k, v];
+    });
+    if (checked.length === 0) {
+      await this.getObjectById("dict", id);
+      return;
+    }
+    await this.call({ kind: "dictUpdate", id, entries: checked }, bytes);
+  }
+
+  async dictPop(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
+    this.checkId("dict", id);
+    return (await this.call({ kind: "dictPop", id, key: this.checkKey(key) })) as Uint8Array | undefined;
+  }
+
+  /** Locks the dict (it must exist) and this call's counter stripe. */
+  private async lockDict(client: pg.ClientBase, id: string, stripes: "one" | "all"): Promise<number> {
+    const { rowCount } = await client.query("SELECT 1 FROM larder_objects WHERE id = $1 AND kind = 'dict' FOR KEY SHARE", [id]);
+    if (rowCount === 0) throw new NotFoundError(`Dict ${id} not found`);
+    const stripe = Math.floor(Math.random() * STATS_STRIPES);
+    await client.query(
+      `SELECT 1 FROM larder_dict_stats WHERE dict_id = $1 AND ($2::int IS NULL OR stripe = $2) ORDER BY stripe FOR UPDATE`,
+      [id, stripes === "one" ? stripe : null],
+    );
+    return stripe;
+  }
+
+  async dictLen(id: string): Promise<number> {
+    this.checkId("dict", id);
+    const now = this.now();
+    return this.tx(async (client) => {
+      // Entries past their TTL still count until swept: sweep this dict's due entries first
+      // (an index probe: larder_dict_entries_dict_due), then sum its counter stripes.
+      const due = await client.query("SELECT 1 FROM larder_dict_entries WHERE dict_id = $1 AND expires_at <= $2 LIMIT 1", [id, now]);
+      if ((due.rowCount ?? 0) > 0) {
+        const stripe = await this.lockDict(client, id, "one");
+        await client.query(
+          `WITH gone AS (
+             DELETE FROM larder_dict_entries WHERE dict_id = $1 AND expires_at <= $2 AND value IS NOT NULL
+             RETURNING octet_length(key) + octet_length(value) AS size)
+           UPDATE larder_dict_stats SET count = count - (SELECT count(*) FROM gone), bytes = bytes - (SELECT coalesce(sum(size), 0) FROM gone)
+           WHERE dict_id = $1 AND stripe = $3`,
+          [id, now, stripe],
+        );
+      }
+      const { rows } = await client.query<{ kind: string | null; n: number | null }>(
+        "SELECT (SELECT kind FROM larder_objects WHERE id = $1) AS kind, (SELECT sum(count)::bigint FROM larder_dict_stats WHERE dict_id = $1) AS n",
+        [id],
+      );
+      if (rows[0]!.kind !== "dict") throw new NotFoundError(`Dict ${id} not found`);
+      return rows[0]!.n ?? 0;
+    });
+  }
+
+  async dictClear(id: string): Promise<void> {
+    this.checkId("dict", id);
+    await this.tx(async (client) => {
+      // Every stripe first: rounds lock their stripe before their entries, so none is midway.
+      await this.lockDict(client, id, "all");
+      await client.query("DELETE FROM larder_dict_entries WHERE dict_id = $1", [id]);
+      await client.query("UPDATE larder_dict_stats SET count = 0, bytes = 0 WHERE dict_id = $1", [id]);
+    });
+  }
+
+  async dictScan(id: string, request: DictScanRequest): Promise<DictScanPage> {
+    this.checkId("dict", id);
+    const limit = request.limit;
+    if (!Number.isInteger(limit) || limit < 1) throw new InvalidError("scan limit must be a positive integer");
+    const after = request.after === undefined ? null : this.checkKey(request.after);
+    const now = this.now();
+    const fetchMax = Math.min(limit, 10_000);
+    const { rows, kind } = await this.tx(async (client) => {
+      const obj = await client.query<{ kind: string }>("SELECT kind FROM larder_objects WHERE id = $1", [id]);
+      const result = await client.query<{ key: Buffer; value: Buffer | null }>(
+        `SELECT key, ${request.values ? "value" : "NULL::bytea AS value"} FROM larder_dict_entries
+         WHERE dict_id = $1 AND ($2::bytea IS NULL OR key > $2) AND value IS NOT NULL AND expires_at > $3
+         ORDER BY key LIMIT $4`,
+        [id, after, now, fetchMax + 1],
+      );
+      return { rows: result.rows, kind: obj.rows[0]?.kind };
+    });
+    if (kind !== "dict") throw new NotFoundError(`Dict ${id} not found`);
+    const entries: Array<[Uint8Array, Uint8Array]> = [];
+    let bytes = 0;
+    for (const row of rows) {
+      if (entries.length >= fetchMax || bytes >= SCAN_PAGE_BYTES_MAX) return { entries, more: true };
+      entries.push([row.key, request.values ? row.value! : EMPTY]);
+      bytes += row.value?.length ?? 0;
+    }
+    return { entries, more: false };
+  }
+
+  // ---- queues ----
+
+  private partitionKey(partition: unknown): Buffer {
+    return validatePartition(partition, this.limits.queuePartitionKeyBytesMax);
+  }
+
+  private describePartition(partition: string | undefined): string {
+    return partition === undefined || partition === null ? "the default partition" : `partition ${JSON.stringify(partition)}`;
+  }
+
+  async queuePut(id: string, values: Uint8Array[], request: QueuePutRequest): Promise<void> {
+    this.checkId("queue", id);
+    const pkey = this.partitionKey(request.partition);
+    const ttlMs = validateTtl("partitionTtlMs", request.partitionTtlMs) ?? this.limits.partitionTtlMs;
+    const timeoutMs = validateTimeout("timeoutMs", request.timeoutMs);
+    if (!Array.isArray(values)) throw new InvalidError("put takes a list of encoded values");
+    let bytes = 0;
+    const items = values.map((v) => {
+      if (!(v instanceof Uint8Array) || v.length === 0) throw new InvalidError("queue items travel as encoded bytes");
+      checkBytes("queue item", v.length, this.limits.queueItemBytesMax);
+      bytes += v.length;
+      return asBuffer(v);
+    });
+    const max = this.limits.queuePartitionItemsMax;
+    if (items.length > max) {
+      throw new RequestSizeError(`putMany of ${items.length} items can never fit: a partition holds at most ${max} items (queuePartitionItemsMax)`);
+    }
+    if (request.signal?.aborted) throw cancelled();
+    if (items.length === 0) {
+      await this.getObjectById("queue", id);
+      return;
+    }
+    const op: RoundOp = { kind: "queuePut", id, pkey, values: items, ttlMs };
+    const full = (): QueueFullError =>
+      new QueueFullError(`${this.describePartition(request.partition)} of Queue ${id} is full: it holds at most ${max} items (queuePartitionItemsMax)`);
+    const pid = partitionId(id, pkey);
+    const waiting = this.waits.get(pid)?.putters.length ?? 0;
+    if (waiting === 0 || timeoutMs === 0) {
+      const result = await this.call(op, bytes);
+      if (!(result instanceof Full)) return;
+      if (timeoutMs === 0) throw full();
+    }
+    this.ensureOpen();
+    await new Promise<void>((resolve, reject) => {
+      const w = this.waitsOf(pid, id);
+      const wait: PutWait = {
+        op, resolve, reject, full: () => reject(full()),
+        ticket: request.ticket ?? waitTicket(), inFlight: false, done: false, timer: undefined, signal: request.signal, onAbort: undefined, timedOut: false, again: false, endedBy: undefined,
+      };
+      this.arm(pid, w.putters, wait, timeoutMs, () => wait.full(), () => this.kick(pid, "room"));
+      this.kick(pid, "room");
+    });
+  }
+
+  async queueGet(id: string, n: number, request: QueueGetRequest): Promise<Uint8Array[]> {
+    this.checkId("queue", id);
+    validateCount("n", n, 1);
+    const pkey = this.partitionKey(request.partition);
+    const timeoutMs = validateTimeout("timeoutMs", request.timeoutMs);
+    if (request.signal?.aborted) throw cancelled();
+    const op: Extract<RoundOp, { kind: "queueGet" }> = { kind: "queueGet", id, pkey, n };
+    const pid = partitionId(id, pkey);
+    const waiting = this.waits.get(pid)?.getters.length ?? 0;
+    if (waiting === 0 || timeoutMs === 0) {
+      const values = (await this.call(op)) as Buffer[];
+      if (values.length > 0 || timeoutMs === 0) return values;
+    }
+    this.ensureOpen();
+    return new Promise<Uint8Array[]>((resolve, reject) => {
+      const w = this.waitsOf(pid, id);
+      const wait: GetWait = {
+        op, resolve, reject,
+        ticket: request.ticket ?? waitTicket(), inFlight: false, done: false, timer: undefined, signal: request.signal, onAbort: undefined, timedOut: false, again: false, endedBy: undefined,
+      };
+      this.arm(pid, w.getters, wait, timeoutMs, () => resolve([]));
+      // Items may have arrived between the attempt and now: look once more.
+      this.kick(pid, "items");
+    });
+  }
+
+  async queueLen(id: string, request: { partition?: string; total?: boolean }): Promise<number> {
+    this.checkId("queue", id);
+    const now = this.now();
+    if (request.total === true) {
+      if (request.partition !== undefined && request.partition !== null) {
+        throw new InvalidError("Partition must be null when requesting total length.");
+      }
+      return this.queueStatsNow(id, now).then((s) => s.items);
+    }
+    const pkey = this.partitionKey(request.partition);
+    const { rows } = await this.tx((client) =>
+      client.query<{ kind: string | null; n: number | null }>(
+        `SELECT (SELECT kind FROM larder_objects WHERE id = $1) AS kind,
+                (SELECT tail - head FROM larder_partitions WHERE queue_id = $1 AND pkey = $2 AND expires_at > $3) AS n`,
+        [id, pkey, now],
+      ),
+    );
+    if (rows[0]!.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
+    return rows[0]!.n ?? 0;
+  }
+
+  async queueClear(id: string, request: { partition?: string; all?: boolean }): Promise<void> {
+    this.checkId("queue", id);
+    let pkey: Buffer | null = null;
+    if (request.all === true) {
+      if (request.partition !== undefined && request.partition !== null) {
+        throw new InvalidError("Partition must be null when requesting to clear all.");
+      }
+    } else {
+      pkey = this.partitionKey(request.partition);
+    }
+    const cleared = await this.tx(async (client) => {
+      const obj = await client.query("SELECT 1 FROM larder_objects WHERE id = $1 AND kind = 'queue' FOR KEY SHARE", [id]);
+      if (obj.rowCount === 0) throw new NotFoundError(`Queue ${id} not found`);
+      const { rows } = await client.query<{ pkey: Buffer; head: number; tail: number }>(
+        `SELECT pkey, head, tail FROM larder_partitions WHERE queue_id = $1 AND ($2::bytea IS NULL OR pkey = $2) AND tail > head
+         ORDER BY pkey FOR UPDATE`,
+        [id, pkey],
+      );
+      if (rows.length === 0) return rows;
+      await client.query(
+        `DELETE FROM larder_items i USING unnest($2::bytea[], $3::bigint[], $4::bigint[]) AS r(k, f, t)
+         WHERE i.queue_id = $1 AND i.pkey = r.k AND i.seq >= r.f AND i.seq < r.t`,
+        [id, rows.map((r) => r.pkey), rows.map((r) => r.head), rows.map((r) => r.tail)],
+      );
+      await client.query("UPDATE larder_partitions SET head = tail WHERE queue_id = $1 AND pkey = ANY($2::bytea[])", [id, rows.map((r) => r.pkey)]);
+      await client.query("SELECT pg_notify($1, $2)", [CHANNEL, pkey === null ? id : partitionToken(id, pkey)]);
+      return rows;
+    });
+    for (const row of cleared) this.kick(partitionId(id, row.pkey), "room");
+  }
+
+  async queueNext(id: string, request: QueueNextRequest): Promise<QueueItem[]> {
+    this.checkId("queue", id);
+    const pkey = this.partitionKey(request.partition);
+    const limit = validateCount("limit", request.limit, 1);
+    const pollMs = validateTimeout("pollTimeoutMs", request.pollTimeoutMs) ?? 0;
+    const after = parseCursor(request.after);
+    const deadline = Date.now() + pollMs;
+    const pid = partitionId(id, pkey);
+    for (;;) {
+      this.ensureOpen();
+      const items = await this.peek(id, pkey, after, limit);
+      if (items.length > 0) return items;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || request.signal?.aborted) return [];
+      await this.watch(pid, id, remaining, request.signal);
+      if (request.signal?.aborted) return [];
+    }
+  }
+
+  private async peek(id: string, pkey: Buffer, after: { gen: number; seq: number } | undefined, limit: number): Promise<QueueItem[]> {
+    const now = this.now();
+    return this.tx(async (client) => {
+      const { rows } = await client.query<{ kind: string | null; gen: number | null; head: number | null; tail: number | null; expires_at: number | null }>(
+        `SELECT o.kind, p.gen, p.head, p.tail, p.expires_at FROM (SELECT $1::text AS id) AS x
+         LEFT JOIN larder_objects o ON o.id = x.id
+         LEFT JOIN larder_partitions p ON p.queue_id = x.id AND p.pkey = $2`,
+        [id, pkey],
+      );
+      const row = rows[0]!;
+      if (row.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
+      if (row.gen === null || row.expires_at! <= now || row.tail! <= row.head!) return [];
+      const from = after !== undefined && after.gen === row.gen ? Math.max(after.seq + 1, row.head!) : row.head!;
+      if (after !== undefined && after.gen === row.gen && after.seq >= row.tail!) return [];
+      const items = await client.query<{ seq: number; value: Buffer }>(
+        "SELECT seq, value FROM larder_items WHERE queue_id = $1 AND pkey = $2 AND seq >= $3 AND seq < $4 ORDER BY seq LIMIT $5",
+        [id, pkey, from, row.tail, limit],
+      );
+      const out: QueueItem[] = [];
+      let bytes = 0;
+      for (const item of items.rows) {
+        if (bytes >= PEEK_PAGE_BYTES_MAX) break;
+        out.push({ value: item.value, cursor: `${row.gen}.${item.seq}` });
+        bytes += item.value.length;
+      }
+      return out;
+    });
+  }
+
+  private watch(pid: string, queueId: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const w = this.waitsOf(pid, queueId);
+      const done = (): void => {
+        timer.clear();
+        signal?.removeEventListener("abort", done);
+        w.watchers.delete(done);
+        this.dropIfIdle(pid);
+        resolve();
+      };
+      const timer = setLongTimeout(done, ms);
+      signal?.addEventListener("abort", done, { once: true });
+      w.watchers.add(done);
+    });
+  }
+
+  async queueStats(id: string): Promise<QueueStats> {
+    this.checkId("queue", id);
+    return this.queueStatsNow(id, this.now());
+  }
+
+  private async queueStatsNow(id: string, now: number): Promise<QueueStats> {
+    const { rows } = await this.tx((client) =>
+      client.query<{ kind: string | null; partitions: number; items: number }>(
+        `SELECT (SELECT kind FROM larder_objects WHERE id = $1) AS kind, count(*)::bigint AS partitions, coalesce(sum(tail - head), 0)::bigint AS items
+         FROM larder_partitions WHERE queue_id = $1 AND tail > head AND expires_at > $2`,
+        [id, now],
+      ),
+    );
+    if (rows[0]!.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
+    return { partitions: rows[0]!.partitions, items: rows[0]!.items };
+  }
+
+  // ---- closing ----
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    clearInterval(this.pollTimer);
+    clearInterval(this.keepAliveTimer);
+    this.endAllWaits(new ClosedError("the store was closed"));
+    // Calls already gathered still run: their callers hear how they ended.
+    while (this.running || this.pending.length > 0) {
+      if (!this.running) await this.runRounds();
+      else await new Promise((r) => setTimeout(r, 5));
+    }
+    await this.sweeper.stop();
+    await this.listener.close();
+    // This process's ephemeral objects go with it, as a process that ends takes its own.
+    if (this.keptAlive.size > 0) {
+      const ids = [...this.keptAlive];
+      await transaction(this.pool, (client) => this.remove(client, "id = ANY($1::text[])", [ids])).catch(() => {});
+    }
+    await this.pool.end().catch(() => {});
+  }
+}
+
+/** A cursor names an item: its partition row's generation and its sequence number. */
+function parseCursor(cursor: unknown): { gen: number; seq: number } | undefined {
+  if (cursor === undefined || cursor === null) return undefined;
+  const m = typeof cursor === "string" ? /^(\d{1,16})\.(\d{1,16})$/.exec(cursor) : null;
+  if (!m) throw notIssued();
+  return { gen: Number(m[1]), seq: Number(m[2]) };
+}

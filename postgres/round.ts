@@ -1,0 +1,595 @@
+// One round: the data calls that waited while the previous round ran, applied in arrival
+// order in ONE transaction with a fixed number of statements, whatever their count:
+//
+//   1. lock the objects they name (FOR KEY SHARE: a concurrent delete waits for us)
+//   2. create missing partition rows of puts; lock every partition row touched (FOR UPDATE)
+//   3. lock this round's counter stripe of every dict written; read their byte totals
+//   4. create placeholder rows for dict keys written; lock them (FOR UPDATE); read the rest
+//   5. apply every call in JavaScript, in order, against the locked rows
+//   6. delete cleared item ranges; delete taken item ranges RETURNING their values;
+//      insert new items; write partition rows, dict entries and counters; one NOTIFY
+//
+// Sequence numbers come from the locked partition row's tail, so FIFO holds in commit
+// order across processes; exactly one skipIfExists put or pop wins a key because both
+// hold the key's row lock. Items put and taken in the same round never reach a table.
+
+import type pg from "pg";
+import { NotFoundError, ResourceExhaustedError } from "../proto/errors.ts";
+import type { Limits } from "../proto/limits.ts";
+import { STATS_STRIPES } from "./schema.ts";
+import { CHANNEL, partitionToken, payloadOf } from "./wakeups.ts";
+
+/** A read refreshes an entry's TTL at most this often (and at most every ttl/1000), as the embedded engine. */
+const REFRESH_GRANULARITY_MS_MAX = 1000;
+
+export type RoundOp =
+  | { kind: "dictRead"; id: string; key: Buffer; contains: boolean }
+  | { kind: "dictPut"; id: string; key: Buffer; value: Buffer; skipIfExists: boolean }
+  | { kind: "dictUpdate"; id: string; entries: Array<[Buffer, Buffer]> }
+  | { kind: "dictPop"; id: string; key: Buffer }
+  | { kind: "queuePut"; id: string; pkey: Buffer; values: Buffer[]; ttlMs: number }
+  | { kind: "queueGet"; id: string; pkey: Buffer; n: number };
+
+/** What a call got: a value, or an error for that call alone (the round still commits). */
+export type OpResult = { ok: true; value: unknown } | { ok: false; error: Error };
+
+/** A queue put that found no room answers this; its caller waits or fails with QueueFullError. */
+export class Full {
+  /** when the partition expires (its items go, making room), on the store's clock */
+  constructor(readonly expiresAt: number) {}
+}
+
+interface PartitionState {
+  queueId: string;
+  pkey: Buffer;
+  exists: boolean;
+  head: number;
+  tail: number;
+  /** tail when locked: seqs below are in larder_items, seqs from here are `fresh` */
+  lockedTail: number;
+  expiresAt: number;
+  fresh: Buffer[];
+  dirty: boolean;
+  /** items arrived: getters may go on */
+  filled: boolean;
+  /** items left: putters may go on */
+  emptied: boolean;
+  /** count before the round: a NOTIFY for room goes out only when putters may be waiting */
+  countBefore: number;
+  /** held items and had not expired before the round (counted in larder_partitions as live) */
+  liveBefore: boolean;
+}
+
+interface EntryState {
+  dictId: string;
+  key: Buffer;
+  value: Buffer | null;
+  expiresAt: number;
+  /** locked by this round (written keys), else read only */
+  locked: boolean;
+  dirty: boolean;
+}
+
+interface ObjectState {
+  kind: string;
+  entryTtlMs: number | undefined;
+}
+
+export interface RoundOutcome {
+  results: OpResult[];
+  /** partition ids (queueId \0 pkey latin1) that received items */
+  filled: Set<string>;
+  /** partition ids that lost items */
+  emptied: Set<string>;
+}
+
+export function partitionId(queueId: string, pkey: Uint8Array): string {
+  return `${queueId}\0${Buffer.from(pkey.buffer, pkey.byteOffset, pkey.byteLength).toString("latin1")}`;
+}
+
+function entryId(dictId: string, key: Buffer): string {
+  return `${dictId}\0${key.toString("latin1")}`;
+}
+
+/** `now + ttl`, rounded up; Infinity once past what a double holds exactly (as the embedded engine). */
+export function deadlineAfter(now: number, ttlMs: number): number {
+  const at = Math.ceil(now + ttlMs);
+  return at > Number.MAX_SAFE_INTEGER ? Infinity : at;
+}
+
+function sizeOf(key: Buffer, value: Buffer): number {
+  return key.length + value.length;
+}
+
+export class Round {
+  private readonly results: OpResult[];
+  private readonly objects = new Map<string, ObjectState>();
+  private readonly partitions = new Map<string, PartitionState>();
+  private readonly entries = new Map<string, EntryState>();
+  /** dict id -> bytes stored (all stripes) when the round began, plus this round's changes */
+  private readonly dictBytes = new Map<string, number>();
+  private readonly statsDelta = new Map<string, { count: number; bytes: number }>();
+  /** queue id -> live partitions (with items, not expired) in the table before the round */
+  private readonly livePartitions = new Map<string, number>();
+  private readonly clearedRanges: Array<[string, Buffer, number, number]> = [];
+  private readonly takes: Array<{ op: number; part: PartitionState; from: number; to: number; freshValues: Buffer[] }> = [];
+  private readonly refreshes: EntryState[] = [];
+  private readonly stripe = Math.floor(Math.random() * STATS_STRIPES);
+
+  constructor(
+    private readonly ops: readonly RoundOp[],
+    private readonly now: number,
+    private readonly limits: Limits,
+  ) {
+    this.results = new Array(ops.length);
+  }
+
+  async run(client: pg.ClientBase): Promise<RoundOutcome> {
+    await this.lockObjects(client);
+    await this.lockPartitions(client);
+    await this.lockDicts(client);
+    for (let i = 0; i < this.ops.length; i++) await this.apply(client, i);
+    await this.write(client);
+    const filled = new Set<string>();
+    const emptied = new Set<string>();
+    for (const [pid, p] of this.partitions) {
+      if (p.filled) filled.add(pid);
+      if (p.emptied) emptied.add(pid);
+    }
+    return { results: this.results, filled, emptied };
+  }
+
+  // ---- locking ----
+
+  private async lockObjects(client: pg.ClientBase): Promise<void> {
+    const ids = [...new Set(this.ops.map((op) => op.id))].sort();
+    const { rows } = await client.query<{ id: string; kind: string; entry_ttl_ms: number | null }>(
+      "SELECT id, kind, entry_ttl_ms FROM larder_objects WHERE id = ANY($1::text[]) ORDER BY id FOR KEY SHARE",
+      [ids],
+    );
+    for (const row of rows) this.objects.set(row.id, { kind: row.kind, entryTtlMs: row.entry_ttl_ms ?? undefined });
+  }
+
+  private found(i: number, kind: "dict" | "queue"): ObjectState | undefined {
+    const op = this.ops[i]!;
+    const obj = this.objects.get(op.id);
+    if (obj && obj.kind === kind) return obj;
+    this.results[i] = { ok: false, error: new NotFoundError(`${kind === "dict" ? "Dict" : "Queue"} ${op.id} not found (deleted)`) };
+    return undefined;
+  }
+
+  private async lockPartitions(client: pg.ClientBase): Promise<void> {
+    const touched = new Map<string, { queueId: string; pkey: Buffer; put: boolean }>();
+    for (const op of this.ops) {
+      if (op.kind !== "queuePut" && op.kind !== "queueGet") continue;
+      if (this.objects.get(op.id)?.kind !== "queue") continue;
+      const pid = partitionId(op.id, op.pkey);
+      const t = touched.get(pid);
+      if (t) t.put ||= op.kind === "queuePut";
+      else touched.set(pid, { queueId: op.id, pkey: op.pkey, put: op.kind === "queuePut" });
+    }
+    if (touched.size === 0) return;
+    const sorted = [...touched.values()].sort((a, b) => (a.queueId < b.queueId ? -1 : a.queueId > b.queueId ? 1 : Buffer.compare(a.pkey, b.pkey)));
+    const puts = sorted.filter((t) => t.put);
+    if (puts.length > 0) {
+      await client.query(
+        `INSERT INTO larder_partitions (queue_id, pkey, gen, head, tail, expires_at)
+         SELECT q, k, (random() * 9007199254740991)::bigint, 0, 0, 'Infinity' FROM unnest($1::text[], $2::bytea[]) AS u(q, k)
+         ON CONFLICT DO NOTHING`,
+        [puts.map((t) => t.queueId), puts.map((t) => t.pkey)],
+      );
+    }
+    const { rows } = await client.query<{ queue_id: string; pkey: Buffer; head: number; tail: number; expires_at: number }>(
+      `SELECT p.queue_id, p.pkey, p.head, p.tail, p.expires_at FROM larder_partitions p
+       JOIN unnest($1::text[], $2::bytea[]) AS u(q, k) ON p.queue_id = u.q AND p.pkey = u.k
+       ORDER BY p.queue_id, p.pkey FOR UPDATE OF p`,
+      [sorted.map((t) => t.queueId), sorted.map((t) => t.pkey)],
+    );
+    for (const row of rows) {
+      this.partitions.set(partitionId(row.queue_id, row.pkey), {
+        queueId: row.queue_id,
+        pkey: row.pkey,
+        exists: true,
+        head: row.head,
+        tail: row.tail,
+        lockedTail: row.tail,
+        expiresAt: row.expires_at,
+        fresh: [],
+        dirty: false,
+        filled: false,
+        emptied: false,
+        countBefore: row.tail - row.head,
+        liveBefore: row.tail > row.head && row.expires_at > this.now,
+      });
+    }
+  }
+
+  private async lockDicts(client: pg.ClientBase): Promise<void> {
+    const written = new Map<string, { dictId: string; key: Buffer }>();
+    const read = new Map<string, { dictId: string; key: Buffer }>();
+    for (const op of this.ops) {
+      if (this.objects.get(op.id)?.kind !== "dict") continue;
+      const add = (map: typeof written, key: Buffer): void => void map.set(entryId(op.id, key), { dictId: op.id, key });
+      if (op.kind === "dictPut" || op.kind === "dictPop") add(written, op.key);
+      else if (op.kind === "dictUpdate") for (const [key] of op.entries) add(written, key);
+      else if (op.kind === "dictRead") add(read, op.key);
+    }
+    if (written.size > 0) {
+      const dicts = [...new Set([...written.values()].map((w) => w.dictId))].sort();
+      // This round's stripe first: a clear locks every stripe before it touches entries.
+      await client.query(
+        "SELECT 1 FROM larder_dict_stats WHERE dict_id = ANY($1::text[]) AND stripe = $2 ORDER BY dict_id FOR UPDATE",
+        [dicts, this.stripe],
+      );
+      const { rows: totals } = await client.query<{ dict_id: string; bytes: number }>(
+        "SELECT dict_id, sum(bytes)::bigint AS bytes FROM larder_dict_stats WHERE dict_id = ANY($1::text[]) GROUP BY dict_id",
+        [dicts],
+      );
+      for (const row of totals) this.dictBytes.set(row.dict_id, row.bytes);
+      const sorted = [...written.values()].sort((a, b) => (a.dictId < b.dictId ? -1 : a.dictId > b.dictId ? 1 : Buffer.compare(a.key, b.key)));
+      const ids = sorted.map((w) => w.dictId);
+      const keys = sorted.map((w) => w.key);
+      await client.query(
+        "INSERT INTO larder_dict_entries (dict_id, key) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
+        [ids, keys],
+      );
+      const { rows } = await client.query<{ dict_id: string; key: Buffer; value: Buffer | null; expires_at: number }>(
+        `SELECT e.dict_id, e.key, e.value, e.expires_at FROM larder_dict_entries e
+         JOIN unnest($1::text[], $2::bytea[]) AS u(d, k) ON e.dict_id = u.d AND e.key = u.k
+         ORDER BY e.dict_id, e.key FOR UPDATE OF e`,
+        [ids, keys],
+      );
+      for (const row of rows) {
+        this.entries.set(entryId(row.dict_id, row.key), { dictId: row.dict_id, key: row.key, value: row.value, expiresAt: row.expires_at, locked: true, dirty: false });
+      }
+      // A key whose placeholder a concurrent clear or delete removed before we locked it: absent, and written as new.
+      for (const [eid, w] of written) {
+        if (!this.entries.has(eid)) this.entries.set(eid, { dictId: w.dictId, key: w.key, value: null, expiresAt: Infinity, locked: true, dirty: false, });
+      }
+    }
+    for (const eid of written.keys()) read.delete(eid);
+    if (read.size > 0) {
+      const list = [...read.values()];
+      const { rows } = await client.query<{ dict_id: string; key: Buffer; value: Buffer; expires_at: number }>(
+        `SELECT e.dict_id, e.key, e.value, e.expires_at FROM larder_dict_entries e
+         JOIN unnest($1::text[], $2::bytea[]) AS u(d, k) ON e.dict_id = u.d AND e.key = u.k
+         WHERE e.value IS NOT NULL`,
+        [list.map((r) => r.dictId), list.map((r) => r.key)],
+      );
+      for (const row of rows) {
+        this.entries.set(entryId(row.dict_id, row.key), { dictId: row.dict_id, key: row.key, value: row.value, expiresAt: row.expires_at, locked: false, dirty: false });
+      }
+    }
+  }
+
+  // ---- applying ----
+
+  private async apply(client: pg.ClientBase, i: number): Promise<void> {
+    const op = this.ops[i]!;
+    try {
+      switch (op.kind) {
+        case "dictRead": {
+          const dict = this.found(i, "dict");
+          if (!dict) return;
+          const entry = this.live(op.id, op.key);
+          if (entry) this.touch(entry, dict);
+          this.results[i] = { ok: true, value: op.contains ? entry !== undefined : entry?.value ?? undefined };
+          return;
+        }
+        case "dictPut": {
+          const dict = this.found(i, "dict");
+          if (!dict) return;
+          if (op.skipIfExists && this.live(op.id, op.key)) {
+            this.results[i] = { ok: true, value: false };
+            return;
+          }
+          this.checkRoom(op.id, [[op.key, op.value]]);
+          this.writeEntry(this.slot(op.id, op.key), op.value, dict);
+          this.results[i] = { ok: true, value: true };
+          return;
+        }
+        case "dictUpdate": {
+          const dict = this.found(i, "dict");
+          if (!dict) return;
+          const last = new Map<string, [Buffer, Buffer]>();
+          for (const pair of op.entries) last.set(pair[0].toString("latin1"), pair);
+          this.checkRoom(op.id, [...last.values()]);
+          for (const [key, value] of last.values()) this.writeEntry(this.slot(op.id, key), value, dict);
+          this.results[i] = { ok: true, value: undefined };
+          return;
+        }
+        case "dictPop": {
+          const dict = this.found(i, "dict");
+          if (!dict) return;
+          const entry = this.live(op.id, op.key);
+          if (!entry) {
+            this.results[i] = { ok: true, value: undefined };
+            return;
+          }
+          const value = entry.value!;
+          this.writeEntry(entry, null, dict);
+          this.results[i] = { ok: true, value };
+          return;
+        }
+        case "queuePut": {
+          if (!this.found(i, "queue")) return;
+          this.results[i] = { ok: true, value: await this.put(client, op.id, op.pkey, op.values, op.ttlMs) };
+          return;
+        }
+        case "queueGet": {
+          if (!this.found(i, "queue")) return;
+          this.take(i, op.id, op.pkey, op.n);
+          return;
+        }
+      }
+    } catch (err) {
+      if (err instanceof ResourceExhaustedError) this.results[i] = { ok: false, error: err };
+      else throw err;
+    }
+  }
+
+  private slot(dictId: string, key: Buffer): EntryState {
+    return this.entries.get(entryId(dictId, key))!;
+  }
+
+  private live(dictId: string, key: Buffer): EntryState | undefined {
+    const entry = this.entries.get(entryId(dictId, key));
+    return entry && entry.value !== null && entry.expiresAt > this.now ? entry : undefined;
+  }
+
+  /** A read refreshes the entry's deadline, as the embedded engine does (dicts.ts touch()). */
+  private touch(entry: EntryState, dict: ObjectState): void {
+    const ttl = dict.entryTtlMs;
+    const target = ttl === undefined ? Infinity : deadlineAfter(this.now, ttl);
+    if (target === entry.expiresAt) return;
+    if (ttl !== undefined && target !== Infinity && entry.expiresAt !== Infinity) {
+      const step = Math.min(REFRESH_GRANULARITY_MS_MAX, ttl / 1000);
+      if (Math.abs(target - entry.expiresAt) < step) return;
+    }
+    entry.expiresAt = target;
+    if (entry.locked) entry.dirty = true;
+    else if (!this.refreshes.includes(entry)) this.refreshes.push(entry);
+  }
+
+  private checkRoom(dictId: string, pairs: Array<[Buffer, Buffer]>): void {
+    let delta = 0;
+    for (const [key, value] of pairs) {
+      const old = this.slot(dictId, key).value;
+      delta += sizeOf(key, value) - (old ? sizeOf(key, old) : 0);
+    }
+    const bytes = this.dictBytes.get(dictId) ?? 0;
+    const max = this.limits.dictBytesMax;
+    if (bytes + delta > max) {
+      throw new ResourceExhaustedError(`Dict ${dictId} would hold ${bytes + delta} bytes, over dictBytesMax ${max}`);
+    }
+  }
+
+  private writeEntry(entry: EntryState, value: Buffer | null, dict: ObjectState): void {
+    const stats = this.statsDelta.get(entry.dictId) ?? { count: 0, bytes: 0 };
+    this.statsDelta.set(entry.dictId, stats);
+    let bytes = this.dictBytes.get(entry.dictId) ?? 0;
+    if (entry.value !== null) {
+      stats.count--;
+      stats.bytes -= sizeOf(entry.key, entry.value);
+      bytes -= sizeOf(entry.key, entry.value);
+    }
+    entry.value = value;
+    if (value !== null) {
+      stats.count++;
+      stats.bytes += sizeOf(entry.key, value);
+      bytes += sizeOf(entry.key, value);
+      entry.expiresAt = dict.entryTtlMs === undefined ? Infinity : deadlineAfter(this.now, dict.entryTtlMs);
+    }
+    this.dictBytes.set(entry.dictId, bytes);
+    entry.dirty = true;
+  }
+
+  private partition(queueId: string, pkey: Buffer): PartitionState | undefined {
+    const p = this.partitions.get(partitionId(queueId, pkey));
+    if (p && p.tail > p.head && p.expiresAt <= this.now) this.clearPartition(p);
+    return p;
+  }
+
+  private clearPartition(p: PartitionState): void {
+    const dbTo = Math.min(p.tail, p.lockedTail);
+    if (p.head < dbTo) this.clearedRanges.push([p.queueId, p.pkey, p.head, dbTo]);
+    p.fresh = [];
+    p.head = p.tail;
+    p.lockedTail = p.tail;
+    p.dirty = true;
+    p.emptied = true;
+  }
+
+  private async put(client: pg.ClientBase, queueId: string, pkey: Buffer, values: Buffer[], ttlMs: number): Promise<unknown> {
+    const p = this.partition(queueId, pkey);
+    // Created above, then removed by a sweep that held it: run the round again.
+    if (!p) throw Object.assign(new Error("partition row vanished while the round locked it"), { code: "40001" });
+    const count = p.tail - p.head;
+    const max = this.limits.queuePartitionItemsMax;
+    if (count + values.length > max) return new Full(p.expiresAt);
+    if (count === 0) {
+      const live = await this.livePartitionsOf(client, queueId);
+      const partitionsMax = this.limits.queuePartitionsMax;
+      if (live >= partitionsMax) {
+        throw new ResourceExhaustedError(`Queue ${queueId} already has ${live} partitions, the limit (queuePartitionsMax ${partitionsMax})`);
+      }
+    }
+    p.fresh.push(...values);
+    p.tail += values.length;
+    p.expiresAt = deadlineAfter(this.now, ttlMs);
+    p.dirty = true;
+    p.filled = true;
+    return undefined;
+  }
+
+  /** Live partitions of the queue now: the table's count (as before the round) plus this round's changes. */
+  private async livePartitionsOf(client: pg.ClientBase, queueId: string): Promise<number> {
+    let live = this.livePartitions.get(queueId);
+    if (live === undefined) {
+      const { rows } = await client.query<{ n: number }>(
+        "SELECT count(*)::bigint AS n FROM larder_partitions WHERE queue_id = $1 AND tail > head AND expires_at > $2",
+        [queueId, this.now],
+      );
+      live = rows[0]!.n;
+      this.livePartitions.set(queueId, live);
+    }
+    for (const p of this.partitions.values()) {
+      if (p.queueId === queueId) live += Number(p.tail > p.head) - Number(p.liveBefore);
+    }
+    return live;
+  }
+
+  private take(i: number, queueId: string, pkey: Buffer, n: number): void {
+    const p = this.partition(queueId, pkey);
+    const k = p ? Math.min(n, p.tail - p.head) : 0;
+    if (!p || k === 0) {
+      this.results[i] = { ok: true, value: [] };
+      return;
+    }
+    const from = p.head;
+    const to = from + k;
+    const dbTo = Math.min(to, p.lockedTail);
+    // Fresh items (put in this round) sit at seqs from lockedTail on.
+    const freshCount = to - Math.max(from, p.lockedTail);
+    const freshValues = freshCount > 0 ? p.fresh.splice(0, freshCount) : [];
+    if (freshCount > 0) p.lockedTail += freshCount;
+    this.takes.push({ op: i, part: p, from, to: dbTo, freshValues });
+    p.head = to;
+    p.dirty = true;
+    p.emptied = true;
+  }
+
+  // ---- writing ----
+
+  private async write(client: pg.ClientBase): Promise<void> {
+    await this.deleteCleared(client);
+    await this.deleteTaken(client);
+    await this.insertItems(client);
+    await this.writePartitions(client);
+    await this.writeEntries(client);
+    await this.writeStats(client);
+    await this.notify(client);
+  }
+
+  private async deleteCleared(client: pg.ClientBase): Promise<void> {
+    if (this.clearedRanges.length === 0) return;
+    const r = this.clearedRanges;
+    await client.query(
+      `DELETE FROM larder_items i USING unnest($1::text[], $2::bytea[], $3::bigint[], $4::bigint[]) AS r(q, k, f, t)
+       WHERE i.queue_id = r.q AND i.pkey = r.k AND i.seq >= r.f AND i.seq < r.t`,
+      [r.map((x) => x[0]), r.map((x) => x[1]), r.map((x) => x[2]), r.map((x) => x[3])],
+    );
+  }
+
+  private async deleteTaken(client: pg.ClientBase): Promise<void> {
+    const fromDb = this.takes.filter((t) => t.from < t.to);
+    const values = new Map<string, Buffer>();
+    if (fromDb.length > 0) {
+      const { rows } = await client.query<{ queue_id: string; pkey: Buffer; seq: number; value: Buffer }>(
+        `DELETE FROM larder_items i USING unnest($1::text[], $2::bytea[], $3::bigint[], $4::bigint[]) AS r(q, k, f, t)
+         WHERE i.queue_id = r.q AND i.pkey = r.k AND i.seq >= r.f AND i.seq < r.t
+         RETURNING i.queue_id, i.pkey, i.seq, i.value`,
+        [fromDb.map((t) => t.part.queueId), fromDb.map((t) => t.part.pkey), fromDb.map((t) => t.from), fromDb.map((t) => t.to)],
+      );
+      for (const row of rows) values.set(`${partitionId(row.queue_id, row.pkey)}\0${row.seq}`, row.value);
+    }
+    for (const t of this.takes) {
+      const pid = partitionId(t.part.queueId, t.part.pkey);
+      const out: Buffer[] = [];
+      for (let seq = t.from; seq < t.to; seq++) {
+        const value = values.get(`${pid}\0${seq}`);
+        if (value === undefined) throw new Error(`larder: item ${seq} of partition ${pid} is missing from larder_items`);
+        out.push(value);
+      }
+      out.push(...t.freshValues);
+      this.results[t.op] = { ok: true, value: out };
+    }
+  }
+
+  private async insertItems(client: pg.ClientBase): Promise<void> {
+    // One row per item, each value its own (binary) parameter: no hex encoding of values.
+    const rows: string[] = [];
+    const params: unknown[] = [];
+    const flush = async (): Promise<void> => {
+      if (rows.length === 0) return;
+      await client.query(`INSERT INTO larder_items (queue_id, pkey, seq, value) VALUES ${rows.join(",")}`, params);
+      rows.length = 0;
+      params.length = 0;
+    };
+    for (const p of this.partitions.values()) {
+      for (let j = 0; j < p.fresh.length; j++) {
+        params.push(p.queueId, p.pkey, p.lockedTail + j, p.fresh[j]);
+        const n = params.length;
+        rows.push(`($${n - 3}::text,$${n - 2}::bytea,$${n - 1}::bigint,$${n}::bytea)`);
+        if (params.length >= 60_000) await flush();
+      }
+    }
+    await flush();
+  }
+
+  private async writePartitions(client: pg.ClientBase): Promise<void> {
+    const dirty = [...this.partitions.values()].filter((p) => p.dirty);
+    if (dirty.length === 0) return;
+    await client.query(
+      `UPDATE larder_partitions p SET head = u.h, tail = u.t, expires_at = u.e
+       FROM unnest($1::text[], $2::bytea[], $3::bigint[], $4::bigint[], $5::float8[]) AS u(q, k, h, t, e)
+       WHERE p.queue_id = u.q AND p.pkey = u.k`,
+      [dirty.map((p) => p.queueId), dirty.map((p) => p.pkey), dirty.map((p) => p.head), dirty.map((p) => p.tail), dirty.map((p) => p.expiresAt)],
+    );
+  }
+
+  private async writeEntries(client: pg.ClientBase): Promise<void> {
+    const locked = [...this.entries.values()].filter((e) => e.locked);
+    const gone = locked.filter((e) => e.value === null);
+    const kept = locked.filter((e) => e.value !== null && e.dirty);
+    if (gone.length > 0) {
+      await client.query(
+        `DELETE FROM larder_dict_entries e USING unnest($1::text[], $2::bytea[]) AS u(d, k) WHERE e.dict_id = u.d AND e.key = u.k`,
+        [gone.map((e) => e.dictId), gone.map((e) => e.key)],
+      );
+    }
+    for (let start = 0; start < kept.length; start += 10_000) {
+      const chunk = kept.slice(start, start + 10_000);
+      const params: unknown[] = [];
+      const rows = chunk.map((e) => {
+        params.push(e.dictId, e.key, e.value, e.expiresAt);
+        const n = params.length;
+        return `($${n - 3}::text,$${n - 2}::bytea,$${n - 1}::bytea,$${n}::float8)`;
+      });
+      await client.query(
+        `UPDATE larder_dict_entries e SET value = u.v, expires_at = u.x FROM (VALUES ${rows.join(",")}) AS u(d, k, v, x)
+         WHERE e.dict_id = u.d AND e.key = u.k`,
+        params,
+      );
+    }
+    if (this.refreshes.length > 0) {
+      const r = this.refreshes;
+      await client.query(
+        `UPDATE larder_dict_entries e SET expires_at = u.x FROM unnest($1::text[], $2::bytea[], $3::float8[]) AS u(d, k, x)
+         WHERE e.dict_id = u.d AND e.key = u.k AND e.value IS NOT NULL AND e.expires_at > $4`,
+        [r.map((e) => e.dictId), r.map((e) => e.key), r.map((e) => e.expiresAt), this.now],
+      );
+    }
+  }
+
+  private async writeStats(client: pg.ClientBase): Promise<void> {
+    const changed = [...this.statsDelta].filter(([, d]) => d.count !== 0 || d.bytes !== 0);
+    if (changed.length === 0) return;
+    await client.query(
+      `UPDATE larder_dict_stats s SET count = s.count + u.c, bytes = s.bytes + u.b
+       FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(d, c, b) WHERE s.dict_id = u.d AND s.stripe = $4`,
+      [changed.map(([id]) => id), changed.map(([, d]) => d.count), changed.map(([, d]) => d.bytes), this.stripe],
+    );
+  }
+
+  private async notify(client: pg.ClientBase): Promise<void> {
+    const tokens: string[] = [];
+    const half = this.limits.queuePartitionItemsMax / 2;
+    for (const p of this.partitions.values()) {
+      // Room matters only to putters, who wait only on a partition that was nearly full.
+      if (p.filled || (p.emptied && p.countBefore >= half)) tokens.push(partitionToken(p.queueId, p.pkey));
+    }
+    if (tokens.length === 0) return;
+    await client.query("SELECT pg_notify($1, $2)", [CHANNEL, payloadOf(tokens)]);
+  }
+}

@@ -1,0 +1,121 @@
+// The tables of the PostgreSQL backend, created and migrated by Larder itself. The schema
+// version is one row of `larder_version`; `migrate()` runs under an advisory-free lock of
+// that row (a row lock, as everywhere else), so that processes opening a new database at
+// once create the tables once. docs/postgres.md explains every table and the arithmetic.
+//
+//   larder_version       (version)                                   one row; DO NOT CHANGE its shape
+//   larder_objects       (id, kind, name, environment, created_at, ...)  one row per Dict or Queue
+//   larder_dict_entries  (dict_id, key, value, expires_at)           one row per entry
+//   larder_dict_stats    (dict_id, stripe, count, bytes)             STRIPES rows per dict: exact len, no hot row
+//   larder_partitions    (queue_id, pkey, gen, head, tail, expires_at)  one row per partition: its lock and its len
+//   larder_items         (queue_id, pkey, seq, value)                one row per queue item, seq in [head, tail)
+//   larder_leases        (name, holder, expires_at)                  who sweeps expired data
+
+import type pg from "pg";
+
+/** The version this code writes. Bump it with a new entry in MIGRATIONS. */
+export const SCHEMA_VERSION = 1;
+
+/** Stripes of a dict's counters: a transaction adds to one, `len` sums them. */
+export const STATS_STRIPES = 16;
+
+/** MIGRATIONS[v] takes a database at version v to v + 1. */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE larder_objects (
+    id            text PRIMARY KEY,
+    kind          text NOT NULL CHECK (kind IN ('dict', 'queue')),
+    name          text,
+    environment   text NOT NULL,
+    created_at    double precision NOT NULL,
+    created_order bigint GENERATED ALWAYS AS IDENTITY,
+    ephemeral     boolean NOT NULL,
+    entry_ttl_ms  double precision,
+    heartbeat_at  timestamptz,
+    kept_by       text,
+    UNIQUE (kind, environment, name)
+  );
+  CREATE INDEX larder_objects_ephemeral ON larder_objects (heartbeat_at) WHERE ephemeral;
+
+  CREATE TABLE larder_dict_entries (
+    dict_id    text NOT NULL REFERENCES larder_objects (id) ON DELETE CASCADE,
+    key        bytea NOT NULL,
+    value      bytea,
+    expires_at double precision NOT NULL DEFAULT 'Infinity',
+    PRIMARY KEY (dict_id, key)
+  );
+  CREATE INDEX larder_dict_entries_due ON larder_dict_entries (expires_at) WHERE expires_at < 'Infinity';
+  CREATE INDEX larder_dict_entries_dict_due ON larder_dict_entries (dict_id, expires_at) WHERE expires_at < 'Infinity';
+
+  CREATE TABLE larder_dict_stats (
+    dict_id text NOT NULL REFERENCES larder_objects (id) ON DELETE CASCADE,
+    stripe  smallint NOT NULL,
+    count   bigint NOT NULL,
+    bytes   bigint NOT NULL,
+    PRIMARY KEY (dict_id, stripe)
+  );
+
+  CREATE TABLE larder_partitions (
+    queue_id   text NOT NULL REFERENCES larder_objects (id) ON DELETE CASCADE,
+    pkey       bytea NOT NULL,
+    gen        bigint NOT NULL,
+    head       bigint NOT NULL,
+    tail       bigint NOT NULL,
+    expires_at double precision NOT NULL,
+    PRIMARY KEY (queue_id, pkey),
+    CHECK (head <= tail)
+  );
+  CREATE INDEX larder_partitions_due ON larder_partitions (expires_at) WHERE expires_at < 'Infinity';
+
+  CREATE TABLE larder_items (
+    queue_id text NOT NULL,
+    pkey     bytea NOT NULL,
+    seq      bigint NOT NULL,
+    value    bytea NOT NULL,
+    PRIMARY KEY (queue_id, pkey, seq)
+  );
+
+  CREATE TABLE larder_leases (
+    name       text PRIMARY KEY,
+    holder     text,
+    expires_at timestamptz NOT NULL DEFAULT '-infinity'
+  );
+  INSERT INTO larder_leases (name) VALUES ('sweeper');
+  `,
+];
+
+/**
+ * Creates the tables, or migrates them to SCHEMA_VERSION. Refuses a database written by a
+ * newer Larder. Concurrent callers: the first creates `larder_version` and holds its row
+ * lock while it migrates; the others wait on that lock and find the work done.
+ */
+export async function migrate(client: pg.ClientBase): Promise<void> {
+  await client.query("BEGIN");
+  try {
+    await client.query("CREATE TABLE IF NOT EXISTS larder_version (version integer NOT NULL)");
+    await client.query("INSERT INTO larder_version (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM larder_version)");
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    // Two processes creating the table at once: one fails on the catalog's unique index; the row is there after.
+    if (!isUniqueViolation(err)) throw err;
+  }
+  await client.query("BEGIN");
+  try {
+    const { rows } = await client.query<{ version: number }>("SELECT version FROM larder_version FOR UPDATE");
+    const version = rows[0]?.version ?? 0;
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`the database has Larder schema version ${version}; this Larder knows up to ${SCHEMA_VERSION}: upgrade Larder`);
+    }
+    for (let v = version; v < SCHEMA_VERSION; v++) await client.query(MIGRATIONS[v]!);
+    if (version !== SCHEMA_VERSION) await client.query("UPDATE larder_version SET version = $1", [SCHEMA_VERSION]);
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  }
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: string }).code === "23505" || (err as { code?: string }).code === "42P07";
+}
