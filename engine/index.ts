@@ -30,6 +30,8 @@ export interface EngineOptions extends OpenOptions {
    * (or, with ephemeralAtOpen "delete", without its process). Default 300,000 ms.
    */
   ephemeralExpiryMs?: number;
+  /** PostgreSQL only, for tests: how often waits look again without a wake-up (default 1,000 ms). */
+  pollIntervalMs?: number;
 }
 
 /** How long an ephemeral object outlives its last heartbeat on PostgreSQL, by default (the server's default). */
@@ -86,6 +88,7 @@ export async function openEngine(options: string | EngineOptions): Promise<Engin
       // The embedded store keeps its own ephemeral objects alive; a server lets heartbeats do it.
       ephemeralKeptBy: ephemeralAtOpen === "delete" ? "process" : "heartbeats",
       ephemeralExpiryMs: opts.ephemeralExpiryMs ?? EPHEMERAL_EXPIRY_MS_DEFAULT,
+      pollIntervalMs: opts.pollIntervalMs,
     });
   }
   const { db, nextNum } = await openStorage(opts);

@@ -61,6 +61,8 @@ export interface PostgresEngineSettings {
   ephemeralKeptBy: "process" | "heartbeats";
   /** An ephemeral object is deleted after this long without a heartbeat (or its process). */
   ephemeralExpiryMs: number;
+  /** How often waits look again without a wake-up; default POLL_INTERVAL_MS. */
+  pollIntervalMs?: number;
 }
 
 interface ObjectRow {
@@ -180,7 +182,7 @@ export class PostgresEngine implements Engine {
     this.sweeper = new Sweeper(this.pool, settings.clock, this.holder, settings.ephemeralExpiryMs, (tokens) => {
       for (const token of tokens) this.woken(token);
     });
-    this.pollTimer = setInterval(() => this.woken(WAKE_ALL), POLL_INTERVAL_MS);
+    this.pollTimer = setInterval(() => this.woken(WAKE_ALL), settings.pollIntervalMs ?? POLL_INTERVAL_MS);
     this.pollTimer.unref();
     if (settings.ephemeralKeptBy === "process") {
       this.keepAliveTimer = setInterval(() => void this.keepAlive(), Math.max(1_000, Math.min(30_000, settings.ephemeralExpiryMs / 4)));

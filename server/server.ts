@@ -492,7 +492,13 @@ export async function startServer(options: ServerOptions | null = {}): Promise<L
   if (typeof options !== "object" || Array.isArray(options)) throw new InvalidError("startServer() takes an options object");
   const resolved = resolveServerOptions(options);
   // An in-memory store cannot be reopened (that would empty it), nor fail a write to disk.
-  const engine = options.memory === true ? await openEngine(engineOptions(options)) : await RecoveringEngine.open(engineOptions(options), resolved.logError);
+  // On PostgreSQL the database is shared by several servers: ephemeral leases live in its
+  // rows (heartbeat_at), reaped by whichever process holds the sweeper lease, not here.
+  const postgres = options.postgres !== undefined;
+  const engine =
+    options.memory === true || postgres
+      ? await openEngine({ ...engineOptions(options), ephemeralExpiryMs: resolved.ephemeralExpiryMs })
+      : await RecoveringEngine.open(engineOptions(options), resolved.logError);
   try {
     const leases = new Leases({
       clock: options.clock ?? Date,
@@ -512,7 +518,7 @@ export async function startServer(options: ServerOptions | null = {}): Promise<L
     const http = createServer({ keepAliveTimeout: KEEP_ALIVE_MS });
     const edge = new HttpEdge(engine, leases, resolved, http);
     const address = await listen(http, resolved.host, resolved.port);
-    leases.startReaper();
+    if (!postgres) leases.startReaper();
     return { url: urlOf(address), close: () => edge.close() };
   } catch (err) {
     await engine.close();

@@ -23,6 +23,7 @@ type Signal = "SIGINT" | "SIGTERM";
 export interface ServeSettings {
   path?: string;
   memory?: boolean;
+  postgres?: string;
   host: string;
   port: number;
   token?: string;
@@ -83,6 +84,12 @@ export function serveSettings(args: ParsedArgs, io: Io): ServeSettings {
   const memory = booleanOption(args, "memory");
   const data = stringOption(args, "data");
   if (memory && data !== undefined) throw new UsageError("--data and --memory cannot be used together", PATH);
+  const postgresFlag = stringOption(args, "postgres");
+  if (postgresFlag !== undefined && (memory || data !== undefined)) {
+    throw new UsageError("--postgres cannot be used with --data or --memory", PATH);
+  }
+  // LARDER_POSTGRES_URL applies when no other place for the data is named.
+  const postgres = postgresFlag ?? (memory || data !== undefined ? undefined : io.env["LARDER_POSTGRES_URL"] || undefined);
   const token = stringOption(args, "token") || io.env["LARDER_TOKEN"] || undefined;
   const durability = parseDurability(stringOption(args, "durability"));
   const limits = parseLimits(listOption(args, "limit"));
@@ -92,7 +99,7 @@ export function serveSettings(args: ParsedArgs, io: Io): ServeSettings {
   const environment = stringOption(args, "env") || io.env["LARDER_ENVIRONMENT"] || undefined;
   if (environment !== undefined) validateEnvironment(environment);
   return {
-    ...(memory ? { memory: true } : { path: data ?? DEFAULT_DATA_DIR }),
+    ...(postgres !== undefined ? { postgres } : memory ? { memory: true } : { path: data ?? DEFAULT_DATA_DIR }),
     host: stringOption(args, "host") ?? DEFAULT_HOST,
     port: parsePort(stringOption(args, "port")),
     ...(token === undefined ? {} : { token }),
@@ -201,12 +208,17 @@ export const SERVE_COMMAND: Command = {
   summary: "Run a Larder server on an embedded store.",
   description:
     "Prints `listening on http://HOST:PORT` when ready; SIGINT or SIGTERM shuts it down gracefully.\n" +
-    `The data lives in --data (default ${DEFAULT_DATA_DIR}), or in memory with --memory.\n` +
+    `The data lives in --data (default ${DEFAULT_DATA_DIR}), in memory with --memory, or in a PostgreSQL database with --postgres URL.\n` +
     "The web console is at http://HOST:PORT/ui/ (log in with the token) unless --no-ui.",
   positionals: [],
   options: {
     data: { type: "string", valueName: "DIR", help: `Data folder (default ${DEFAULT_DATA_DIR}); created if missing.` },
     memory: { type: "boolean", help: "Keep everything in memory: nothing on disk, nothing survives a restart." },
+    postgres: {
+      type: "string",
+      valueName: "URL",
+      help: "Keep the data in this PostgreSQL database (default: LARDER_POSTGRES_URL); several servers may share it. See docs/postgres.md.",
+    },
     host: { type: "string", valueName: "HOST", help: `Interface to bind (default ${DEFAULT_HOST}).` },
     port: { type: "string", valueName: "PORT", help: `TCP port (default ${DEFAULT_PORT}); 0 picks a free one.` },
     token: { type: "string", valueName: "T", help: "Require this bearer token (default: LARDER_TOKEN; none when unset)." },

@@ -20,8 +20,9 @@ export interface Worker {
   stderr(): string;
 }
 
-export function startWorker(role: string, args: Record<string, unknown>): Worker {
-  const child = spawn(process.execPath, ["--import", "tsx", WORKER, role, JSON.stringify(args)], {
+/** Starts a worker role; `script` is http-worker.ts unless another worker file is named. */
+export function startWorker(role: string, args: Record<string, unknown>, script = WORKER): Worker {
+  const child = spawn(process.execPath, ["--import", "tsx", script, role, JSON.stringify(args)], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];

@@ -1,0 +1,70 @@
+// A child process for the multi-process PostgreSQL tests: `node --import tsx
+// postgres-worker.ts ROLE JSON-ARGS`. Each opens the same database with open({ postgres })
+// and writes one line per event to stdout; every role prints "done" last.
+//
+//   producer {url, queue, name, count}     -> "ack <i>" after each acknowledged put of "<name>:<i>"
+//   skipper  {url, dict, name, keys, startAt} -> "won <key>" for each skipIfExists put it won
+//   popper   {url, dict, keys, startAt}    -> "popped <key>" for each pop that got the value
+//
+// skipper and popper start their calls at `startAt` (ms since the epoch), so that the calls
+// of several processes really overlap.
+//   waiter   {url, queue, count, pollIntervalMs} -> "waiting", then "got <value>" per blocking get
+
+import { open } from "../../engine/index.ts";
+
+const [role, rawArgs] = process.argv.slice(2);
+const args = JSON.parse(rawArgs ?? "{}") as Record<string, any>;
+
+function log(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+async function untilStart(): Promise<void> {
+  const wait = (args.startAt ?? 0) - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+}
+
+const store = await open({ postgres: args.url, pollIntervalMs: args.pollIntervalMs } as Parameters<typeof open>[0]);
+try {
+  switch (role) {
+    case "producer": {
+      const q = await store.queues.fromName<string>(args.queue);
+      for (let i = 0; i < args.count; i++) {
+        await q.put(`${args.name}:${i}`);
+        log(`ack ${i}`);
+      }
+      break;
+    }
+    case "skipper": {
+      const d = await store.dicts.fromName<string, string>(args.dict);
+      await untilStart();
+      await Promise.all(
+        (args.keys as string[]).map(async (key) => {
+          if (await d.put(key, args.name, { skipIfExists: true })) log(`won ${key}`);
+        }),
+      );
+      break;
+    }
+    case "popper": {
+      const d = await store.dicts.fromName<string, string>(args.dict);
+      await untilStart();
+      await Promise.all(
+        (args.keys as string[]).map(async (key) => {
+          if ((await d.pop(key, null)) !== null) log(`popped ${key}`);
+        }),
+      );
+      break;
+    }
+    case "waiter": {
+      const q = await store.queues.fromName<string>(args.queue);
+      log("waiting");
+      for (let i = 0; i < args.count; i++) log(`got ${await q.get()}`);
+      break;
+    }
+    default:
+      throw new Error(`unknown role ${role}`);
+  }
+  log("done");
+} finally {
+  await store.close();
+}
