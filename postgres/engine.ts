@@ -27,7 +27,7 @@ import { isCanonicalKey } from "../proto/keys.ts";
 import type { Limits } from "../proto/limits.ts";
 import { checkBytes, validateCount, validateEnvironment, validateName, validatePartition, validateTimeout, validateTtl } from "../proto/validate.ts";
 import { waitTicket } from "../engine/queues.ts";
-import { setLongTimeout, type LongTimer } from "../engine/timer.ts";
+import { setLongTimeout, type LongTimer } from "../proto/timer.ts";
 import type { Engine } from "../engine/index.ts";
 import { makePool, transaction, type TransactionOptions } from "./db.ts";
 import { Full, Round, partitionId, type OpResult, type RoundOp } from "./round.ts";

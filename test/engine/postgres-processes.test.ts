@@ -6,7 +6,7 @@
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Store } from "../../proto/api.ts";
-import { open } from "../../engine/index.ts";
+import { open } from "../../index.ts";
 import { postgresMissing, startPostgres, type PgCluster } from "../support/postgres.ts";
 import { finished, startWorker } from "../support/workers.ts";
 

@@ -5,7 +5,7 @@
 
 import pg from "pg";
 import type { OpenOptions, Store } from "../../proto/api.ts";
-import { open } from "../../engine/index.ts";
+import { open } from "../../index.ts";
 import { connect } from "../../client/index.ts";
 import { startServer } from "../../server/index.ts";
 import type { FactoryOptions, Harness } from "../conformance/index.ts";

@@ -10,7 +10,7 @@
 // of several processes really overlap.
 //   waiter   {url, queue, count, pollIntervalMs} -> "waiting", then "got <value>" per blocking get
 
-import { open } from "../../engine/index.ts";
+import { open } from "../../index.ts";
 
 const [role, rawArgs] = process.argv.slice(2);
 const args = JSON.parse(rawArgs ?? "{}") as Record<string, any>;
