@@ -89,16 +89,23 @@ export async function transaction<T>(pool: pg.Pool, body: (client: pg.PoolClient
     if (attempt > 0) options.onRetry?.();
     let client: pg.PoolClient | undefined;
     let committing = false;
+    // A checked-out client emits 'error' when its connection dies between two queries (the
+    // server killed, a failover): without a listener that would end the process. The
+    // failure also reaches the next query, which is where it is handled.
+    const ignore = (): void => {};
     try {
       client = await pool.connect();
+      client.on("error", ignore);
       await client.query("BEGIN");
       const result = await body(client);
       committing = true;
       await client.query("COMMIT");
+      client.off("error", ignore);
       client.release();
       return result;
     } catch (err) {
       if (client) {
+        client.off("error", ignore);
         const broken = isConnectionError(err);
         if (!broken && !committing) await client.query("ROLLBACK").catch(() => {});
         client.release(broken || committing ? true : undefined);

@@ -2,7 +2,12 @@
 // postgres-worker.ts ROLE JSON-ARGS`. Each opens the same database with open({ postgres })
 // and writes one line per event to stdout; every role prints "done" last.
 //
-//   producer {url, queue, name, count}     -> "ack <i>" after each acknowledged put of "<name>:<i>"
+//   producer {url, queue, name, count, keepGoing?, stop?}
+//                                          -> "ack <i>" after each acknowledged put of "<name>:<i>",
+//                                             with keepGoing "fail <i> <code>" for a put that failed;
+//                                             with stop, then puts "STOP" until one is acknowledged
+//   consumer {url, queue}                  -> "got <value>" per item, "failed-get <code>" per failed
+//                                             getMany(10); stops at a "STOP" item
 //   skipper  {url, dict, name, keys, startAt} -> "won <key>" for each skipIfExists put it won
 //   popper   {url, dict, keys, startAt}    -> "popped <key>" for each pop that got the value
 //
@@ -30,8 +35,38 @@ try {
     case "producer": {
       const q = await store.queues.fromName<string>(args.queue);
       for (let i = 0; i < args.count; i++) {
-        await q.put(`${args.name}:${i}`);
-        log(`ack ${i}`);
+        try {
+          await q.put(`${args.name}:${i}`);
+          log(`ack ${i}`);
+        } catch (err) {
+          if (!args.keepGoing) throw err;
+          log(`fail ${i} ${(err as { code?: string }).code ?? String(err)}`);
+        }
+      }
+      while (args.stop) {
+        try {
+          await q.put("STOP");
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      break;
+    }
+    case "consumer": {
+      const q = await store.queues.fromName<string>(args.queue);
+      for (let stop = false; !stop; ) {
+        let values: string[] = [];
+        try {
+          values = await q.getMany(10, { timeoutMs: 1_000 });
+        } catch (err) {
+          const code = (err as { code?: string }).code ?? String(err);
+          if (code !== "QUEUE_EMPTY") log(`failed-get ${code}`);
+        }
+        for (const value of values) {
+          if (value === "STOP") stop = true;
+          else log(`got ${value}`);
+        }
       }
       break;
     }
