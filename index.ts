@@ -4,8 +4,16 @@ import type { OpenOptions, Store } from "./proto/api.ts";
 import { openEngine } from "./engine/index.ts";
 import { createStore } from "./store/index.ts";
 
-/** Opens the embedded store: LevelDB in a folder, or in memory with `{ memory: true }`. */
+/**
+ * Opens a store: LevelDB in a folder, in memory with `{ memory: true }`, or in a
+ * PostgreSQL database with `{ postgres: url }` (loaded only then: docs/postgres.md).
+ */
 export async function open(options: string | OpenOptions): Promise<Store> {
+  if (options !== null && typeof options === "object" && options.postgres !== undefined) {
+    const { openPostgres } = await import("./postgres/index.ts");
+    const backend = await openPostgres(options);
+    return createStore(backend, backend.environment);
+  }
   const engine = await openEngine(options);
   return createStore(engine, engine.environment);
 }

@@ -25,17 +25,7 @@ export interface EngineOptions extends OpenOptions {
    * every call (StorageStoppedError) until it is closed and opened again.
    */
   onStorageFailure?: (err: unknown) => void;
-  /**
-   * PostgreSQL only: an ephemeral object is deleted after this long without a heartbeat
-   * (or, with ephemeralAtOpen "delete", without its process). Default 300,000 ms.
-   */
-  ephemeralExpiryMs?: number;
-  /** PostgreSQL only, for tests: how often waits look again without a wake-up (default 1,000 ms). */
-  pollIntervalMs?: number;
 }
-
-/** How long an ephemeral object outlives its last heartbeat on PostgreSQL, by default (the server's default). */
-const EPHEMERAL_EXPIRY_MS_DEFAULT = 300_000;
 
 export interface Engine extends Backend {
   readonly limits: Limits;
@@ -73,24 +63,7 @@ export async function openEngine(options: string | EngineOptions): Promise<Engin
   }
   const ephemeralAtOpen = opts.ephemeralAtOpen ?? "delete";
   if (ephemeralAtOpen !== "delete" && ephemeralAtOpen !== "keep") throw new InvalidError('ephemeralAtOpen must be "delete" or "keep"');
-  if (opts.postgres !== undefined) {
-    if (opts.path !== undefined || opts.memory !== undefined) throw new InvalidError("give one of path, memory: true or postgres, not several");
-    if (typeof opts.postgres !== "string" || !/^postgres(ql)?:\/\//.test(opts.postgres)) {
-      throw new InvalidError("postgres must be a connection string, postgres://user:password@host:port/database");
-    }
-    // Loaded only here: the embedded store never loads pg.
-    const { PostgresEngine } = await import("../postgres/index.ts");
-    return PostgresEngine.open({
-      url: opts.postgres,
-      clock,
-      limits,
-      environment,
-      // The embedded store keeps its own ephemeral objects alive; a server lets heartbeats do it.
-      ephemeralKeptBy: ephemeralAtOpen === "delete" ? "process" : "heartbeats",
-      ephemeralExpiryMs: opts.ephemeralExpiryMs ?? EPHEMERAL_EXPIRY_MS_DEFAULT,
-      pollIntervalMs: opts.pollIntervalMs,
-    });
-  }
+  if (opts.postgres !== undefined) throw new InvalidError("give one of path, memory: true or postgres, not several");
   const { db, nextNum } = await openStorage(opts);
   try {
     return await LevelEngine.start(

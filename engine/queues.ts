@@ -33,13 +33,9 @@ const EMPTY = Buffer.alloc(0);
 
 type PartitionName = string | undefined;
 
-/** Arrival order of waits, shared by every queue (see WaitOptions.ticket). */
-let lastTicket = 0;
-
-/** A ticket for a wait arriving now. */
-export function waitTicket(): number {
-  return ++lastTicket;
-}
+/** Arrival order of waits, shared by every queue and backend (see WaitOptions.ticket). */
+export { waitTicket } from "../proto/tickets.ts";
+import { waitTicket } from "../proto/tickets.ts";
 
 interface Waiter {
   /** arrival order: waiters of a partition are served by ticket */

@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import type pg from "pg";
 import type { Clock } from "../proto/api.ts";
 import type {
+  Backend,
   DeleteObjectRequest,
   DictScanPage,
   DictScanRequest,
@@ -26,9 +27,8 @@ import { AlreadyExistsError, ClosedError, InternalError, InvalidError, LarderErr
 import { isCanonicalKey } from "../proto/keys.ts";
 import type { Limits } from "../proto/limits.ts";
 import { checkBytes, validateCount, validateEnvironment, validateName, validatePartition, validateTimeout, validateTtl } from "../proto/validate.ts";
-import { waitTicket } from "../engine/queues.ts";
+import { waitTicket } from "../proto/tickets.ts";
 import { setLongTimeout, type LongTimer } from "../proto/timer.ts";
-import type { Engine } from "../engine/index.ts";
 import { makePool, transaction, type TransactionOptions } from "./db.ts";
 import { Full, Round, partitionId, type OpResult, type RoundOp } from "./round.ts";
 import { migrate, STATS_STRIPES } from "./schema.ts";
@@ -158,7 +158,7 @@ interface PartitionWaits {
   expiryTimer: LongTimer | undefined;
 }
 
-export class PostgresEngine implements Engine {
+export class PostgresEngine implements Backend {
   readonly limits: Limits;
   readonly environment: string;
   private readonly pool: pg.Pool;

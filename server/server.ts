@@ -495,9 +495,10 @@ export async function startServer(options: ServerOptions | null = {}): Promise<L
   // On PostgreSQL the database is shared by several servers: ephemeral leases live in its
   // rows (heartbeat_at), reaped by whichever process holds the sweeper lease, not here.
   const postgres = options.postgres !== undefined;
-  const engine =
-    options.memory === true || postgres
-      ? await openEngine({ ...engineOptions(options), ephemeralExpiryMs: resolved.ephemeralExpiryMs })
+  const engine: Engine = postgres
+    ? await (await import("../postgres/index.ts")).openPostgres({ ...engineOptions(options), ephemeralExpiryMs: resolved.ephemeralExpiryMs })
+    : options.memory === true
+      ? await openEngine(engineOptions(options))
       : await RecoveringEngine.open(engineOptions(options), resolved.logError);
   try {
     const leases = new Leases({

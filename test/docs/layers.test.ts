@@ -1,6 +1,6 @@
 // The dependencies between folders point one way (README.md, "Layout"): proto/ is the
 // contract and imports nothing else; engine/ and store/ import proto/ alone; client/ adds
-// store/; server/ adds engine/; the package's root composes them. A folder reaches another
+// store/; server/ adds engine/ and postgres/ (which imports proto/ alone); the package's root composes them. A folder reaches another
 // (other than proto/) only through its door, index.ts; bin/ and examples/ use doors alone.
 // Read from the source text, so a wrong import fails here before it is ever loaded.
 
@@ -17,8 +17,10 @@ const ALLOWED: Record<string, readonly string[]> = {
   engine: ["proto"],
   store: ["proto"],
   client: ["proto", "store"],
-  server: ["proto", "engine"],
-  ".": ["proto", "engine", "store", "client", "server"],
+  server: ["proto", "engine", "postgres"],
+  // The PostgreSQL backend: the contract and the pg client, nothing of the embedded engine.
+  postgres: ["proto"],
+  ".": ["proto", "engine", "store", "client", "server", "postgres"],
   bin: ["proto", "store", "client", "server", "."],
   examples: ["proto", "client", "server", "."],
   // The web console, bundled for the browser: the protocol's codecs and nothing that runs on a server.
