@@ -129,6 +129,35 @@ export async function transaction<T>(pool: pg.Pool, body: (client: pg.PoolClient
   }
 }
 
+/**
+ * One statement on its own (autocommit), retried like a transaction's body: for reads, and
+ * for writes that may safely run twice (a TTL refresh). Saves BEGIN and COMMIT.
+ */
+export async function single<R extends pg.QueryResultRow>(pool: pg.Pool, text: string, values: unknown[], options: TransactionOptions = {}): Promise<pg.QueryResult<R>> {
+  let conflicts = 0;
+  const started = Date.now();
+  for (let attempt = 0; ; attempt++) {
+    const stop = options.stopped?.();
+    if (stop) throw stop;
+    try {
+      return await pool.query<R>(text, values);
+    } catch (err) {
+      if (isConflict(err) && ++conflicts <= CONFLICT_RETRIES_MAX) {
+        await sleep(Math.random() * Math.min(50, 2 ** conflicts));
+        continue;
+      }
+      if (isConnectionError(err)) {
+        if (Date.now() - started < UNAVAILABLE_BUDGET_MS) {
+          await sleep(Math.min(500, 25 * 2 ** Math.min(attempt, 5)));
+          continue;
+        }
+        throw new UnavailableError(`the PostgreSQL database is unreachable (${err instanceof Error ? err.message : String(err)}), after ${UNAVAILABLE_BUDGET_MS} ms of retries`, { cause: err });
+      }
+      throw err;
+    }
+  }
+}
+
 /** One statement outside a transaction, with the same retries (reads). */
 export function query<R extends pg.QueryResultRow>(pool: pg.Pool, text: string, values: unknown[] = [], options: TransactionOptions = {}): Promise<pg.QueryResult<R>> {
   return transaction(pool, (client) => client.query<R>(text, values), options);

@@ -30,13 +30,18 @@ import { checkBytes, validateCount, validateEnvironment, validateName, validateP
 import { waitTicket } from "../proto/tickets.ts";
 import { setLongTimeout, type LongTimer } from "../proto/timer.ts";
 import { makePool, transaction, type TransactionOptions } from "./db.ts";
-import { Full, Round, partitionId, type OpResult, type RoundOp } from "./round.ts";
+import { Full, Round, partitionId, readRound, type OpResult, type RoundOp } from "./round.ts";
 import { migrate, STATS_STRIPES } from "./schema.ts";
 import { Sweeper } from "./sweeper.ts";
 import { CHANNEL, Listener, WAKE_ALL, partitionToken } from "./wakeups.ts";
 
 /** Calls gathered into one round at most (a round's statements stay a fixed handful). */
 const ROUND_OPS_MAX = 1024;
+/**
+ * Items and entries written by one round at most: each is a few parameters of the round's
+ * write statement, and a statement takes at most 65,535 (a larger call goes alone).
+ */
+const ROUND_ROWS_MAX = 10_000;
 /** Encoded bytes gathered into one round at most. */
 const ROUND_BYTES_MAX = 16 * 1024 * 1024;
 /** Waits are retried this often even without a wake-up (LISTEN is lost on reconnect). */
@@ -117,6 +122,8 @@ function notIssued(): InvalidError {
 interface Pending {
   op: RoundOp;
   bytes: number;
+  /** rows it writes (items, entries) */
+  rows: number;
   resolve(result: OpResult): void;
   reject(err: unknown): void;
 }
@@ -258,7 +265,8 @@ export class PostgresEngine implements Backend {
   /** Queues a data call for the next round; resolves with its own result. */
   private submit(op: RoundOp, bytes = 0): Promise<OpResult> {
     return new Promise<OpResult>((resolve, reject) => {
-      this.pending.push({ op, bytes, resolve, reject });
+      const rows = op.kind === "queuePut" ? op.values.length : op.kind === "dictUpdate" ? op.entries.length : 1;
+      this.pending.push({ op, bytes, rows, resolve, reject });
       this.schedule();
     });
   }
@@ -285,10 +293,13 @@ export class PostgresEngine implements Backend {
     try {
       while (this.pending.length > 0) {
         let bytes = 0;
+        let rows = 0;
         let count = 0;
-        while (count < this.pending.length && count < ROUND_OPS_MAX && (count === 0 || bytes + this.pending[count]!.bytes <= ROUND_BYTES_MAX)) {
-          bytes += this.pending[count]!.bytes;
-          count++;
+        for (; count < this.pending.length && count < ROUND_OPS_MAX; count++) {
+          const next = this.pending[count]!;
+          if (count > 0 && (bytes + next.bytes > ROUND_BYTES_MAX || rows + next.rows > ROUND_ROWS_MAX)) break;
+          bytes += next.bytes;
+          rows += next.rows;
         }
         const batch = this.pending.splice(0, count);
         await this.runRound(batch);
@@ -301,6 +312,11 @@ export class PostgresEngine implements Backend {
   private async runRound(batch: Pending[]): Promise<void> {
     const ops = batch.map((p) => p.op);
     try {
+      if (ops.every((op) => op.kind === "dictRead")) {
+        const results = await readRound(this.pool, ops as Array<Extract<RoundOp, { kind: "dictRead" }>>, this.now(), this.txOptions);
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+        return;
+      }
       const outcome = await transaction(this.pool, (client) => new Round(ops, this.now(), this.limits).run(client), this.txOptions);
       for (let i = 0; i < batch.length; i++) batch[i]!.resolve(outcome.results[i]!);
       for (const pid of outcome.filled) this.kick(pid, "items");

@@ -14,6 +14,7 @@
 // hold the key's row lock. Items put and taken in the same round never reach a table.
 
 import type pg from "pg";
+import { single, type TransactionOptions } from "./db.ts";
 import { NotFoundError, ResourceExhaustedError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
 import { STATS_STRIPES } from "./schema.ts";
@@ -101,6 +102,61 @@ function sizeOf(key: Buffer, value: Buffer): number {
   return key.length + value.length;
 }
 
+/**
+ * A round of dict reads alone: one statement, no transaction (a read racing a delete may
+ * see the object either way, as in any order of the two), and a TTL refresh after it when
+ * entries need one.
+ */
+export async function readRound(pool: pg.Pool, ops: ReadonlyArray<Extract<RoundOp, { kind: "dictRead" }>>, now: number, options: TransactionOptions): Promise<OpResult[]> {
+  const { rows } = await single<{ i: number; kind: string | null; entry_ttl_ms: number | null; value: Buffer | null; expires_at: number | null }>(
+    pool,
+    `SELECT u.i, o.kind, o.entry_ttl_ms, e.value, e.expires_at
+     FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS u(d, k, i)
+     LEFT JOIN larder_objects o ON o.id = u.d
+     LEFT JOIN larder_dict_entries e ON e.dict_id = u.d AND e.key = u.k AND e.value IS NOT NULL`,
+    [ops.map((op) => op.id), ops.map((op) => op.key)],
+    options,
+  );
+  const results: OpResult[] = new Array(ops.length);
+  const refresh = new Map<string, { dictId: string; key: Buffer; expiresAt: number }>();
+  for (const row of rows) {
+    const i = row.i - 1;
+    const op = ops[i]!;
+    if (row.kind !== "dict") {
+      results[i] = { ok: false, error: new NotFoundError(`Dict ${op.id} not found (deleted)`) };
+      continue;
+    }
+    const live = row.value !== null && row.expires_at! > now;
+    results[i] = { ok: true, value: op.contains ? live : live ? row.value : undefined };
+    if (!live) continue;
+    const target = refreshTarget(row.expires_at!, row.entry_ttl_ms ?? undefined, now);
+    if (target !== undefined) refresh.set(entryId(op.id, op.key), { dictId: op.id, key: op.key, expiresAt: target });
+  }
+  if (refresh.size > 0) {
+    const r = [...refresh.values()];
+    // Best effort, as the embedded engine's: the read stands whatever happens to the refresh.
+    await single(
+      pool,
+      `UPDATE larder_dict_entries e SET expires_at = u.x FROM unnest($1::text[], $2::bytea[], $3::float8[]) AS u(d, k, x)
+       WHERE e.dict_id = u.d AND e.key = u.k AND e.value IS NOT NULL AND e.expires_at > $4`,
+      [r.map((e) => e.dictId), r.map((e) => e.key), r.map((e) => e.expiresAt), now],
+      options,
+    ).catch(() => {});
+  }
+  return results;
+}
+
+/** The deadline a read moves an entry to, or undefined when it stays (as dicts.ts touch()). */
+function refreshTarget(expiresAt: number, ttl: number | undefined, now: number): number | undefined {
+  const target = ttl === undefined ? Infinity : deadlineAfter(now, ttl);
+  if (target === expiresAt) return undefined;
+  if (ttl !== undefined && target !== Infinity && expiresAt !== Infinity) {
+    const step = Math.min(REFRESH_GRANULARITY_MS_MAX, ttl / 1000);
+    if (Math.abs(target - expiresAt) < step) return undefined;
+  }
+  return target;
+}
+
 export class Round {
   private readonly results: OpResult[];
   private readonly objects = new Map<string, ObjectState>();
@@ -170,21 +226,31 @@ export class Round {
     }
     if (touched.size === 0) return;
     const sorted = [...touched.values()].sort((a, b) => (a.queueId < b.queueId ? -1 : a.queueId > b.queueId ? 1 : Buffer.compare(a.pkey, b.pkey)));
+    type Row = { queue_id: string; pkey: Buffer; head: number; tail: number; expires_at: number };
+    const rows: Row[] = [];
     const puts = sorted.filter((t) => t.put);
+    const getsOnly = sorted.filter((t) => !t.put);
     if (puts.length > 0) {
-      await client.query(
-        `INSERT INTO larder_partitions (queue_id, pkey, gen, head, tail, expires_at)
+      // Creates the rows that are missing and locks (and reads) those that exist, in key
+      // order, in one statement: ON CONFLICT DO UPDATE takes the row lock as an UPDATE does.
+      const result = await client.query<Row>(
+        `INSERT INTO larder_partitions AS p (queue_id, pkey, gen, head, tail, expires_at)
          SELECT q, k, (random() * 9007199254740991)::bigint, 0, 0, 'Infinity' FROM unnest($1::text[], $2::bytea[]) AS u(q, k)
-         ON CONFLICT DO NOTHING`,
+         ON CONFLICT (queue_id, pkey) DO UPDATE SET head = p.head
+         RETURNING p.queue_id, p.pkey, p.head, p.tail, p.expires_at`,
         [puts.map((t) => t.queueId), puts.map((t) => t.pkey)],
       );
+      rows.push(...result.rows);
     }
-    const { rows } = await client.query<{ queue_id: string; pkey: Buffer; head: number; tail: number; expires_at: number }>(
-      `SELECT p.queue_id, p.pkey, p.head, p.tail, p.expires_at FROM larder_partitions p
-       JOIN unnest($1::text[], $2::bytea[]) AS u(q, k) ON p.queue_id = u.q AND p.pkey = u.k
-       ORDER BY p.queue_id, p.pkey FOR UPDATE OF p`,
-      [sorted.map((t) => t.queueId), sorted.map((t) => t.pkey)],
-    );
+    if (getsOnly.length > 0) {
+      const result = await client.query<Row>(
+        `SELECT p.queue_id, p.pkey, p.head, p.tail, p.expires_at FROM larder_partitions p
+         JOIN unnest($1::text[], $2::bytea[]) AS u(q, k) ON p.queue_id = u.q AND p.pkey = u.k
+         ORDER BY p.queue_id, p.pkey FOR UPDATE OF p`,
+        [getsOnly.map((t) => t.queueId), getsOnly.map((t) => t.pkey)],
+      );
+      rows.push(...result.rows);
+    }
     for (const row of rows) {
       this.partitions.set(partitionId(row.queue_id, row.pkey), {
         queueId: row.queue_id,
@@ -216,28 +282,22 @@ export class Round {
     }
     if (written.size > 0) {
       const dicts = [...new Set([...written.values()].map((w) => w.dictId))].sort();
-      // This round's stripe first: a clear locks every stripe before it touches entries.
-      await client.query(
-        "SELECT 1 FROM larder_dict_stats WHERE dict_id = ANY($1::text[]) AND stripe = $2 ORDER BY dict_id FOR UPDATE",
-        [dicts, this.stripe],
-      );
+      // This round's stripe first (a clear locks every stripe before it touches entries),
+      // and the dicts' byte totals in the same statement.
       const { rows: totals } = await client.query<{ dict_id: string; bytes: number }>(
-        "SELECT dict_id, sum(bytes)::bigint AS bytes FROM larder_dict_stats WHERE dict_id = ANY($1::text[]) GROUP BY dict_id",
-        [dicts],
+        `WITH mine AS (SELECT dict_id FROM larder_dict_stats WHERE dict_id = ANY($1::text[]) AND stripe = $2 ORDER BY dict_id FOR UPDATE)
+         SELECT s.dict_id, sum(s.bytes)::bigint AS bytes FROM larder_dict_stats s WHERE s.dict_id IN (SELECT dict_id FROM mine) GROUP BY s.dict_id`,
+        [dicts, this.stripe],
       );
       for (const row of totals) this.dictBytes.set(row.dict_id, row.bytes);
       const sorted = [...written.values()].sort((a, b) => (a.dictId < b.dictId ? -1 : a.dictId > b.dictId ? 1 : Buffer.compare(a.key, b.key)));
-      const ids = sorted.map((w) => w.dictId);
-      const keys = sorted.map((w) => w.key);
-      await client.query(
-        "INSERT INTO larder_dict_entries (dict_id, key) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
-        [ids, keys],
-      );
+      // A placeholder row (value NULL) for each missing key, so that there is a row to lock;
+      // existing rows are locked (and read) by the no-op update, in key order.
       const { rows } = await client.query<{ dict_id: string; key: Buffer; value: Buffer | null; expires_at: number }>(
-        `SELECT e.dict_id, e.key, e.value, e.expires_at FROM larder_dict_entries e
-         JOIN unnest($1::text[], $2::bytea[]) AS u(d, k) ON e.dict_id = u.d AND e.key = u.k
-         ORDER BY e.dict_id, e.key FOR UPDATE OF e`,
-        [ids, keys],
+        `INSERT INTO larder_dict_entries AS e (dict_id, key) SELECT * FROM unnest($1::text[], $2::bytea[])
+         ON CONFLICT (dict_id, key) DO UPDATE SET expires_at = e.expires_at
+         RETURNING e.dict_id, e.key, e.value, e.expires_at`,
+        [sorted.map((w) => w.dictId), sorted.map((w) => w.key)],
       );
       for (const row of rows) {
         this.entries.set(entryId(row.dict_id, row.key), { dictId: row.dict_id, key: row.key, value: row.value, expiresAt: row.expires_at, locked: true, dirty: false });
@@ -339,13 +399,8 @@ export class Round {
 
   /** A read refreshes the entry's deadline, as the embedded engine does (dicts.ts touch()). */
   private touch(entry: EntryState, dict: ObjectState): void {
-    const ttl = dict.entryTtlMs;
-    const target = ttl === undefined ? Infinity : deadlineAfter(this.now, ttl);
-    if (target === entry.expiresAt) return;
-    if (ttl !== undefined && target !== Infinity && entry.expiresAt !== Infinity) {
-      const step = Math.min(REFRESH_GRANULARITY_MS_MAX, ttl / 1000);
-      if (Math.abs(target - entry.expiresAt) < step) return;
-    }
+    const target = refreshTarget(entry.expiresAt, dict.entryTtlMs, this.now);
+    if (target === undefined) return;
     entry.expiresAt = target;
     if (entry.locked) entry.dirty = true;
     else if (!this.refreshes.includes(entry)) this.refreshes.push(entry);
@@ -461,38 +516,57 @@ export class Round {
 
   // ---- writing ----
 
+  /**
+   * Every write of the round in ONE statement: data-modifying CTEs (item deletes and
+   * inserts, partition rows, dict entries, counters) and the NOTIFY, answering with the
+   * values taken. The parts touch disjoint rows, so running them on one snapshot is safe;
+   * the rows they depend on are locked by the statements before.
+   */
   private async write(client: pg.ClientBase): Promise<void> {
-    await this.deleteCleared(client);
-    await this.deleteTaken(client);
-    await this.insertItems(client);
-    await this.writePartitions(client);
-    await this.writeEntries(client);
-    await this.writeStats(client);
-    await this.notify(client);
+    const sql = new Statement();
+    this.deleteCleared(sql);
+    const taken = this.deleteTaken(sql);
+    this.insertItems(sql);
+    this.writePartitions(sql);
+    this.writeEntries(sql);
+    this.writeStats(sql);
+    const notify = this.notifyPayload();
+    if (sql.parts.length === 0 && notify === undefined) {
+      this.answerTakes(new Map());
+      return;
+    }
+    const selects: string[] = [];
+    if (notify !== undefined) selects.push(`SELECT NULL::text AS queue_id, NULL::bytea AS pkey, NULL::bigint AS seq, NULL::bytea AS value FROM (SELECT pg_notify(${sql.param(CHANNEL)}, ${sql.param(notify)})) AS n`);
+    if (taken !== undefined) selects.push(`SELECT queue_id, pkey, seq, value FROM ${taken}`);
+    if (selects.length === 0) selects.push("SELECT NULL::text AS queue_id, NULL::bytea AS pkey, NULL::bigint AS seq, NULL::bytea AS value");
+    const text = `${sql.parts.length > 0 ? `WITH ${sql.parts.join(",\n")}\n` : ""}${selects.join("\nUNION ALL\n")}`;
+    const { rows } = await client.query<{ queue_id: string | null; pkey: Buffer; seq: number; value: Buffer }>(text, sql.params);
+    const values = new Map<string, Buffer>();
+    for (const row of rows) if (row.queue_id !== null) values.set(`${partitionId(row.queue_id, row.pkey)}\0${row.seq}`, row.value);
+    this.answerTakes(values);
   }
 
-  private async deleteCleared(client: pg.ClientBase): Promise<void> {
-    if (this.clearedRanges.length === 0) return;
+  private deleteCleared(sql: Statement): void {
     const r = this.clearedRanges;
-    await client.query(
-      `DELETE FROM larder_items i USING unnest($1::text[], $2::bytea[], $3::bigint[], $4::bigint[]) AS r(q, k, f, t)
+    if (r.length === 0) return;
+    sql.cte(
+      `DELETE FROM larder_items i USING unnest(${sql.param(r.map((x) => x[0]))}::text[], ${sql.param(r.map((x) => x[1]))}::bytea[], ${sql.param(r.map((x) => x[2]))}::bigint[], ${sql.param(r.map((x) => x[3]))}::bigint[]) AS r(q, k, f, t)
        WHERE i.queue_id = r.q AND i.pkey = r.k AND i.seq >= r.f AND i.seq < r.t`,
-      [r.map((x) => x[0]), r.map((x) => x[1]), r.map((x) => x[2]), r.map((x) => x[3])],
     );
   }
 
-  private async deleteTaken(client: pg.ClientBase): Promise<void> {
-    const fromDb = this.takes.filter((t) => t.from < t.to);
-    const values = new Map<string, Buffer>();
-    if (fromDb.length > 0) {
-      const { rows } = await client.query<{ queue_id: string; pkey: Buffer; seq: number; value: Buffer }>(
-        `DELETE FROM larder_items i USING unnest($1::text[], $2::bytea[], $3::bigint[], $4::bigint[]) AS r(q, k, f, t)
-         WHERE i.queue_id = r.q AND i.pkey = r.k AND i.seq >= r.f AND i.seq < r.t
-         RETURNING i.queue_id, i.pkey, i.seq, i.value`,
-        [fromDb.map((t) => t.part.queueId), fromDb.map((t) => t.part.pkey), fromDb.map((t) => t.from), fromDb.map((t) => t.to)],
-      );
-      for (const row of rows) values.set(`${partitionId(row.queue_id, row.pkey)}\0${row.seq}`, row.value);
-    }
+  /** The CTE whose rows are the taken items, or undefined when nothing comes from the table. */
+  private deleteTaken(sql: Statement): string | undefined {
+    const t = this.takes.filter((x) => x.from < x.to);
+    if (t.length === 0) return undefined;
+    return sql.cte(
+      `DELETE FROM larder_items i USING unnest(${sql.param(t.map((x) => x.part.queueId))}::text[], ${sql.param(t.map((x) => x.part.pkey))}::bytea[], ${sql.param(t.map((x) => x.from))}::bigint[], ${sql.param(t.map((x) => x.to))}::bigint[]) AS r(q, k, f, t)
+       WHERE i.queue_id = r.q AND i.pkey = r.k AND i.seq >= r.f AND i.seq < r.t
+       RETURNING i.queue_id, i.pkey, i.seq, i.value`,
+    );
+  }
+
+  private answerTakes(values: Map<string, Buffer>): void {
     for (const t of this.takes) {
       const pid = partitionId(t.part.queueId, t.part.pkey);
       const out: Buffer[] = [];
@@ -506,90 +580,89 @@ export class Round {
     }
   }
 
-  private async insertItems(client: pg.ClientBase): Promise<void> {
+  private insertItems(sql: Statement): void {
     // One row per item, each value its own (binary) parameter: no hex encoding of values.
     const rows: string[] = [];
-    const params: unknown[] = [];
-    const flush = async (): Promise<void> => {
-      if (rows.length === 0) return;
-      await client.query(`INSERT INTO larder_items (queue_id, pkey, seq, value) VALUES ${rows.join(",")}`, params);
-      rows.length = 0;
-      params.length = 0;
-    };
     for (const p of this.partitions.values()) {
-      for (let j = 0; j < p.fresh.length; j++) {
-        params.push(p.queueId, p.pkey, p.lockedTail + j, p.fresh[j]);
-        const n = params.length;
-        rows.push(`($${n - 3}::text,$${n - 2}::bytea,$${n - 1}::bigint,$${n}::bytea)`);
-        if (params.length >= 60_000) await flush();
-      }
+      if (p.fresh.length === 0) continue;
+      const q = sql.param(p.queueId);
+      const k = sql.param(p.pkey);
+      for (let j = 0; j < p.fresh.length; j++) rows.push(`(${q}::text,${k}::bytea,${sql.param(p.lockedTail + j)}::bigint,${sql.param(p.fresh[j])}::bytea)`);
     }
-    await flush();
+    if (rows.length > 0) sql.cte(`INSERT INTO larder_items (queue_id, pkey, seq, value) VALUES ${rows.join(",")}`);
   }
 
-  private async writePartitions(client: pg.ClientBase): Promise<void> {
+  private writePartitions(sql: Statement): void {
     const dirty = [...this.partitions.values()].filter((p) => p.dirty);
     if (dirty.length === 0) return;
-    await client.query(
+    sql.cte(
       `UPDATE larder_partitions p SET head = u.h, tail = u.t, expires_at = u.e
-       FROM unnest($1::text[], $2::bytea[], $3::bigint[], $4::bigint[], $5::float8[]) AS u(q, k, h, t, e)
+       FROM unnest(${sql.param(dirty.map((p) => p.queueId))}::text[], ${sql.param(dirty.map((p) => p.pkey))}::bytea[], ${sql.param(dirty.map((p) => p.head))}::bigint[], ${sql.param(dirty.map((p) => p.tail))}::bigint[], ${sql.param(dirty.map((p) => p.expiresAt))}::float8[]) AS u(q, k, h, t, e)
        WHERE p.queue_id = u.q AND p.pkey = u.k`,
-      [dirty.map((p) => p.queueId), dirty.map((p) => p.pkey), dirty.map((p) => p.head), dirty.map((p) => p.tail), dirty.map((p) => p.expiresAt)],
     );
   }
 
-  private async writeEntries(client: pg.ClientBase): Promise<void> {
+  private writeEntries(sql: Statement): void {
     const locked = [...this.entries.values()].filter((e) => e.locked);
     const gone = locked.filter((e) => e.value === null);
     const kept = locked.filter((e) => e.value !== null && e.dirty);
     if (gone.length > 0) {
-      await client.query(
-        `DELETE FROM larder_dict_entries e USING unnest($1::text[], $2::bytea[]) AS u(d, k) WHERE e.dict_id = u.d AND e.key = u.k`,
-        [gone.map((e) => e.dictId), gone.map((e) => e.key)],
+      sql.cte(
+        `DELETE FROM larder_dict_entries e USING unnest(${sql.param(gone.map((e) => e.dictId))}::text[], ${sql.param(gone.map((e) => e.key))}::bytea[]) AS u(d, k) WHERE e.dict_id = u.d AND e.key = u.k`,
       );
     }
-    for (let start = 0; start < kept.length; start += 10_000) {
-      const chunk = kept.slice(start, start + 10_000);
-      const params: unknown[] = [];
-      const rows = chunk.map((e) => {
-        params.push(e.dictId, e.key, e.value, e.expiresAt);
-        const n = params.length;
-        return `($${n - 3}::text,$${n - 2}::bytea,$${n - 1}::bytea,$${n}::float8)`;
-      });
-      await client.query(
+    if (kept.length > 0) {
+      const rows = kept.map((e) => `(${sql.param(e.dictId)}::text,${sql.param(e.key)}::bytea,${sql.param(e.value)}::bytea,${sql.param(e.expiresAt)}::float8)`);
+      sql.cte(
         `UPDATE larder_dict_entries e SET value = u.v, expires_at = u.x FROM (VALUES ${rows.join(",")}) AS u(d, k, v, x)
          WHERE e.dict_id = u.d AND e.key = u.k`,
-        params,
       );
     }
-    if (this.refreshes.length > 0) {
-      const r = this.refreshes;
-      await client.query(
-        `UPDATE larder_dict_entries e SET expires_at = u.x FROM unnest($1::text[], $2::bytea[], $3::float8[]) AS u(d, k, x)
-         WHERE e.dict_id = u.d AND e.key = u.k AND e.value IS NOT NULL AND e.expires_at > $4`,
-        [r.map((e) => e.dictId), r.map((e) => e.key), r.map((e) => e.expiresAt), this.now],
+    const r = this.refreshes;
+    if (r.length > 0) {
+      sql.cte(
+        `UPDATE larder_dict_entries e SET expires_at = u.x FROM unnest(${sql.param(r.map((e) => e.dictId))}::text[], ${sql.param(r.map((e) => e.key))}::bytea[], ${sql.param(r.map((e) => e.expiresAt))}::float8[]) AS u(d, k, x)
+         WHERE e.dict_id = u.d AND e.key = u.k AND e.value IS NOT NULL AND e.expires_at > ${sql.param(this.now)}`,
       );
     }
   }
 
-  private async writeStats(client: pg.ClientBase): Promise<void> {
+  private writeStats(sql: Statement): void {
     const changed = [...this.statsDelta].filter(([, d]) => d.count !== 0 || d.bytes !== 0);
     if (changed.length === 0) return;
-    await client.query(
+    sql.cte(
       `UPDATE larder_dict_stats s SET count = s.count + u.c, bytes = s.bytes + u.b
-       FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(d, c, b) WHERE s.dict_id = u.d AND s.stripe = $4`,
-      [changed.map(([id]) => id), changed.map(([, d]) => d.count), changed.map(([, d]) => d.bytes), this.stripe],
+       FROM unnest(${sql.param(changed.map(([id]) => id))}::text[], ${sql.param(changed.map(([, d]) => d.count))}::bigint[], ${sql.param(changed.map(([, d]) => d.bytes))}::bigint[]) AS u(d, c, b)
+       WHERE s.dict_id = u.d AND s.stripe = ${sql.param(this.stripe)}`,
     );
   }
 
-  private async notify(client: pg.ClientBase): Promise<void> {
+  /** The NOTIFY payload: partitions that got items, and those that made room for putters. */
+  private notifyPayload(): string | undefined {
     const tokens: string[] = [];
     const half = this.limits.queuePartitionItemsMax / 2;
     for (const p of this.partitions.values()) {
       // Room matters only to putters, who wait only on a partition that was nearly full.
       if (p.filled || (p.emptied && p.countBefore >= half)) tokens.push(partitionToken(p.queueId, p.pkey));
     }
-    if (tokens.length === 0) return;
-    await client.query("SELECT pg_notify($1, $2)", [CHANNEL, payloadOf(tokens)]);
+    return tokens.length === 0 ? undefined : payloadOf(tokens);
+  }
+}
+
+/** One statement being built: its CTEs and its parameters. */
+class Statement {
+  readonly parts: string[] = [];
+  readonly params: unknown[] = [];
+
+  param(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+
+  /** Adds a CTE and returns its name. */
+  cte(body: string): string {
+    const name = `w${this.parts.length}`;
+    this.parts.push(`${name} AS (${body})`);
+    return name;
   }
 }
