@@ -15,6 +15,8 @@ import { LarderError } from "../../proto/errors.ts";
 import { open } from "../../index.ts";
 import { ManualClock } from "../support/clock.ts";
 import { DICT_TTL_MS, MODEL_LIMITS, Model, type Outcome } from "../model/model.ts";
+import { postgresMissing, startPostgres, type PgCluster } from "../support/postgres.ts";
+import pg from "pg";
 
 interface Real {
   store: Store;
@@ -23,11 +25,15 @@ interface Real {
   clock: ManualClock;
   path: string;
   memory: boolean;
+  /** a PostgreSQL connection string: the store is there instead of `path` */
+  postgres?: string;
 }
 
 async function connectReal(real: Omit<Real, "store" | "q" | "d">): Promise<Real> {
   const options = { limits: MODEL_LIMITS, clock: real.clock, durability: "buffered" as const };
-  const store = await open(real.memory ? { ...options, memory: true } : { ...options, path: real.path });
+  const store = await open(
+    real.postgres !== undefined ? { ...options, postgres: real.postgres } : real.memory ? { ...options, memory: true } : { ...options, path: real.path },
+  );
   const q = await store.queues.fromName("model", { createIfMissing: true });
   const d = await store.dicts.fromName<string, unknown>("model", { createIfMissing: true, entryTtlMs: DICT_TTL_MS });
   return { ...real, store, q, d };
@@ -166,6 +172,9 @@ function bigintJson(_key: string, value: unknown): unknown {
 }
 
 const RUNS = Number(process.env.FC_RUNS ?? 60);
+/** Fewer on PostgreSQL: each command is a few transactions, each run a fresh schema. */
+const POSTGRES_RUNS = Number(process.env.FC_RUNS ?? 15);
+const postgresAbsent = postgresMissing();
 
 describe("model-based: random queue and dict commands against a model", () => {
   const dirs: string[] = [];
@@ -194,4 +203,38 @@ describe("model-based: random queue and dict commands against a model", () => {
       );
     }, 300_000);
   }
+
+  // The same commands on PostgreSQL (open({ postgres })), each run in a fresh schema of one
+  // database; "restart" closes the store and opens the schema again.
+  it.skipIf(postgresAbsent !== undefined)("on PostgreSQL, with restarts: every answer matches the model", async () => {
+    const cluster: PgCluster = await startPostgres({ noFsync: true });
+    const database = await cluster.createDatabase();
+    const admin = new pg.Client({ connectionString: database });
+    await admin.connect();
+    let schemas = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.commands(commands, { maxCommands: 80, size: "large" }), async (cmds) => {
+          const schema = `model${++schemas}`;
+          await admin.query(`CREATE SCHEMA ${schema}`);
+          const postgres = `${database}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+          const clock = new ManualClock();
+          const real = await connectReal({ clock, path: "", memory: false, postgres });
+          try {
+            await fc.asyncModelRun(() => ({ model: new Model(clock.now()), real }), cmds);
+          } finally {
+            await real.store.close();
+          }
+        }),
+        {
+          numRuns: POSTGRES_RUNS,
+          verbose: true,
+          ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH } : {}),
+        },
+      );
+    } finally {
+      await admin.end();
+      await cluster.stop();
+    }
+  }, 300_000);
 });
