@@ -10,6 +10,8 @@
 //      level-fsync, level-buffered               raw classic-level: the limit of the storage
 //      bare-http                                 node:http + undici: the limit of the transport
 //      redis-always, redis-none                  Redis 7 via ioredis, when redis-server is installed
+//      larder-postgres, larder-postgres-sync     `open({ postgres })` on a PostgreSQL 15 started for the
+//                                                run: primary alone, and with a synchronous standby
 //    plus raw chained batches of 1,000 (level-fsync), the reference of issue 2's target.
 // 2. Wake latency (put -> blocked getter), embedded, remote and Redis.
 // 3. The scale run (1M queue items / 10k partitions / 1M dict keys; a tenth with --quick).
@@ -25,6 +27,8 @@ import { batchTargets } from "./lib/batch-targets.ts";
 import { httpTargets } from "./lib/http-targets.ts";
 import { LarderSystem } from "./lib/larder.ts";
 import { LevelSystem } from "./lib/level.ts";
+import { PostgresSystem, postgresMissing } from "./lib/postgres.ts";
+import { postgresTargets } from "./lib/postgres-targets.ts";
 import { errorLine, matrixSteps, runMatrix } from "./lib/matrix.ts";
 import { saveResult } from "./lib/program.ts";
 import { Progress } from "./lib/progress.ts";
@@ -74,6 +78,11 @@ async function startSystems(sizer: WireSizer, skipped: Skipped[]): Promise<Syste
     ["level-buffered", () => LevelSystem.open("buffered")],
     ["bare-http", () => BareHttpSystem.start(sizer)],
   ];
+  const pgMissing = postgresMissing();
+  for (const [name, standby] of [["larder-postgres", false], ["larder-postgres-sync", true]] as const) {
+    if (pgMissing === undefined) factories.push([name, () => PostgresSystem.open(standby)]);
+    else if (selected(args, name)) skipped.push({ system: name, reason: pgMissing });
+  }
   if (redisExecutable === undefined) {
     progress.note(REDIS_MISSING_NOTE);
     for (const name of ["redis-always", "redis-none"]) skipped.push({ system: name, reason: "redis-server is not on PATH" });
@@ -194,6 +203,7 @@ async function main(): Promise<void> {
     engineTarget(records),
     ...httpTargets(records),
     ...batchTargets(records, RAW_BATCH),
+    ...postgresTargets(records),
     ...wakeTargets(wake),
     ...(scale === undefined ? [] : scaleTargets(scale)),
   ];
