@@ -292,6 +292,7 @@ export class PostgresEngine implements Backend {
     this.running = true;
     try {
       while (this.pending.length > 0) {
+        this.joinWaitingGetters();
         let bytes = 0;
         let rows = 0;
         let count = 0;
@@ -306,6 +307,23 @@ export class PostgresEngine implements Backend {
       }
     } finally {
       this.running = false;
+    }
+  }
+
+  /**
+   * Getters of this process waiting on a partition that a pending put fills join the same
+   * round, right after the put: they are served by its commit, without a round of their own
+   * (and the items they take never reach the table).
+   */
+  private joinWaitingGetters(): void {
+    const seen = new Set<string>();
+    for (const p of this.pending) {
+      if (p.op.kind !== "queuePut") continue;
+      const pid = partitionId(p.op.id, p.op.pkey);
+      if (seen.has(pid)) continue;
+      seen.add(pid);
+      const w = this.waits.get(pid);
+      if (w?.getters.some((g) => !g.inFlight && !g.done)) this.kick(pid, "items");
     }
   }
 
