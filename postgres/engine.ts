@@ -33,6 +33,7 @@ import { makePool, transaction, type TransactionOptions } from "./db.ts";
 import { Full, Round, partitionId, readRound, type OpResult, type RoundOp } from "./round.ts";
 import { migrate, STATS_STRIPES } from "./schema.ts";
 import { Sweeper } from "./sweeper.ts";
+import { decodeRun } from "./runs.ts";
 import { CHANNEL, Listener, WAKE_ALL, partitionToken } from "./wakeups.ts";
 
 /** Calls gathered into one round at most (a round's statements stay a fixed handful). */
@@ -906,18 +907,15 @@ export class PostgresEngine implements Backend {
     const cleared = await this.tx(async (client) => {
       const obj = await client.query("SELECT 1 FROM larder_objects WHERE id = $1 AND kind = 'queue' FOR KEY SHARE", [id]);
       if (obj.rowCount === 0) throw new NotFoundError(`Queue ${id} not found`);
-      const { rows } = await client.query<{ pkey: Buffer; head: number; tail: number }>(
-        `SELECT pkey, head, tail FROM larder_partitions WHERE queue_id = $1 AND ($2::bytea IS NULL OR pkey = $2) AND tail > head
+      const { rows } = await client.query<{ pkey: Buffer }>(
+        `SELECT pkey FROM larder_partitions WHERE queue_id = $1 AND ($2::bytea IS NULL OR pkey = $2) AND tail > head
          ORDER BY pkey FOR UPDATE`,
         [id, pkey],
       );
       if (rows.length === 0) return rows;
-      await client.query(
-        `DELETE FROM larder_items i USING unnest($2::bytea[], $3::bigint[], $4::bigint[]) AS r(k, f, t)
-         WHERE i.queue_id = $1 AND i.pkey = r.k AND i.seq >= r.f AND i.seq < r.t`,
-        [id, rows.map((r) => r.pkey), rows.map((r) => r.head), rows.map((r) => r.tail)],
-      );
-      await client.query("UPDATE larder_partitions SET head = tail WHERE queue_id = $1 AND pkey = ANY($2::bytea[])", [id, rows.map((r) => r.pkey)]);
+      const keys = rows.map((r) => r.pkey);
+      await client.query("DELETE FROM larder_items WHERE queue_id = $1 AND pkey = ANY($2::bytea[])", [id, keys]);
+      await client.query("UPDATE larder_partitions SET head = tail, head_run = tail WHERE queue_id = $1 AND pkey = ANY($2::bytea[])", [id, keys]);
       await client.query("SELECT pg_notify($1, $2)", [CHANNEL, pkey === null ? id : partitionToken(id, pkey)]);
       return rows;
     });
@@ -956,17 +954,23 @@ export class PostgresEngine implements Backend {
       if (row.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
       if (row.gen === null || row.expires_at! <= now || row.tail! <= row.head!) return [];
       const from = after !== undefined && after.gen === row.gen ? Math.max(after.seq + 1, row.head!) : row.head!;
-      if (after !== undefined && after.gen === row.gen && after.seq >= row.tail!) return [];
-      const items = await client.query<{ seq: number; value: Buffer }>(
-        "SELECT seq, value FROM larder_items WHERE queue_id = $1 AND pkey = $2 AND seq >= $3 AND seq < $4 ORDER BY seq LIMIT $5",
-        [id, pkey, from, row.tail, limit],
+      if (from >= row.tail!) return [];
+      // The run holding `from`, and the runs after it, until `limit` items.
+      const runs = await client.query<{ seq: number; value: Buffer }>(
+        `SELECT seq, value FROM larder_items
+         WHERE queue_id = $1 AND pkey = $2 AND seq >= (SELECT coalesce(max(seq), $3) FROM larder_items WHERE queue_id = $1 AND pkey = $2 AND seq <= $3)
+         ORDER BY seq LIMIT $4`,
+        [id, pkey, from, Math.min(limit, 64)],
       );
       const out: QueueItem[] = [];
       let bytes = 0;
-      for (const item of items.rows) {
-        if (bytes >= PEEK_PAGE_BYTES_MAX) break;
-        out.push({ value: item.value, cursor: `${row.gen}.${item.seq}` });
-        bytes += item.value.length;
+      for (const run of runs.rows) {
+        const values = decodeRun(run.value);
+        for (let j = Math.max(0, from - run.seq); j < values.length && out.length < limit && bytes < PEEK_PAGE_BYTES_MAX; j++) {
+          out.push({ value: values[j]!, cursor: `${row.gen}.${run.seq + j}` });
+          bytes += values[j]!.length;
+        }
+        if (out.length >= limit || bytes >= PEEK_PAGE_BYTES_MAX) break;
       }
       return out;
     });

@@ -2,12 +2,14 @@
 // order in ONE transaction with a fixed number of statements, whatever their count:
 //
 //   1. lock the objects they name (FOR KEY SHARE: a concurrent delete waits for us)
-//   2. create missing partition rows of puts; lock every partition row touched (FOR UPDATE)
-//   3. lock this round's counter stripe of every dict written; read their byte totals
-//   4. create placeholder rows for dict keys written; lock them (FOR UPDATE); read the rest
-//   5. apply every call in JavaScript, in order, against the locked rows
-//   6. delete cleared item ranges; delete taken item ranges RETURNING their values;
-//      insert new items; write partition rows, dict entries and counters; one NOTIFY
+//   2. create missing partition rows of puts and lock them (one upsert); lock the
+//      partition rows only got from (FOR UPDATE)
+//   3. lock this round's counter stripe of every dict written and read their byte totals;
+//      create placeholder rows for dict keys written and lock them (one upsert); read the rest
+//   4. apply every call in JavaScript, in order, against the locked rows (a get reads the
+//      runs it needs, runs.ts)
+//   5. one statement of data-modifying CTEs: delete consumed runs, insert new runs, write
+//      partition rows, dict entries and counters; and one NOTIFY
 //
 // Sequence numbers come from the locked partition row's tail, so FIFO holds in commit
 // order across processes; exactly one skipIfExists put or pop wins a key because both
@@ -19,6 +21,7 @@ import { NotFoundError, ResourceExhaustedError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
 import { STATS_STRIPES } from "./schema.ts";
 import { CHANNEL, partitionToken, payloadOf } from "./wakeups.ts";
+import { decodeRun, encodeRun, splitRuns } from "./runs.ts";
 
 /** A read refreshes an entry's TTL at most this often (and at most every ttl/1000), as the embedded engine. */
 const REFRESH_GRANULARITY_MS_MAX = 1000;
@@ -48,6 +51,16 @@ interface PartitionState {
   tail: number;
   /** tail when locked: seqs below are in larder_items, seqs from here are `fresh` */
   lockedTail: number;
+  /** first seq of the run holding head (runs in the table cover [headRun, lockedTail)) */
+  headRun: number;
+  /** runs read from the table this round, decoded, by first seq, in order */
+  runs: Map<number, Buffer[]>;
+  /** the end of the runs read so far (reads go on from here) */
+  loadedTo: number;
+  /** first seqs of runs whose last item this round took: their rows go */
+  consumed: number[];
+  /** every run in the table goes (clear or expiry) */
+  cleared: boolean;
   expiresAt: number;
   fresh: Buffer[];
   dirty: boolean;
@@ -167,8 +180,6 @@ export class Round {
   private readonly statsDelta = new Map<string, { count: number; bytes: number }>();
   /** queue id -> live partitions (with items, not expired) in the table before the round */
   private readonly livePartitions = new Map<string, number>();
-  private readonly clearedRanges: Array<[string, Buffer, number, number]> = [];
-  private readonly takes: Array<{ op: number; part: PartitionState; from: number; to: number; freshValues: Buffer[] }> = [];
   private readonly refreshes: EntryState[] = [];
   private readonly stripe = Math.floor(Math.random() * STATS_STRIPES);
 
@@ -226,7 +237,7 @@ export class Round {
     }
     if (touched.size === 0) return;
     const sorted = [...touched.values()].sort((a, b) => (a.queueId < b.queueId ? -1 : a.queueId > b.queueId ? 1 : Buffer.compare(a.pkey, b.pkey)));
-    type Row = { queue_id: string; pkey: Buffer; head: number; tail: number; expires_at: number };
+    type Row = { queue_id: string; pkey: Buffer; head: number; head_run: number; tail: number; expires_at: number };
     const rows: Row[] = [];
     const puts = sorted.filter((t) => t.put);
     const getsOnly = sorted.filter((t) => !t.put);
@@ -234,17 +245,17 @@ export class Round {
       // Creates the rows that are missing and locks (and reads) those that exist, in key
       // order, in one statement: ON CONFLICT DO UPDATE takes the row lock as an UPDATE does.
       const result = await client.query<Row>(
-        `INSERT INTO larder_partitions AS p (queue_id, pkey, gen, head, tail, expires_at)
-         SELECT q, k, (random() * 9007199254740991)::bigint, 0, 0, 'Infinity' FROM unnest($1::text[], $2::bytea[]) AS u(q, k)
+        `INSERT INTO larder_partitions AS p (queue_id, pkey, gen, head, head_run, tail, expires_at)
+         SELECT q, k, (random() * 9007199254740991)::bigint, 0, 0, 0, 'Infinity' FROM unnest($1::text[], $2::bytea[]) AS u(q, k)
          ON CONFLICT (queue_id, pkey) DO UPDATE SET head = p.head
-         RETURNING p.queue_id, p.pkey, p.head, p.tail, p.expires_at`,
+         RETURNING p.queue_id, p.pkey, p.head, p.head_run, p.tail, p.expires_at`,
         [puts.map((t) => t.queueId), puts.map((t) => t.pkey)],
       );
       rows.push(...result.rows);
     }
     if (getsOnly.length > 0) {
       const result = await client.query<Row>(
-        `SELECT p.queue_id, p.pkey, p.head, p.tail, p.expires_at FROM larder_partitions p
+        `SELECT p.queue_id, p.pkey, p.head, p.head_run, p.tail, p.expires_at FROM larder_partitions p
          JOIN unnest($1::text[], $2::bytea[]) AS u(q, k) ON p.queue_id = u.q AND p.pkey = u.k
          ORDER BY p.queue_id, p.pkey FOR UPDATE OF p`,
         [getsOnly.map((t) => t.queueId), getsOnly.map((t) => t.pkey)],
@@ -259,6 +270,11 @@ export class Round {
         head: row.head,
         tail: row.tail,
         lockedTail: row.tail,
+        headRun: row.head_run,
+        runs: new Map(),
+        loadedTo: row.head_run,
+        consumed: [],
+        cleared: false,
         expiresAt: row.expires_at,
         fresh: [],
         dirty: false,
@@ -378,7 +394,7 @@ export class Round {
         }
         case "queueGet": {
           if (!this.found(i, "queue")) return;
-          this.take(i, op.id, op.pkey, op.n);
+          await this.take(client, i, op.id, op.pkey, op.n);
           return;
         }
       }
@@ -446,11 +462,14 @@ export class Round {
   }
 
   private clearPartition(p: PartitionState): void {
-    const dbTo = Math.min(p.tail, p.lockedTail);
-    if (p.head < dbTo) this.clearedRanges.push([p.queueId, p.pkey, p.head, dbTo]);
+    if (p.headRun < p.lockedTail) p.cleared = true;
     p.fresh = [];
     p.head = p.tail;
     p.lockedTail = p.tail;
+    p.headRun = p.tail;
+    p.runs = new Map();
+    p.loadedTo = p.tail;
+    p.consumed = [];
     p.dirty = true;
     p.emptied = true;
   }
@@ -494,24 +513,58 @@ export class Round {
     return live;
   }
 
-  private take(i: number, queueId: string, pkey: Buffer, n: number): void {
+  private async take(client: pg.ClientBase, i: number, queueId: string, pkey: Buffer, n: number): Promise<void> {
     const p = this.partition(queueId, pkey);
     const k = p ? Math.min(n, p.tail - p.head) : 0;
     if (!p || k === 0) {
       this.results[i] = { ok: true, value: [] };
       return;
     }
-    const from = p.head;
-    const to = from + k;
+    const to = p.head + k;
+    const out: Buffer[] = [];
+    // Items in the table: [head, lockedTail), in runs from headRun.
     const dbTo = Math.min(to, p.lockedTail);
-    // Fresh items (put in this round) sit at seqs from lockedTail on.
-    const freshCount = to - Math.max(from, p.lockedTail);
-    const freshValues = freshCount > 0 ? p.fresh.splice(0, freshCount) : [];
-    if (freshCount > 0) p.lockedTail += freshCount;
-    this.takes.push({ op: i, part: p, from, to: dbTo, freshValues });
-    p.head = to;
+    if (p.head < dbTo) {
+      if (p.loadedTo < dbTo) await this.loadRuns(client, p, dbTo);
+      for (const [first, values] of p.runs) {
+        const end = first + values.length;
+        if (end <= p.head) continue;
+        for (let seq = Math.max(first, p.head); seq < Math.min(end, dbTo); seq++) out.push(values[seq - first]!);
+        if (end <= dbTo) {
+          p.consumed.push(first);
+          p.runs.delete(first);
+          p.headRun = end;
+        } else {
+          p.headRun = first;
+        }
+        if (end >= dbTo) break;
+      }
+      if (out.length !== dbTo - p.head) throw new Error(`larder: partition ${p.queueId} has ${out.length} of items ${p.head}..${dbTo} in larder_items`);
+      p.head = dbTo;
+    }
+    // Items put in this round: [lockedTail, tail), taken from the front of `fresh`.
+    if (to > p.head) {
+      out.push(...p.fresh.splice(0, to - p.head));
+      p.head = to;
+      p.lockedTail = to;
+      p.headRun = to;
+    }
+    this.results[i] = { ok: true, value: out };
     p.dirty = true;
     p.emptied = true;
+  }
+
+  /** Reads the runs of `p` from where the last read stopped up to the one holding seq `to - 1`. */
+  private async loadRuns(client: pg.ClientBase, p: PartitionState, to: number): Promise<void> {
+    const { rows } = await client.query<{ seq: number; value: Buffer }>(
+      "SELECT seq, value FROM larder_items WHERE queue_id = $1 AND pkey = $2 AND seq >= $3 AND seq < $4 ORDER BY seq",
+      [p.queueId, p.pkey, p.loadedTo, to],
+    );
+    for (const row of rows) {
+      const values = decodeRun(row.value);
+      p.runs.set(row.seq, values);
+      p.loadedTo = row.seq + values.length;
+    }
   }
 
   // ---- writing ----
@@ -524,70 +577,47 @@ export class Round {
    */
   private async write(client: pg.ClientBase): Promise<void> {
     const sql = new Statement();
-    this.deleteCleared(sql);
-    const taken = this.deleteTaken(sql);
+    this.deleteRuns(sql);
     this.insertItems(sql);
     this.writePartitions(sql);
     this.writeEntries(sql);
     this.writeStats(sql);
     const notify = this.notifyPayload();
-    if (sql.parts.length === 0 && notify === undefined) {
-      this.answerTakes(new Map());
-      return;
+    if (sql.parts.length === 0 && notify === undefined) return;
+    const main = notify === undefined ? "SELECT 1" : `SELECT pg_notify(${sql.param(CHANNEL)}, ${sql.param(notify)})`;
+    await client.query(`${sql.parts.length > 0 ? `WITH ${sql.parts.join(",\n")}\n` : ""}${main}`, sql.params);
+  }
+
+  /** Runs whose last item was taken, and every run of a cleared or expired partition. */
+  private deleteRuns(sql: Statement): void {
+    const cleared = [...this.partitions.values()].filter((p) => p.cleared);
+    if (cleared.length > 0) {
+      sql.cte(
+        `DELETE FROM larder_items i USING unnest(${sql.param(cleared.map((p) => p.queueId))}::text[], ${sql.param(cleared.map((p) => p.pkey))}::bytea[]) AS r(q, k)
+         WHERE i.queue_id = r.q AND i.pkey = r.k`,
+      );
     }
-    const selects: string[] = [];
-    if (notify !== undefined) selects.push(`SELECT NULL::text AS queue_id, NULL::bytea AS pkey, NULL::bigint AS seq, NULL::bytea AS value FROM (SELECT pg_notify(${sql.param(CHANNEL)}, ${sql.param(notify)})) AS n`);
-    if (taken !== undefined) selects.push(`SELECT queue_id, pkey, seq, value FROM ${taken}`);
-    if (selects.length === 0) selects.push("SELECT NULL::text AS queue_id, NULL::bytea AS pkey, NULL::bigint AS seq, NULL::bytea AS value");
-    const text = `${sql.parts.length > 0 ? `WITH ${sql.parts.join(",\n")}\n` : ""}${selects.join("\nUNION ALL\n")}`;
-    const { rows } = await client.query<{ queue_id: string | null; pkey: Buffer; seq: number; value: Buffer }>(text, sql.params);
-    const values = new Map<string, Buffer>();
-    for (const row of rows) if (row.queue_id !== null) values.set(`${partitionId(row.queue_id, row.pkey)}\0${row.seq}`, row.value);
-    this.answerTakes(values);
-  }
-
-  private deleteCleared(sql: Statement): void {
-    const r = this.clearedRanges;
-    if (r.length === 0) return;
-    sql.cte(
-      `DELETE FROM larder_items i USING unnest(${sql.param(r.map((x) => x[0]))}::text[], ${sql.param(r.map((x) => x[1]))}::bytea[], ${sql.param(r.map((x) => x[2]))}::bigint[], ${sql.param(r.map((x) => x[3]))}::bigint[]) AS r(q, k, f, t)
-       WHERE i.queue_id = r.q AND i.pkey = r.k AND i.seq >= r.f AND i.seq < r.t`,
-    );
-  }
-
-  /** The CTE whose rows are the taken items, or undefined when nothing comes from the table. */
-  private deleteTaken(sql: Statement): string | undefined {
-    const t = this.takes.filter((x) => x.from < x.to);
-    if (t.length === 0) return undefined;
-    return sql.cte(
-      `DELETE FROM larder_items i USING unnest(${sql.param(t.map((x) => x.part.queueId))}::text[], ${sql.param(t.map((x) => x.part.pkey))}::bytea[], ${sql.param(t.map((x) => x.from))}::bigint[], ${sql.param(t.map((x) => x.to))}::bigint[]) AS r(q, k, f, t)
-       WHERE i.queue_id = r.q AND i.pkey = r.k AND i.seq >= r.f AND i.seq < r.t
-       RETURNING i.queue_id, i.pkey, i.seq, i.value`,
-    );
-  }
-
-  private answerTakes(values: Map<string, Buffer>): void {
-    for (const t of this.takes) {
-      const pid = partitionId(t.part.queueId, t.part.pkey);
-      const out: Buffer[] = [];
-      for (let seq = t.from; seq < t.to; seq++) {
-        const value = values.get(`${pid}\0${seq}`);
-        if (value === undefined) throw new Error(`larder: item ${seq} of partition ${pid} is missing from larder_items`);
-        out.push(value);
-      }
-      out.push(...t.freshValues);
-      this.results[t.op] = { ok: true, value: out };
+    const runs = [...this.partitions.values()].filter((p) => !p.cleared).flatMap((p) => p.consumed.map((first) => [p, first] as const));
+    if (runs.length > 0) {
+      sql.cte(
+        `DELETE FROM larder_items i USING unnest(${sql.param(runs.map(([p]) => p.queueId))}::text[], ${sql.param(runs.map(([p]) => p.pkey))}::bytea[], ${sql.param(runs.map(([, f]) => f))}::bigint[]) AS r(q, k, f)
+         WHERE i.queue_id = r.q AND i.pkey = r.k AND i.seq = r.f`,
+      );
     }
   }
 
   private insertItems(sql: Statement): void {
-    // One row per item, each value its own (binary) parameter: no hex encoding of values.
+    // One row per run, each run its own (binary) parameter: no hex encoding of values.
     const rows: string[] = [];
     for (const p of this.partitions.values()) {
       if (p.fresh.length === 0) continue;
       const q = sql.param(p.queueId);
       const k = sql.param(p.pkey);
-      for (let j = 0; j < p.fresh.length; j++) rows.push(`(${q}::text,${k}::bytea,${sql.param(p.lockedTail + j)}::bigint,${sql.param(p.fresh[j])}::bytea)`);
+      let first = p.lockedTail;
+      for (const run of splitRuns(p.fresh)) {
+        rows.push(`(${q}::text,${k}::bytea,${sql.param(first)}::bigint,${sql.param(encodeRun(run))}::bytea)`);
+        first += run.length;
+      }
     }
     if (rows.length > 0) sql.cte(`INSERT INTO larder_items (queue_id, pkey, seq, value) VALUES ${rows.join(",")}`);
   }
@@ -596,8 +626,8 @@ export class Round {
     const dirty = [...this.partitions.values()].filter((p) => p.dirty);
     if (dirty.length === 0) return;
     sql.cte(
-      `UPDATE larder_partitions p SET head = u.h, tail = u.t, expires_at = u.e
-       FROM unnest(${sql.param(dirty.map((p) => p.queueId))}::text[], ${sql.param(dirty.map((p) => p.pkey))}::bytea[], ${sql.param(dirty.map((p) => p.head))}::bigint[], ${sql.param(dirty.map((p) => p.tail))}::bigint[], ${sql.param(dirty.map((p) => p.expiresAt))}::float8[]) AS u(q, k, h, t, e)
+      `UPDATE larder_partitions p SET head = u.h, head_run = u.r, tail = u.t, expires_at = u.e
+       FROM unnest(${sql.param(dirty.map((p) => p.queueId))}::text[], ${sql.param(dirty.map((p) => p.pkey))}::bytea[], ${sql.param(dirty.map((p) => p.head))}::bigint[], ${sql.param(dirty.map((p) => (p.head === p.tail ? p.tail : p.headRun)))}::bigint[], ${sql.param(dirty.map((p) => p.tail))}::bigint[], ${sql.param(dirty.map((p) => p.expiresAt))}::float8[]) AS u(q, k, h, r, t, e)
        WHERE p.queue_id = u.q AND p.pkey = u.k`,
     );
   }

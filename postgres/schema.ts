@@ -1,14 +1,14 @@
 // The tables of the PostgreSQL backend, created and migrated by Larder itself. The schema
-// version is one row of `larder_version`; `migrate()` runs under an advisory-free lock of
-// that row (a row lock, as everywhere else), so that processes opening a new database at
+// version is one row of `larder_version`; `migrate()` runs under that row's lock (a row
+// lock, as everywhere else), so that processes opening a new database at
 // once create the tables once. docs/postgres.md explains every table and the arithmetic.
 //
 //   larder_version       (version)                                   one row; DO NOT CHANGE its shape
 //   larder_objects       (id, kind, name, environment, created_at, ...)  one row per Dict or Queue
 //   larder_dict_entries  (dict_id, key, value, expires_at)           one row per entry
 //   larder_dict_stats    (dict_id, stripe, count, bytes)             STRIPES rows per dict: exact len, no hot row
-//   larder_partitions    (queue_id, pkey, gen, head, tail, expires_at)  one row per partition: its lock and its len
-//   larder_items         (queue_id, pkey, seq, value)                one row per queue item, seq in [head, tail)
+//   larder_partitions    (queue_id, pkey, gen, head, head_run, tail, expires_at)  one row per partition: its lock and its len
+//   larder_items         (queue_id, pkey, seq, value)                one row per run of items (runs.ts), seq its first
 //   larder_leases        (name, holder, expires_at)                  who sweeps expired data
 
 import type pg from "pg";
@@ -60,10 +60,11 @@ const MIGRATIONS: string[] = [
     pkey       bytea NOT NULL,
     gen        bigint NOT NULL,
     head       bigint NOT NULL,
+    head_run   bigint NOT NULL,
     tail       bigint NOT NULL,
     expires_at double precision NOT NULL,
     PRIMARY KEY (queue_id, pkey),
-    CHECK (head <= tail)
+    CHECK (head_run <= head AND head <= tail)
   );
   CREATE INDEX larder_partitions_due ON larder_partitions (expires_at) WHERE expires_at < 'Infinity';
 
