@@ -27,8 +27,8 @@ import { batchTargets } from "./lib/batch-targets.ts";
 import { httpTargets } from "./lib/http-targets.ts";
 import { LarderSystem } from "./lib/larder.ts";
 import { LevelSystem } from "./lib/level.ts";
-import { PostgresSystem, postgresMissing } from "./lib/postgres.ts";
-import { postgresTargets } from "./lib/postgres-targets.ts";
+import { PostgresSystem, postgresMissing, postgresWake } from "./lib/postgres.ts";
+import { postgresTargets, postgresWakeTargets } from "./lib/postgres-targets.ts";
 import { errorLine, matrixSteps, runMatrix } from "./lib/matrix.ts";
 import { saveResult } from "./lib/program.ts";
 import { Progress } from "./lib/progress.ts";
@@ -182,6 +182,9 @@ async function main(): Promise<void> {
       redis: { executable: redisExecutable, modes: ["always", "none"] },
       onStep: (label) => progress.begin(label),
     });
+    if (postgresMissing() === undefined && selected(args, "larder-postgres")) {
+      wake.push(...(await postgresWake(args.quick ? 30 : 300, (label) => progress.begin(label))));
+    }
   }
   let scale: ScaleRecord | undefined;
   if (!skip.has("scale")) {
@@ -204,6 +207,7 @@ async function main(): Promise<void> {
     ...httpTargets(records),
     ...batchTargets(records, RAW_BATCH),
     ...postgresTargets(records),
+    ...postgresWakeTargets(wake),
     ...wakeTargets(wake),
     ...(scale === undefined ? [] : scaleTargets(scale)),
   ];

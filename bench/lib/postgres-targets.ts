@@ -6,7 +6,21 @@
 import { formatRate, formatRatio } from "./format.ts";
 import { SCENARIO_TITLES, type ResultRecord } from "./report.ts";
 import type { TargetCheck } from "./targets.ts";
+import type { WakeRecord } from "./wake.ts";
 import type { ScenarioKind } from "./workload.ts";
+
+/** Issue 15: a put wakes a blocked getter, in the same process or another, with p50 under 5 ms. */
+export function postgresWakeTargets(records: readonly WakeRecord[]): TargetCheck[] {
+  return ["larder-postgres", "larder-postgres-notify"].map((system) => {
+    const r = records.find((x) => x.system === system && x.error === undefined && x.samples > 0);
+    return {
+      target: `wake, ${system}: put call -> blocked get returns`,
+      measured: r === undefined ? "-" : `${r.fromPutCall.p50Ms.toFixed(2)} ms`,
+      threshold: "median < 5 ms",
+      pass: r === undefined ? undefined : r.fromPutCall.p50Ms < 5,
+    };
+  });
+}
 
 const CASES: Array<{ scenario: ScenarioKind; batch: number; label: string }> = [
   { scenario: "queue-put", batch: 100, label: "putMany(100)" },
