@@ -19,10 +19,12 @@ import type {
   QueuePutRequest,
   QueueStats,
 } from "../proto/backend.ts";
-import { InternalError, InvalidError, QueueFullError } from "../proto/errors.ts";
+import type { CallName, ReplyOf, RequestOf } from "../proto/calls.ts";
+import { InvalidError, QueueFullError } from "../proto/errors.ts";
 import { validateToken } from "../proto/validate.ts";
 import { Heartbeats } from "./heartbeats.ts";
-import { Transport, newWaitId, type Reply } from "./transport.ts";
+import { checkReply } from "./replies.ts";
+import { Transport, newWaitId } from "./transport.ts";
 
 /** The defaults of `connect()`'s options (proto/api.ts ConnectOptions). */
 export const CONNECT_DEFAULTS = Object.freeze({
@@ -47,58 +49,6 @@ export const CONNECT_DEFAULTS = Object.freeze({
    */
   requestsInFlightMax: 4,
 });
-
-function malformed(what: string): InternalError {
-  return new InternalError(`malformed answer from the server: ${what}`);
-}
-
-function replyBytes(reply: Reply, field: string): Uint8Array | undefined {
-  const value = reply[field];
-  if (value === undefined || value === null) return undefined;
-  if (!(value instanceof Uint8Array)) throw malformed(`'${field}' is not bin`);
-  return value;
-}
-
-function replyBytesArray(reply: Reply, field: string): Uint8Array[] {
-  const value = reply[field];
-  if (!Array.isArray(value) || !value.every((v) => v instanceof Uint8Array)) throw malformed(`'${field}' is not an array of bin`);
-  return value as Uint8Array[];
-}
-
-function replyNumber(reply: Reply, field: string): number {
-  const value = reply[field];
-  if (typeof value !== "number") throw malformed(`'${field}' is not a number`);
-  return value;
-}
-
-function replyBoolean(reply: Reply, field: string): boolean {
-  const value = reply[field];
-  if (typeof value !== "boolean") throw malformed(`'${field}' is not a boolean`);
-  return value;
-}
-
-function objectFromWire(value: unknown): ObjectRecord {
-  const o = value as Record<string, unknown> | null;
-  const ok =
-    typeof o === "object" && o !== null &&
-    typeof o.id === "string" &&
-    (o.kind === "dict" || o.kind === "queue") &&
-    (o.name === undefined || o.name === null || typeof o.name === "string") &&
-    typeof o.environment === "string" &&
-    typeof o.createdAt === "number" &&
-    typeof o.ephemeral === "boolean" &&
-    (o.entryTtlMs === undefined || o.entryTtlMs === null || typeof o.entryTtlMs === "number");
-  if (!ok) throw malformed("not an object record");
-  return {
-    id: o.id as string,
-    kind: o.kind as ObjectKind,
-    name: (o.name ?? undefined) as string | undefined,
-    environment: o.environment as string,
-    createdAt: o.createdAt as number,
-    ephemeral: o.ephemeral as boolean,
-    entryTtlMs: (o.entryTtlMs ?? undefined) as number | undefined,
-  };
-}
 
 function positiveOption(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -179,36 +129,39 @@ export class RemoteBackend implements Backend {
     return new RemoteBackend(new Transport(url, { token, retryTimeoutMs, answerTimeoutMs, connections, requestsInFlightMax }), heartbeatIntervalMs);
   }
 
+  /** One call of the table (proto/calls.ts): its envelope as the row gives it, its answer checked by the row. */
+  private async call<N extends CallName>(name: N, envelope: RequestOf<N>, signal?: AbortSignal, retryUntil?: number): Promise<ReplyOf<N>> {
+    return checkReply(name, await this.transport.call(name, envelope, signal, retryUntil));
+  }
+
   async getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
-    const reply = await this.transport.call("getObject", {
+    const { object } = await this.call("getObject", {
       kind,
       name: request.name,
       environment: request.environment,
       mode: request.mode,
       entryTtlMs: request.entryTtlMs,
     });
-    const record = objectFromWire(reply.object);
-    if (request.mode === "ephemeral") this.heartbeats.add(kind, record.id);
-    return record;
+    if (request.mode === "ephemeral") this.heartbeats.add(kind, object.id);
+    return object;
   }
 
   async getObjectById(kind: ObjectKind, id: string): Promise<ObjectRecord> {
-    return objectFromWire((await this.transport.call("getObjectById", { kind, id })).object);
+    return (await this.call("getObjectById", { kind, id })).object;
   }
 
   async listObjects(kind: ObjectKind, request: ListObjectsRequest): Promise<ObjectRecord[]> {
-    const reply = await this.transport.call("listObjects", {
+    const reply = await this.call("listObjects", {
       kind,
       environment: request.environment,
       maxObjects: request.maxObjects,
       createdBefore: request.createdBefore,
     });
-    if (!Array.isArray(reply.objects)) throw malformed("'objects' is not an array");
-    return reply.objects.map(objectFromWire);
+    return reply.objects;
   }
 
   async deleteObject(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
-    await this.transport.call("deleteObject", {
+    await this.call("deleteObject", {
       kind,
       name: request.name,
       environment: request.environment,
@@ -218,47 +171,43 @@ export class RemoteBackend implements Backend {
 
   async deleteObjectById(kind: ObjectKind, id: string): Promise<void> {
     this.heartbeats.remove(id);
-    await this.transport.call("deleteObjectById", { kind, id });
+    await this.call("deleteObjectById", { kind, id });
   }
 
   async heartbeat(kind: ObjectKind, id: string): Promise<void> {
-    await this.transport.call("heartbeat", { kind, id });
+    await this.call("heartbeat", { kind, id });
   }
 
   async dictGet(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
-    return replyBytes(await this.transport.call("dictGet", { id, key }), "value");
+    return (await this.call("dictGet", { id, key })).value;
   }
 
   async dictContains(id: string, key: Uint8Array): Promise<boolean> {
-    return replyBoolean(await this.transport.call("dictContains", { id, key }), "contains");
+    return (await this.call("dictContains", { id, key })).contains;
   }
 
   async dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean): Promise<boolean> {
-    return replyBoolean(await this.transport.call("dictPut", { id, key, value, skipIfExists }), "written");
+    return (await this.call("dictPut", { id, key, value, skipIfExists })).written;
   }
 
   async dictUpdate(id: string, entries: Array<[Uint8Array, Uint8Array]>): Promise<void> {
-    await this.transport.call("dictUpdate", { id, entries });
+    await this.call("dictUpdate", { id, entries });
   }
 
   async dictPop(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
-    return replyBytes(await this.transport.call("dictPop", { id, key }), "value");
+    return (await this.call("dictPop", { id, key })).value;
   }
 
   async dictLen(id: string): Promise<number> {
-    return replyNumber(await this.transport.call("dictLen", { id }), "len");
+    return (await this.call("dictLen", { id })).len;
   }
 
   async dictClear(id: string): Promise<void> {
-    await this.transport.call("dictClear", { id });
+    await this.call("dictClear", { id });
   }
 
   async dictScan(id: string, request: DictScanRequest): Promise<DictScanPage> {
-    const reply = await this.transport.call("dictScan", { id, after: request.after, limit: request.limit, values: request.values });
-    const entries = reply.entries;
-    const ok = Array.isArray(entries) && entries.every((e) => Array.isArray(e) && e.length === 2 && e[0] instanceof Uint8Array && e[1] instanceof Uint8Array);
-    if (!ok) throw malformed("'entries' is not an array of [bin, bin]");
-    return { entries: entries as Array<[Uint8Array, Uint8Array]>, more: replyBoolean(reply, "more") };
+    return this.call("dictScan", { id, after: request.after, limit: request.limit, values: request.values });
   }
 
   /** A put into a full partition waits in server-capped rounds: QUEUE_FULL with time left means "try again". */
@@ -272,7 +221,7 @@ export class RemoteBackend implements Backend {
       if (timeoutMs !== 0) waitId ??= newWaitId();
       const envelope = { id, values, partition: request.partition, partitionTtlMs: request.partitionTtlMs, timeoutMs, waitId: timeoutMs === 0 ? undefined : waitId };
       try {
-        await this.transport.call("queuePut", envelope, request.signal, wait.retryUntil);
+        await this.call("queuePut", envelope, request.signal, wait.retryUntil);
         return;
       } catch (err) {
         if (!(err instanceof QueueFullError) || !wait.more) throw err;
@@ -288,35 +237,32 @@ export class RemoteBackend implements Backend {
       const timeoutMs = wait.next();
       if (timeoutMs !== 0) waitId ??= newWaitId();
       const envelope = { id, n, partition: request.partition, timeoutMs, waitId: timeoutMs === 0 ? undefined : waitId };
-      const values = replyBytesArray(await this.transport.call("queueGet", envelope, request.signal, wait.retryUntil), "values");
+      const { values } = await this.call("queueGet", envelope, request.signal, wait.retryUntil);
       if (values.length > 0 || !wait.more) return values;
     }
   }
 
   async queueLen(id: string, request: { partition?: string; total?: boolean }): Promise<number> {
-    return replyNumber(await this.transport.call("queueLen", { id, partition: request.partition, total: request.total }), "len");
+    return (await this.call("queueLen", { id, partition: request.partition, total: request.total })).len;
   }
 
   async queueClear(id: string, request: { partition?: string; all?: boolean }): Promise<void> {
-    await this.transport.call("queueClear", { id, partition: request.partition, all: request.all });
+    await this.call("queueClear", { id, partition: request.partition, all: request.all });
   }
 
   /** Long-polls until an item after the cursor arrives or pollTimeoutMs passes. */
   async queueNext(id: string, request: QueueNextRequest): Promise<QueueItem[]> {
     const wait = new Wait(request.pollTimeoutMs);
     for (;;) {
-      const envelope = { id, partition: request.partition, after: request.after, limit: request.limit, pollTimeoutMs: wait.next() };
-      const reply = await this.transport.call("queueNext", envelope, request.signal, wait.retryUntil);
-      const items = reply.items;
-      const ok = Array.isArray(items) && items.every((i) => i !== null && typeof i === "object" && i.value instanceof Uint8Array && typeof i.cursor === "string");
-      if (!ok) throw malformed("'items' is not an array of { value, cursor }");
-      if (items.length > 0 || !wait.more) return items as QueueItem[];
+      const envelope = { id, partition: request.partition, after: request.after, limit: request.limit, pollTimeoutMs: wait.next() as number };
+      const { items } = await this.call("queueNext", envelope, request.signal, wait.retryUntil);
+      if (items.length > 0 || !wait.more) return items;
     }
   }
 
   async queueStats(id: string): Promise<QueueStats> {
-    const reply = await this.transport.call("queueStats", { id });
-    return { partitions: replyNumber(reply, "partitions"), items: replyNumber(reply, "items") };
+    const { partitions, items } = await this.call("queueStats", { id });
+    return { partitions, items };
   }
 
   /** Stops heartbeats and closes every connection; calls still in flight fail with ClosedError. */

@@ -6,7 +6,7 @@
 // - the request never left (connection refused, host unreachable, connect timeout) or the
 //   server answered 503 UNAVAILABLE (it was closing and did nothing): every call is retried;
 // - the connection broke after the request may have been sent (reset, closed mid-answer,
-//   timeout): only calls in RETRY_SAFE (proto/wire.ts) are retried, because repeating them
+//   timeout): only calls whose row is retry-safe (proto/calls.ts) are retried, because repeating them
 //   cannot duplicate or lose data; any other call fails at once with UnavailableError
 //   saying it may or may not have taken effect.
 // Retries back off from 50 ms to 1 s and stop after retryTimeoutMs (counted from the first
@@ -26,7 +26,8 @@ import {
 } from "../proto/errors.ts";
 import { loneSurrogate } from "../proto/validate.ts";
 import { unpackBatchReplyChunks } from "../proto/chunked.ts";
-import { BATCH_REPLY_WHOLE_BYTES_MAX, WAIT_IDS_MAX, MSGPACK_TYPE, ROUTES, isMap, isRetrySafe, mayWait, packBatch, packEnvelope, unpackEnvelope, type RouteName } from "../proto/wire.ts";
+import { ROUTES, isRetrySafe, mayWait, type RouteName } from "../proto/calls.ts";
+import { BATCH_REPLY_WHOLE_BYTES_MAX, WAIT_IDS_MAX, MSGPACK_TYPE, isMap, packBatch, packEnvelope, unpackEnvelope } from "../proto/wire.ts";
 
 export type Reply = Readonly<Record<string, unknown>>;
 

@@ -1,6 +1,7 @@
 // The HTTP protocol shared by the server (server/) and the remote client (client/remote.ts):
-// one route per Backend method plus `batch` (several calls in one request), the MessagePack
-// envelope codec, and the wire form of an ObjectRecord. docs/protocol.md is the written form of this file; change both together.
+// its prefix, content types and protocol-wide bounds, the MessagePack envelope codec, and the
+// wire form of an ObjectRecord. The routes and what each call carries are the table of
+// calls, proto/calls.ts. docs/protocol.md is the written form of both; change them together.
 //
 // Envelopes are plain MessagePack maps with string keys. Values and dict keys travel as
 // `bin` fields holding the bytes that proto/values.ts and proto/keys.ts produced, so the
@@ -24,39 +25,6 @@ export const JSON_TYPE = "application/json";
 
 /** The one unauthenticated route: `GET /v1/health`. */
 export const HEALTH_PATH = `${PROTOCOL_PREFIX}/health`;
-
-/**
- * Every RPC route, by the Backend method it calls (`batch` carries calls to the others;
- * `waitsCancel` ends waits; `queueCounters` reads the server's own put and get counts, for
- * the console). All are `POST` with a MessagePack body.
- */
-export const ROUTES = {
-  getObject: `${PROTOCOL_PREFIX}/objects/get`,
-  getObjectById: `${PROTOCOL_PREFIX}/objects/get-by-id`,
-  listObjects: `${PROTOCOL_PREFIX}/objects/list`,
-  deleteObject: `${PROTOCOL_PREFIX}/objects/delete`,
-  deleteObjectById: `${PROTOCOL_PREFIX}/objects/delete-by-id`,
-  heartbeat: `${PROTOCOL_PREFIX}/objects/heartbeat`,
-  dictGet: `${PROTOCOL_PREFIX}/dict/get`,
-  dictContains: `${PROTOCOL_PREFIX}/dict/contains`,
-  dictPut: `${PROTOCOL_PREFIX}/dict/put`,
-  dictUpdate: `${PROTOCOL_PREFIX}/dict/update`,
-  dictPop: `${PROTOCOL_PREFIX}/dict/pop`,
-  dictLen: `${PROTOCOL_PREFIX}/dict/len`,
-  dictClear: `${PROTOCOL_PREFIX}/dict/clear`,
-  dictScan: `${PROTOCOL_PREFIX}/dict/scan`,
-  queuePut: `${PROTOCOL_PREFIX}/queue/put`,
-  queueGet: `${PROTOCOL_PREFIX}/queue/get`,
-  queueLen: `${PROTOCOL_PREFIX}/queue/len`,
-  queueClear: `${PROTOCOL_PREFIX}/queue/clear`,
-  queueNext: `${PROTOCOL_PREFIX}/queue/next`,
-  queueStats: `${PROTOCOL_PREFIX}/queue/stats`,
-  queueCounters: `${PROTOCOL_PREFIX}/queue/counters`,
-  waitsCancel: `${PROTOCOL_PREFIX}/waits/cancel`,
-  batch: `${PROTOCOL_PREFIX}/batch`,
-} as const;
-
-export type RouteName = keyof typeof ROUTES;
 
 /**
  * A batch carries calls to other routes in one request (docs/protocol.md, "Batches"). The
@@ -91,47 +59,6 @@ export function packBatch(calls: readonly BatchCall[]): Buffer {
     pos += call.body.copy(out, pos);
   }
   return out;
-}
-
-/**
- * Calls that may be sent again after a connection failure that leaves it unknown whether
- * the server ran them: repeating one cannot duplicate or lose data. docs/protocol.md
- * explains each choice. A call that never left the client (connection refused) and a
- * `503 UNAVAILABLE` answer (the server did nothing) are retried for every route.
- */
-export const RETRY_SAFE: ReadonlySet<RouteName> = new Set<RouteName>([
-  "getObjectById",
-  "listObjects",
-  "deleteObjectById",
-  "heartbeat",
-  "dictGet",
-  "dictContains",
-  "dictLen",
-  "dictScan",
-  "queueLen",
-  "queueNext",
-  "queueStats",
-  "queueCounters",
-  "waitsCancel",
-]);
-
-/** `getObject` is retry-safe only as a lookup or a create-if-missing. */
-export function isRetrySafe(route: RouteName, body: Record<string, unknown>): boolean {
-  // A batch as a whole is never repeated: each of its calls is judged on its own (client/transport.ts).
-  if (RETRY_SAFE.has(route)) return true;
-  if (route === "getObject") return body.mode === "lookup" || body.mode === "createIfMissing";
-  return false;
-}
-
-/**
- * Calls that may wait at the server (a long-poll, or a put waiting for room). The client
- * sends them on connections of their own, so that however many of them are waiting they
- * never hold up the calls that would end their wait.
- */
-export function mayWait(route: RouteName, body: Record<string, unknown>): boolean {
-  if (route === "queueGet" || route === "queuePut") return body.timeoutMs !== 0;
-  if (route === "queueNext") return typeof body.pollTimeoutMs === "number" && body.pollTimeoutMs > 0;
-  return false;
 }
 
 // skipValues leaves out fields whose value is undefined while packing, without a copy.

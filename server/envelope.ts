@@ -4,10 +4,11 @@
 // expected. Anything else is InvalidError naming the field. A `nil` field is absent.
 
 import type { LookupMode, ObjectKind } from "../proto/backend.ts";
+import { fieldType, type Decoded, type Envelope, type FieldType, type Fields } from "../proto/calls.ts";
 import { InvalidError } from "../proto/errors.ts";
 import { isMap } from "../proto/wire.ts";
 
-export type Envelope = Readonly<Record<string, unknown>>;
+export type { Envelope };
 
 export function asEnvelope(decoded: unknown): Envelope {
   if (!isMap(decoded)) {
@@ -120,16 +121,52 @@ export function stringArray(body: Envelope, name: string): string[] {
   return value as string[];
 }
 
-export function kind(body: Envelope): ObjectKind {
-  const value = string(body, "kind");
-  if (!KINDS.includes(value as ObjectKind)) throw new InvalidError(`field 'kind' must be "dict" or "queue", got ${JSON.stringify(value)}`);
+export function kind(body: Envelope, name = "kind"): ObjectKind {
+  const value = string(body, name);
+  if (!KINDS.includes(value as ObjectKind)) throw new InvalidError(`field '${name}' must be "dict" or "queue", got ${JSON.stringify(value)}`);
   return value as ObjectKind;
 }
 
-export function mode(body: Envelope): LookupMode {
-  const value = string(body, "mode");
+export function mode(body: Envelope, name = "mode"): LookupMode {
+  const value = string(body, name);
   if (!MODES.includes(value as LookupMode)) {
-    throw new InvalidError(`field 'mode' must be one of ${MODES.join(", ")}, got ${JSON.stringify(value)}`);
+    throw new InvalidError(`field '${name}' must be one of ${MODES.join(", ")}, got ${JSON.stringify(value)}`);
   }
   return value as LookupMode;
+}
+
+type Reader = (body: Envelope, name: string) => unknown;
+
+/** How each request field type is read when present (required: absent is InvalidError). */
+const READERS: Partial<Record<FieldType, Reader>> = {
+  str: string,
+  int: number,
+  float: number,
+  bool: (body, name) => required(name, optionalFlag(body, name)),
+  bin: bytes,
+  "bin[]": bytesArray,
+  "str[]": stringArray,
+  "[bin, bin][]": pairsArray,
+  kind,
+  mode,
+};
+
+/**
+ * The decoder of a row's request fields (proto/calls.ts): each field read with its type in
+ * the table's order; an optional field absent (or `nil`) is undefined, a `bool?` false.
+ */
+export function decoder<F extends Fields>(fields: F): (body: Envelope) => Decoded<F> {
+  const readers: Array<[string, Reader]> = Object.entries(fields).map(([name, spec]) => {
+    const { type, optional } = fieldType(spec);
+    const read = READERS[type];
+    if (read === undefined) throw new Error(`a request field cannot have the type ${type} (field '${name}')`);
+    if (!optional) return [name, read];
+    if (type === "bool") return [name, flag];
+    return [name, (body, n) => (field(body, n) === undefined ? undefined : read(body, n))];
+  });
+  return (body) => {
+    const out: Record<string, unknown> = {};
+    for (const [name, read] of readers) out[name] = read(body, name);
+    return out as Decoded<F>;
+  };
 }

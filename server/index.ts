@@ -1,5 +1,5 @@
 // The server's public door: `startServer(options)` serves an engine over HTTP/1.1.
-// The protocol is docs/protocol.md; the route table is proto/wire.ts.
+// The protocol is docs/protocol.md; the table of calls is proto/calls.ts.
 
 export { startServer } from "./server.ts";
 export type { LarderServer } from "./server.ts";

@@ -13,20 +13,8 @@
 
 import { openEngine, StorageStoppedError, type Engine, type EngineOptions } from "../engine/index.ts";
 import { ClosedError, InternalError, LarderError, UnavailableError } from "../proto/errors.ts";
-import type {
-  DeleteObjectRequest,
-  DictScanPage,
-  DictScanRequest,
-  GetObjectRequest,
-  ListObjectsRequest,
-  ObjectKind,
-  ObjectRecord,
-  QueueGetRequest,
-  QueueItem,
-  QueueNextRequest,
-  QueuePutRequest,
-  QueueStats,
-} from "../proto/backend.ts";
+import type { Backend, ObjectRecord } from "../proto/backend.ts";
+import { CALLS, CALL_NAMES, type CallName } from "../proto/calls.ts";
 import type { Limits } from "../proto/limits.ts";
 
 /** Reopening after a failure: first retry after this long, doubling up to the max. */
@@ -156,7 +144,7 @@ export class RecoveringEngine implements Engine {
    * it (a scan's iterator closed with the folder, say), whatever it failed with, it did
    * nothing, and becomes UNAVAILABLE too.
    */
-  private run<T>(call: (engine: Engine) => Promise<T>, reads = false): Promise<T> {
+  run<T>(call: (engine: Engine) => Promise<T>, reads = false): Promise<T> {
     if (this.down) return Promise.reject(this.unavailable(this.down.cause));
     const engine = this.current;
     return call(engine).catch((err: unknown) => {
@@ -188,64 +176,20 @@ export class RecoveringEngine implements Engine {
   listEphemeral(): Promise<ObjectRecord[]> {
     return this.run((e) => e.listEphemeral(), true);
   }
-  getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
-    return this.run((e) => e.getObject(kind, request));
-  }
-  getObjectById(kind: ObjectKind, id: string): Promise<ObjectRecord> {
-    return this.run((e) => e.getObjectById(kind, id), true);
-  }
-  listObjects(kind: ObjectKind, request: ListObjectsRequest): Promise<ObjectRecord[]> {
-    return this.run((e) => e.listObjects(kind, request), true);
-  }
-  deleteObject(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
-    return this.run((e) => e.deleteObject(kind, request));
-  }
-  deleteObjectById(kind: ObjectKind, id: string): Promise<void> {
-    return this.run((e) => e.deleteObjectById(kind, id));
-  }
-  heartbeat(kind: ObjectKind, id: string): Promise<void> {
-    return this.run((e) => e.heartbeat(kind, id));
-  }
-  dictGet(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.run((e) => e.dictGet(id, key), true);
-  }
-  dictContains(id: string, key: Uint8Array): Promise<boolean> {
-    return this.run((e) => e.dictContains(id, key), true);
-  }
-  dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean): Promise<boolean> {
-    return this.run((e) => e.dictPut(id, key, value, skipIfExists));
-  }
-  dictUpdate(id: string, entries: Array<[Uint8Array, Uint8Array]>): Promise<void> {
-    return this.run((e) => e.dictUpdate(id, entries));
-  }
-  dictPop(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.run((e) => e.dictPop(id, key));
-  }
-  dictLen(id: string): Promise<number> {
-    return this.run((e) => e.dictLen(id), true);
-  }
-  dictClear(id: string): Promise<void> {
-    return this.run((e) => e.dictClear(id));
-  }
-  dictScan(id: string, request: DictScanRequest): Promise<DictScanPage> {
-    return this.run((e) => e.dictScan(id, request), true);
-  }
-  queuePut(id: string, values: Uint8Array[], request: QueuePutRequest): Promise<void> {
-    return this.run((e) => e.queuePut(id, values, request));
-  }
-  queueGet(id: string, n: number, request: QueueGetRequest): Promise<Uint8Array[]> {
-    return this.run((e) => e.queueGet(id, n, request));
-  }
-  queueLen(id: string, request: { partition?: string; total?: boolean }): Promise<number> {
-    return this.run((e) => e.queueLen(id, request), true);
-  }
-  queueClear(id: string, request: { partition?: string; all?: boolean }): Promise<void> {
-    return this.run((e) => e.queueClear(id, request));
-  }
-  queueNext(id: string, request: QueueNextRequest): Promise<QueueItem[]> {
-    return this.run((e) => e.queueNext(id, request), true);
-  }
-  queueStats(id: string): Promise<QueueStats> {
-    return this.run((e) => e.queueStats(id), true);
-  }
+}
+
+// The Backend calls are forwarded as the table of calls lists them (proto/calls.ts): each
+// runs on the current engine, and a read-only one that failed because its engine closed
+// under it did nothing (run()).
+export interface RecoveringEngine extends Pick<Backend, CallName> {}
+
+for (const name of CALL_NAMES) {
+  const readOnly = CALLS[name].readOnly;
+  Object.defineProperty(RecoveringEngine.prototype, name, {
+    value: function forward(this: RecoveringEngine, ...args: unknown[]): Promise<unknown> {
+      return this.run((e) => (e[name] as (...a: unknown[]) => Promise<unknown>).apply(e, args), readOnly);
+    },
+    writable: true,
+    configurable: true,
+  });
 }

@@ -1,22 +1,23 @@
-// One route per Backend method: each handler type-checks its envelope, makes exactly one
-// call on the engine, and shapes the answer; plus `batch`, which runs several of those
-// handlers for one request, and `waitsCancel`, which ends waits in progress by the ids
-// their clients gave them (server/waits.ts). Value and key bytes pass through untouched.
-// `bodyBytesMax` bounds the request body before it is read in full; the engine checks the
-// exact limits again when it sees the decoded arguments.
+// One route per row of the table of calls (proto/calls.ts). A Backend call's envelope is
+// decoded by its row's request fields; its handler makes exactly one call on the engine and
+// shapes the answer. `batch` runs several of those handlers for one request,
+// `queueCounters` reads the server's own put and get counts (server/counters.ts), and
+// `waitsCancel` ends waits in progress by the ids their clients gave them
+// (server/waits.ts). Value and key bytes pass through untouched. The row's `bodyBytesMax`
+// bounds the request body before it is read in full; the engine checks the exact limits
+// again when it sees the decoded arguments.
 
 import type { Engine } from "../engine/index.ts";
 import { ClosedError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
-import { BATCH_BYTES_MAX, BATCH_CALLS_MAX, ROUTES, WAIT_IDS_MAX, WAIT_ID_LENGTH_MAX, mayWait, objectToWire, packBatchReply, type RouteName } from "../proto/wire.ts";
+import { CALLS, CALL_NAMES, CONTROL_CALLS, ROUTES, mayWait, type CallName, type CallSpec, type DecodedRequestOf, type RouteName } from "../proto/calls.ts";
+import { BATCH_CALLS_MAX, WAIT_IDS_MAX, objectToWire, packBatchReply } from "../proto/wire.ts";
 import * as e from "./envelope.ts";
 import { EMPTY, constantReply, errorReply, prepackedReply } from "./reply.ts";
 import type { Leases } from "./leases.ts";
 import type { QueueCounters } from "./counters.ts";
 import { checkWaitId } from "./waits.ts";
 
-/** Room in every body for field names, ids, names, environments, partitions and numbers. */
-export const ENVELOPE_BYTES_MAX = 4 * 1024;
 /**
  * Most MessagePack values (containers and their elements alike) one request body may hold:
  * room for a batch of small calls, and four times the values of the largest putMany and
@@ -25,9 +26,6 @@ export const ENVELOPE_BYTES_MAX = 4 * 1024;
 export function envelopeValuesMax(limits: Limits): number {
   return 64 * BATCH_CALLS_MAX + 4 * (limits.queuePartitionItemsMax + 3 * limits.dictUpdateEntriesMax);
 }
-
-/** MessagePack framing of one bin inside an array: a bin32 header, plus a 2-element array header. */
-const ITEM_FRAMING_BYTES = 8;
 
 export interface RouteContext {
   readonly engine: Engine;
@@ -53,13 +51,10 @@ export type Reply = Record<string, unknown>;
 export interface Route {
   readonly name: RouteName;
   readonly path: string;
+  readonly spec: CallSpec;
   bodyBytesMax(limits: Limits): number;
   handle(ctx: RouteContext, body: e.Envelope): Promise<Reply>;
 }
-
-const small = (): number => ENVELOPE_BYTES_MAX;
-
-const withKey = (limits: Limits): number => limits.dictKeyBytesMax + ENVELOPE_BYTES_MAX;
 
 /** The answers of dict put and contains, packed once (reply.ts). */
 const WRITTEN = constantReply({ written: true });
@@ -85,249 +80,151 @@ function waitSignal(ctx: RouteContext, waitMs: number | undefined): AbortSignal 
   return waitMs === 0 ? undefined : ctx.signal;
 }
 
-const handlers: { [N in RouteName]: Omit<Route, "name" | "path"> } = {
-  getObject: {
-    bodyBytesMax: small,
-    async handle(ctx, body) {
-      const kind = e.kind(body);
-      const mode = e.mode(body);
-      const record = await ctx.engine.getObject(kind, {
-        name: e.optionalString(body, "name"),
-        environment: e.optionalString(body, "environment"),
-        mode,
-        entryTtlMs: e.optionalNumber(body, "entryTtlMs"),
-      });
-      if (mode === "ephemeral") ctx.leases.start(kind, record.id);
-      return { object: objectToWire(record) };
-    },
+/** A Backend call's handler: its request decoded by the table's fields (proto/calls.ts). */
+type Handler<N extends CallName> = (ctx: RouteContext, request: DecodedRequestOf<N>) => Promise<Reply>;
+
+const handlers: { [N in CallName]: Handler<N> } = {
+  async getObject(ctx, r) {
+    const record = await ctx.engine.getObject(r.kind, { name: r.name, environment: r.environment, mode: r.mode, entryTtlMs: r.entryTtlMs });
+    if (r.mode === "ephemeral") ctx.leases.start(r.kind, record.id);
+    return { object: objectToWire(record) };
   },
-  getObjectById: {
-    bodyBytesMax: small,
-    async handle(ctx, body) {
-      return { object: objectToWire(await ctx.engine.getObjectById(e.kind(body), e.string(body, "id"))) };
-    },
+  async getObjectById(ctx, r) {
+    return { object: objectToWire(await ctx.engine.getObjectById(r.kind, r.id)) };
   },
-  listObjects: {
-    bodyBytesMax: small,
-    async handle(ctx, body) {
-      const records = await ctx.engine.listObjects(e.kind(body), {
-        environment: e.optionalString(body, "environment"),
-        maxObjects: e.optionalNumber(body, "maxObjects"),
-        createdBefore: e.optionalNumber(body, "createdBefore"),
-      });
-      return { objects: records.map(objectToWire) };
-    },
+  async listObjects(ctx, r) {
+    const records = await ctx.engine.listObjects(r.kind, { environment: r.environment, maxObjects: r.maxObjects, createdBefore: r.createdBefore });
+    return { objects: records.map(objectToWire) };
   },
-  deleteObject: {
-    bodyBytesMax: small,
-    async handle(ctx, body) {
-      await ctx.engine.deleteObject(e.kind(body), {
-        name: e.string(body, "name"),
-        environment: e.optionalString(body, "environment"),
-        allowMissing: e.flag(body, "allowMissing"),
-      });
-      return EMPTY;
-    },
+  async deleteObject(ctx, r) {
+    await ctx.engine.deleteObject(r.kind, { name: r.name, environment: r.environment, allowMissing: r.allowMissing });
+    return EMPTY;
   },
-  deleteObjectById: {
-    bodyBytesMax: small,
-    async handle(ctx, body) {
-      const id = e.string(body, "id");
-      await ctx.engine.deleteObjectById(e.kind(body), id);
-      ctx.leases.forget(id);
-      return EMPTY;
-    },
+  async deleteObjectById(ctx, r) {
+    await ctx.engine.deleteObjectById(r.kind, r.id);
+    ctx.leases.forget(r.id);
+    return EMPTY;
   },
-  heartbeat: {
-    bodyBytesMax: small,
-    async handle(ctx, body) {
-      const id = e.string(body, "id");
-      await ctx.engine.heartbeat(e.kind(body), id);
-      ctx.leases.extend(id);
-      return EMPTY;
-    },
+  async heartbeat(ctx, r) {
+    await ctx.engine.heartbeat(r.kind, r.id);
+    ctx.leases.extend(r.id);
+    return EMPTY;
   },
-  dictGet: {
-    bodyBytesMax: withKey,
-    async handle(ctx, body) {
-      return { value: await ctx.engine.dictGet(e.string(body, "id"), e.bytes(body, "key")) };
-    },
+  async dictGet(ctx, r) {
+    return { value: await ctx.engine.dictGet(r.id, r.key) };
   },
-  dictContains: {
-    bodyBytesMax: withKey,
-    async handle(ctx, body) {
-      return (await ctx.engine.dictContains(e.string(body, "id"), e.bytes(body, "key"))) ? CONTAINS : NOT_CONTAINS;
-    },
+  async dictContains(ctx, r) {
+    return (await ctx.engine.dictContains(r.id, r.key)) ? CONTAINS : NOT_CONTAINS;
   },
-  dictPut: {
-    bodyBytesMax: (limits) => limits.dictKeyBytesMax + limits.dictValueBytesMax + ENVELOPE_BYTES_MAX,
-    async handle(ctx, body) {
-      const id = e.string(body, "id");
-      const written = await ctx.engine.dictPut(id, e.bytes(body, "key"), e.bytes(body, "value"), e.flag(body, "skipIfExists"));
-      return written ? WRITTEN : NOT_WRITTEN;
-    },
+  async dictPut(ctx, r) {
+    return (await ctx.engine.dictPut(r.id, r.key, r.value, r.skipIfExists)) ? WRITTEN : NOT_WRITTEN;
   },
-  dictUpdate: {
-    bodyBytesMax: (limits) =>
-      limits.dictUpdateEntriesMax * (limits.dictKeyBytesMax + limits.dictValueBytesMax + ITEM_FRAMING_BYTES) + ENVELOPE_BYTES_MAX,
-    async handle(ctx, body) {
-      await ctx.engine.dictUpdate(e.string(body, "id"), e.pairsArray(body, "entries"));
-      return EMPTY;
-    },
+  async dictUpdate(ctx, r) {
+    await ctx.engine.dictUpdate(r.id, r.entries);
+    return EMPTY;
   },
-  dictPop: {
-    bodyBytesMax: withKey,
-    async handle(ctx, body) {
-      return { value: await ctx.engine.dictPop(e.string(body, "id"), e.bytes(body, "key")) };
-    },
+  async dictPop(ctx, r) {
+    return { value: await ctx.engine.dictPop(r.id, r.key) };
   },
-  dictLen: {
-    bodyBytesMax: small,
-    async handle(ctx, body) {
-      return { len: await ctx.engine.dictLen(e.string(body, "id")) };
-    },
+  async dictLen(ctx, r) {
+    return { len: await ctx.engine.dictLen(r.id) };
   },
-  dictClear: {
-    bodyBytesMax: small,
-    async handle(ctx, body) {
-      await ctx.engine.dictClear(e.string(body, "id"));
-      return EMPTY;
-    },
+  async dictClear(ctx, r) {
+    await ctx.engine.dictClear(r.id);
+    return EMPTY;
   },
-  dictScan: {
-    bodyBytesMax: withKey,
-    async handle(ctx, body) {
-      const page = await ctx.engine.dictScan(e.string(body, "id"), {
-        after: e.optionalBytes(body, "after"),
-        limit: e.number(body, "limit"),
-        values: e.flag(body, "values"),
-      });
-      return { entries: page.entries, more: page.more };
-    },
+  async dictScan(ctx, r) {
+    const page = await ctx.engine.dictScan(r.id, { after: r.after, limit: r.limit, values: r.values });
+    return { entries: page.entries, more: page.more };
   },
-  queuePut: {
-    bodyBytesMax: (limits) =>
-      limits.queuePartitionItemsMax * (limits.queueItemBytesMax + ITEM_FRAMING_BYTES) + ENVELOPE_BYTES_MAX,
-    async handle(ctx, body) {
-      const id = e.string(body, "id");
-      const values = e.bytesArray(body, "values");
-      const timeoutMs = ctx.capWait(e.optionalNumber(body, "timeoutMs"));
-      try {
-        await ctx.engine.queuePut(id, values, {
-          partition: e.optionalString(body, "partition"),
-          partitionTtlMs: e.optionalNumber(body, "partitionTtlMs"),
-          timeoutMs,
-          signal: waitSignal(ctx, timeoutMs),
-          ticket: timeoutMs === 0 ? undefined : ctx.waitTicket(),
-        });
-      } catch (err) {
-        // A put still waiting for room when the server closes wrote nothing: the client may send it again.
-        if (err instanceof ClosedError && ctx.closing()) throw new UnavailableError("the server is shutting down; nothing was written");
-        throw err;
-      }
-      ctx.counters.put(id, values.length);
-      return EMPTY;
-    },
-  },
-  queueGet: {
-    bodyBytesMax: small,
-    async handle(ctx, body) {
-      const id = e.string(body, "id");
-      const n = e.number(body, "n");
-      const timeoutMs = ctx.capWait(e.optionalNumber(body, "timeoutMs"));
-      const request = {
-        partition: e.optionalString(body, "partition"),
+  async queuePut(ctx, r) {
+    const timeoutMs = ctx.capWait(r.timeoutMs);
+    try {
+      await ctx.engine.queuePut(r.id, r.values, {
+        partition: r.partition,
+        partitionTtlMs: r.partitionTtlMs,
         timeoutMs,
         signal: waitSignal(ctx, timeoutMs),
         ticket: timeoutMs === 0 ? undefined : ctx.waitTicket(),
-      };
-      const values = await releasedEmpty(ctx, ctx.engine.queueGet(id, n, request), []);
-      ctx.counters.got(id, values.length);
-      return { values };
-    },
+      });
+    } catch (err) {
+      // A put still waiting for room when the server closes wrote nothing: the client may send it again.
+      if (err instanceof ClosedError && ctx.closing()) throw new UnavailableError("the server is shutting down; nothing was written");
+      throw err;
+    }
+    ctx.counters.put(r.id, r.values.length);
+    return EMPTY;
   },
-  queueLen: {
-    bodyBytesMax: small,
-    async handle(ctx, body) {
-      const request = { partition: e.optionalString(body, "partition"), total: e.optionalFlag(body, "total") };
-      return { len: await ctx.engine.queueLen(e.string(body, "id"), request) };
-    },
+  async queueGet(ctx, r) {
+    const timeoutMs = ctx.capWait(r.timeoutMs);
+    const request = {
+      partition: r.partition,
+      timeoutMs,
+      signal: waitSignal(ctx, timeoutMs),
+      ticket: timeoutMs === 0 ? undefined : ctx.waitTicket(),
+    };
+    const values = await releasedEmpty(ctx, ctx.engine.queueGet(r.id, r.n, request), []);
+    ctx.counters.got(r.id, values.length);
+    return { values };
   },
-  queueClear: {
-    bodyBytesMax: small,
-    async handle(ctx, body) {
-      const request = { partition: e.optionalString(body, "partition"), all: e.optionalFlag(body, "all") };
-      await ctx.engine.queueClear(e.string(body, "id"), request);
-      return EMPTY;
-    },
+  async queueLen(ctx, r) {
+    return { len: await ctx.engine.queueLen(r.id, { partition: r.partition, total: r.total }) };
   },
-  queueNext: {
-    bodyBytesMax: small,
-    async handle(ctx, body) {
-      const id = e.string(body, "id");
-      const pollTimeoutMs = ctx.capWait(e.number(body, "pollTimeoutMs")) as number;
-      const request = {
-        partition: e.optionalString(body, "partition"),
-        after: e.optionalString(body, "after"),
-        limit: e.number(body, "limit"),
-        pollTimeoutMs,
-        signal: waitSignal(ctx, pollTimeoutMs),
-      };
-      const items = await releasedEmpty(ctx, ctx.engine.queueNext(id, request), []);
-      return { items: items.map((item) => ({ value: item.value, cursor: item.cursor })) };
-    },
+  async queueClear(ctx, r) {
+    await ctx.engine.queueClear(r.id, { partition: r.partition, all: r.all });
+    return EMPTY;
   },
-  queueStats: {
-    bodyBytesMax: small,
-    async handle(ctx, body) {
-      const stats = await ctx.engine.queueStats(e.string(body, "id"));
-      return { partitions: stats.partitions, items: stats.items };
-    },
+  async queueNext(ctx, r) {
+    const pollTimeoutMs = ctx.capWait(r.pollTimeoutMs) as number;
+    const request = { partition: r.partition, after: r.after, limit: r.limit, pollTimeoutMs, signal: waitSignal(ctx, pollTimeoutMs) };
+    const items = await releasedEmpty(ctx, ctx.engine.queueNext(r.id, request), []);
+    return { items: items.map((item) => ({ value: item.value, cursor: item.cursor })) };
   },
-  queueCounters: {
-    bodyBytesMax: small,
-    async handle(ctx, body) {
-      const id = e.string(body, "id");
-      // Answers NOT_FOUND for an id that names no queue, as every route on an object does.
-      await ctx.engine.getObjectById("queue", id);
-      const { putItems, gotItems, atMs, history } = ctx.counters.read(id);
-      return { putItems, gotItems, atMs, history };
-    },
+  async queueStats(ctx, r) {
+    const stats = await ctx.engine.queueStats(r.id);
+    return { partitions: stats.partitions, items: stats.items };
   },
-  waitsCancel: {
-    bodyBytesMax: () => WAIT_IDS_MAX * (WAIT_ID_LENGTH_MAX + 3) + ENVELOPE_BYTES_MAX,
-    async handle(ctx, body) {
-      const ids = e.stringArray(body, "waitIds");
-      if (ids.length > WAIT_IDS_MAX) throw new RequestSizeError(`at most ${WAIT_IDS_MAX} waitIds, got ${ids.length}`);
-      for (const id of ids) checkWaitId(id);
-      ctx.cancelWaits(ids);
-      return EMPTY;
-    },
+};
+
+/** The protocol's own routes read their envelopes themselves. */
+const decodeCounters = e.decoder(CONTROL_CALLS.queueCounters.request);
+
+const controlHandlers: { [N in keyof typeof CONTROL_CALLS]: (ctx: RouteContext, body: e.Envelope) => Promise<Reply> } = {
+  async queueCounters(ctx, body) {
+    const { id } = decodeCounters(body);
+    // Answers NOT_FOUND for an id that names no queue, as every route on an object does.
+    await ctx.engine.getObjectById("queue", id);
+    const { putItems, gotItems, atMs, history } = ctx.counters.read(id);
+    return { putItems, gotItems, atMs, history };
   },
-  batch: {
-    bodyBytesMax: () => BATCH_BYTES_MAX,
-    async handle(ctx, body) {
-      const calls = e.callsArray(body, "calls");
-      if (calls.length > BATCH_CALLS_MAX) {
-        throw new RequestSizeError(`a batch holds at most ${BATCH_CALLS_MAX} calls, got ${calls.length}`);
-      }
-      // Each call starts in order, as separate requests arriving in that order would, and
-      // they run together: the writes among them share the engine's next commit. Reads of
-      // values are the exception (readsInTurn).
-      const reads = readsInTurn();
-      const replies = await Promise.all(
-        calls.map(([path, envelope]) => (VALUE_READS.has(path) ? reads(() => runBatched(ctx, path, envelope)) : runBatched(ctx, path, envelope))),
-      );
-      // Packed here rather than as one map: a big answer goes out one reply at a time.
-      return prepackedReply(packBatchReply(replies));
-    },
+  async waitsCancel(ctx, body) {
+    const ids = e.stringArray(body, "waitIds");
+    if (ids.length > WAIT_IDS_MAX) throw new RequestSizeError(`at most ${WAIT_IDS_MAX} waitIds, got ${ids.length}`);
+    for (const id of ids) checkWaitId(id);
+    ctx.cancelWaits(ids);
+    return EMPTY;
+  },
+  async batch(ctx, body) {
+    const calls = e.callsArray(body, "calls");
+    if (calls.length > BATCH_CALLS_MAX) {
+      throw new RequestSizeError(`a batch holds at most ${BATCH_CALLS_MAX} calls, got ${calls.length}`);
+    }
+    // Each call starts in order, as separate requests arriving in that order would, and
+    // they run together: the writes among them share the engine's next commit. Reads of
+    // values are the exception (readsInTurn).
+    const reads = readsInTurn();
+    const replies = await Promise.all(
+      calls.map(([path, envelope]) => {
+        const route = ROUTES_BY_PATH.get(path);
+        return route?.spec.largeReply === true ? reads(() => runBatched(ctx, route, path, envelope)) : runBatched(ctx, route, path, envelope);
+      }),
+    );
+    // Packed here rather than as one map: a big answer goes out one reply at a time.
+    return prepackedReply(packBatchReply(replies));
   },
 };
 
 type BatchedReply = [status: number, answer: Reply];
-
-/** Calls that read stored values without changing anything: the same one can be asked for again and again. */
-const VALUE_READS: ReadonlySet<string> = new Set([ROUTES.dictGet, ROUTES.dictScan, ROUTES.queueNext]);
 
 /**
  * A batch's reads of values stop once the answers read so far come to this many bytes;
@@ -378,9 +275,8 @@ function answerBytes(answer: Reply): number {
 }
 
 /** One call of a batch: its answer, or its error as `{ code, message }` with its HTTP status. */
-async function runBatched(ctx: RouteContext, path: string, envelope: e.Envelope): Promise<BatchedReply> {
+async function runBatched(ctx: RouteContext, route: Route | undefined, path: string, envelope: e.Envelope): Promise<BatchedReply> {
   try {
-    const route = ROUTES_BY_PATH.get(path);
     if (route === undefined) throw new NotFoundError(`no route ${JSON.stringify(path)}; see docs/protocol.md`);
     if (route.name === "batch") throw new InvalidError("a batch cannot contain a batch");
     if (mayWait(route.name, envelope)) {
@@ -393,7 +289,19 @@ async function runBatched(ctx: RouteContext, path: string, envelope: e.Envelope)
   }
 }
 
-/** The route table, by path. */
+function backendRoute<N extends CallName>(name: N): Route {
+  const spec = CALLS[name];
+  const decode = e.decoder(spec.request) as (body: e.Envelope) => DecodedRequestOf<N>;
+  const handler = handlers[name] as Handler<N>;
+  return { name, path: ROUTES[name], spec, bodyBytesMax: spec.bodyBytesMax, handle: (ctx, body) => handler(ctx, decode(body)) };
+}
+
+function controlRoute(name: keyof typeof CONTROL_CALLS): Route {
+  const spec = CONTROL_CALLS[name];
+  return { name, path: ROUTES[name], spec, bodyBytesMax: spec.bodyBytesMax, handle: controlHandlers[name] };
+}
+
+/** The route table, by path: a route per row of the table of calls (proto/calls.ts). */
 export const ROUTES_BY_PATH: ReadonlyMap<string, Route> = new Map(
-  (Object.keys(ROUTES) as RouteName[]).map((name) => [ROUTES[name], { name, path: ROUTES[name], ...handlers[name] }]),
+  [...CALL_NAMES.map(backendRoute), ...(Object.keys(CONTROL_CALLS) as Array<keyof typeof CONTROL_CALLS>).map(controlRoute)].map((route) => [route.path, route]),
 );

@@ -6,7 +6,8 @@
 
 import { encodeKey, decodeKey, type DictKey } from "../proto/keys.ts";
 import { decodeValue, encodeValue } from "../proto/values.ts";
-import { ROUTES, MSGPACK_TYPE, PROTOCOL_PREFIX, packEnvelope, unpackEnvelope, type RouteName, type WireObject } from "../proto/wire.ts";
+import { ROUTES, type RouteName } from "../proto/calls.ts";
+import { MSGPACK_TYPE, PROTOCOL_PREFIX, packEnvelope, unpackEnvelope, type WireObject } from "../proto/wire.ts";
 
 export type { WireObject };
 export type Kind = "dict" | "queue";

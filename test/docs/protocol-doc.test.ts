@@ -1,15 +1,81 @@
-// docs/protocol.md and the code agree: every route has its section and no section names a
-// route that does not exist; the retry-safe table is RETRY_SAFE (proto/wire.ts); the
-// statuses in the error table are the registry's (proto/errors.ts).
+// docs/protocol.md and the table of calls (proto/calls.ts) agree: every route has its
+// section and no section names a route that does not exist; each section's request fields
+// (name, optional or not, type) and answer fields are the row's; the retry-safe table is
+// the rows' `retrySafe`; and the statuses in the error table are the registry's
+// (proto/errors.ts).
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { RETRY_SAFE, ROUTES, isRetrySafe, type RouteName } from "../../proto/wire.ts";
+import { ROUTES, ROUTE_SPECS, fieldType, isRetrySafe, type FieldSpec, type Fields, type RouteName } from "../../proto/calls.ts";
 import { errorSpec } from "../../proto/errors.ts";
 
 const DOC = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
 const ROUTE_NAMES = Object.keys(ROUTES) as RouteName[];
 const routeByPath = new Map(ROUTE_NAMES.map((name) => [ROUTES[name].slice("/v1/".length), name]));
+
+/** How docs/protocol.md writes each field type. */
+const DOC_TYPES: Record<string, string> = {
+  str: "str",
+  int: "int",
+  float: "float",
+  bool: "bool",
+  bin: "bin",
+  kind: "str",
+  mode: "str",
+  "bin[]": "array of bin",
+  "str[]": "array of str",
+  "[bin, bin][]": "array of `[bin, bin]`",
+};
+
+/** The section of one route: from its heading to the next heading. */
+function section(name: RouteName): string {
+  const heading = `#### \`POST ${ROUTES[name]}\``;
+  const start = DOC.indexOf(`${heading}\n`);
+  expect(start, heading).toBeGreaterThanOrEqual(0);
+  const rest = DOC.slice(start + heading.length);
+  const end = rest.search(/^#{2,4} /m);
+  return end < 0 ? rest : rest.slice(0, end);
+}
+
+/** "name" or "name?" with its documented type, from a field table or an inline `Request { … }`. */
+function documentedRequest(text: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const m of text.matchAll(/^\| `(\w+)`(\?)? \| ([^|]+?) \|/gm)) fields[`${m[1]}${m[2] ?? ""}`] = m[3]!;
+  const inline = /Request `\{ ([^`]*) \}`/.exec(text);
+  if (inline) {
+    for (const part of inline[1]!.split(", ")) {
+      const [key, type] = part.split(": ");
+      fields[key!] = type!;
+    }
+  }
+  return fields;
+}
+
+/** The top-level field names of the first `Answer: `{ … }`` (with `?` when optional). */
+function documentedAnswer(text: string): string[] {
+  const m = /Answer: `\{([^`]*)\}`/.exec(text);
+  expect(m, "an Answer: `{ … }` line").not.toBeNull();
+  const names: string[] = [];
+  let depth = 0;
+  let token = "";
+  for (const ch of m![1]!) {
+    if (ch === "[" || ch === "{") depth++;
+    else if (ch === "]" || ch === "}") depth--;
+    else if (depth === 0 && ch === ":") names.push(token.trim());
+    if (depth === 0 && (ch === "," || ch === ":")) token = "";
+    else if (depth === 0) token += ch;
+  }
+  return names.sort();
+}
+
+function expectedRequest(fields: Fields): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(fields).map(([name, spec]: [string, FieldSpec]) => {
+      const { type, optional } = fieldType(spec);
+      return [`${name}${optional ? "?" : ""}`, DOC_TYPES[type]!];
+    }),
+  );
+}
 
 describe("docs/protocol.md", () => {
   it("documents every route, and only those", () => {
@@ -17,18 +83,38 @@ describe("docs/protocol.md", () => {
     expect(documented.sort()).toEqual(Object.values(ROUTES).sort());
   });
 
+  // A batch's fields are calls and replies of the other routes, documented in prose.
+  for (const name of ROUTE_NAMES.filter((n) => n !== "batch")) {
+    it(`gives ${ROUTES[name]} the request and answer fields of its row`, () => {
+      const text = section(name);
+      expect(documentedRequest(text)).toEqual(expectedRequest(ROUTE_SPECS[name].request));
+      const answer = Object.entries(ROUTE_SPECS[name].reply).map(([field, spec]: [string, FieldSpec]) => `${field}${fieldType(spec).optional ? "?" : ""}`);
+      expect(documentedAnswer(text)).toEqual(answer.sort());
+    });
+  }
+
   it("lists exactly the retry-safe calls", () => {
     const table = DOC.split("<!-- retry-safe:begin -->")[1]!.split("<!-- retry-safe:end -->")[0]!;
     const rows = [...table.matchAll(/^\| `([a-z-]+\/[a-z-]+)`( \([^)]*\))? \|/gm)].map((m) => ({ name: routeByPath.get(m[1]!), conditional: m[2] !== undefined }));
     expect(rows.every((r) => r.name !== undefined)).toBe(true);
-    expect(rows.filter((r) => !r.conditional).map((r) => r.name).sort()).toEqual([...RETRY_SAFE].sort());
-    expect(rows.filter((r) => r.conditional).map((r) => r.name).sort()).toEqual(["getObject"]);
+    const always = ROUTE_NAMES.filter((name) => ROUTE_SPECS[name].retrySafe === true);
+    const sometimes = ROUTE_NAMES.filter((name) => typeof ROUTE_SPECS[name].retrySafe === "function");
+    expect(rows.filter((r) => !r.conditional).map((r) => r.name).sort()).toEqual(always.sort());
+    expect(rows.filter((r) => r.conditional).map((r) => r.name).sort()).toEqual(sometimes.sort());
     // The conditions in the table are the ones the code applies.
+    expect(sometimes).toEqual(["getObject"]);
     expect(isRetrySafe("getObject", { mode: "lookup" }) && isRetrySafe("getObject", { mode: "createIfMissing" })).toBe(true);
     expect(isRetrySafe("getObject", { mode: "ephemeral" }) || isRetrySafe("getObject", { mode: "createFailIfExists" })).toBe(false);
     // A repeated put, update or clear could bring back a value popped in between, or delete a newer write.
     expect(isRetrySafe("dictPut", { skipIfExists: false }) || isRetrySafe("dictPut", { skipIfExists: true })).toBe(false);
-    for (const never of ["queuePut", "queueGet", "dictPop", "deleteObject", "dictUpdate", "dictClear", "queueClear"] as const) expect(isRetrySafe(never, {})).toBe(false);
+    for (const never of ["queuePut", "queueGet", "dictPop", "deleteObject", "dictUpdate", "dictClear", "queueClear", "batch"] as const) expect(isRetrySafe(never, {})).toBe(false);
+  });
+
+  it("names as batch reads of values exactly the rows with a large reply", () => {
+    const bullet = /^- Reads of values \(([^)]*)\)/m.exec(section("batch"));
+    expect(bullet).not.toBeNull();
+    const documented = [...bullet![1]!.matchAll(/`([a-z-]+\/[a-z-]+)`/g)].map((m) => routeByPath.get(m[1]!));
+    expect(documented.sort()).toEqual(ROUTE_NAMES.filter((name) => ROUTE_SPECS[name].largeReply).sort());
   });
 
   it("gives each error code the status of the registry", () => {

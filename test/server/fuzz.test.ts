@@ -13,7 +13,8 @@ import type { Dict, Queue, Store } from "../../proto/api.ts";
 import { ERRORS } from "../../proto/errors.ts";
 import { encodeKey } from "../../proto/keys.ts";
 import { encodeValue } from "../../proto/values.ts";
-import { HEALTH_PATH, MSGPACK_TYPE, ROUTES, packEnvelope, unpackEnvelope } from "../../proto/wire.ts";
+import { ROUTES } from "../../proto/calls.ts";
+import { HEALTH_PATH, MSGPACK_TYPE, packEnvelope, unpackEnvelope } from "../../proto/wire.ts";
 import { startServer, type LarderServer } from "../../server/index.ts";
 
 const KNOWN_CODES = new Set(ERRORS.map((e) => e.code));

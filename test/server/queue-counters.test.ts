@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../../client/index.ts";
 import { startServer, type LarderServer } from "../../server/index.ts";
 import { QueueCounters, RATE_BUCKETS, RATE_BUCKET_MS } from "../../server/counters.ts";
-import { MSGPACK_TYPE, ROUTES, packEnvelope, unpackEnvelope } from "../../proto/wire.ts";
+import { ROUTES } from "../../proto/calls.ts";
+import { MSGPACK_TYPE, packEnvelope, unpackEnvelope } from "../../proto/wire.ts";
 import type { Store } from "../../proto/api.ts";
 
 async function counters(url: string, id: string): Promise<{ status: number; body: Record<string, unknown> }> {

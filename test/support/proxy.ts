@@ -3,7 +3,7 @@
 // release(). Used by test/server/batch.test.ts and test/client/waits.test.ts.
 
 import { connect as netConnect, createServer as createTcpServer, type Socket } from "node:net";
-import { ROUTES } from "../../proto/wire.ts";
+import { ROUTES } from "../../proto/calls.ts";
 
 export interface Proxy {
   readonly url: string;

@@ -17,7 +17,7 @@ import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-c
 import { connect } from "../../client/index.ts";
 import type { Dict, Queue, Store } from "../../proto/api.ts";
 import type { DictKey } from "../../proto/keys.ts";
-import { ROUTES } from "../../proto/wire.ts";
+import { ROUTES } from "../../proto/calls.ts";
 
 const CHROMIUM = process.env.LARDER_CHROMIUM ?? "/usr/bin/chromium";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
