@@ -1,6 +1,7 @@
 // What every part of the engine shares: the database, the commit pipeline, the clock, the
 // limits, and the one counter that hands out internal numbers.
 
+import assert from "node:assert/strict";
 import type { Clock } from "../proto/api.ts";
 import type { Limits } from "../proto/limits.ts";
 import { Committer, type Batch, type Db, type Dirty } from "./commit.ts";
@@ -85,6 +86,7 @@ export class Core implements Dirty {
   /** A fresh internal number, never handed out before; persisted with the batch that uses it. */
   allocate(): number {
     const num = this.next++;
+    assert(Number.isSafeInteger(num) && this.next > num, `internal number ${num} is not below the counter ${this.next}`);
     this.committer.markDirty(this);
     return num;
   }

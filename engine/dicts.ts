@@ -3,6 +3,7 @@
 // operations see them (a second skipIfExists put finds the first) and readers can wait for
 // their batch instead of returning bytes that are not on disk yet.
 
+import assert from "node:assert/strict";
 import { InvalidError, RequestSizeError, ResourceExhaustedError } from "../proto/errors.ts";
 import { isCanonicalKey } from "../proto/keys.ts";
 import { asBuffer } from "../proto/msgpack.ts";
@@ -92,7 +93,7 @@ export class DictState implements Dirty {
     const pending = this.pending.get(id);
     if (pending) return { key, id, entryKey, stored: pending.entry ?? undefined, batch: pending.batch };
     const raw = this.core.db.getSync(entryKey);
-    return { key, id, entryKey, stored: raw === undefined ? undefined : decodeDictEntry(raw), batch: undefined };
+    return { key, id, entryKey, stored: raw === undefined ? undefined : decodeDictEntry(raw, entryKey), batch: undefined };
   }
 
   private live(found: Slot, now: number): StoredEntry | undefined {
@@ -148,6 +149,8 @@ export class DictState implements Dirty {
       this.bytes += entrySize(key, payload);
       this.count++;
     }
+    // The counts change by exactly the entry written or deleted, and never go below zero.
+    assert(this.count >= 0 && this.bytes >= 0, `${this.label}: ${this.count} entries of ${this.bytes} bytes after a write`);
     this.pending.set(id, { entry, batch });
     this.written.push(id);
     this.core.committer.markDirty(this);
@@ -311,7 +314,7 @@ export class DictState implements Dirty {
         if (batch.length === 0) return { entries, more: false };
         for (const [key, raw] of batch) {
           if (entries.length >= limit || bytes >= SCAN_PAGE_BYTES_MAX) return { entries, more: true };
-          const stored = decodeDictEntry(raw);
+          const stored = decodeDictEntry(raw, key);
           if (stored.expiresAt <= now) continue;
           entries.push([dictKeyOf(key), request.values ? stored.payload : EMPTY]);
           bytes += request.values ? stored.payload.length : 0;

@@ -152,13 +152,13 @@ export class LevelEngine implements Backend {
     const db = this.settings.db;
     const objects = Buffer.from([TAG_OBJECT]);
     for await (const [key, value] of db.iterator({ gte: objects, lt: prefixEnd(objects) })) {
-      this.install(readU64(key, 1), decodeObjectRow(value), undefined);
+      this.install(readU64(key, 1), decodeObjectRow(value, key), undefined);
     }
     const stats = Buffer.from([TAG_DICT_STATS]);
     for await (const [key, value] of db.iterator({ gte: stats, lt: prefixEnd(stats) })) {
       const dict = this.dictsByData.get(readU64(key, 1));
       if (!dict) continue;
-      const { count, bytes } = decodeDictStats(value);
+      const { count, bytes } = decodeDictStats(value, key);
       dict.count = count;
       dict.bytes = bytes;
     }
@@ -169,7 +169,7 @@ export class LevelEngine implements Backend {
       const queue = queuesByNum.get(readU64(key, 1));
       if (!queue) continue;
       const keyBytes = Buffer.from(key.subarray(9));
-      queue.restore(keyBytes.length === 0 ? undefined : keyBytes.toString("utf8"), keyBytes, decodePartitionRow(value));
+      queue.restore(keyBytes.length === 0 ? undefined : keyBytes.toString("utf8"), keyBytes, decodePartitionRow(value, key));
     }
   }
 
@@ -222,7 +222,7 @@ export class LevelEngine implements Backend {
   // ---- objects ----
 
   getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
-    return this.turns.answer(this.getObjectNow(kind, request));
+    return this.turns.call(() => this.getObjectNow(kind, request));
   }
 
   private async getObjectNow(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
@@ -297,7 +297,7 @@ export class LevelEngine implements Backend {
   }
 
   getObjectById(kind: ObjectKind, id: string): Promise<ObjectRecord> {
-    return this.turns.answer(this.getObjectByIdNow(kind, id));
+    return this.turns.call(() => this.getObjectByIdNow(kind, id));
   }
 
   private async getObjectByIdNow(kind: ObjectKind, id: string): Promise<ObjectRecord> {
@@ -307,11 +307,13 @@ export class LevelEngine implements Backend {
   }
 
   listObjects(kind: ObjectKind, request: ListObjectsRequest): Promise<ObjectRecord[]> {
-    return this.turns.answer(this.listObjectsNow(kind, request));
+    return this.turns.call(() => this.listObjectsNow(kind, request));
   }
 
   private async listObjectsNow(kind: ObjectKind, request: ListObjectsRequest): Promise<ObjectRecord[]> {
     this.ensureOpen();
+    if (kind !== "dict" && kind !== "queue") throw new InvalidError("kind must be dict or queue");
+    if (request === null || typeof request !== "object") throw new InvalidError("listObjects takes a request object");
     const environment = validateEnvironment(request.environment ?? this.environment);
     const max = request.maxObjects === undefined || request.maxObjects === null ? Infinity : validateCount("maxObjects", request.maxObjects, 0);
     const before = request.createdBefore;
@@ -330,7 +332,7 @@ export class LevelEngine implements Backend {
   }
 
   deleteObject(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
-    return this.turns.answer(this.deleteObjectNow(kind, request));
+    return this.turns.call(() => this.deleteObjectNow(kind, request));
   }
 
   private async deleteObjectNow(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
@@ -348,7 +350,7 @@ export class LevelEngine implements Backend {
   }
 
   deleteObjectById(kind: ObjectKind, id: string): Promise<void> {
-    return this.turns.answer(this.deleteObjectByIdNow(kind, id));
+    return this.turns.call(() => this.deleteObjectByIdNow(kind, id));
   }
 
   private async deleteObjectByIdNow(kind: ObjectKind, id: string): Promise<void> {
@@ -378,7 +380,7 @@ export class LevelEngine implements Backend {
   }
 
   heartbeat(kind: ObjectKind, id: string): Promise<void> {
-    return this.turns.answer(this.heartbeatNow(kind, id));
+    return this.turns.call(() => this.heartbeatNow(kind, id));
   }
 
   private async heartbeatNow(kind: ObjectKind, id: string): Promise<void> {
@@ -393,27 +395,27 @@ export class LevelEngine implements Backend {
   // ---- dicts ----
 
   dictGet(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.turns.answer(this.dict(id).get(key));
+    return this.turns.call(() => this.dict(id).get(key));
   }
 
   dictContains(id: string, key: Uint8Array): Promise<boolean> {
-    return this.turns.answer(this.dict(id).contains(key));
+    return this.turns.call(() => this.dict(id).contains(key));
   }
 
   dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean): Promise<boolean> {
-    return this.turns.answer(this.dict(id).put(key, value, skipIfExists === true));
+    return this.turns.call(() => this.dict(id).put(key, value, skipIfExists === true));
   }
 
   dictUpdate(id: string, entries: Array<[Uint8Array, Uint8Array]>): Promise<void> {
-    return this.turns.answer(this.dict(id).update(entries));
+    return this.turns.call(() => this.dict(id).update(entries));
   }
 
   dictPop(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.turns.answer(this.dict(id).pop(key));
+    return this.turns.call(() => this.dict(id).pop(key));
   }
 
   dictLen(id: string): Promise<number> {
-    return this.turns.answer(this.dictLenNow(id));
+    return this.turns.call(() => this.dictLenNow(id));
   }
 
   private async dictLenNow(id: string): Promise<number> {
@@ -424,6 +426,10 @@ export class LevelEngine implements Backend {
   }
 
   dictClear(id: string): Promise<void> {
+    return this.turns.call(() => this.dictClearNow(id));
+  }
+
+  private dictClearNow(id: string): Promise<void> {
     const obj = this.resolve("dict", id);
     const dict = obj.dict!;
     this.dictsByData.delete(dict.dataNum);
@@ -433,25 +439,25 @@ export class LevelEngine implements Backend {
     this.dictsByData.set(dict.dataNum, dict);
     obj.row = { ...obj.row, dataNum: dict.dataNum };
     this.core.batch().put(objectKey(obj.num), encodeObjectRow(obj.row));
-    return this.turns.answer(done);
+    return done;
   }
 
   dictScan(id: string, request: DictScanRequest): Promise<DictScanPage> {
-    return this.turns.answer(this.dict(id).scan(request));
+    return this.turns.call(() => this.dict(id).scan(request));
   }
 
   // ---- queues ----
 
   queuePut(id: string, values: Uint8Array[], request: QueuePutRequest): Promise<void> {
-    return this.turns.answer(this.queue(id).put(values, request));
+    return this.turns.call(() => this.queue(id).put(values, request));
   }
 
   queueGet(id: string, n: number, request: QueueGetRequest): Promise<Uint8Array[]> {
-    return this.turns.answer(this.queue(id).get(n, request));
+    return this.turns.call(() => this.queue(id).get(n, request));
   }
 
   queueLen(id: string, request: { partition?: string; total?: boolean }): Promise<number> {
-    return this.turns.answer(this.queueLenNow(id, request));
+    return this.turns.call(() => this.queueLenNow(id, request));
   }
 
   private async queueLenNow(id: string, request: { partition?: string; total?: boolean }): Promise<number> {
@@ -459,15 +465,15 @@ export class LevelEngine implements Backend {
   }
 
   queueClear(id: string, request: { partition?: string; all?: boolean }): Promise<void> {
-    return this.turns.answer(this.queue(id).clear(request));
+    return this.turns.call(() => this.queue(id).clear(request));
   }
 
   queueNext(id: string, request: QueueNextRequest): Promise<QueueItem[]> {
-    return this.turns.answer(this.queue(id).next(request));
+    return this.turns.call(() => this.queue(id).next(request));
   }
 
   queueStats(id: string): Promise<QueueStats> {
-    return this.turns.answer(this.queueStatsNow(id));
+    return this.turns.call(() => this.queueStatsNow(id));
   }
 
   private async queueStatsNow(id: string): Promise<QueueStats> {

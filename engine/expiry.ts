@@ -7,6 +7,7 @@
 import type { Core } from "./core.ts";
 import type { DictState } from "./dicts.ts";
 import type { PartitionRegistry } from "./queues.ts";
+import { backgroundFailed } from "./background.ts";
 import { TTL_PREFIX, decodeTtlKey, ttlBound } from "./layout.ts";
 
 const SWEEP_PAGE_KEYS = 256;
@@ -23,7 +24,7 @@ export class Sweeper {
   ) {}
 
   start(intervalMs: number): void {
-    this.timer = setInterval(() => void this.sweepDue().catch(() => {}), intervalMs);
+    this.timer = setInterval(() => void this.sweepDue().catch((err: unknown) => backgroundFailed("the ttl sweep", err)), intervalMs);
     this.timer.unref();
   }
 
@@ -70,6 +71,7 @@ export class Sweeper {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    // A pass in progress ends at its next page; how it ends was already reported to its callers.
     await this.running?.catch(() => {});
   }
 }

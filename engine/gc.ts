@@ -16,6 +16,7 @@ import {
   numOfGarbageKey,
   prefixEnd,
 } from "./layout.ts";
+import { backgroundFailed } from "./background.ts";
 
 export class Collector {
   private readonly queue = new Map<number, number>();
@@ -51,26 +52,30 @@ export class Collector {
 
   private kick(): void {
     if (this.running || this.stopped || this.queue.size === 0) return;
-    this.running = this.run().finally(() => {
+    this.running = this.run().then((more) => {
       this.running = null;
-      this.kick();
+      // After a failure, the next range marked (or the next open) tries again: not at once,
+      // which would repeat the failure in a loop.
+      if (more) this.kick();
     });
   }
 
-  private async run(): Promise<void> {
+  /** Collects the queued ranges; false when it stopped or one failed (its marker stays). */
+  private async run(): Promise<boolean> {
     for (const [num, kind] of this.queue) {
-      if (this.stopped) return;
+      if (this.stopped) return false;
       const prefix = kind === GARBAGE_DICT_DATA ? dictPrefix(num) : itemsPrefix(num);
       try {
         await this.core.db.clear({ gte: prefix, lt: prefixEnd(prefix) });
         const batch = this.core.batch();
         batch.del(garbageKey(num));
         this.queue.delete(num);
-      } catch {
-        // The store is closing or failed; the marker stays and the next open finishes.
-        return;
+      } catch (err) {
+        backgroundFailed("collecting a dead range", err);
+        return false;
       }
     }
+    return true;
   }
 
   async stop(): Promise<void> {

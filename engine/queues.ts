@@ -10,6 +10,7 @@
 // into the same batch as the put), and room made by a get, a clear or an expiry serves
 // waiting putters in order. No polling anywhere.
 
+import assert from "node:assert/strict";
 import { ClosedError, InternalError, InvalidError, QueueFullError, RequestSizeError, ResourceExhaustedError } from "../proto/errors.ts";
 import type { QueueItem, QueueNextRequest, QueuePutRequest, QueueGetRequest, QueueStats } from "../proto/backend.ts";
 import { checkBytes, validateCount, validatePartition, validateTimeout, validateTtl } from "../proto/validate.ts";
@@ -17,6 +18,7 @@ import type { Batch, Dirty } from "./commit.ts";
 import type { Core, RunHolder } from "./core.ts";
 import type { Collector } from "./gc.ts";
 import { TTL_ENTRY_VALUE, deadlineAfter, decodeRun, encodePartitionRow, encodeRun, itemKey, partitionKey, ttlPartitionKey, ttlTime, type PartitionRow } from "./layout.ts";
+import { CorruptionError, atKey } from "./corruption.ts";
 import { setLongTimeout, type LongTimer } from "../proto/timer.ts";
 
 /** Partitions with at most this many items are cleared run by run in the batch; bigger ones by a gc marker. */
@@ -202,7 +204,7 @@ export class QueueState {
     p.headRun = row.headRun;
     p.persisted = true;
     if (!(p.headRun <= p.head && p.head <= p.tail)) {
-      throw new Error(`corrupt partition row in ${this.label}: headRun ${p.headRun}, head ${p.head}, tail ${p.tail}`);
+      throw new CorruptionError(`a partition row with headRun ${p.headRun}, head ${p.head}, tail ${p.tail}`, `${this.label}, partition ${JSON.stringify(name ?? "")}`);
     }
     // Rows are written only for partitions with items; an empty one is left for the next put to overwrite.
     if (p.count === 0) return;
@@ -258,6 +260,7 @@ export class QueueState {
     }
     const batch = this.core.batch();
     if (p.count === 0) p.headRun = p.tail;
+    const tailBefore = p.tail;
     const firsts: number[] = [];
     for (let i = 0; i < values.length; ) {
       // A run holds up to RUN_ITEMS_MAX items and RUN_BYTES_MAX bytes (a bigger item alone).
@@ -272,6 +275,8 @@ export class QueueState {
       p.tail += run.length;
       i = end;
     }
+    // Sequence numbers only grow, by exactly the items written.
+    assert(p.tail === tailBefore + values.length, `${this.label}: tail ${p.tail} after putting ${values.length} at ${tailBefore}`);
     const pending = p.pending;
     batch.onCommitted(() => {
       for (const first of firsts) if (pending.get(first)?.batch === batch) pending.delete(first);
@@ -308,9 +313,10 @@ export class QueueState {
       this.core.runs.touch(p);
       return { values: p.cached.values, batch: undefined };
     }
-    const record = this.core.db.getSync(itemKey(p.num, first));
+    const key = itemKey(p.num, first);
+    const record = this.core.db.getSync(key);
     if (record === undefined) return undefined;
-    const values = decodeRun(record);
+    const values = decodeRun(record, key);
     // A run of one item (a single put) is taken whole by the read that loads it: no need to keep it.
     if (values.length > 1) {
       p.cached = { first, values };
@@ -321,7 +327,7 @@ export class QueueState {
 
   private runAt(p: Partition, first: number): LoadedRun {
     const run = this.loadRun(p, first);
-    if (!run) throw new Error(`${this.label}: the run at ${first} of partition ${p.num} is missing`);
+    if (!run) throw new CorruptionError(`no run record at seq ${first}, inside the partition's [headRun, tail) = [${p.headRun}, ${p.tail})`, `${this.label}, ${atKey(itemKey(p.num, first))}`);
     return run;
   }
 
@@ -343,6 +349,8 @@ export class QueueState {
       }
     }
     this.total -= k;
+    assert(p.headRun <= p.head && p.head <= p.tail, `${this.label}: headRun ${p.headRun}, head ${p.head}, tail ${p.tail} after taking ${k}`);
+    assert(this.total >= 0, `${this.label}: ${this.total} items in all after taking ${k}`);
     if (p.count === 0) this.emptied(p, batch);
     this.core.committer.markDirty(p);
     return out;
