@@ -8,3 +8,4 @@ export * from "./errors.ts";
 export { CEILINGS, DEFAULT_LIMITS, resolveLimits } from "./limits.ts";
 export type { Limits } from "./limits.ts";
 export { DEFAULT_ENVIRONMENT, ENVIRONMENT_LENGTH_MAX, NAME_LENGTH_MAX, validateEnvironment, validateName } from "./validate.ts";
+export { PACKAGE_VERSION } from "./version.ts";

@@ -16,6 +16,7 @@ import { RecoveringEngine } from "./recovering.ts";
 import { setLongTimeout, type LongTimer } from "../proto/timer.ts";
 import { ClosedError, InvalidError, LockedError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
 import { HEALTH_PATH, JSON_TYPE, unpackEnvelope } from "../proto/wire.ts";
+import { PACKAGE_VERSION } from "../proto/version.ts";
 import { TokenCheck } from "./auth.ts";
 import { BodyReader, checkContentType, checkDeclaredLength, readHead, type BodySink } from "./body.ts";
 import { asEnvelope, type Envelope } from "./envelope.ts";
@@ -155,7 +156,7 @@ class HttpEdge {
     if (this.engine instanceof RecoveringEngine && this.engine.recovering) {
       throw new UnavailableError("the server is reopening its store after a storage failure");
     }
-    sendJson(req, res, 200, { status: "ok" }, this.closing);
+    sendJson(req, res, 200, { status: "ok", version: PACKAGE_VERSION }, this.closing);
   }
 
   logError(message: string, error: unknown): void {

@@ -8,7 +8,7 @@
 
 import type { Durability, Limits } from "../../proto/index.ts";
 import { DEFAULT_LIMITS, resolveLimits, DEFAULT_ENVIRONMENT, validateEnvironment } from "../../proto/index.ts";
-import type { Command, ParsedArgs } from "./args.ts";
+import type { Command, OptionSpec, ParsedArgs } from "./args.ts";
 import { booleanOption, listOption, parseNonNegativeInteger, stringOption, UsageError } from "./args.ts";
 import type { Io } from "./io.ts";
 import { RELAYED_SIGNALS_ENV } from "./node-flags.ts";
@@ -50,6 +50,55 @@ export function parseLimit(text: string): [keyof Limits, number] {
   return [name as keyof Limits, value];
 }
 
+/**
+ * The environment variable of every `larder serve` flag (a test keeps this table whole).
+ * A flag wins over its variable. Boolean variables take 1/true or 0/false; LARDER_LIMITS
+ * takes the values of --limit separated by commas or spaces.
+ */
+export const SERVE_ENV: Readonly<Record<string, string>> = Object.freeze({
+  data: "LARDER_DATA",
+  memory: "LARDER_MEMORY",
+  postgres: "LARDER_POSTGRES_URL",
+  host: "LARDER_HOST",
+  port: "LARDER_PORT",
+  token: "LARDER_TOKEN",
+  durability: "LARDER_DURABILITY",
+  limit: "LARDER_LIMITS",
+  env: "LARDER_ENVIRONMENT",
+  "no-ui": "LARDER_NO_UI",
+  "ephemeral-expiry-ms": "LARDER_EPHEMERAL_EXPIRY_MS",
+});
+
+/** A setting's text and where it came from (`--port` or `LARDER_PORT`), for error messages. */
+interface Given {
+  readonly text: string;
+  readonly from: string;
+}
+
+function given(args: ParsedArgs, io: Io, flag: string): Given | undefined {
+  const value = stringOption(args, flag);
+  if (value !== undefined) return { text: value, from: `--${flag}` };
+  const name = SERVE_ENV[flag]!;
+  const env = io.env[name];
+  return env === undefined || env === "" ? undefined : { text: env, from: name };
+}
+
+/** A boolean flag, or its variable (1/true/0/false). */
+function flagOrEnv(args: ParsedArgs, io: Io, flag: string): { on: boolean; fromFlag: boolean } {
+  if (booleanOption(args, flag)) return { on: true, fromFlag: true };
+  const name = SERVE_ENV[flag]!;
+  const env = io.env[name]?.trim().toLowerCase();
+  if (env === undefined || env === "" || env === "0" || env === "false") return { on: false, fromFlag: false };
+  if (env === "1" || env === "true") return { on: true, fromFlag: false };
+  throw new UsageError(`${name} must be 1, true, 0 or false, got '${io.env[name]}'`, PATH);
+}
+
+function limitTexts(args: ParsedArgs, io: Io): string[] {
+  const flags = listOption(args, "limit");
+  if (flags.length > 0) return flags;
+  return (io.env[SERVE_ENV["limit"]!] ?? "").split(/[\s,]+/).filter((t) => t !== "");
+}
+
 function parseLimits(texts: readonly string[]): Partial<Limits> | undefined {
   if (texts.length === 0) return undefined;
   const limits: Partial<Record<keyof Limits, number>> = {};
@@ -65,49 +114,66 @@ function parseLimits(texts: readonly string[]): Partial<Limits> | undefined {
   return limits;
 }
 
-function parseDurability(text: string | undefined): Durability | undefined {
-  if (text === undefined) return undefined;
-  if (text !== "fsync" && text !== "buffered") {
-    throw new UsageError(`--durability must be fsync or buffered, got '${text}'`, PATH);
+function parseDurability(setting: Given | undefined): Durability | undefined {
+  if (setting === undefined) return undefined;
+  if (setting.text !== "fsync" && setting.text !== "buffered") {
+    throw new UsageError(`${setting.from} must be fsync or buffered, got '${setting.text}'`, PATH);
   }
-  return text;
+  return setting.text;
 }
 
-function parsePort(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_PORT;
-  const port = parseNonNegativeInteger("--port", text, PATH);
-  if (port > 65_535) throw new UsageError(`--port must be from 0 to 65535, got ${port}`, PATH);
+function parsePort(setting: Given | undefined): number {
+  if (setting === undefined) return DEFAULT_PORT;
+  const port = parseNonNegativeInteger(setting.from, setting.text, PATH);
+  if (port > 65_535) throw new UsageError(`${setting.from} must be from 0 to 65535, got ${port}`, PATH);
   return port;
 }
 
-export function serveSettings(args: ParsedArgs, io: Io): ServeSettings {
-  const memory = booleanOption(args, "memory");
-  const data = stringOption(args, "data");
-  if (memory && data !== undefined) throw new UsageError("--data and --memory cannot be used together", PATH);
-  const postgresFlag = stringOption(args, "postgres");
-  if (postgresFlag !== undefined && (memory || data !== undefined)) {
+type Storage = { memory: true } | { path: string } | { postgres: string };
+
+/**
+ * Where the data lives: --data, --memory or --postgres. A flag beats every variable;
+ * two flags, or (without a flag) two variables, conflict.
+ */
+function storage(args: ParsedArgs, io: Io): Storage {
+  const flagData = stringOption(args, "data");
+  const flagPostgres = stringOption(args, "postgres");
+  const memory = flagOrEnv(args, io, "memory");
+  if (memory.fromFlag && flagData !== undefined) throw new UsageError("--data and --memory cannot be used together", PATH);
+  if (flagPostgres !== undefined && (memory.fromFlag || flagData !== undefined)) {
     throw new UsageError("--postgres cannot be used with --data or --memory", PATH);
   }
-  // LARDER_POSTGRES_URL applies when no other place for the data is named.
-  const postgres = postgresFlag ?? (memory || data !== undefined ? undefined : io.env["LARDER_POSTGRES_URL"] || undefined);
-  const token = stringOption(args, "token") || io.env["LARDER_TOKEN"] || undefined;
-  const durability = parseDurability(stringOption(args, "durability"));
-  const limits = parseLimits(listOption(args, "limit"));
-  const expiry = stringOption(args, "ephemeral-expiry-ms");
-  const ephemeralExpiryMs = expiry === undefined ? undefined : parseNonNegativeInteger("--ephemeral-expiry-ms", expiry, PATH);
-  if (ephemeralExpiryMs === 0) throw new UsageError("--ephemeral-expiry-ms must be positive", PATH);
-  const environment = stringOption(args, "env") || io.env["LARDER_ENVIRONMENT"] || undefined;
+  if (memory.fromFlag) return { memory: true };
+  if (flagData !== undefined) return { path: flagData };
+  if (flagPostgres !== undefined) return { postgres: flagPostgres };
+  const envData = given(args, io, "data");
+  const envPostgres = given(args, io, "postgres");
+  const named = [envData && "LARDER_DATA", memory.on && "LARDER_MEMORY", envPostgres && "LARDER_POSTGRES_URL"].filter((n) => n);
+  if (named.length > 1) throw new UsageError(`${named.join(" and ")} cannot be used together`, PATH);
+  if (memory.on) return { memory: true };
+  if (envPostgres !== undefined) return { postgres: envPostgres.text };
+  return { path: envData?.text ?? DEFAULT_DATA_DIR };
+}
+
+export function serveSettings(args: ParsedArgs, io: Io): ServeSettings {
+  const token = given(args, io, "token")?.text;
+  const durability = parseDurability(given(args, io, "durability"));
+  const limits = parseLimits(limitTexts(args, io));
+  const expiry = given(args, io, "ephemeral-expiry-ms");
+  const ephemeralExpiryMs = expiry === undefined ? undefined : parseNonNegativeInteger(expiry.from, expiry.text, PATH);
+  if (ephemeralExpiryMs === 0) throw new UsageError(`${expiry!.from} must be positive`, PATH);
+  const environment = given(args, io, "env")?.text;
   if (environment !== undefined) validateEnvironment(environment);
   return {
-    ...(postgres !== undefined ? { postgres } : memory ? { memory: true } : { path: data ?? DEFAULT_DATA_DIR }),
-    host: stringOption(args, "host") ?? DEFAULT_HOST,
-    port: parsePort(stringOption(args, "port")),
+    ...storage(args, io),
+    host: given(args, io, "host")?.text ?? DEFAULT_HOST,
+    port: parsePort(given(args, io, "port")),
     ...(token === undefined ? {} : { token }),
     ...(durability === undefined ? {} : { durability }),
     ...(limits === undefined ? {} : { limits }),
     ...(ephemeralExpiryMs === undefined ? {} : { ephemeralExpiryMs }),
     ...(environment === undefined ? {} : { environment }),
-    ui: !booleanOption(args, "no-ui"),
+    ui: !flagOrEnv(args, io, "no-ui").on,
   };
 }
 
@@ -152,6 +218,11 @@ function nextRelayedSignal(): Promise<Signal> {
   });
 }
 
+/** During shutdown, a second stop request exits at once with status 1. */
+function exitOnSecondSignal(): void {
+  void nextSignal().then(() => process.exit(1));
+}
+
 async function run(args: ParsedArgs, io: Io): Promise<number> {
   const settings = serveSettings(args, io);
   // Listen for signals before the server starts, so that one arriving during start-up
@@ -161,13 +232,13 @@ async function run(args: ParsedArgs, io: Io): Promise<number> {
   const starting = startServer(settings);
   const first = await Promise.race([starting.then((server) => ({ server })), stop.then((signal) => ({ signal }))]);
   if ("signal" in first) {
-    void nextSignal().then(() => process.exit(1));
+    exitOnSecondSignal();
     return stopWhileStarting(first.signal, starting, io);
   }
   const { server } = first;
   await io.out(`listening on ${server.url}\n`);
   const signal = await stop;
-  void nextSignal().then(() => process.exit(1));
+  exitOnSecondSignal();
   await io.err(`larder: ${signal}: shutting down\n`);
   await server.close();
   return 0;
@@ -203,25 +274,31 @@ export async function stopWhileStarting(
   }
 }
 
+/** Each option's help names its environment variable. */
+function withEnvNames(options: Record<string, OptionSpec>): Record<string, OptionSpec> {
+  return Object.fromEntries(Object.entries(options).map(([flag, spec]) => [flag, { ...spec, help: `${spec.help} [${SERVE_ENV[flag]}]` }]));
+}
+
 export const SERVE_COMMAND: Command = {
   path: PATH,
   summary: "Run a Larder server on an embedded store.",
   description:
     "Prints `listening on http://HOST:PORT` when ready; SIGINT or SIGTERM shuts it down gracefully.\n" +
+    "Every flag can also come from the environment variable named after it (the flag wins).\n" +
     `The data lives in --data (default ${DEFAULT_DATA_DIR}), in memory with --memory, or in a PostgreSQL database with --postgres URL.\n` +
     "The web console is at http://HOST:PORT/ui/ (log in with the token) unless --no-ui.",
   positionals: [],
-  options: {
+  options: withEnvNames({
     data: { type: "string", valueName: "DIR", help: `Data folder (default ${DEFAULT_DATA_DIR}); created if missing.` },
     memory: { type: "boolean", help: "Keep everything in memory: nothing on disk, nothing survives a restart." },
     postgres: {
       type: "string",
       valueName: "URL",
-      help: "Keep the data in this PostgreSQL database (default: LARDER_POSTGRES_URL); several servers may share it. See docs/postgres.md.",
+      help: "Keep the data in this PostgreSQL database; several servers may share it. See docs/postgres.md.",
     },
     host: { type: "string", valueName: "HOST", help: `Interface to bind (default ${DEFAULT_HOST}).` },
     port: { type: "string", valueName: "PORT", help: `TCP port (default ${DEFAULT_PORT}); 0 picks a free one.` },
-    token: { type: "string", valueName: "T", help: "Require this bearer token (default: LARDER_TOKEN; none when unset)." },
+    token: { type: "string", valueName: "T", help: "Require this bearer token (none when unset)." },
     durability: {
       type: "string",
       valueName: "MODE",
@@ -236,7 +313,7 @@ export const SERVE_COMMAND: Command = {
     env: {
       type: "string",
       valueName: "E",
-      help: `Default environment of clients that name none (default: LARDER_ENVIRONMENT, else "${DEFAULT_ENVIRONMENT}").`,
+      help: `Default environment of clients that name none (default "${DEFAULT_ENVIRONMENT}").`,
     },
     "no-ui": { type: "boolean", help: "Do not serve the web console at /ui (docs/console.md)." },
     "ephemeral-expiry-ms": {
@@ -244,6 +321,6 @@ export const SERVE_COMMAND: Command = {
       valueName: "MS",
       help: "Delete an ephemeral object when its client sent no heartbeat for this long (default 300000).",
     },
-  },
+  }),
   run,
 };

@@ -16,6 +16,9 @@ import {
 } from "../../proto/errors.ts";
 import { startServer } from "../../server/index.ts";
 import { expectError } from "../conformance/expect-error.ts";
+import { readFileSync } from "node:fs";
+
+const PACKAGE_JSON_VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 import { remoteStore, type RemoteStore } from "../support/remote-store.ts";
 
 const stores: RemoteStore[] = [];
@@ -152,7 +155,7 @@ describe("remote store", () => {
     const store = await make({ server: { token: "t" } });
     const res = await request(`${store.url}/v1/health`);
     expect(res.statusCode).toBe(200);
-    expect(await res.body.json()).toEqual({ status: "ok" });
+    expect(await res.body.json()).toEqual({ status: "ok", version: PACKAGE_JSON_VERSION });
     const post = await request(`${store.url}/v1/health`, { method: "POST" });
     expect(post.statusCode).toBe(405);
     expect(await post.body.json()).toMatchObject({ code: "INVALID" });
