@@ -85,9 +85,9 @@ class KeyWriter {
     const v = Number.isNaN(value) ? NaN : value === 0 ? 0 : value;
     this.buf.writeDoubleBE(v, this.length);
     if (v >= 0 || Number.isNaN(v)) {
-      this.buf[this.length] ^= 0x80;
+      this.buf[this.length] = this.buf[this.length]! ^ 0x80;
     } else {
-      for (let i = 0; i < 8; i++) this.buf[this.length + i] ^= 0xff;
+      for (let i = 0; i < 8; i++) this.buf[this.length + i] = this.buf[this.length + i]! ^ 0xff;
     }
     this.length += 8;
   }
@@ -222,9 +222,9 @@ class KeyReader {
     const bytes = Buffer.from(this.buf.subarray(this.pos, this.pos + 8));
     this.pos += 8;
     if (bytes[0]! & 0x80) {
-      bytes[0] ^= 0x80;
+      bytes[0] = bytes[0]! ^ 0x80;
     } else {
-      for (let i = 0; i < 8; i++) bytes[i] ^= 0xff;
+      for (let i = 0; i < 8; i++) bytes[i] = bytes[i]! ^ 0xff;
     }
     return bytes.readDoubleBE(0);
   }

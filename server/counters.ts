@@ -47,14 +47,16 @@ export class QueueCounters {
     if (items <= 0) return;
     const count = this.touch(id);
     count.putItems += items;
-    count.ring[(count.latest % RATE_BUCKETS) * 2] += items;
+    const at = (count.latest % RATE_BUCKETS) * 2;
+    count.ring[at] = count.ring[at]! + items;
   }
 
   got(id: string, items: number): void {
     if (items <= 0) return;
     const count = this.touch(id);
     count.gotItems += items;
-    count.ring[(count.latest % RATE_BUCKETS) * 2 + 1] += items;
+    const at = (count.latest % RATE_BUCKETS) * 2 + 1;
+    count.ring[at] = count.ring[at]! + items;
   }
 
   /** The counts of a queue; zeros for one that was never counted (or was forgotten). */
