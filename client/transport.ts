@@ -46,9 +46,13 @@ export interface TransportOptions {
   readonly requestsInFlightMax: number;
 }
 
-/** A batch request carries at most this many calls and bytes; a bigger call goes on its own. */
-const BATCH_CALLS_MAX = 256;
-const BATCH_BYTES_MAX = 1024 * 1024;
+/**
+ * A batch this client sends carries at most this many calls and bytes (a bigger call goes
+ * on its own): well inside what a server accepts (BATCH_CALLS_MAX and BATCH_BYTES_MAX,
+ * proto/wire.ts), so that one batch stays a short request.
+ */
+const SENT_BATCH_CALLS_MAX = 256;
+const SENT_BATCH_BYTES_MAX = 1024 * 1024;
 const BATCHED_CALL_BYTES_MAX = 64 * 1024;
 
 /** The client keeps idle sockets open this long; the server keeps them longer (65 s), so it never closes one first. */
@@ -126,7 +130,7 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 /** Parses `url` into the pool's origin and a base path that every route is appended to. */
-export function parseServerUrl(url: string): { origin: string; basePath: string } {
+function parseServerUrl(url: string): { origin: string; basePath: string } {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -338,8 +342,8 @@ export class Transport {
     while (this.ready.length > 0 && this.inFlight < this.options.requestsInFlightMax) {
       let count = 0;
       let bytes = 0;
-      const callsMax = this.batches ? BATCH_CALLS_MAX : 1;
-      while (count < this.ready.length && count < callsMax && (count === 0 || bytes + this.ready[count]!.body.length <= BATCH_BYTES_MAX)) {
+      const callsMax = this.batches ? SENT_BATCH_CALLS_MAX : 1;
+      while (count < this.ready.length && count < callsMax && (count === 0 || bytes + this.ready[count]!.body.length <= SENT_BATCH_BYTES_MAX)) {
         bytes += this.ready[count]!.body.length;
         count++;
       }

@@ -21,7 +21,7 @@ import type {
   QueuePutRequest,
   QueueStats,
 } from "../proto/backend.ts";
-import { AlreadyExistsError, ClosedError, InternalError, InvalidError, NotFoundError } from "../proto/errors.ts";
+import { AlreadyExistsError, ClosedError, InvalidError, NotFoundError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
 import { validateCount, validateEnvironment, validateName, validateTtl } from "../proto/validate.ts";
 import { StorageStoppedError, type Batch, type Db } from "./commit.ts";

@@ -56,7 +56,7 @@ const NO_TTL_ENTRY = -1;
 
 const TWO_32 = 2 ** 32;
 
-export function writeU64(buf: Buffer, offset: number, value: number): void {
+function writeU64(buf: Buffer, offset: number, value: number): void {
   buf.writeUInt32BE(Math.floor(value / TWO_32), offset);
   buf.writeUInt32BE(value >>> 0, offset + 4);
 }

@@ -33,7 +33,7 @@ function required<T>(name: string, value: T | undefined): T {
   return value;
 }
 
-export function optionalString(body: Envelope, name: string): string | undefined {
+function optionalString(body: Envelope, name: string): string | undefined {
   const value = field(body, name);
   if (value !== undefined && typeof value !== "string") throw wrongType(name, "a string", value);
   return value;
@@ -43,7 +43,7 @@ export function string(body: Envelope, name: string): string {
   return required(name, optionalString(body, name));
 }
 
-export function optionalNumber(body: Envelope, name: string): number | undefined {
+function optionalNumber(body: Envelope, name: string): number | undefined {
   const value = field(body, name);
   if (value !== undefined && typeof value !== "number") throw wrongType(name, "a number", value);
   return value;
@@ -61,7 +61,7 @@ export function flag(body: Envelope, name: string): boolean {
   return value;
 }
 
-export function optionalFlag(body: Envelope, name: string): boolean | undefined {
+function optionalFlag(body: Envelope, name: string): boolean | undefined {
   return field(body, name) === undefined ? undefined : flag(body, name);
 }
 
@@ -69,7 +69,7 @@ function isBytes(value: unknown): value is Uint8Array {
   return value instanceof Uint8Array;
 }
 
-export function optionalBytes(body: Envelope, name: string): Uint8Array | undefined {
+function optionalBytes(body: Envelope, name: string): Uint8Array | undefined {
   const value = field(body, name);
   if (value !== undefined && !isBytes(value)) throw wrongType(name, "bin", value);
   return value;
@@ -79,7 +79,7 @@ export function bytes(body: Envelope, name: string): Uint8Array {
   return required(name, optionalBytes(body, name));
 }
 
-export function bytesArray(body: Envelope, name: string): Uint8Array[] {
+function bytesArray(body: Envelope, name: string): Uint8Array[] {
   const value = required(name, field(body, name));
   if (!Array.isArray(value)) throw wrongType(name, "an array of bin", value);
   for (const item of value) {
@@ -88,7 +88,7 @@ export function bytesArray(body: Envelope, name: string): Uint8Array[] {
   return value as Uint8Array[];
 }
 
-export function pairsArray(body: Envelope, name: string): Array<[Uint8Array, Uint8Array]> {
+function pairsArray(body: Envelope, name: string): Array<[Uint8Array, Uint8Array]> {
   const value = required(name, field(body, name));
   if (!Array.isArray(value)) throw wrongType(name, "an array of [bin, bin] pairs", value);
   for (const pair of value) {

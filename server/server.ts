@@ -83,7 +83,7 @@ class HttpEdge {
       const expect = JSON.stringify(req.headers.expect ?? "");
       sendJson(req, res, 417, { code: "INVALID", message: `Expect: ${expect} is not supported; only 100-continue is` }, true);
     });
-    http.on("connect", (req: IncomingMessage, socket: Duplex) => {
+    http.on("connect", (_req: IncomingMessage, socket: Duplex) => {
       // Node hands the socket over without its own error listener: a reset would be uncaught.
       socket.on("error", () => socket.destroy());
       answerOnSocket(socket, 405, "INVALID", `${HEALTH_PATH} and the routes in docs/protocol.md take GET and POST, not CONNECT`, { allow: "GET, HEAD, POST" });

@@ -12,7 +12,7 @@ import type { Harness } from "./harness.ts";
 import { KINDS, service } from "./kinds.ts";
 
 // The types forbid these; a JavaScript caller can still pass them.
-type Loose = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Loose = any;
 const loose = (value: unknown): Loose => value;
 
 export function argumentsSuite(h: Harness): void {
@@ -156,7 +156,7 @@ export function argumentsSuite(h: Harness): void {
       }
       expect(await q.len()).toBe(0);
       // A hole in the array is an undefined item: refused as undefined is, nothing written.
-      const hole = await expectError(q.putMany(loose([1, , 3])), InvalidError); // eslint-disable-line no-sparse-arrays
+      const hole = await expectError(q.putMany(loose([1, , 3])), InvalidError);
       expect(hole.message).toMatch(/undefined cannot be stored/);
       expect(await q.len()).toBe(0);
       await q.put(1, loose(null));
