@@ -125,6 +125,24 @@ export const ERRORS: readonly ErrorSpec[] = [
   spec(InternalError, 500, "A bug or a storage failure; the details are logged on the server, not sent."),
 ];
 
+/**
+ * Statuses the HTTP edge answers with before any route runs (server/server.ts, body.ts),
+ * besides each code's own: the code they carry, and when. docs/errors.md lists them too.
+ */
+export interface EdgeStatus {
+  readonly httpStatus: number;
+  readonly code: ErrorCode;
+  readonly meaning: string;
+}
+
+export const EDGE_STATUSES: readonly EdgeStatus[] = [
+  { httpStatus: 405, code: "INVALID", meaning: "A known path with the wrong method (also `CONNECT`); the `Allow` header names the right one." },
+  { httpStatus: 408, code: "INVALID", meaning: "The request's headers or body did not arrive within the server's timeouts; the connection closes." },
+  { httpStatus: 415, code: "INVALID", meaning: "The request's `Content-Type` is not MessagePack." },
+  { httpStatus: 417, code: "INVALID", meaning: "An `Expect` header other than `100-continue`." },
+  { httpStatus: 431, code: "TOO_LARGE", meaning: "The request's headers are over the server's bound; the connection closes." },
+];
+
 const byCode = new Map<string, ErrorSpec>(ERRORS.map((e) => [e.code, e]));
 
 export function errorSpec(code: string): ErrorSpec | undefined {

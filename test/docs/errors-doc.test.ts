@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import * as larderErrors from "../../proto/errors.ts";
-import { ERRORS, LarderError, errorFromCode } from "../../proto/errors.ts";
+import { EDGE_STATUSES, ERRORS, LarderError, errorFromCode } from "../../proto/errors.ts";
 import { SPEC_TABLE } from "../conformance/errors.ts";
 
 
@@ -26,6 +26,13 @@ describe("error registry", () => {
   it("matches docs/errors.md row for row: class, code, HTTP status and meaning", () => {
     const fromRegistry = ERRORS.map((e) => ({ className: e.className, code: e.code, status: e.httpStatus, meaning: e.meaning }));
     expect(docRows()).toEqual(fromRegistry);
+  });
+
+  it("matches docs/errors.md's table of the HTTP edge's statuses", () => {
+    const text = readFileSync(new URL("../../docs/errors.md", import.meta.url), "utf8");
+    const rows = [...text.matchAll(/^\| (\d{3}) \| `(\w+)` \| (.+) \|$/gm)].map((m) => ({ httpStatus: Number(m[1]), code: m[2]!, meaning: m[3]! }));
+    expect(rows).toEqual(EDGE_STATUSES.map((s) => ({ ...s })));
+    for (const s of EDGE_STATUSES) expect(ERRORS.some((e) => e.code === s.code)).toBe(true);
   });
 
   it.each(SPEC_TABLE)("%s is exported, constructible with a message, and carries code %s", (className, code) => {

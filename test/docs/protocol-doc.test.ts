@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ROUTES, ROUTE_SPECS, fieldType, isRetrySafe, type FieldSpec, type Fields, type RouteName } from "../../proto/calls.ts";
-import { errorSpec } from "../../proto/errors.ts";
+import { EDGE_STATUSES, errorSpec } from "../../proto/errors.ts";
 
 const DOC = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
 const ROUTE_NAMES = Object.keys(ROUTES) as RouteName[];
@@ -123,8 +123,8 @@ describe("docs/protocol.md", () => {
     for (const { status, code } of rows) {
       const spec = errorSpec(code);
       expect(spec, code).toBeDefined();
-      // The edge's own statuses: 405, 408, 415 and 417 for INVALID, 431 for TOO_LARGE (headers, before any route).
-      const edge = (code === "INVALID" && [405, 408, 415, 417].includes(status)) || (code === "TOO_LARGE" && status === 431);
+      // The edge's own statuses (before any route), from the registry too.
+      const edge = EDGE_STATUSES.some((s) => s.httpStatus === status && s.code === code);
       if (!edge) expect({ code, status }).toEqual({ code, status: spec!.httpStatus });
     }
   });
