@@ -15,21 +15,6 @@ export class TurnBudget {
   /** Resolves at the next turn of the event loop; made when this turn's first answer is given. */
   private nextTurn: Promise<void> | undefined;
 
-  /**
-   * Runs a call and answers its promise through `answer`. A call that throws before it
-   * returns its promise (an unknown id, a closed store) answers a rejected promise instead:
-   * every engine call reports through its promise, never by throwing.
-   */
-  call<T>(run: () => Promise<T>): Promise<T> {
-    let answer: Promise<T>;
-    try {
-      answer = run();
-    } catch (err) {
-      answer = Promise.reject(err);
-    }
-    return this.answer(answer);
-  }
-
   /** `answer`, settled no earlier than the next turn of the event loop once this turn's budget is spent. */
   answer<T>(answer: Promise<T>): Promise<T> {
     // One shared promise per turn: the answers that wait cost a few microtasks each, not a timer each.
