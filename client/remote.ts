@@ -126,7 +126,12 @@ export class RemoteBackend implements Backend {
     if (typeof requestsInFlightMax !== "number" || !(requestsInFlightMax >= 1) || !(Number.isInteger(requestsInFlightMax) || requestsInFlightMax === Infinity)) {
       throw new InvalidError(`requestsInFlightMax must be a positive integer or Infinity, got ${String(requestsInFlightMax)}`);
     }
-    return new RemoteBackend(new Transport(url, { token, retryTimeoutMs, answerTimeoutMs, connections, requestsInFlightMax }), heartbeatIntervalMs);
+    const requestIds = options.requestIds ?? true;
+    if (typeof requestIds !== "boolean") throw new InvalidError("requestIds must be a boolean");
+    return new RemoteBackend(
+      new Transport(url, { token, retryTimeoutMs, answerTimeoutMs, connections, requestsInFlightMax, requestIds }),
+      heartbeatIntervalMs,
+    );
   }
 
   /** One call of the table (proto/calls.ts): its envelope as the row gives it, its answer checked by the row. */

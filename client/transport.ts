@@ -26,7 +26,7 @@ import {
   UnavailableError,
 } from "../proto/errors.ts";
 import { loneSurrogate } from "../proto/validate.ts";
-import { ROUTES, isRetrySafe, mayWait, type RouteName } from "../proto/calls.ts";
+import { ROUTES, carriesRequestId, isRetrySafe, mayWait, type RouteName } from "../proto/calls.ts";
 import { WAIT_IDS_MAX, MSGPACK_TYPE, isMap, packBatch, packEnvelope } from "../proto/wire.ts";
 import { ConnectionFailure, NOT_SENT_CODES, ServerUnavailable, abortReason } from "./failures.ts";
 import { ReplyHandler, errorFromAnswer, type Reply } from "./reply-handler.ts";
@@ -45,6 +45,8 @@ export interface TransportOptions {
    * Infinity sends every call as a request of its own.
    */
   readonly requestsInFlightMax: number;
+  /** Calls that change state carry a request id, and are retried like any other (docs/protocol.md, "Request ids"). */
+  readonly requestIds: boolean;
 }
 
 /**
@@ -120,6 +122,17 @@ export function newWaitId(): string {
   return `${WAIT_ID_PREFIX}${(++waitIds).toString(36)}`;
 }
 
+/**
+ * Request ids, made the same way with a longer prefix (16 random characters, 96 bits):
+ * an id must never be given twice within the server's retention window, by any client.
+ */
+const REQUEST_ID_PREFIX = randomBytes(12).toString("base64url");
+let requestIds = 0;
+
+export function newRequestId(): string {
+  return `${REQUEST_ID_PREFIX}${(++requestIds).toString(36)}`;
+}
+
 export class Transport {
   /** Calls that answer at once: a bounded number of keep-alive connections, reused. */
   private readonly pool: Pool;
@@ -161,6 +174,8 @@ export class Transport {
   /** Sends one RPC and returns its reply map, retrying connection failures where that is safe. */
   async call(route: RouteName, envelope: Record<string, unknown>, signal?: AbortSignal, retryUntil = Infinity): Promise<Reply> {
     checkWellFormed(envelope);
+    // A call that changes state gets its id here, once: every retry below sends the same one.
+    if (this.options.requestIds && carriesRequestId(route)) envelope.requestId = newRequestId();
     const retrySafe = isRetrySafe(route, envelope);
     const waits = mayWait(route, envelope);
     const pool = waits ? this.waitPool : this.pool;
@@ -171,10 +186,11 @@ export class Transport {
     // by dropping its connection (see cancelWait): the caller's (kept across the rounds of
     // one wait, which also keeps its place in line), or a new one.
     const waitId = requestSignal === undefined ? undefined : typeof envelope.waitId === "string" ? envelope.waitId : newWaitId();
-    const sent = waitId === undefined ? envelope : { ...envelope, waitId };
+    let sent = waitId === undefined ? envelope : { ...envelope, waitId };
     let body = packEnvelope(sent);
     const started = Date.now();
     let deadline: number | undefined;
+    let firstFailure: number | undefined;
     let delay = RETRY_DELAY_FIRST_MS;
     for (;;) {
       this.ensureOpen();
@@ -187,14 +203,25 @@ export class Transport {
         const mayRetry = err instanceof ServerUnavailable || (err instanceof ConnectionFailure && !err.timedOut && (!err.sent || retrySafe));
         if (!mayRetry) throw this.finalError(route, err);
         // A call with a time limit (a get or put with timeoutMs) retries no longer than that:
-        // its caller asked to hear within it.
-        deadline ??= Math.min(Date.now() + this.options.retryTimeoutMs, retryUntil);
+        // its caller asked to hear within it. Except once it may have taken effect: a call
+        // with a request id then retries for the whole budget, to hear its outcome (a get
+        // that took items gets them), rather than leave it unknown.
+        firstFailure ??= Date.now();
+        deadline ??= Math.min(firstFailure + this.options.retryTimeoutMs, retryUntil);
+        if (err instanceof ConnectionFailure && err.sent && sent.requestId !== undefined) {
+          deadline = Math.max(deadline, firstFailure + this.options.retryTimeoutMs);
+        }
         if (Date.now() + delay > deadline) {
           const within = deadline === retryUntil ? "the call's own wait (timeoutMs)" : `${this.options.retryTimeoutMs} ms (retryTimeoutMs)`;
           throw new UnavailableError(`could not reach the Larder server for ${route} within ${within}: ${(err as Error).message}`, { cause: err });
         }
         await sleep(delay, signal);
         delay = Math.min(delay * 2, RETRY_DELAY_MAX_MS);
+        // A retry says so: the server then looks its id up among the calls it has applied.
+        if (sent.requestId !== undefined && sent.retry !== true) {
+          sent = { ...sent, retry: true };
+          body = packEnvelope(sent);
+        }
         // A wait sent again waits only what is left of it, not its whole time once more.
         if (waits) body = packEnvelope(waitLeft(sent, Date.now() - started));
       }

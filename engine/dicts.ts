@@ -11,6 +11,7 @@ import { checkBytes } from "../proto/validate.ts";
 import type { DictScanPage, DictScanRequest } from "../proto/backend.ts";
 import type { Batch, Dirty } from "./commit.ts";
 import type { Core } from "./core.ts";
+import type { Receipt } from "./requests.ts";
 import type { Collector } from "./gc.ts";
 import {
   decodeDictEntry,
@@ -211,7 +212,7 @@ export class DictState implements Dirty {
     return entry !== undefined;
   }
 
-  async put(keyBytes: Uint8Array, value: Uint8Array, skipIfExists: boolean, retried = false): Promise<boolean> {
+  async put(keyBytes: Uint8Array, value: Uint8Array, skipIfExists: boolean, receipt?: Receipt, retried = false): Promise<boolean> {
     const key = this.checkKey(keyBytes);
     this.checkValue(value);
     const found = this.find(key);
@@ -223,13 +224,15 @@ export class DictState implements Dirty {
     const delta = entrySize(key, value) - (old ? entrySize(key, old.payload) : 0);
     if (!this.fits(delta)) {
       if (retried || !(await this.sweptRoom())) throw this.tooBig(delta);
-      return this.put(keyBytes, value, skipIfExists, true);
+      return this.put(keyBytes, value, skipIfExists, receipt, true);
     }
-    await this.write(found, value).done;
+    const batch = this.write(found, value);
+    receipt?.(batch, true);
+    await batch.done;
     return true;
   }
 
-  async update(entries: Array<[Uint8Array, Uint8Array]>, retried = false): Promise<void> {
+  async update(entries: Array<[Uint8Array, Uint8Array]>, receipt?: Receipt, retried = false): Promise<void> {
     if (!Array.isArray(entries)) throw new InvalidError("update takes a list of [key, value] pairs");
     const max = this.core.limits.dictUpdateEntriesMax;
     if (entries.length > max) {
@@ -254,14 +257,16 @@ export class DictState implements Dirty {
     }
     if (!this.fits(delta)) {
       if (retried || !(await this.sweptRoom())) throw this.tooBig(delta);
-      return this.update(entries, true);
+      return this.update(entries, receipt, true);
     }
     let batch: Batch | undefined;
     for (const { slot, value } of slots.values()) batch = this.write(slot, value);
-    if (batch) await batch.done;
+    if (!batch) return;
+    receipt?.(batch, undefined);
+    await batch.done;
   }
 
-  async pop(keyBytes: Uint8Array): Promise<Uint8Array | undefined> {
+  async pop(keyBytes: Uint8Array, receipt?: Receipt): Promise<Uint8Array | undefined> {
     const key = this.checkKey(keyBytes);
     const found = this.find(key);
     const entry = this.live(found, this.core.now());
@@ -269,7 +274,9 @@ export class DictState implements Dirty {
       if (found.batch) await found.batch.readable;
       return undefined;
     }
-    await this.write(found, null).done;
+    const batch = this.write(found, null);
+    receipt?.(batch, entry.payload);
+    await batch.done;
     return entry.payload;
   }
 

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import type { Clock } from "../proto/api.ts";
 import type {
   Backend,
+  CallOptions,
   DeleteObjectRequest,
   DictScanPage,
   DictScanRequest,
@@ -46,6 +47,7 @@ import {
   type ObjectRow,
 } from "./layout.ts";
 import { QueueState, type PartitionRegistry } from "./queues.ts";
+import { REQUEST_ID_RETENTION_MS_DEFAULT, RequestLog, type Receipt } from "./requests.ts";
 
 /** How often the ttl sweeper runs on its own. */
 const SWEEP_INTERVAL_MS = 1_000;
@@ -112,6 +114,8 @@ export interface EngineSettings {
   sync: boolean;
   environment: string;
   deleteEphemeralAtOpen: boolean;
+  /** How long the record of an applied request id is kept (engine/requests.ts). */
+  requestIdRetentionMs?: number;
   /** Called once when a batch fails to write (the server reopens the store then). */
   onStorageFailure?: (err: unknown) => void;
 }
@@ -122,6 +126,7 @@ export class LevelEngine implements Backend {
   private readonly core: Core;
   private readonly gc: Collector;
   private readonly sweeper: Sweeper;
+  private readonly requests: RequestLog;
   private readonly byId = new Map<string, StoredObject>();
   private readonly byName = new Map<string, StoredObject>();
   private readonly dictsByData = new Map<number, DictState>();
@@ -138,6 +143,9 @@ export class LevelEngine implements Backend {
     this.gc = new Collector(this.core);
     this.sweeper = new Sweeper(this.core, (dataNum) => this.dictsByData.get(dataNum), this.partitions);
     this.core.sweepDue = () => this.sweeper.sweepDue();
+    this.requests = new RequestLog(this.core, settings.requestIdRetentionMs ?? REQUEST_ID_RETENTION_MS_DEFAULT, (message, err) =>
+      console.error(message, err),
+    );
   }
 
   /** Loads the catalog and partition rows (never the data itself) and starts the background work. */
@@ -147,6 +155,7 @@ export class LevelEngine implements Backend {
     if (settings.deleteEphemeralAtOpen) await engine.deleteAllEphemeral();
     await engine.gc.load();
     engine.sweeper.start(SWEEP_INTERVAL_MS);
+    engine.requests.start();
     return engine;
   }
 
@@ -231,15 +240,15 @@ export class LevelEngine implements Backend {
 
   // ---- objects ----
 
-  getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
+  getObject(kind: ObjectKind, request: GetObjectRequest, call?: CallOptions): Promise<ObjectRecord> {
     try {
-      return this.turns.answer(this.getObjectNow(kind, request));
+      return this.turns.answer(this.requests.run(call, (receipt) => this.getObjectNow(kind, request, receipt)));
     } catch (err) {
       return rejected(err);
     }
   }
 
-  private async getObjectNow(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
+  private async getObjectNow(kind: ObjectKind, request: GetObjectRequest, receipt: Receipt | undefined): Promise<ObjectRecord> {
     this.ensureOpen();
     if (kind !== "dict" && kind !== "queue") throw new InvalidError("kind must be dict or queue");
     const environment = validateEnvironment(request.environment ?? this.environment);
@@ -249,7 +258,7 @@ export class LevelEngine implements Backend {
     const entryTtlMs = kind === "dict" ? validateTtl("entryTtlMs", request.entryTtlMs) : undefined;
     if (request.mode === "ephemeral") {
       if (request.name !== undefined && request.name !== null) throw new InvalidError("ephemeral objects have no name");
-      return this.create(kind, null, environment, true, entryTtlMs);
+      return this.create(kind, null, environment, true, entryTtlMs, receipt);
     }
     const name = validateName(kind, request.name);
     const existing = this.byName.get(nameIndex(kind, environment, name));
@@ -260,10 +269,10 @@ export class LevelEngine implements Backend {
         if (request.mode === "lookup") {
           throw new NotFoundError(`${label(kind)} '${name}' not found in environment '${environment}'`);
         }
-        return this.create(kind, name, environment, false, entryTtlMs);
+        return this.create(kind, name, environment, false, entryTtlMs, receipt);
       case "createFailIfExists":
         if (existing) throw new AlreadyExistsError(`${label(kind)} '${name}' already exists in environment '${environment}'`);
-        return this.create(kind, name, environment, false, entryTtlMs);
+        return this.create(kind, name, environment, false, entryTtlMs, receipt);
       default:
         throw new InvalidError(`unknown lookup mode ${String(request.mode)}`);
     }
@@ -289,6 +298,7 @@ export class LevelEngine implements Backend {
     environment: string,
     ephemeral: boolean,
     entryTtlMs: number | undefined,
+    receipt: Receipt | undefined,
   ): Promise<ObjectRecord> {
     const batch = this.core.batch();
     const num = this.core.allocate();
@@ -306,8 +316,10 @@ export class LevelEngine implements Backend {
     if (name !== null) batch.put(nameKey(kind, environment, name), objectKey(num).subarray(1));
     const obj = this.install(num, row, batch);
     if (obj.dict) this.core.committer.markDirty(obj.dict);
+    const record = toRecord(row);
+    receipt?.(batch, record);
     await batch.done;
-    return toRecord(row);
+    return record;
   }
 
   getObjectById(kind: ObjectKind, id: string): Promise<ObjectRecord> {
@@ -353,15 +365,15 @@ export class LevelEngine implements Backend {
     return found.slice(0, max).map((o) => toRecord(o.row));
   }
 
-  deleteObject(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
+  deleteObject(kind: ObjectKind, request: DeleteObjectRequest, call?: CallOptions): Promise<void> {
     try {
-      return this.turns.answer(this.deleteObjectNow(kind, request));
+      return this.turns.answer(this.requests.run(call, (receipt) => this.deleteObjectNow(kind, request, receipt)));
     } catch (err) {
       return rejected(err);
     }
   }
 
-  private async deleteObjectNow(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
+  private async deleteObjectNow(kind: ObjectKind, request: DeleteObjectRequest, receipt: Receipt | undefined): Promise<void> {
     this.ensureOpen();
     const environment = validateEnvironment(request.environment ?? this.environment);
     const name = validateName(kind, request.name);
@@ -372,21 +384,23 @@ export class LevelEngine implements Backend {
     }
     const batch = this.core.batch();
     this.remove(obj, batch);
+    receipt?.(batch, undefined);
     await batch.done;
   }
 
-  deleteObjectById(kind: ObjectKind, id: string): Promise<void> {
+  deleteObjectById(kind: ObjectKind, id: string, call?: CallOptions): Promise<void> {
     try {
-      return this.turns.answer(this.deleteObjectByIdNow(kind, id));
+      return this.turns.answer(this.requests.run(call, (receipt) => this.deleteObjectByIdNow(kind, id, receipt)));
     } catch (err) {
       return rejected(err);
     }
   }
 
-  private async deleteObjectByIdNow(kind: ObjectKind, id: string): Promise<void> {
+  private async deleteObjectByIdNow(kind: ObjectKind, id: string, receipt: Receipt | undefined): Promise<void> {
     const obj = this.resolve(kind, id);
     const batch = this.core.batch();
     this.remove(obj, batch);
+    receipt?.(batch, undefined);
     await batch.done;
   }
 
@@ -444,25 +458,25 @@ export class LevelEngine implements Backend {
     }
   }
 
-  dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean): Promise<boolean> {
+  dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean, call?: CallOptions): Promise<boolean> {
     try {
-      return this.turns.answer(this.dict(id).put(key, value, skipIfExists === true));
+      return this.turns.answer(this.requests.run(call, (receipt) => this.dict(id).put(key, value, skipIfExists === true, receipt)));
     } catch (err) {
       return rejected(err);
     }
   }
 
-  dictUpdate(id: string, entries: Array<[Uint8Array, Uint8Array]>): Promise<void> {
+  dictUpdate(id: string, entries: Array<[Uint8Array, Uint8Array]>, call?: CallOptions): Promise<void> {
     try {
-      return this.turns.answer(this.dict(id).update(entries));
+      return this.turns.answer(this.requests.run(call, (receipt) => this.dict(id).update(entries, receipt)));
     } catch (err) {
       return rejected(err);
     }
   }
 
-  dictPop(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
+  dictPop(id: string, key: Uint8Array, call?: CallOptions): Promise<Uint8Array | undefined> {
     try {
-      return this.turns.answer(this.dict(id).pop(key));
+      return this.turns.answer(this.requests.run(call, (receipt) => this.dict(id).pop(key, receipt)));
     } catch (err) {
       return rejected(err);
     }
@@ -483,15 +497,15 @@ export class LevelEngine implements Backend {
     return this.dict(id).count;
   }
 
-  dictClear(id: string): Promise<void> {
+  dictClear(id: string, call?: CallOptions): Promise<void> {
     try {
-      return this.turns.answer(this.dictClearNow(id));
+      return this.turns.answer(this.requests.run(call, (receipt) => this.dictClearNow(id, receipt)));
     } catch (err) {
       return rejected(err);
     }
   }
 
-  private dictClearNow(id: string): Promise<void> {
+  private dictClearNow(id: string, receipt: Receipt | undefined): Promise<void> {
     const obj = this.resolve("dict", id);
     const dict = obj.dict!;
     this.dictsByData.delete(dict.dataNum);
@@ -500,7 +514,9 @@ export class LevelEngine implements Backend {
     const done = dict.clear();
     this.dictsByData.set(dict.dataNum, dict);
     obj.row = { ...obj.row, dataNum: dict.dataNum };
-    this.core.batch().put(objectKey(obj.num), encodeObjectRow(obj.row));
+    const batch = this.core.batch();
+    batch.put(objectKey(obj.num), encodeObjectRow(obj.row));
+    receipt?.(batch, undefined);
     return done;
   }
 
@@ -514,17 +530,17 @@ export class LevelEngine implements Backend {
 
   // ---- queues ----
 
-  queuePut(id: string, values: Uint8Array[], request: QueuePutRequest): Promise<void> {
+  queuePut(id: string, values: Uint8Array[], request: QueuePutRequest, call?: CallOptions): Promise<void> {
     try {
-      return this.turns.answer(this.queue(id).put(values, request));
+      return this.turns.answer(this.requests.run(call, (receipt) => this.queue(id).put(values, request, receipt)));
     } catch (err) {
       return rejected(err);
     }
   }
 
-  queueGet(id: string, n: number, request: QueueGetRequest): Promise<Uint8Array[]> {
+  queueGet(id: string, n: number, request: QueueGetRequest, call?: CallOptions): Promise<Uint8Array[]> {
     try {
-      return this.turns.answer(this.queue(id).get(n, request));
+      return this.turns.answer(this.requests.run(call, (receipt) => this.queue(id).get(n, request, receipt)));
     } catch (err) {
       return rejected(err);
     }
@@ -542,9 +558,9 @@ export class LevelEngine implements Backend {
     return this.queue(id).len(request);
   }
 
-  queueClear(id: string, request: { partition?: string; all?: boolean }): Promise<void> {
+  queueClear(id: string, request: { partition?: string; all?: boolean }, call?: CallOptions): Promise<void> {
     try {
-      return this.turns.answer(this.queue(id).clear(request));
+      return this.turns.answer(this.requests.run(call, (receipt) => this.queue(id).clear(request, receipt)));
     } catch (err) {
       return rejected(err);
     }
@@ -581,6 +597,7 @@ export class LevelEngine implements Backend {
     const closed = new ClosedError("the store was closed");
     for (const obj of this.byId.values()) obj.queue?.end(closed);
     await this.sweeper.stop();
+    await this.requests.stop();
     await this.gc.stop();
     await this.core.committer.close().catch(() => {});
     await this.settings.db.close();

@@ -12,6 +12,7 @@ import { openStorage } from "./storage.ts";
 
 export { waitTicket } from "./queues.ts";
 export { StorageStoppedError } from "./commit.ts";
+export { REQUEST_ID_RETENTION_MS_DEFAULT, checkRequestId } from "./requests.ts";
 
 export interface EngineOptions extends OpenOptions {
   /**
@@ -25,6 +26,11 @@ export interface EngineOptions extends OpenOptions {
    * every call (StorageStoppedError) until it is closed and opened again.
    */
   onStorageFailure?: (err: unknown) => void;
+  /**
+   * How long the record of an applied request id is kept, in ms (docs/protocol.md,
+   * "Request ids"); at least the clients' whole retry budget.
+   */
+  requestIdRetentionMs?: number;
 }
 
 export interface Engine extends Backend {
@@ -45,6 +51,14 @@ function normalize(options: string | EngineOptions): EngineOptions {
 function durabilityOf(value: unknown): Durability {
   if (value === undefined) return "fsync";
   if (value !== "fsync" && value !== "buffered") throw new InvalidError(`durability must be "fsync" or "buffered", got ${String(value)}`);
+  return value;
+}
+
+function retentionOf(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new InvalidError(`requestIdRetentionMs must be a positive integer (ms), got ${String(value)}`);
+  }
   return value;
 }
 
@@ -75,6 +89,7 @@ export async function openEngine(options: string | EngineOptions): Promise<Engin
         environment,
         deleteEphemeralAtOpen: ephemeralAtOpen === "delete",
         onStorageFailure: opts.onStorageFailure,
+        requestIdRetentionMs: retentionOf(opts.requestIdRetentionMs),
       },
       nextNum,
     );

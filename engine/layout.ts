@@ -5,6 +5,7 @@
 // and write a migration instead):
 //
 //   key            = meta | name | object | dict-stats | dict-entry | partition | item | ttl | garbage
+//                  | request | request-age
 //   meta           = 0x00 "v"                     -> u32 FORMAT_VERSION
 //                  | 0x00 "n"                     -> u64 next internal number
 //   name           = 0x01 kind env 0x00 name      -> u64 object number
@@ -17,6 +18,8 @@
 //   ttl            = 0x30 u64:at 0x10 u64:dataNum dict-key   -> 0x00    (a dict entry due at `at`)
 //                  | 0x30 u64:at 0x21 u64:partNum            -> 0x00    (a partition due at `at`)
 //   garbage        = 0x40 u64:num                 -> 0x10 (a dict's old data) | 0x21 (a partition's items)
+//   request        = 0x50 request-id              -> u64:recordedAt outcome   (a call applied once, engine/requests.ts)
+//   request-age    = 0x51 u64:recordedAt request-id -> 0x00                   (the same, by age, for pruning)
 //
 //   kind     = "d" | "q"
 //   env      = UTF-8 environment name (never contains 0x00)
@@ -24,6 +27,8 @@
 //   part-key = UTF-8 partition key, empty for the default partition
 //   u64      = 8 bytes big-endian, so that byte order is numeric order
 //   f64      = IEEE 754 big-endian; Infinity means never, -1 means no ttl entry
+//   request-id = the client's id of a call, ASCII [A-Za-z0-9_-]{1,64}
+//   outcome  = MessagePack map { o: what the call returned } (o absent for nothing)
 //
 // Internal numbers (object, dict data, partition) come from one counter and are never
 // reused, so a range of dead data can be deleted at leisure without racing new writes.
@@ -49,6 +54,8 @@ export const TAG_PARTITION = 0x20;
 export const TAG_ITEM = 0x21;
 export const TAG_TTL = 0x30;
 export const TAG_GARBAGE = 0x40;
+export const TAG_REQUEST = 0x50;
+export const TAG_REQUEST_AGE = 0x51;
 
 const ENTRY_PLAIN = 0x00;
 const ENTRY_EXPIRING = 0x01;
@@ -372,4 +379,42 @@ export function garbageKey(num: number): Buffer {
 
 export function numOfGarbageKey(key: Buffer): number {
   return readU64(key, 1);
+}
+
+// ---- request records (engine/requests.ts) ----
+
+export function requestKey(requestId: string): Buffer {
+  const key = tagged(TAG_REQUEST, requestId.length);
+  key.write(requestId, 1, "latin1");
+  return key;
+}
+
+export function requestAgeKey(recordedAt: number, requestId: string): Buffer {
+  const key = tagU64(TAG_REQUEST_AGE, Math.max(0, Math.floor(recordedAt)), requestId.length);
+  key.write(requestId, 9, "latin1");
+  return key;
+}
+
+/** The first request-age key of a record made at or after `at`. */
+export function requestAgeBound(at: number): Buffer {
+  return tagU64(TAG_REQUEST_AGE, Math.max(0, Math.floor(at)));
+}
+
+export const REQUEST_AGE_PREFIX = Buffer.from([TAG_REQUEST_AGE]);
+
+export function decodeRequestAgeKey(key: Uint8Array): { recordedAt: number; requestId: string } {
+  if (key.length < 10 || key[0] !== TAG_REQUEST_AGE) throw new CorruptionError("a request-age row shorter than its tag and time", atKey(key));
+  return { recordedAt: readU64(key, 1), requestId: Buffer.from(key.buffer, key.byteOffset + 9, key.length - 9).toString("latin1") };
+}
+
+export function encodeRequestRecord(recordedAt: number, outcome: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(8 + outcome.length);
+  writeU64(out, 0, Math.max(0, Math.floor(recordedAt)));
+  outcome.copy(out, 8);
+  return out;
+}
+
+export function decodeRequestRecord(value: Uint8Array): { recordedAt: number; outcome: Uint8Array } {
+  if (value.length < 9) throw new CorruptionError(`a request row of ${value.length} bytes, expected at least 9`, "a request row");
+  return { recordedAt: readU64(value, 0), outcome: value.subarray(8) };
 }

@@ -17,6 +17,7 @@ import { checkBytes, validateCount, validatePartition, validateTimeout, validate
 import type { Batch, Dirty } from "./commit.ts";
 import type { Core, RunHolder } from "./core.ts";
 import type { Collector } from "./gc.ts";
+import type { Receipt } from "./requests.ts";
 import { TTL_ENTRY_VALUE, deadlineAfter, decodeRun, encodePartitionRow, encodeRun, itemKey, partitionKey, ttlPartitionKey, ttlTime, type PartitionRow } from "./layout.ts";
 import { CorruptionError, atKey } from "./corruption.ts";
 import { setLongTimeout, type LongTimer } from "../proto/timer.ts";
@@ -51,12 +52,15 @@ interface Waiter {
 
 interface GetWaiter extends Waiter {
   n: number;
+  /** Records the items taken for it in the batch that takes them (engine/requests.ts). */
+  receipt: Receipt | undefined;
   resolve(values: Uint8Array[]): void;
 }
 
 interface PutWaiter extends Waiter {
   values: Uint8Array[];
   ttlMs: number;
+  receipt: Receipt | undefined;
   resolve(): void;
 }
 
@@ -432,6 +436,7 @@ export class QueueState {
         settleWaiter(w);
         const batch = this.core.batch();
         const values = this.take(p, w.n, batch);
+        w.receipt?.(batch, values);
         batch.done.then(() => w.resolve(values), (err) => w.reject(err));
         continue;
       }
@@ -440,6 +445,7 @@ export class QueueState {
         settleWaiter(w);
         try {
           const batch = this.append(p, w.values, w.ttlMs);
+          w.receipt?.(batch, undefined);
           batch.done.then(() => w.resolve(), (err) => w.reject(err));
         } catch (err) {
           w.reject(err);
@@ -513,7 +519,7 @@ export class QueueState {
 
   // ---- operations ----
 
-  async put(values: Uint8Array[], request: QueuePutRequest): Promise<void> {
+  async put(values: Uint8Array[], request: QueuePutRequest, receipt?: Receipt): Promise<void> {
     this.ensureLive();
     const limits = this.core.limits;
     const { name, existing } = this.lookup(request.partition);
@@ -532,6 +538,7 @@ export class QueueState {
         this.maybeDrop(p);
         throw err;
       }
+      receipt?.(batch, undefined);
       this.settle(p);
       return batch.done;
     }
@@ -540,7 +547,7 @@ export class QueueState {
       throw this.full(p);
     }
     return new Promise<void>((resolve, reject) => {
-      const w: PutWaiter = { values: items, ttlMs, resolve, reject, ticket: request.ticket ?? waitTicket(), done: false, timer: undefined, signal: request.signal, onAbort: undefined };
+      const w: PutWaiter = { values: items, ttlMs, receipt, resolve, reject, ticket: request.ticket ?? waitTicket(), done: false, timer: undefined, signal: request.signal, onAbort: undefined };
       this.wait(p, p.putters, w, timeoutMs, () => reject(this.full(p)));
       // Resumed ahead of the putters waiting now, it may fit where they do not.
       if (p.putters[0] === w) this.settle(p);
@@ -548,7 +555,7 @@ export class QueueState {
     });
   }
 
-  async get(n: number, request: QueueGetRequest): Promise<Uint8Array[]> {
+  async get(n: number, request: QueueGetRequest, receipt?: Receipt): Promise<Uint8Array[]> {
     this.ensureLive();
     validateCount("n", n, 1);
     const { name, existing } = this.lookup(request.partition);
@@ -558,6 +565,7 @@ export class QueueState {
     if (existing && existing.count > 0) {
       const batch = this.core.batch();
       const values = this.take(existing, n, batch);
+      receipt?.(batch, values);
       this.settle(existing);
       await batch.done;
       return values;
@@ -565,7 +573,7 @@ export class QueueState {
     if (timeoutMs === 0) return [];
     const p = existing ?? this.partitionFor(name);
     return new Promise<Uint8Array[]>((resolve, reject) => {
-      const w: GetWaiter = { n, resolve, reject, ticket: request.ticket ?? waitTicket(), done: false, timer: undefined, signal: request.signal, onAbort: undefined };
+      const w: GetWaiter = { n, receipt, resolve, reject, ticket: request.ticket ?? waitTicket(), done: false, timer: undefined, signal: request.signal, onAbort: undefined };
       this.wait(p, p.getters, w, timeoutMs, () => resolve([]));
     });
   }
@@ -586,7 +594,7 @@ export class QueueState {
     return existing.count;
   }
 
-  async clear(request: { partition?: string; all?: boolean }): Promise<void> {
+  async clear(request: { partition?: string; all?: boolean }, receipt?: Receipt): Promise<void> {
     this.ensureLive();
     if (request.all === true) {
       if (request.partition !== undefined && request.partition !== null) {
@@ -597,6 +605,7 @@ export class QueueState {
         this.clearPartition(p, batch);
         this.settle(p);
       }
+      receipt?.(batch, undefined);
       return batch.done;
     }
     const { existing } = this.lookup(request.partition);
@@ -604,6 +613,7 @@ export class QueueState {
     const batch = this.core.batch();
     this.clearPartition(existing, batch);
     this.settle(existing);
+    receipt?.(batch, undefined);
     return batch.done;
   }
 

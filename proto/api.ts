@@ -187,6 +187,12 @@ export interface ConnectOptions {
   /** Total time to keep retrying an unreachable server before UnavailableError. Default 5 s. */
   retryTimeoutMs?: number;
   /**
+   * Whether calls that change state carry a request id, so that the server applies each at
+   * most once and the client may retry them after a broken connection (docs/protocol.md,
+   * "Request ids"). Default true; false only to measure what the ids cost.
+   */
+  requestIds?: boolean;
+  /**
    * How long a call that answers at once waits for the answer once its request is sent,
    * before UnavailableError (not retried: a server that accepts connections but does not
    * answer is stuck). Default 30 s. Waits (long-polls) have their own bound.

@@ -119,34 +119,46 @@ export interface QueueStats {
   items: number;
 }
 
+/**
+ * What a remote call that changes state carries so that it is applied at most once
+ * (docs/protocol.md, "Request ids"): the server passes it to the engine. The embedded
+ * store never gives one.
+ */
+export interface CallOptions {
+  /** The client's id of the call, the same for its retries; 1 to 64 of [A-Za-z0-9_-]. */
+  requestId?: string;
+  /** True on a retry: the engine looks the id up on disk. */
+  retry?: boolean;
+}
+
 export interface Backend {
-  getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord>;
+  getObject(kind: ObjectKind, request: GetObjectRequest, call?: CallOptions): Promise<ObjectRecord>;
   getObjectById(kind: ObjectKind, id: string): Promise<ObjectRecord>;
   /** Named objects only, newest first. */
   listObjects(kind: ObjectKind, request: ListObjectsRequest): Promise<ObjectRecord[]>;
-  deleteObject(kind: ObjectKind, request: DeleteObjectRequest): Promise<void>;
+  deleteObject(kind: ObjectKind, request: DeleteObjectRequest, call?: CallOptions): Promise<void>;
   /** Deletes by id (ephemeral close); NotFoundError when already gone. */
-  deleteObjectById(kind: ObjectKind, id: string): Promise<void>;
+  deleteObjectById(kind: ObjectKind, id: string, call?: CallOptions): Promise<void>;
   /** Keeps an ephemeral object alive (remote); NotFoundError when it is gone. */
   heartbeat(kind: ObjectKind, id: string): Promise<void>;
 
   dictGet(id: string, key: Uint8Array): Promise<Uint8Array | undefined>;
   dictContains(id: string, key: Uint8Array): Promise<boolean>;
   /** Returns false only when skipIfExists found the key. */
-  dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean): Promise<boolean>;
-  dictUpdate(id: string, entries: Array<[Uint8Array, Uint8Array]>): Promise<void>;
+  dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean, call?: CallOptions): Promise<boolean>;
+  dictUpdate(id: string, entries: Array<[Uint8Array, Uint8Array]>, call?: CallOptions): Promise<void>;
   /** The removed value, or undefined when the key was missing. */
-  dictPop(id: string, key: Uint8Array): Promise<Uint8Array | undefined>;
+  dictPop(id: string, key: Uint8Array, call?: CallOptions): Promise<Uint8Array | undefined>;
   dictLen(id: string): Promise<number>;
-  dictClear(id: string): Promise<void>;
+  dictClear(id: string, call?: CallOptions): Promise<void>;
   dictScan(id: string, request: DictScanRequest): Promise<DictScanPage>;
 
   /** All values or none, in order, at the tail of the partition. */
-  queuePut(id: string, values: Uint8Array[], request: QueuePutRequest): Promise<void>;
+  queuePut(id: string, values: Uint8Array[], request: QueuePutRequest, call?: CallOptions): Promise<void>;
   /** 1..n values from the head; [] when none arrived within timeoutMs. */
-  queueGet(id: string, n: number, request: QueueGetRequest): Promise<Uint8Array[]>;
+  queueGet(id: string, n: number, request: QueueGetRequest, call?: CallOptions): Promise<Uint8Array[]>;
   queueLen(id: string, request: { partition?: string; total?: boolean }): Promise<number>;
-  queueClear(id: string, request: { partition?: string; all?: boolean }): Promise<void>;
+  queueClear(id: string, request: { partition?: string; all?: boolean }, call?: CallOptions): Promise<void>;
   /** Reads without removing: items after the cursor, in FIFO order. */
   queueNext(id: string, request: QueueNextRequest): Promise<QueueItem[]>;
   queueStats(id: string): Promise<QueueStats>;

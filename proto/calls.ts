@@ -16,7 +16,8 @@
 //   them; a trailing `?` marks an optional field (absent or `nil`). The server decodes
 //   requests by `request` (a `bool?` absent reads as false); the client checks replies
 //   by `reply`.
-// - `retrySafe`: whether the client may send the call again after a connection failure
+// - `retrySafe`: whether the client may send the call again, without a request id (a call
+//   that carries one, `requestId` among its fields, always may) after a connection failure
 //   that leaves unknown whether the server ran it (docs/protocol.md, "Retries"): repeating
 //   it cannot duplicate or lose data. A function decides from the envelope.
 // - `mayWait`: whether the call may wait at the server (a long-poll, or a put waiting for
@@ -89,12 +90,20 @@ const WRITE = { retrySafe: false, mayWait: false, readOnly: false, largeReply: f
 /** A read that answers at once: retry-safe, read-only, small. */
 const READ = { retrySafe: true, mayWait: false, readOnly: true, largeReply: false, bodyBytesMax: small } as const;
 
+/**
+ * The fields of every call that changes state (docs/protocol.md, "Request ids"): the
+ * client's id of the call, the same on its retries, and `retry` on those retries. The
+ * server applies an id at most once and answers a retry with the first outcome, so a call
+ * with an id may always be sent again.
+ */
+const ONCE = { requestId: "str?", retry: "bool?" } as const;
+
 /** One row per Backend call, named as the Backend method. */
 export const CALLS = {
   getObject: {
     ...WRITE,
     path: "/objects/get",
-    request: { kind: "kind", name: "str?", environment: "str?", mode: "mode", entryTtlMs: "float?" },
+    request: { ...ONCE, kind: "kind", name: "str?", environment: "str?", mode: "mode", entryTtlMs: "float?" },
     reply: { object: "Object" },
     // Only as a lookup or a create-if-missing: a second ephemeral would make a second object.
     retrySafe: (envelope) => envelope.mode === "lookup" || envelope.mode === "createIfMissing",
@@ -114,13 +123,13 @@ export const CALLS = {
   deleteObject: {
     ...WRITE,
     path: "/objects/delete",
-    request: { kind: "kind", name: "str", environment: "str?", allowMissing: "bool?" },
+    request: { ...ONCE, kind: "kind", name: "str", environment: "str?", allowMissing: "bool?" },
     reply: {},
   },
   deleteObjectById: {
     ...WRITE,
     path: "/objects/delete-by-id",
-    request: { kind: "kind", id: "str" },
+    request: { ...ONCE, kind: "kind", id: "str" },
     reply: {},
     // Ids are never reused: a repeat can only find the object already gone (NOT_FOUND).
     retrySafe: true,
@@ -150,14 +159,14 @@ export const CALLS = {
   dictPut: {
     ...WRITE,
     path: "/dict/put",
-    request: { id: "str", key: "bin", value: "bin", skipIfExists: "bool?" },
+    request: { ...ONCE, id: "str", key: "bin", value: "bin", skipIfExists: "bool?" },
     reply: { written: "bool" },
     bodyBytesMax: (limits) => limits.dictKeyBytesMax + limits.dictValueBytesMax + ENVELOPE_BYTES_MAX,
   },
   dictUpdate: {
     ...WRITE,
     path: "/dict/update",
-    request: { id: "str", entries: "[bin, bin][]" },
+    request: { ...ONCE, id: "str", entries: "[bin, bin][]" },
     reply: {},
     bodyBytesMax: (limits) =>
       limits.dictUpdateEntriesMax * (limits.dictKeyBytesMax + limits.dictValueBytesMax + ITEM_FRAMING_BYTES) + ENVELOPE_BYTES_MAX,
@@ -165,7 +174,7 @@ export const CALLS = {
   dictPop: {
     ...WRITE,
     path: "/dict/pop",
-    request: { id: "str", key: "bin" },
+    request: { ...ONCE, id: "str", key: "bin" },
     reply: { value: "bin?" },
     bodyBytesMax: withKey,
   },
@@ -178,7 +187,7 @@ export const CALLS = {
   dictClear: {
     ...WRITE,
     path: "/dict/clear",
-    request: { id: "str" },
+    request: { ...ONCE, id: "str" },
     reply: {},
   },
   dictScan: {
@@ -192,7 +201,7 @@ export const CALLS = {
   queuePut: {
     ...WRITE,
     path: "/queue/put",
-    request: { id: "str", values: "bin[]", partition: "str?", partitionTtlMs: "float?", timeoutMs: "float?", waitId: "str?" },
+    request: { ...ONCE, id: "str", values: "bin[]", partition: "str?", partitionTtlMs: "float?", timeoutMs: "float?", waitId: "str?" },
     reply: {},
     mayWait: (envelope) => envelope.timeoutMs !== 0,
     bodyBytesMax: (limits) => limits.queuePartitionItemsMax * (limits.queueItemBytesMax + ITEM_FRAMING_BYTES) + ENVELOPE_BYTES_MAX,
@@ -200,7 +209,7 @@ export const CALLS = {
   queueGet: {
     ...WRITE,
     path: "/queue/get",
-    request: { id: "str", n: "int", partition: "str?", timeoutMs: "float?", waitId: "str?" },
+    request: { ...ONCE, id: "str", n: "int", partition: "str?", timeoutMs: "float?", waitId: "str?" },
     reply: { values: "bin[]" },
     mayWait: (envelope) => envelope.timeoutMs !== 0,
   },
@@ -213,7 +222,7 @@ export const CALLS = {
   queueClear: {
     ...WRITE,
     path: "/queue/clear",
-    request: { id: "str", partition: "str?", all: "bool?" },
+    request: { ...ONCE, id: "str", partition: "str?", all: "bool?" },
     reply: {},
   },
   queueNext: {
@@ -279,8 +288,17 @@ export const ROUTES = Object.fromEntries(
 ) as { readonly [N in RouteName]: string };
 
 export function isRetrySafe(route: RouteName, envelope: Envelope): boolean {
+  // A call with a request id is applied at most once, however often it is sent.
+  if (typeof envelope.requestId === "string") return true;
   const safe = ROUTE_SPECS[route].retrySafe;
   return typeof safe === "function" ? safe(envelope) : safe;
+}
+
+/** The calls that change state and so carry a request id (their rows list `requestId`). */
+const ONCE_ROUTES: ReadonlySet<RouteName> = new Set((Object.keys(ROUTE_SPECS) as RouteName[]).filter((name) => "requestId" in ROUTE_SPECS[name].request));
+
+export function carriesRequestId(route: RouteName): boolean {
+  return ONCE_ROUTES.has(route);
 }
 
 export function mayWait(route: RouteName, envelope: Envelope): boolean {

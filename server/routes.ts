@@ -7,7 +7,8 @@
 // bounds the request body before it is read in full; the engine checks the exact limits
 // again when it sees the decoded arguments.
 
-import type { Engine } from "../engine/index.ts";
+import { checkRequestId, type Engine } from "../engine/index.ts";
+import type { CallOptions } from "../proto/backend.ts";
 import { ClosedError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
 import { CALLS, CALL_NAMES, CONTROL_CALLS, ROUTES, mayWait, type CallName, type CallSpec, type DecodedRequestOf, type RouteName } from "../proto/calls.ts";
@@ -81,11 +82,24 @@ function waitSignal(ctx: RouteContext, waitMs: number | undefined): AbortSignal 
 }
 
 /** A Backend call's handler: its request decoded by the table's fields (proto/calls.ts). */
-type Handler<N extends CallName> = (ctx: RouteContext, request: DecodedRequestOf<N>) => Promise<Reply>;
+type Handler<N extends CallName> = (ctx: RouteContext, request: DecodedRequestOf<N>, call: CallOptions | undefined) => Promise<Reply>;
+
+/**
+ * The request id of a call that changes state, and whether this is a retry (docs/protocol.md,
+ * "Request ids"): fields of every envelope, read here for every route; the engine applies
+ * an id at most once.
+ */
+function callOptions(body: e.Envelope): CallOptions | undefined {
+  const requestId = body.requestId;
+  if (requestId === undefined || requestId === null) return undefined;
+  const retry = body.retry;
+  if (retry !== undefined && retry !== null && typeof retry !== "boolean") throw new InvalidError("retry must be a boolean");
+  return { requestId: checkRequestId(requestId), retry: retry === true };
+}
 
 const handlers: { [N in CallName]: Handler<N> } = {
-  async getObject(ctx, r) {
-    const record = await ctx.engine.getObject(r.kind, { name: r.name, environment: r.environment, mode: r.mode, entryTtlMs: r.entryTtlMs });
+  async getObject(ctx, r, call) {
+    const record = await ctx.engine.getObject(r.kind, { name: r.name, environment: r.environment, mode: r.mode, entryTtlMs: r.entryTtlMs }, call);
     if (r.mode === "ephemeral") ctx.leases.start(r.kind, record.id);
     return { object: objectToWire(record) };
   },
@@ -96,12 +110,12 @@ const handlers: { [N in CallName]: Handler<N> } = {
     const records = await ctx.engine.listObjects(r.kind, { environment: r.environment, maxObjects: r.maxObjects, createdBefore: r.createdBefore });
     return { objects: records.map(objectToWire) };
   },
-  async deleteObject(ctx, r) {
-    await ctx.engine.deleteObject(r.kind, { name: r.name, environment: r.environment, allowMissing: r.allowMissing });
+  async deleteObject(ctx, r, call) {
+    await ctx.engine.deleteObject(r.kind, { name: r.name, environment: r.environment, allowMissing: r.allowMissing }, call);
     return EMPTY;
   },
-  async deleteObjectById(ctx, r) {
-    await ctx.engine.deleteObjectById(r.kind, r.id);
+  async deleteObjectById(ctx, r, call) {
+    await ctx.engine.deleteObjectById(r.kind, r.id, call);
     ctx.leases.forget(r.id);
     return EMPTY;
   },
@@ -116,28 +130,28 @@ const handlers: { [N in CallName]: Handler<N> } = {
   async dictContains(ctx, r) {
     return (await ctx.engine.dictContains(r.id, r.key)) ? CONTAINS : NOT_CONTAINS;
   },
-  async dictPut(ctx, r) {
-    return (await ctx.engine.dictPut(r.id, r.key, r.value, r.skipIfExists)) ? WRITTEN : NOT_WRITTEN;
+  async dictPut(ctx, r, call) {
+    return (await ctx.engine.dictPut(r.id, r.key, r.value, r.skipIfExists, call)) ? WRITTEN : NOT_WRITTEN;
   },
-  async dictUpdate(ctx, r) {
-    await ctx.engine.dictUpdate(r.id, r.entries);
+  async dictUpdate(ctx, r, call) {
+    await ctx.engine.dictUpdate(r.id, r.entries, call);
     return EMPTY;
   },
-  async dictPop(ctx, r) {
-    return { value: await ctx.engine.dictPop(r.id, r.key) };
+  async dictPop(ctx, r, call) {
+    return { value: await ctx.engine.dictPop(r.id, r.key, call) };
   },
   async dictLen(ctx, r) {
     return { len: await ctx.engine.dictLen(r.id) };
   },
-  async dictClear(ctx, r) {
-    await ctx.engine.dictClear(r.id);
+  async dictClear(ctx, r, call) {
+    await ctx.engine.dictClear(r.id, call);
     return EMPTY;
   },
   async dictScan(ctx, r) {
     const page = await ctx.engine.dictScan(r.id, { after: r.after, limit: r.limit, values: r.values });
     return { entries: page.entries, more: page.more };
   },
-  async queuePut(ctx, r) {
+  async queuePut(ctx, r, call) {
     const timeoutMs = ctx.capWait(r.timeoutMs);
     try {
       await ctx.engine.queuePut(r.id, r.values, {
@@ -146,7 +160,7 @@ const handlers: { [N in CallName]: Handler<N> } = {
         timeoutMs,
         signal: waitSignal(ctx, timeoutMs),
         ticket: timeoutMs === 0 ? undefined : ctx.waitTicket(),
-      });
+      }, call);
     } catch (err) {
       // A put still waiting for room when the server closes wrote nothing: the client may send it again.
       if (err instanceof ClosedError && ctx.closing()) throw new UnavailableError("the server is shutting down; nothing was written");
@@ -155,7 +169,7 @@ const handlers: { [N in CallName]: Handler<N> } = {
     ctx.counters.put(r.id, r.values.length);
     return EMPTY;
   },
-  async queueGet(ctx, r) {
+  async queueGet(ctx, r, call) {
     const timeoutMs = ctx.capWait(r.timeoutMs);
     const request = {
       partition: r.partition,
@@ -163,15 +177,15 @@ const handlers: { [N in CallName]: Handler<N> } = {
       signal: waitSignal(ctx, timeoutMs),
       ticket: timeoutMs === 0 ? undefined : ctx.waitTicket(),
     };
-    const values = await releasedEmpty(ctx, ctx.engine.queueGet(r.id, r.n, request), []);
+    const values = await releasedEmpty(ctx, ctx.engine.queueGet(r.id, r.n, request, call), []);
     ctx.counters.got(r.id, values.length);
     return { values };
   },
   async queueLen(ctx, r) {
     return { len: await ctx.engine.queueLen(r.id, { partition: r.partition, total: r.total }) };
   },
-  async queueClear(ctx, r) {
-    await ctx.engine.queueClear(r.id, { partition: r.partition, all: r.all });
+  async queueClear(ctx, r, call) {
+    await ctx.engine.queueClear(r.id, { partition: r.partition, all: r.all }, call);
     return EMPTY;
   },
   async queueNext(ctx, r) {
@@ -293,7 +307,7 @@ function backendRoute<N extends CallName>(name: N): Route {
   const spec = CALLS[name];
   const decode = e.decoder(spec.request) as (body: e.Envelope) => DecodedRequestOf<N>;
   const handler = handlers[name] as Handler<N>;
-  return { name, path: ROUTES[name], spec, bodyBytesMax: spec.bodyBytesMax, handle: (ctx, body) => handler(ctx, decode(body)) };
+  return { name, path: ROUTES[name], spec, bodyBytesMax: spec.bodyBytesMax, handle: (ctx, body) => handler(ctx, decode(body), callOptions(body)) };
 }
 
 function controlRoute(name: keyof typeof CONTROL_CALLS): Route {

@@ -6,7 +6,7 @@
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ROUTES, ROUTE_SPECS, fieldType, isRetrySafe, type FieldSpec, type Fields, type RouteName } from "../../proto/calls.ts";
+import { ROUTES, ROUTE_SPECS, carriesRequestId, fieldType, isRetrySafe, type FieldSpec, type Fields, type RouteName } from "../../proto/calls.ts";
 import { EDGE_STATUSES, errorSpec } from "../../proto/errors.ts";
 
 const DOC = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
@@ -93,19 +93,24 @@ describe("docs/protocol.md", () => {
     });
   }
 
-  it("lists exactly the retry-safe calls", () => {
+  it("lists every route as retry-safe, by a request id exactly where its row carries one", () => {
     const table = DOC.split("<!-- retry-safe:begin -->")[1]!.split("<!-- retry-safe:end -->")[0]!;
-    const rows = [...table.matchAll(/^\| `([a-z-]+\/[a-z-]+)`( \([^)]*\))? \|/gm)].map((m) => ({ name: routeByPath.get(m[1]!), conditional: m[2] !== undefined }));
+    const rows = [...table.matchAll(/^\| `([a-z-]+\/[a-z-]+)` \| ([^|]+) \|$/gm)].map((m) => ({ name: routeByPath.get(m[1]!), why: m[2]! }));
     expect(rows.every((r) => r.name !== undefined)).toBe(true);
-    const always = ROUTE_NAMES.filter((name) => ROUTE_SPECS[name].retrySafe === true);
-    const sometimes = ROUTE_NAMES.filter((name) => typeof ROUTE_SPECS[name].retrySafe === "function");
-    expect(rows.filter((r) => !r.conditional).map((r) => r.name).sort()).toEqual(always.sort());
-    expect(rows.filter((r) => r.conditional).map((r) => r.name).sort()).toEqual(sometimes.sort());
-    // The conditions in the table are the ones the code applies.
-    expect(sometimes).toEqual(["getObject"]);
+    // Every route but the batch (whose calls are judged one by one) is in the table, once.
+    expect(rows.map((r) => r.name).sort()).toEqual(ROUTE_NAMES.filter((name) => name !== "batch").sort());
+    for (const { name, why } of rows) {
+      if (carriesRequestId(name!)) {
+        expect(why, name).toMatch(/^request id/);
+        expect(isRetrySafe(name!, { requestId: "r1" }), name).toBe(true);
+      } else {
+        // Without an id, a call is retry-safe by its row alone.
+        expect(ROUTE_SPECS[name!].retrySafe, name).toBe(true);
+      }
+    }
+    // Without an id, the rules of a client that sends none (docs/protocol.md, "Retries").
     expect(isRetrySafe("getObject", { mode: "lookup" }) && isRetrySafe("getObject", { mode: "createIfMissing" })).toBe(true);
     expect(isRetrySafe("getObject", { mode: "ephemeral" }) || isRetrySafe("getObject", { mode: "createFailIfExists" })).toBe(false);
-    // A repeated put, update or clear could bring back a value popped in between, or delete a newer write.
     expect(isRetrySafe("dictPut", { skipIfExists: false }) || isRetrySafe("dictPut", { skipIfExists: true })).toBe(false);
     for (const never of ["queuePut", "queueGet", "dictPop", "deleteObject", "dictUpdate", "dictClear", "queueClear", "batch"] as const) expect(isRetrySafe(never, {})).toBe(false);
   });

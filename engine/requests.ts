@@ -1,0 +1,214 @@
+// Calls applied at most once (docs/protocol.md, "Request ids"). A remote client gives every
+// call that changes state an id of its own, and sends the same id again when it retries
+// the call after a broken connection. The engine applies an id at most once:
+//
+// - A call that changes something records its outcome (what it returned) under its id in
+//   the same LevelDB batch as the change (a `Receipt`, given to the code that makes the
+//   change). So after a crash either both are on disk or neither is: a retry finds the
+//   record and gets the first outcome, or finds nothing and the call runs now, for the
+//   first time as far as the store is concerned.
+// - A call that changed nothing (an error, a put that found its key taken, a get that
+//   found no item) records nothing: running it again is the same as running it once,
+//   later, and its first answer never reached the client anyway.
+// - While an attempt runs, another attempt with its id waits for it and then answers
+//   with its outcome, or runs itself if the first changed nothing; after it, its outcome
+//   stays in memory for a moment (RECENT_MS), for an attempt that took the long way round.
+//   Later retries are marked as such by the client (`retry`) and look the id up on disk:
+//   a first attempt never pays for a read.
+//
+// Records are kept for `retentionMs` on the store's clock and then pruned by age.
+
+import { InternalError, InvalidError, LarderError } from "../proto/errors.ts";
+import { packEnvelope, unpackEnvelope } from "../proto/wire.ts";
+import type { CallOptions } from "../proto/backend.ts";
+import type { Batch } from "./commit.ts";
+import type { Core } from "./core.ts";
+import {
+  REQUEST_AGE_PREFIX,
+  TTL_ENTRY_VALUE,
+  decodeRequestAgeKey,
+  decodeRequestRecord,
+  encodeRequestRecord,
+  requestAgeBound,
+  requestAgeKey,
+  requestKey,
+} from "./layout.ts";
+
+/** Longest request id, and its characters (they are written into keys as they are). */
+export const REQUEST_ID_LENGTH_MAX = 64;
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * How long an applied id is kept by default: twelve times the client's default retry
+ * budget (retryTimeoutMs, 5 s), so a retry after a long-poll of up to 30 s, a restart and
+ * the whole budget still finds it.
+ */
+export const REQUEST_ID_RETENTION_MS_DEFAULT = 60_000;
+
+/** How long a settled attempt's outcome stays in memory, and how many at most. */
+const RECENT_MS = 2_000;
+const RECENT_MAX = 10_000;
+/** Records pruned per batch. */
+const PRUNE_PAGE_KEYS = 1_024;
+const PRUNE_INTERVAL_MS = 1_000;
+
+/** Records a call's outcome in the batch of its change; given to the code that makes it. */
+export type Receipt = (batch: Batch, outcome: unknown) => void;
+
+interface Attempt {
+  done: Promise<unknown> | undefined;
+  /** Set by the receipt: the call changed something and returned this. */
+  outcome: { value: unknown } | undefined;
+  settled: boolean;
+}
+
+export function checkRequestId(id: unknown): string {
+  if (typeof id !== "string" || !REQUEST_ID_PATTERN.test(id)) {
+    throw new InvalidError(`requestId must be 1 to ${REQUEST_ID_LENGTH_MAX} characters of [A-Za-z0-9_-]`);
+  }
+  return id;
+}
+
+export class RequestLog {
+  private readonly attempts = new Map<string, Attempt>();
+  /** Settled attempts with an outcome, oldest first, for eviction. */
+  private readonly settled: Array<[id: string, at: number]> = [];
+  private settledHead = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private pruning: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly core: Core,
+    readonly retentionMs: number,
+    private readonly logError: (message: string, err: unknown) => void,
+  ) {}
+
+  /**
+   * Runs `apply` once per request id: `apply` gets a receipt to call in the batch of its
+   * change (or undefined without an id). A retry of an applied id gets the first outcome.
+   */
+  run<T>(call: CallOptions | undefined, apply: (receipt: Receipt | undefined) => Promise<T>): Promise<T> {
+    // Without an id (the embedded store), nothing is added to the call, not even a promise.
+    if (call === undefined || call.requestId === undefined || call.requestId === null) return apply(undefined);
+    return this.runOnce(call, apply);
+  }
+
+  private async runOnce<T>(call: CallOptions, apply: (receipt: Receipt | undefined) => Promise<T>): Promise<T> {
+    const id = checkRequestId(call.requestId);
+    let looked = call.retry !== true;
+    for (;;) {
+      const known = this.attempts.get(id);
+      if (known) {
+        if (known.outcome) return known.outcome.value as T;
+        if (!known.settled) {
+          await known.done?.catch(() => {});
+          continue;
+        }
+        // It changed nothing: this attempt runs the call itself.
+        this.attempts.delete(id);
+      }
+      if (looked) break;
+      looked = true;
+      const stored = await this.lookup(id);
+      if (stored) return stored.value as T;
+    }
+    return this.attempt(id, apply);
+  }
+
+  private attempt<T>(id: string, apply: (receipt: Receipt | undefined) => Promise<T>): Promise<T> {
+    // Registered before `apply` runs: its change (and receipt) may come before its first await.
+    const attempt: Attempt = { done: undefined, outcome: undefined, settled: false };
+    this.attempts.set(id, attempt);
+    const receipt: Receipt = (batch, outcome) => {
+      if (attempt.outcome) throw new InternalError(`request ${id} recorded twice`);
+      attempt.outcome = { value: outcome };
+      const now = this.core.now();
+      batch.put(requestKey(id), encodeRequestRecord(now, packEnvelope({ o: outcome })));
+      batch.put(requestAgeKey(now, id), TTL_ENTRY_VALUE);
+    };
+    let done: Promise<T>;
+    try {
+      done = apply(receipt);
+    } catch (err) {
+      done = Promise.reject(err);
+    }
+    attempt.done = done;
+    const settle = (): void => {
+      attempt.settled = true;
+      if (this.attempts.get(id) !== attempt) return;
+      if (attempt.outcome === undefined) this.attempts.delete(id);
+      else this.remember(id);
+    };
+    done.then(settle, settle);
+    return done;
+  }
+
+  /** Keeps a settled outcome for RECENT_MS (at most RECENT_MAX of them). */
+  private remember(id: string): void {
+    const now = Date.now();
+    this.settled.push([id, now]);
+    while (this.settledHead < this.settled.length) {
+      const [oldId, at] = this.settled[this.settledHead]!;
+      if (now - at < RECENT_MS && this.settled.length - this.settledHead <= RECENT_MAX) break;
+      const old = this.attempts.get(oldId);
+      if (old?.settled) this.attempts.delete(oldId);
+      this.settledHead++;
+    }
+    if (this.settledHead > 1024 && this.settledHead * 2 > this.settled.length) {
+      this.settled.splice(0, this.settledHead);
+      this.settledHead = 0;
+    }
+  }
+
+  /** The recorded outcome of an applied id, from disk. */
+  private async lookup(id: string): Promise<{ value: unknown } | undefined> {
+    const raw = await this.core.db.get(requestKey(id));
+    if (raw === undefined) return undefined;
+    const { outcome } = decodeRequestRecord(raw);
+    const envelope = unpackEnvelope(outcome) as { o?: unknown } | undefined;
+    if (envelope === null || typeof envelope !== "object") throw new InternalError(`the record of request ${id} does not parse`);
+    return { value: envelope.o };
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.prune(), PRUNE_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  /** Deletes the records older than the retention window; concurrent callers share a pass. */
+  prune(): Promise<void> {
+    this.pruning ??= this.prunePass()
+      .catch((err: unknown) => {
+        // A store that is closing or stopped after a storage failure: its next open prunes.
+        if (this.stopped || (err instanceof LarderError && (err.code === "CLOSED" || err.code === "INTERNAL"))) return;
+        this.logError("larder: pruning request records failed:", err);
+      })
+      .finally(() => {
+        this.pruning = null;
+      });
+    return this.pruning;
+  }
+
+  private async prunePass(): Promise<void> {
+    const bound = requestAgeBound(this.core.now() - this.retentionMs);
+    for (;;) {
+      if (this.stopped) return;
+      const page = await this.core.db.keys({ gte: REQUEST_AGE_PREFIX, lt: bound, limit: PRUNE_PAGE_KEYS }).all();
+      if (page.length === 0 || this.stopped) return;
+      const batch = this.core.batch();
+      for (const key of page) {
+        batch.del(key);
+        batch.del(requestKey(decodeRequestAgeKey(key).requestId));
+      }
+      await batch.done;
+      if (page.length < PRUNE_PAGE_KEYS) return;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.pruning;
+  }
+}
