@@ -60,6 +60,8 @@ interface Attempt {
   /** Set by the receipt: the call changed something and returned this. */
   outcome: { value: unknown } | undefined;
   settled: boolean;
+  /** Date.now() when it settled. */
+  settledAt: number;
 }
 
 export function checkRequestId(id: unknown): string {
@@ -99,7 +101,10 @@ export class RequestLog {
     let looked = call.retry !== true;
     for (;;) {
       const known = this.attempts.get(id);
-      if (known) {
+      if (known && known.settled && Date.now() - known.settledAt >= RECENT_MS) {
+        // Kept past its moment because nothing evicted it since: the disk has the record.
+        this.attempts.delete(id);
+      } else if (known) {
         if (known.outcome) return known.outcome.value as T;
         if (!known.settled) {
           await known.done?.catch(() => {});
@@ -118,7 +123,7 @@ export class RequestLog {
 
   private attempt<T>(id: string, apply: (receipt: Receipt | undefined) => Promise<T>): Promise<T> {
     // Registered before `apply` runs: its change (and receipt) may come before its first await.
-    const attempt: Attempt = { done: undefined, outcome: undefined, settled: false };
+    const attempt: Attempt = { done: undefined, outcome: undefined, settled: false, settledAt: 0 };
     this.attempts.set(id, attempt);
     const receipt: Receipt = (batch, outcome) => {
       if (attempt.outcome) throw new InternalError(`request ${id} recorded twice`);
@@ -136,6 +141,7 @@ export class RequestLog {
     attempt.done = done;
     const settle = (): void => {
       attempt.settled = true;
+      attempt.settledAt = Date.now();
       if (this.attempts.get(id) !== attempt) return;
       if (attempt.outcome === undefined) this.attempts.delete(id);
       else this.remember(id);

@@ -1,5 +1,6 @@
 // A TCP proxy for tests of the remote client: it counts requests by path, can cut a
-// batch's connection after forwarding it, and can hold back the answers to one path until
+// batch's connection after forwarding it (or any connection, at random, as an answer
+// comes back), and can hold back the answers to one path until
 // release(). Used by test/server/batch.test.ts and test/client/waits.test.ts.
 
 import { connect as netConnect, createServer as createTcpServer, type Socket } from "node:net";
@@ -11,6 +12,13 @@ export interface Proxy {
   readonly requests: Map<string, number>;
   /** Batch requests to forward whose answer is then withheld and the connection reset. */
   cutBatches: number;
+  /**
+   * The chance (0 to 1) that an answer is withheld and its connection reset instead: the
+   * request reached the server, which ran it, and its answer never reaches the client.
+   */
+  cutAnswers: number;
+  /** Connections reset by cutAnswers so far. */
+  answersCut: number;
   /**
    * Answers on a connection whose latest request was to this path are held back until
    * `release()`; it can be set while such a request is in flight (a long-poll).
@@ -28,6 +36,8 @@ export async function proxy(target: string, cleanups: Array<() => Promise<void>>
     url: "",
     requests: new Map(),
     cutBatches: 0,
+    cutAnswers: 0,
+    answersCut: 0,
     holdPath: undefined,
     release: () => {
       state.holdPath = undefined;
@@ -59,6 +69,10 @@ export async function proxy(target: string, cleanups: Array<() => Promise<void>>
       upstream.write(chunk);
     });
     upstream.on("data", (chunk: Buffer) => {
+      if (!cut && state.cutAnswers > 0 && Math.random() < state.cutAnswers) {
+        cut = true;
+        state.answersCut++;
+      }
       if (cut) downstream.resetAndDestroy();
       else if (lastPath !== undefined && lastPath === state.holdPath) held.push(() => downstream.write(chunk));
       else downstream.write(chunk);

@@ -1,0 +1,120 @@
+// Exactly once over a network that cuts connections (docs/protocol.md, "Request ids"): a
+// TCP proxy between client and server resets connections at random at the moment an answer
+// comes back, so the server has run the call and the client never hears of it. 64 callers
+// put, putMany, getMany, and use dicts (put with skipIfExists, update, pop, clear) through
+// it. With request ids every call resolves with the outcome of one execution: no item is
+// duplicated or lost, every pop returns its value, every lock has its one winner. With the
+// ids switched off the same traffic ends in calls of unknown outcome (seen failing: dozens
+// of UNAVAILABLE "may or may not have taken effect", and items lost to cut gets).
+
+import { afterEach, describe, expect, it } from "vitest";
+import { connect } from "../../client/index.ts";
+import { QueueEmptyError, UnavailableError } from "../../proto/errors.ts";
+import { startServer } from "../../server/index.ts";
+import { proxy } from "../support/proxy.ts";
+import { tempFolder } from "../support/remote-store.ts";
+
+const CALLERS = 64;
+const ROUNDS = 6;
+const CUT_CHANCE = 0.15;
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface Run {
+  put: string[];
+  got: string[];
+  failures: unknown[];
+  wrongAnswers: string[];
+  cuts: number;
+  drained: string[];
+}
+
+async function traffic(requestIds: boolean): Promise<Run> {
+  const folder = await tempFolder("larder-exactly-once-");
+  cleanups.push(folder.remove);
+  const server = await startServer({ path: folder.path, port: 0, durability: "buffered" });
+  cleanups.push(() => server.close());
+  const cutter = await proxy(server.url, cleanups as Array<() => Promise<void>>);
+  const store = await connect(cutter.url, { retryTimeoutMs: 30_000, requestIds });
+  cleanups.push(() => store.close());
+  const q = await store.queues.fromName<string>("jobs", { createIfMissing: true });
+  const locks = await store.dicts.fromName<string, number>("locks", { createIfMissing: true });
+
+  const run: Run = { put: [], got: [], failures: [], wrongAnswers: [], cuts: 0, drained: [] };
+  cutter.cutAnswers = CUT_CHANCE;
+  const call = async <T>(what: string, fn: () => Promise<T>, check?: (value: T) => boolean): Promise<T | undefined> => {
+    try {
+      const value = await fn();
+      if (check && !check(value)) run.wrongAnswers.push(`${what}: ${JSON.stringify(value)}`);
+      return value;
+    } catch (err) {
+      if (err instanceof QueueEmptyError) return undefined;
+      run.failures.push(err);
+      if (!(err instanceof UnavailableError)) throw err;
+      return undefined;
+    }
+  };
+  await Promise.all(
+    Array.from({ length: CALLERS }, async (_, c) => {
+      const own = await store.dicts.fromName<string, string>(`own-${c}`, { createIfMissing: true });
+      for (let r = 0; r < ROUNDS; r++) {
+        const one = `c${c}-r${r}-one`;
+        const many = [0, 1, 2].map((i) => `c${c}-r${r}-many${i}`);
+        run.put.push(one, ...many);
+        await call("put", () => q.put(one));
+        await call("putMany", () => q.putMany(many));
+        const got = await call("getMany", () => q.getMany(3, { timeoutMs: 0 }));
+        if (got) run.got.push(...got);
+        // A lock: among all callers exactly one wins each round, and a retry never answers false to the winner.
+        await call("lock", () => locks.put(`round-${r}-${c % 8}`, c, { skipIfExists: true }));
+        await call("dict put", () => own.put("k", `v${r}`));
+        await call("update", () => own.update({ a: `a${r}`, b: `b${r}` }));
+        // A pop repeated by a retry would find the key gone and answer KeyError (the fallback).
+        await call("pop", () => own.pop("k", "GONE"), (v) => v === `v${r}`);
+        await call("clear", () => own.clear());
+        await call("after clear", () => own.put("after", `r${r}`));
+        await call("len", () => own.len(), (n) => n === 1);
+      }
+    }),
+  );
+  cutter.cutAnswers = 0;
+  run.cuts = cutter.answersCut;
+  // The locks: each key has one value, the caller that won it.
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let g = 0; g < 8; g++) {
+      const winner = await locks.get(`round-${r}-${g}`, -1);
+      if (winner === -1 || winner % 8 !== g) run.wrongAnswers.push(`lock round-${r}-${g}: ${winner}`);
+    }
+  }
+  for (;;) {
+    const rest = await q.getMany(1000, { timeoutMs: 0 }).catch((err: unknown) => {
+      if (err instanceof QueueEmptyError) return [];
+      throw err;
+    });
+    if (rest.length === 0) break;
+    run.drained.push(...rest);
+  }
+  return run;
+}
+
+describe("calls through a network that cuts answers", () => {
+  it("with request ids, every call resolves once: no item lost or duplicated, every answer the first", { timeout: 120_000 }, async () => {
+    const run = await traffic(true);
+    expect(run.cuts).toBeGreaterThan(20);
+    expect(run.failures).toEqual([]);
+    expect(run.wrongAnswers).toEqual([]);
+    const delivered = [...run.got, ...run.drained];
+    expect(delivered.length).toBe(new Set(delivered).size);
+    expect(delivered.sort()).toEqual([...run.put].sort());
+  });
+
+  it("without request ids, the same cuts leave calls of unknown outcome (the test sees what ids prevent)", { timeout: 120_000 }, async () => {
+    const run = await traffic(false);
+    expect(run.cuts).toBeGreaterThan(20);
+    expect(run.failures.length).toBeGreaterThan(0);
+    expect(run.failures.every((err) => err instanceof UnavailableError && /may or may not have taken effect/.test(err.message))).toBe(true);
+  });
+});
