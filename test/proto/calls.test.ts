@@ -54,7 +54,7 @@ describe("the table of calls", () => {
   it("refuses a request field of the wrong type or missing, naming it", () => {
     const decode = decoder(CALLS.getObject.request);
     const ok = { kind: "dict", name: "n", mode: "lookup" };
-    expect(decode(ok)).toEqual({ kind: "dict", name: "n", environment: undefined, mode: "lookup", entryTtlMs: undefined });
+    expect(decode(ok)).toEqual({ requestId: undefined, retry: false, kind: "dict", name: "n", environment: undefined, mode: "lookup", entryTtlMs: undefined });
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ ...ok, kind: "table" }, /'kind'/],
       [{ ...ok, mode: "sometimes" }, /'mode'/],
