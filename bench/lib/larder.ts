@@ -70,8 +70,10 @@ export class LarderSystem implements System {
     readonly durability: Durability,
     readonly transport: "embedded" | "http",
     unbatched: boolean,
+    requestIds = true,
   ) {
-    this.name = transport === "embedded" ? `larder-${durability}` : `larder-http-${durability}${unbatched ? "-unbatched" : ""}`;
+    this.name =
+      transport === "embedded" ? `larder-${durability}` : `larder-http-${durability}${unbatched ? "-unbatched" : ""}${requestIds ? "" : "-noids"}`;
   }
 
   /**
@@ -79,14 +81,15 @@ export class LarderSystem implements System {
    * as the bare-http baseline sends, instead of the default client, which sends the calls
    * made while 4 requests are in flight together in batches.
    */
-  static async open(durability: Durability, transport: "embedded" | "http", unbatched = false): Promise<LarderSystem> {
+  static async open(durability: Durability, transport: "embedded" | "http", unbatched = false, requestIds = true): Promise<LarderSystem> {
     if (transport === "embedded") {
       const opened = await openEmbedded(durability);
       return new LarderSystem(opened.store, opened.close, undefined, durability, transport, false);
     }
-    const client = unbatched ? { requestsInFlightMax: Infinity } : {};
+    // `requestIds: false`: the client sends no request ids (docs/protocol.md, "Request ids"), to measure what they cost.
+    const client = { ...(unbatched ? { requestsInFlightMax: Infinity } : {}), ...(requestIds ? {} : { requestIds: false }) };
     const opened = await openRemote(durability, undefined, client);
-    return new LarderSystem(opened.store, opened.close, () => opened.connectTo(), durability, transport, unbatched);
+    return new LarderSystem(opened.store, opened.close, () => opened.connectTo(), durability, transport, unbatched, requestIds);
   }
 
   async primitives(_shape: Shape): Promise<Primitives> {
