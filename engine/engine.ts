@@ -123,6 +123,7 @@ export interface EngineSettings {
 export class LevelEngine implements Backend {
   readonly limits: Limits;
   readonly environment: string;
+  readonly appliesRequestIds = true;
   private readonly core: Core;
   private readonly gc: Collector;
   private readonly sweeper: Sweeper;

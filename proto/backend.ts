@@ -132,6 +132,12 @@ export interface CallOptions {
 }
 
 export interface Backend {
+  /**
+   * True when the backend applies a call's request id at most once (engine/requests.ts).
+   * A server on a backend without it cannot answer a retry of a call that changes state.
+   */
+  readonly appliesRequestIds?: boolean;
+
   getObject(kind: ObjectKind, request: GetObjectRequest, call?: CallOptions): Promise<ObjectRecord>;
   getObjectById(kind: ObjectKind, id: string): Promise<ObjectRecord>;
   /** Named objects only, newest first. */

@@ -28,6 +28,8 @@ export interface RecoveryLog {
 export class RecoveringEngine implements Engine {
   readonly limits: Limits;
   readonly environment: string;
+  /** Every engine it opens is a LevelEngine. */
+  readonly appliesRequestIds = true;
   private current: Engine;
   /** Set from the failure until the reopened engine takes over. */
   private down: { cause: unknown } | undefined;

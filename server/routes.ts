@@ -9,9 +9,9 @@
 
 import { checkRequestId, type Engine } from "../engine/index.ts";
 import type { CallOptions } from "../proto/backend.ts";
-import { ClosedError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
+import { ClosedError, InternalError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
-import { CALLS, CALL_NAMES, CONTROL_CALLS, ROUTES, mayWait, type CallName, type CallSpec, type DecodedRequestOf, type RouteName } from "../proto/calls.ts";
+import { CALLS, CALL_NAMES, CONTROL_CALLS, ROUTES, isRetrySafe, mayWait, type CallName, type CallSpec, type DecodedRequestOf, type RouteName } from "../proto/calls.ts";
 import { BATCH_CALLS_MAX, WAIT_IDS_MAX, objectToWire, packBatchReply } from "../proto/wire.ts";
 import * as e from "./envelope.ts";
 import { EMPTY, constantReply, errorReply, prepackedReply } from "./reply.ts";
@@ -307,7 +307,19 @@ function backendRoute<N extends CallName>(name: N): Route {
   const spec = CALLS[name];
   const decode = e.decoder(spec.request) as (body: e.Envelope) => DecodedRequestOf<N>;
   const handler = handlers[name] as Handler<N>;
-  return { name, path: ROUTES[name], spec, bodyBytesMax: spec.bodyBytesMax, handle: (ctx, body) => handler(ctx, decode(body), callOptions(body)) };
+  const handle = (ctx: RouteContext, body: e.Envelope): Promise<Reply> => {
+    const request = decode(body);
+    const call = callOptions(body);
+    if (call === undefined || ctx.engine.appliesRequestIds === true) return handler(ctx, request, call);
+    // A backend that does not apply ids cannot tell whether a first attempt took effect.
+    if (call.retry === true && !isRetrySafe(name, { ...body, requestId: undefined })) {
+      throw new InternalError(
+        `${ROUTES[name]} sent again after a broken connection, on a backend that does not apply request ids: it may or may not have taken effect`,
+      );
+    }
+    return handler(ctx, request, undefined);
+  };
+  return { name, path: ROUTES[name], spec, bodyBytesMax: spec.bodyBytesMax, handle };
 }
 
 function controlRoute(name: keyof typeof CONTROL_CALLS): Route {
