@@ -4,8 +4,7 @@
 // Grammar (tag bytes and value formats are persisted: DO NOT CHANGE; bump FORMAT_VERSION
 // and write a migration instead):
 //
-//   key            = meta | name | object | dict-stats | dict-entry | partition | item | ttl | garbage
-//                  | request | request-age
+//   key            = meta | name | object | dict-stats | dict-entry | partition | item | ttl | garbage | request | request-age
 //   meta           = 0x00 "v"                     -> u32 FORMAT_VERSION
 //                  | 0x00 "n"                     -> u64 next internal number
 //   name           = 0x01 kind env 0x00 name      -> u64 object number

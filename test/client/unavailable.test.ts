@@ -88,21 +88,28 @@ describe("unreachable servers", () => {
     await expectError(store.dicts.create("d"), UnavailableError);
   });
 
-  it("after the request was sent, only retry-safe calls are sent again", async () => {
+  it("after the request was sent, every call is sent again; without request ids only retry-safe calls are", async () => {
     const server = await resettingServer();
     const store = await connect(server.url, { retryTimeoutMs: 300 });
     cleanups.push(() => store.close());
-
-    // An ephemeral create could make two objects: one attempt, then UnavailableError.
+    // An ephemeral create carries a request id: the server would make one object however
+    // often it is sent, so it is sent again until the budget runs out.
     await expectError(store.queues.ephemeral(), UnavailableError);
-    expect(server.requests()).toBe(1);
-
-    // A lookup reads: it is sent again until the budget runs out.
-    await expectError(store.queues.fromName("q"), UnavailableError);
     expect(server.requests()).toBeGreaterThan(2);
+
+    const before = server.requests();
+    const noIds = await connect(server.url, { retryTimeoutMs: 300, requestIds: false });
+    cleanups.push(() => noIds.close());
+    // Without an id it could make two objects: one attempt, then UnavailableError.
+    const once = await expectError(noIds.queues.ephemeral(), UnavailableError);
+    expect(once.message).toMatch(/may or may not have taken effect/);
+    expect(server.requests() - before).toBe(1);
+    // A lookup reads: it is sent again until the budget runs out.
+    await expectError(noIds.queues.fromName("q"), UnavailableError);
+    expect(server.requests() - before).toBeGreaterThan(3);
   });
 
-  it("an answer that is not HTTP is a broken connection: retry-safe calls are sent again, others are UnavailableError", async () => {
+  it("an answer that is not HTTP is a broken connection: the call is sent again, or without an id fails at once", async () => {
     // Something else listening on the port (or a broken proxy) used to give InternalError at once.
     const garbage = await rawServer((socket) => {
       socket.end("SSH-2.0-OpenSSH_9.2\r\n");
@@ -110,11 +117,14 @@ describe("unreachable servers", () => {
     });
     const store = await connect(garbage.url, { retryTimeoutMs: 300 });
     cleanups.push(() => store.close());
-    const once = await expectError(store.queues.ephemeral(), UnavailableError);
-    expect(once.message).toMatch(/may or may not have taken effect/);
-    expect(garbage.requests()).toBe(1);
-    await expectError(store.queues.fromName("q"), UnavailableError);
+    await expectError(store.queues.ephemeral(), UnavailableError);
     expect(garbage.requests()).toBeGreaterThan(2);
+    const before = garbage.requests();
+    const noIds = await connect(garbage.url, { retryTimeoutMs: 300, requestIds: false });
+    cleanups.push(() => noIds.close());
+    const once = await expectError(noIds.queues.ephemeral(), UnavailableError);
+    expect(once.message).toMatch(/may or may not have taken effect/);
+    expect(garbage.requests() - before).toBe(1);
   });
 
   it("a get with a timeout whose server goes away ends within its timeout, not after the whole retry budget", async () => {

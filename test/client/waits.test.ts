@@ -202,18 +202,27 @@ describe("closing a store with many waits", () => {
     const q = await other.queues.fromName<number>("q");
     const calls: number[] = [];
     const cancel = WaitRegistry.prototype.cancel;
+    const register = WaitRegistry.prototype.register;
+    let registered = 0;
     WaitRegistry.prototype.cancel = function (this: WaitRegistry, ids: readonly string[]) {
       calls.push(ids.length);
       return cancel.call(this, ids);
     };
+    WaitRegistry.prototype.register = function (this: WaitRegistry, ...args: Parameters<typeof register>) {
+      registered++;
+      return register.apply(this, args);
+    };
     try {
       const gets = Array.from({ length: 300 }, () => settle(q.get()));
-      await sleep(200); // every get long-polling at the server
+      // Every get long-polling at the server (a fixed sleep was too short on a loaded machine: 259 of 300).
+      for (let waited = 0; registered < 300 && waited < 20_000; waited += 20) await sleep(20);
+      expect(registered).toBe(300);
       await other.close();
       const outcomes = await Promise.all(gets);
       expect(outcomes.every((o) => "error" in o && o.error instanceof ClosedError)).toBe(true);
     } finally {
       WaitRegistry.prototype.cancel = cancel;
+      WaitRegistry.prototype.register = register;
     }
     expect(calls).toEqual([300]);
     await main.putMany(Array.from({ length: 300 }, (_, i) => i));

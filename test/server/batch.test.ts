@@ -108,10 +108,37 @@ describe("the client batches calls made while requestsInFlightMax requests are i
     expect(await q.get({ timeoutMs: 0 })).toBe("w");
   });
 
-  it("after a batch's connection breaks, retry-safe calls are sent again and the others fail with UnavailableError", async () => {
+  it("after a batch's connection breaks, its calls are sent again and each takes effect once", async () => {
     const s = await server();
     const p = await proxy(s.url);
     const store = await client(p.url, 1);
+    const d = await store.dicts.fromName<string, number>("d", { createIfMissing: true });
+    const q = await store.queues.fromName<number>("q", { createIfMissing: true });
+    await d.update({ a: 1, b: 2 });
+    p.cutBatches = 1;
+    const first = d.len();
+    const gets = [d.get("a"), d.get("b"), d.contains("a")];
+    // The server ran the batch; the puts' retries carry their request ids and are answered
+    // from the records, so each item is in the queue once.
+    const puts = [1, 2, 3].map((v) => q.put(v));
+    const dictPut = d.put("job", 7);
+    expect(await first).toBe(2);
+    expect(await Promise.all(gets)).toEqual([1, 2, true]);
+    await Promise.all(puts);
+    await dictPut;
+    expect(p.cutBatches).toBe(0);
+    expect(await q.len()).toBe(3);
+    expect(await q.getMany(10, { timeoutMs: 0 })).toEqual([1, 2, 3]);
+    expect(await d.pop("job")).toBe(7);
+    // Sent again, alone or batched: the retries reached the server.
+    expect((p.requests.get(ROUTES.queuePut) ?? 0) + (p.requests.get(ROUTES.batch) ?? 0)).toBeGreaterThan(1);
+  });
+
+  it("without request ids, after a batch's connection breaks, only retry-safe calls are sent again", async () => {
+    const s = await server();
+    const p = await proxy(s.url);
+    const store = await connect(p.url, { requestsInFlightMax: 1, retryTimeoutMs: 5_000, requestIds: false });
+    cleanups.push(() => store.close());
     const d = await store.dicts.fromName<string, number>("d", { createIfMissing: true });
     const q = await store.queues.fromName<number>("q", { createIfMissing: true });
     await d.update({ a: 1, b: 2 });
