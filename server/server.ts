@@ -34,6 +34,8 @@ export interface LarderServer {
   readonly url: string;
   /** Graceful: stops accepting, answers in-flight requests, releases long-polls, closes the engine. */
   close(): Promise<void>;
+  /** `await using server = await startServer(...)`: close() at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -521,7 +523,8 @@ export async function startServer(options: ServerOptions | null = {}): Promise<L
     const edge = new HttpEdge(engine, leases, resolved, http);
     const address = await listen(http, resolved.host, resolved.port);
     if (!postgres) leases.startReaper();
-    return { url: urlOf(address), close: () => edge.close() };
+    const close = () => edge.close();
+    return { url: urlOf(address), close, [Symbol.asyncDispose]: close };
   } catch (err) {
     await engine.close();
     throw err;
