@@ -4,7 +4,7 @@
 // ask first). The page refreshes itself, so writes by other clients show up.
 
 import { ApiError, encodeKeyBytes, type Entry, type WireObject } from "./api.ts";
-import { confirmAction, durationText, fill, h, notify, showFull, timeText } from "./dom.ts";
+import { confirmAction, durationText, fill, h, notify, showFull, timeText, whenVisible } from "./dom.ts";
 import { render, text } from "./format.ts";
 import type { Context, View } from "./main.ts";
 import { ParseError, parseValue } from "./parse.ts";
@@ -221,7 +221,9 @@ export function dictView(ctx: Context, id: string): View {
       }
       ctx.failed(err);
     }
-    if (!stopped) timer = window.setTimeout(() => void refresh(), REFRESH_MS);
+    if (!stopped) timer = window.setTimeout(() => whenVisible(() => {
+      if (!stopped) void refresh();
+    }), REFRESH_MS);
   }
   void refresh();
   return {

@@ -87,3 +87,17 @@ export function durationText(ms: number): string {
   if (ms < 172_800_000) return `${Math.round(ms / 3_600_000)} h`;
   return `${Math.round(ms / 86_400_000)} days`;
 }
+
+/** Runs `run` now, or once the tab is visible again: a page in a background tab asks the server nothing. */
+export function whenVisible(run: () => void): void {
+  if (!document.hidden) {
+    run();
+    return;
+  }
+  const again = (): void => {
+    if (document.hidden) return;
+    document.removeEventListener("visibilitychange", again);
+    run();
+  };
+  document.addEventListener("visibilitychange", again);
+}

@@ -2,7 +2,7 @@
 // entries or items and partitions, filtered by name as you type. Refreshes itself.
 
 import type { WireObject } from "./api.ts";
-import { fill, h, timeText } from "./dom.ts";
+import { fill, h, timeText, whenVisible } from "./dom.ts";
 import type { Context, View } from "./main.ts";
 
 const ENV_KEY = "larder.environments";
@@ -96,7 +96,9 @@ export function objectsView(ctx: Context, environment: string | undefined): View
     } catch (err) {
       if (!stopped) ctx.failed(err);
     }
-    if (!stopped) timer = window.setTimeout(() => void tick(), REFRESH_MS);
+    if (!stopped) timer = window.setTimeout(() => whenVisible(() => {
+      if (!stopped) void tick();
+    }), REFRESH_MS);
   }
   void tick();
   return {

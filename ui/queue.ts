@@ -11,7 +11,7 @@
 import { ApiError, PARTITIONS_PATH, isNoRoute, partitionsOf, type PartitionRecord, type PeekedItem, type WireObject } from "./api.ts";
 import { QueueCharts } from "./chart.ts";
 import { fact } from "./dict.ts";
-import { confirmAction, durationText, fill, h, notify, showFull, timeText } from "./dom.ts";
+import { confirmAction, durationText, fill, h, notify, showFull, timeText, whenVisible } from "./dom.ts";
 import { render } from "./format.ts";
 import type { Context, View } from "./main.ts";
 
@@ -264,7 +264,9 @@ export function queueView(ctx: Context, id: string): View {
       }
       ctx.failed(err);
     }
-    if (!stopped) timer = window.setTimeout(() => void refresh(), SAMPLE_MS);
+    if (!stopped) timer = window.setTimeout(() => whenVisible(() => {
+      if (!stopped) void refresh();
+    }), SAMPLE_MS);
   }
   void refresh();
   return {

@@ -104,7 +104,8 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
     jobs = await store.queues.fromName("jobs", { createIfMissing: true });
     await jobs.putMany([{ n: 1 }, { n: 2 }, { n: 3 }]);
     await jobs.put("urgent", { partition: "hot" });
-    await store.dicts.fromName("sessions", { createIfMissing: true });
+    const sessions = await store.dicts.fromName("sessions", { createIfMissing: true });
+    await sessions.update(Array.from({ length: 30 }, (_, i) => [`s${String(i).padStart(2, "0")}`, i] as [string, number]));
     const { chromium } = await import("playwright-core");
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
     context = await browser.newContext({ viewport: DESKTOP });
@@ -240,6 +241,21 @@ describe.skipIf(!haveChromium)("the web console in Chromium", () => {
     await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
     await expect.poll(() => pages.contains("added-elsewhere")).toBe(false);
     await expect.poll(() => page.locator("table.entries tbody td.key").allTextContents()).not.toContain('"added-elsewhere"');
+  });
+
+  it("pages through a dict's entries in key order", async () => {
+    await page.getByRole("link", { name: "Dicts and queues" }).click();
+    await page.getByRole("link", { name: "sessions" }).click();
+    await page.getByRole("heading", { name: "Dict sessions" }).waitFor();
+    const keys = page.locator("table.entries tbody td.key");
+    await expect.poll(() => page.locator(".pager .position").textContent()).toBe("Entries 1–25 of 30");
+    expect((await keys.allTextContents()).slice(0, 2)).toEqual(['"s00"', '"s01"']);
+    await page.getByRole("button", { name: "Next →" }).click();
+    await expect.poll(() => page.locator(".pager .position").textContent()).toBe("Entries 26–30 of 30");
+    expect(await keys.allTextContents()).toEqual(['"s25"', '"s26"', '"s27"', '"s28"', '"s29"']);
+    expect(await page.getByRole("button", { name: "Next →" }).isDisabled()).toBe(true);
+    await page.getByRole("button", { name: "← Previous" }).click();
+    await expect.poll(() => keys.first().textContent()).toBe('"s00"');
   });
 
   it("shows a queue's partitions, a live chart and the head of a partition, and clears a partition after confirming", async () => {
