@@ -46,7 +46,6 @@ export class Full {
 interface PartitionState {
   queueId: string;
   pkey: Buffer;
-  exists: boolean;
   head: number;
   tail: number;
   /** tail when locked: seqs below are in larder_items, seqs from here are `fresh` */
@@ -266,7 +265,6 @@ export class Round {
       this.partitions.set(partitionId(row.queue_id, row.pkey), {
         queueId: row.queue_id,
         pkey: row.pkey,
-        exists: true,
         head: row.head,
         tail: row.tail,
         lockedTail: row.tail,
