@@ -1,122 +1,97 @@
-// Value codec: MessagePack through msgpackr, with options chosen so that every value the
-// spec promises comes back deep-equal, and everything else is refused at put time.
+// Value codec, format 3: standard MessagePack plus six extension types, written and read
+// here without any library, so that the bytes are defined by this grammar and not by a
+// library version, and any MessagePack implementation can produce and read them.
+// docs/format.md has the same grammar, the Python mapping, and examples.
 //
-// Options, and why:
-// - structuredClone: Map, Set, Date, RegExp, typed arrays and shared or cyclic references
-//   come back as themselves (plain MessagePack turns a Map into an object, a Set into an array).
-// - useRecords (the default) with no shared structures: plain objects are written as
-//   records whose shape is defined inline in the same message, so a message decodes on
-//   its own in any process, and Maps stay Maps on the way back.
-// - useBigIntExtension: bigints of any size round-trip; int64 decodes as bigint (the
-//   default int64AsType), and msgpackr writes integer numbers beyond 32 bits as float64,
-//   so a number never comes back as a bigint or the other way round.
-// - copyBuffers: decoded binary does not alias the stored bytes.
-// - writeFunction throws: a function is refused, not silently written as undefined.
+// Grammar (persisted and sent as it is: DO NOT CHANGE; bump FORMAT_VERSION in
+// engine/layout.ts and write a migration instead):
 //
-// msgpackr writes -0 as the integer 0. Before packing, `inspect` walks the value once: it
-// refuses what cannot round-trip (functions, symbols, class instances, Errors, WeakMaps,
-// strings and object keys with lone surrogates, which UTF-8 would turn into U+FFFD...)
-// and notes whether a -0 is present; only then is a copy made in which each -0 is a
-// NegativeZero marker that packs as the float64 -0, which msgpackr decodes as -0.
+//   value     = one MessagePack object filling all the bytes; at the top level, not undefined
+//   nil       = 0xc0                                  -> null
+//   bool      = 0xc2 | 0xc3                           -> false | true
+//   int       = any MessagePack int form              -> number within ±(2^53-1), else bigint
+//   float     = 0xcb f64 | 0xca f32 (read only)       -> number
+//   str       = MessagePack str, valid UTF-8          -> string
+//   bin       = MessagePack bin                       -> Uint8Array
+//   array     = MessagePack array of values           -> Array
+//   map       = MessagePack map, every key a str, no key twice -> plain object
+//   timestamp = ext -1, the standard timestamp 32/64/96 -> Date (milliseconds: floor of the nanoseconds)
+//   ext 0     = empty payload                         -> undefined (inside a container only)
+//   ext 1     = two's-complement big-endian integer, 1+ bytes -> bigint
+//   ext 2     = payload: one MessagePack map whose keys are any values -> Map
+//   ext 3     = payload: one MessagePack array        -> Set
+//   ext 4     = payload: kind byte, then the elements' bytes, little-endian -> a binary view:
+//               1 Int8Array, 2 Uint8ClampedArray, 3 Int16Array, 4 Uint16Array, 5 Int32Array,
+//               6 Uint32Array, 7 Float32Array, 8 Float64Array, 9 BigInt64Array,
+//               10 BigUint64Array, 11 ArrayBuffer, 12 Buffer (Node.js)
+//   ext 5     = payload: one MessagePack array [source: str, flags: str] -> RegExp
+//
+// Writing is canonical, so that every implementation writes the same bytes for one value:
+// every header in its smallest form (fixint, fixstr, fixmap, fixarray, fixext 1/2/4/8/16
+// included); an integral number with |n| <= 2^53-1 that is not -0 as the smallest int,
+// every other number (fractions, -0, NaN as 7ff8000000000000, Infinity, |n| >= 2^53) as
+// float 64; a bigint always as ext 1 in its minimal length, floor(bitlen(n >= 0 ? n : -n-1) / 8) + 1
+// bytes; a Date as the smallest timestamp (32 when whole seconds in [0, 2^32), 64 when
+// seconds in [0, 2^34), else 96); object keys in Object.keys order; an array hole as undefined.
+// Reading accepts any form of a header (an int in int64 form, a str32 of 3 bytes).
+//
+// At most VALUE_NESTING_MAX containers (array, map, Map, Set) nest around any leaf. Refused
+// at write, with InvalidError: functions, symbols, class instances (other than those
+// above), symbol-keyed or "__proto__"-keyed objects, lone surrogates in strings or keys,
+// invalid Dates, values that contain themselves, undefined as the whole value. A value
+// referenced twice is written twice and comes back as two equal copies. Refused at read,
+// with DeserializationError and the byte offset: truncated or trailing bytes, 0xc1,
+// invalid UTF-8, a map key that is not a str, a key twice, an unknown extension or kind,
+// a malformed payload, nesting past the limit, undefined as the whole value.
 
-import { Packr, addExtension } from "msgpackr";
-import { DeserializationError, InvalidError } from "./errors.ts";
-import { BIN8, EXT8, FIXSTR, STR8, asBuffer, packedStringBytes, readSizedHeader, sizedHeaderBytes, writeSizedHeader, writeString } from "./msgpack.ts";
-
-const OPTIONS = {
-  structuredClone: true,
-  useBigIntExtension: true,
-  copyBuffers: true,
-  writeFunction(): never {
-    throw new InvalidError("functions cannot be stored");
-  },
-};
-
-const packr = new Packr(OPTIONS);
-
-class NegativeZero {}
-const NEGATIVE_ZERO = new NegativeZero();
-const FLOAT64_TAG = 0xcb;
-
-// Extensions are registered on msgpackr's module-wide table; this one only ever matches
-// instances of the private class above, so it cannot change how other code's values pack.
-// Its pack writes a plain float64 and returns nothing, so the type code is never written;
-// msgpackr still needs one, and reserves it on the decoding side too, so it is an
-// otherwise unused application code whose decoder gives the same -0.
-addExtension({
-  Class: NegativeZero,
-  type: 0x2d,
-  unpack: () => -0,
-  pack(_value: unknown, allocateForWrite: (size: number) => { target: Uint8Array; position: number }) {
-    const { target, position } = allocateForWrite(9);
-    target[position] = FLOAT64_TAG;
-    new DataView(target.buffer, target.byteOffset, target.byteLength).setFloat64(position + 1, -0);
-    return undefined as unknown as Uint8Array;
-  },
-} as unknown as Parameters<typeof addExtension>[0]);
-
-const TypedArray = Object.getPrototypeOf(Uint8Array);
-
-/** Depth past which `inspect` starts tracking visited objects, to survive cycles. */
-const PLAIN_DEPTH = 64;
+import { isUtf8 } from "node:buffer";
+import { DeserializationError, InvalidError, LarderError } from "./errors.ts";
+import { asBuffer } from "./msgpack.ts";
 
 /**
- * Deepest nesting of arrays, objects, Maps and Sets a value may have. msgpackr packs and
- * unpacks recursively and runs out of stack near 2,000 levels on Node's main thread; a
- * fixed limit well below that gives a clear InvalidError instead of a RangeError.
+ * Deepest nesting of arrays, objects, Maps and Sets a value may have. The codec recurses;
+ * a fixed limit gives a clear error instead of a stack overflow, and catches cycles.
  */
 export const VALUE_NESTING_MAX = 512;
 
-interface Inspection {
-  negativeZero: boolean;
-  seen: Set<object> | null;
-}
+export const EXT_UNDEFINED = 0;
+export const EXT_BIGINT = 1;
+export const EXT_MAP = 2;
+export const EXT_SET = 3;
+export const EXT_VIEW = 4;
+export const EXT_REGEXP = 5;
+export const EXT_TIMESTAMP = -1;
+
+/** Kinds of the binary-view extension (ext 4), by number. */
+type ViewConstructor = { new (buffer: ArrayBuffer): ArrayBufferView; readonly BYTES_PER_ELEMENT: number };
+const VIEW_KINDS: Array<ViewConstructor | undefined> = [
+  undefined,
+  Int8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+];
+const KIND_ARRAY_BUFFER = 11;
+const KIND_BUFFER = 12;
+const KIND_OF = new Map<object, number>(VIEW_KINDS.map((c, i) => [c?.prototype as object, i] as [object, number]).filter(([, i]) => i > 0));
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const TWO_32 = 2 ** 32;
+const TWO_34 = 2 ** 34;
+/** Milliseconds a Date can hold on either side of the epoch. */
+const DATE_MS_MAX = 8.64e15;
 
 function refuse(what: string): never {
   throw new InvalidError(
     `cannot store ${what}: values are null, booleans, numbers, strings, bigints, Date, RegExp, ` +
       `Uint8Array and other typed arrays, arrays, plain objects, Map and Set, nested in any way`,
   );
-}
-
-function inspectObject(value: object, depth: number, state: Inspection): void {
-  if (depth >= VALUE_NESTING_MAX) {
-    throw new InvalidError(`cannot store a value nested more than ${VALUE_NESTING_MAX} levels deep`);
-  }
-  if (depth > PLAIN_DEPTH) {
-    state.seen ??= new Set();
-    if (state.seen.has(value)) return;
-    state.seen.add(value);
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) inspect(value[i], depth + 1, state);
-    return;
-  }
-  if (value instanceof Map) {
-    for (const [k, v] of value) {
-      inspect(k, depth + 1, state);
-      inspect(v, depth + 1, state);
-    }
-    return;
-  }
-  if (value instanceof Set) {
-    for (const v of value) inspect(v, depth + 1, state);
-    return;
-  }
-  if (value instanceof Date || value instanceof RegExp || value instanceof TypedArray || value instanceof ArrayBuffer) return;
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) refuse(`an instance of ${value.constructor?.name ?? "a class"}`);
-  // MessagePack maps have no symbol keys: the property would be dropped.
-  if (Object.getOwnPropertySymbols(value).length > 0) refuse("an object with a symbol key");
-  for (const key in value) {
-    if (!key.isWellFormed()) refuseLoneSurrogate("an object key");
-    // msgpackr renames it "__proto_" on the way back (against prototype pollution), which
-    // could even overwrite a real "__proto_" key: refused rather than altered.
-    if (key === "__proto__") {
-      throw new InvalidError('cannot store an object with an own "__proto__" key: it would not come back as it was; use a Map');
-    }
-    inspect((value as Record<string, unknown>)[key], depth + 1, state);
-  }
 }
 
 function refuseLoneSurrogate(where: string): never {
@@ -126,181 +101,773 @@ function refuseLoneSurrogate(where: string): never {
   );
 }
 
-function inspect(value: unknown, depth: number, state: Inspection): void {
-  switch (typeof value) {
-    case "number":
-      if (value === 0 && 1 / value < 0) state.negativeZero = true;
+function tooDeep(): never {
+  throw new InvalidError(
+    `cannot store a value nested more than ${VALUE_NESTING_MAX} levels deep (a value that contains itself is refused too)`,
+  );
+}
+
+/** Swaps each element's bytes in place (big-endian hosts only: the format is little-endian). */
+function swapElements(bytes: Uint8Array, size: number): void {
+  for (let i = 0; i < bytes.length; i += size) bytes.subarray(i, i + size).reverse();
+}
+
+// ---- writing ----
+
+const INITIAL_BYTES = 8 * 1024;
+/** A writer's buffer past this size is dropped after use rather than kept. */
+const KEEP_BYTES_MAX = 1024 * 1024;
+
+class Writer {
+  buf = Buffer.allocUnsafeSlow(INITIAL_BYTES);
+  pos = 0;
+  busy = false;
+
+  room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  /** The bytes written so far, as a Buffer of their own. */
+  take(): Buffer {
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    if (this.buf.length > KEEP_BYTES_MAX) this.buf = Buffer.allocUnsafeSlow(INITIAL_BYTES);
+    this.pos = 0;
+    return out;
+  }
+
+  /** A header of one of the sized families: `small` (fixstr/fixarray/fixmap) below `smallLimit`, else tag8/16/32. */
+  header(n: number, small: number, smallLimit: number, tag8: number, tag16: number, tag32: number): void {
+    this.room(5);
+    const buf = this.buf;
+    if (n < smallLimit) {
+      buf[this.pos++] = small | n;
+    } else if (n < 0x100 && tag8 !== 0) {
+      buf[this.pos++] = tag8;
+      buf[this.pos++] = n;
+    } else if (n < 0x10000) {
+      buf[this.pos++] = tag16;
+      buf[this.pos++] = n >>> 8;
+      buf[this.pos++] = n & 0xff;
+    } else {
+      buf[this.pos++] = tag32;
+      buf.writeUInt32BE(n, this.pos);
+      this.pos += 4;
+    }
+  }
+
+  /** An extension header for a payload of `n` bytes, in its smallest form. */
+  extHeader(type: number, n: number): void {
+    this.room(6);
+    const buf = this.buf;
+    const fix = n === 1 ? 0xd4 : n === 2 ? 0xd5 : n === 4 ? 0xd6 : n === 8 ? 0xd7 : n === 16 ? 0xd8 : 0;
+    if (fix !== 0) {
+      buf[this.pos++] = fix;
+    } else if (n < 0x100) {
+      buf[this.pos++] = 0xc7;
+      buf[this.pos++] = n;
+    } else if (n < 0x10000) {
+      buf[this.pos++] = 0xc8;
+      buf[this.pos++] = n >>> 8;
+      buf[this.pos++] = n & 0xff;
+    } else {
+      buf[this.pos++] = 0xc9;
+      buf.writeUInt32BE(n, this.pos);
+      this.pos += 4;
+    }
+    buf[this.pos++] = type & 0xff;
+  }
+
+  value(value: unknown, depth: number): void {
+    switch (typeof value) {
+      case "string":
+        return this.string(value);
+      case "number":
+        return this.number(value);
+      case "boolean":
+        this.room(1);
+        this.buf[this.pos++] = value ? 0xc3 : 0xc2;
+        return;
+      case "bigint":
+        return this.bigint(value);
+      case "undefined":
+        // Only inside a container: the top level refuses it before getting here.
+        this.room(3);
+        this.buf[this.pos++] = 0xc7;
+        this.buf[this.pos++] = 0;
+        this.buf[this.pos++] = EXT_UNDEFINED;
+        return;
+      case "object":
+        if (value === null) {
+          this.room(1);
+          this.buf[this.pos++] = 0xc0;
+          return;
+        }
+        return this.object(value, depth);
+      case "function":
+        refuse("a function");
+      // eslint-disable-next-line no-fallthrough
+      default:
+        refuse("a symbol");
+    }
+  }
+
+  number(n: number): void {
+    this.room(9);
+    const buf = this.buf;
+    if (Number.isInteger(n) && n <= Number.MAX_SAFE_INTEGER && n >= -Number.MAX_SAFE_INTEGER && !(n === 0 && 1 / n < 0)) {
+      if (n >= 0) {
+        if (n < 0x80) {
+          buf[this.pos++] = n;
+        } else if (n < 0x100) {
+          buf[this.pos++] = 0xcc;
+          buf[this.pos++] = n;
+        } else if (n < 0x10000) {
+          buf[this.pos++] = 0xcd;
+          buf[this.pos++] = n >>> 8;
+          buf[this.pos++] = n & 0xff;
+        } else if (n < TWO_32) {
+          buf[this.pos++] = 0xce;
+          buf.writeUInt32BE(n, this.pos);
+          this.pos += 4;
+        } else {
+          buf[this.pos++] = 0xcf;
+          buf.writeUInt32BE(Math.floor(n / TWO_32), this.pos);
+          buf.writeUInt32BE(n >>> 0, this.pos + 4);
+          this.pos += 8;
+        }
+      } else if (n >= -0x20) {
+        buf[this.pos++] = n & 0xff;
+      } else if (n >= -0x80) {
+        buf[this.pos++] = 0xd0;
+        buf[this.pos++] = n & 0xff;
+      } else if (n >= -0x8000) {
+        buf[this.pos++] = 0xd1;
+        buf.writeInt16BE(n, this.pos);
+        this.pos += 2;
+      } else if (n >= -0x80000000) {
+        buf[this.pos++] = 0xd2;
+        buf.writeInt32BE(n, this.pos);
+        this.pos += 4;
+      } else {
+        buf[this.pos++] = 0xd3;
+        const hi = Math.floor(n / TWO_32);
+        buf.writeInt32BE(hi, this.pos);
+        buf.writeUInt32BE(n - hi * TWO_32, this.pos + 4);
+        this.pos += 8;
+      }
       return;
-    case "string":
-      if (!value.isWellFormed()) refuseLoneSurrogate("a string");
+    }
+    buf[this.pos++] = 0xcb;
+    if (n !== n) {
+      // One NaN, whatever bits this one carries.
+      buf.writeUInt32BE(0x7ff80000, this.pos);
+      buf.writeUInt32BE(0, this.pos + 4);
+    } else {
+      buf.writeDoubleBE(n, this.pos);
+    }
+    this.pos += 8;
+  }
+
+  string(s: string): void {
+    const length = s.length;
+    if (length < 32) {
+      // Short: encode by hand after a one-byte header, widening it if the UTF-8 needs 32+ bytes.
+      this.room(2 + length * 3);
+      const buf = this.buf;
+      const start = this.pos;
+      let at = start + 1;
+      for (let i = 0; i < length; i++) {
+        const c = s.charCodeAt(i);
+        if (c < 0x80) {
+          buf[at++] = c;
+        } else if (c < 0x800) {
+          buf[at++] = 0xc0 | (c >> 6);
+          buf[at++] = 0x80 | (c & 0x3f);
+        } else if (c >= 0xd800 && c < 0xe000) {
+          const d = c < 0xdc00 && i + 1 < length ? s.charCodeAt(i + 1) : 0;
+          if (d < 0xdc00 || d >= 0xe000) refuseLoneSurrogate(this.inKey ? "an object key" : "a string");
+          i++;
+          const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+          buf[at++] = 0xf0 | (cp >> 18);
+          buf[at++] = 0x80 | ((cp >> 12) & 0x3f);
+          buf[at++] = 0x80 | ((cp >> 6) & 0x3f);
+          buf[at++] = 0x80 | (cp & 0x3f);
+        } else {
+          buf[at++] = 0xe0 | (c >> 12);
+          buf[at++] = 0x80 | ((c >> 6) & 0x3f);
+          buf[at++] = 0x80 | (c & 0x3f);
+        }
+      }
+      const n = at - start - 1;
+      if (n < 32) {
+        buf[start] = 0xa0 | n;
+        this.pos = at;
+      } else {
+        buf.copyWithin(start + 2, start + 1, at);
+        buf[start] = 0xd9;
+        buf[start + 1] = n;
+        this.pos = at + 1;
+      }
       return;
-    case "object":
-      if (value !== null) inspectObject(value, depth, state);
+    }
+    if (!s.isWellFormed()) refuseLoneSurrogate(this.inKey ? "an object key" : "a string");
+    const n = Buffer.byteLength(s, "utf8");
+    this.header(n, 0xa0, 32, 0xd9, 0xda, 0xdb);
+    this.room(n);
+    this.pos += this.buf.write(s, this.pos, n, "utf8");
+  }
+
+  /** Set while writing an object key, for the lone-surrogate message. */
+  inKey = false;
+
+  bigint(n: bigint): void {
+    if (n >= -0x80000000n && n < 0x80000000n) {
+      const v = Number(n);
+      const size = v >= -0x80 && v < 0x80 ? 1 : v >= -0x8000 && v < 0x8000 ? 2 : v >= -0x800000 && v < 0x800000 ? 3 : 4;
+      this.extHeader(EXT_BIGINT, size);
+      this.room(size);
+      this.buf.writeIntBE(v, this.pos, size);
+      this.pos += size;
       return;
-    case "function":
-      refuse("a function");
-    case "symbol":
-      refuse("a symbol");
-    default:
+    }
+    const negative = n < 0n;
+    const magnitude = negative ? -n - 1n : n;
+    let hex = magnitude.toString(16);
+    // Minimal length: one more bit than the magnitude needs, for the sign, rounded up to bytes.
+    const bits = (hex.length - 1) * 4 + (32 - Math.clz32(parseInt(hex[0]!, 16)));
+    const size = Math.floor(bits / 8) + 1;
+    hex = hex.padStart(size * 2, "0");
+    this.extHeader(EXT_BIGINT, size);
+    this.room(size);
+    const buf = this.buf;
+    buf.write(hex, this.pos, size, "hex");
+    if (negative) for (let i = this.pos; i < this.pos + size; i++) buf[i] = ~buf[i]! & 0xff;
+    this.pos += size;
+  }
+
+  object(value: object, depth: number): void {
+    if (Array.isArray(value)) {
+      if (Object.getPrototypeOf(value) !== Array.prototype) refuse(`an instance of ${value.constructor?.name ?? "an Array subclass"}`);
+      if (depth >= VALUE_NESTING_MAX) tooDeep();
+      const length = value.length;
+      this.header(length, 0x90, 16, 0, 0xdc, 0xdd);
+      for (let i = 0; i < length; i++) this.value(value[i], depth + 1);
       return;
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto === Object.prototype || proto === null) return this.plainObject(value as Record<string, unknown>, depth);
+    if (proto === Uint8Array.prototype) {
+      const bytes = value as Uint8Array;
+      this.header(bytes.length, 0, 0, 0xc4, 0xc5, 0xc6);
+      this.room(bytes.length);
+      this.buf.set(bytes, this.pos);
+      this.pos += bytes.length;
+      return;
+    }
+    if (proto === Map.prototype) return this.map(value as Map<unknown, unknown>, depth);
+    if (proto === Set.prototype) return this.set(value as Set<unknown>, depth);
+    if (proto === Date.prototype) return this.date(value as Date);
+    if (proto === Buffer.prototype) return this.view(KIND_BUFFER, value as Buffer, 1);
+    if (proto === ArrayBuffer.prototype) return this.view(KIND_ARRAY_BUFFER, new Uint8Array(value as ArrayBuffer), 1);
+    if (proto === RegExp.prototype) {
+      const re = value as RegExp;
+      this.wrapped(EXT_REGEXP, () => {
+        this.room(1);
+        this.buf[this.pos++] = 0x92;
+        this.string(re.source);
+        this.string(re.flags);
+      });
+      return;
+    }
+    const kind = KIND_OF.get(proto);
+    if (kind !== undefined) {
+      const view = value as ArrayBufferView & { BYTES_PER_ELEMENT: number };
+      return this.view(kind, new Uint8Array(view.buffer, view.byteOffset, view.byteLength), view.BYTES_PER_ELEMENT);
+    }
+    refuse(`an instance of ${(value as { constructor?: { name?: string } }).constructor?.name ?? "a class"}`);
+  }
+
+  plainObject(value: Record<string, unknown>, depth: number): void {
+    if (depth >= VALUE_NESTING_MAX) tooDeep();
+    // MessagePack maps have no symbol keys: the property would be dropped.
+    if (Object.getOwnPropertySymbols(value).length > 0) refuse("an object with a symbol key");
+    const keys = Object.keys(value);
+    const length = keys.length;
+    this.header(length, 0x80, 16, 0, 0xde, 0xdf);
+    for (let i = 0; i < length; i++) {
+      const key = keys[i]!;
+      if (key === "__proto__") {
+        throw new InvalidError('cannot store an object with an own "__proto__" key: it would not come back as it was; use a Map');
+      }
+      this.inKey = true;
+      this.string(key);
+      this.inKey = false;
+      this.value(value[key], depth + 1);
+    }
+  }
+
+  map(value: Map<unknown, unknown>, depth: number): void {
+    if (depth >= VALUE_NESTING_MAX) tooDeep();
+    this.wrapped(EXT_MAP, () => {
+      this.header(value.size, 0x80, 16, 0, 0xde, 0xdf);
+      for (const [k, v] of value) {
+        this.value(k, depth + 1);
+        this.value(v, depth + 1);
+      }
+    });
+  }
+
+  set(value: Set<unknown>, depth: number): void {
+    if (depth >= VALUE_NESTING_MAX) tooDeep();
+    this.wrapped(EXT_SET, () => {
+      this.header(value.size, 0x90, 16, 0, 0xdc, 0xdd);
+      for (const v of value) this.value(v, depth + 1);
+    });
+  }
+
+  /** An extension whose payload `write` produces: written after a 6-byte header, then moved up to the smallest header. */
+  wrapped(type: number, write: () => void): void {
+    this.room(6);
+    const start = this.pos;
+    this.pos += 6;
+    write();
+    const n = this.pos - start - 6;
+    const end = this.pos;
+    this.pos = start;
+    this.extHeader(type, n);
+    const headerBytes = this.pos - start;
+    if (headerBytes !== 6) this.buf.copyWithin(this.pos, start + 6, end);
+    this.pos = start + headerBytes + n;
+  }
+
+  view(kind: number, bytes: Uint8Array, elementBytes: number): void {
+    this.extHeader(EXT_VIEW, bytes.length + 1);
+    this.room(bytes.length + 1);
+    this.buf[this.pos++] = kind;
+    this.buf.set(bytes, this.pos);
+    if (!LITTLE_ENDIAN && elementBytes > 1) swapElements(this.buf.subarray(this.pos, this.pos + bytes.length), elementBytes);
+    this.pos += bytes.length;
+  }
+
+  date(value: Date): void {
+    const ms = value.getTime();
+    if (ms !== ms) refuse("an invalid Date");
+    const seconds = Math.floor(ms / 1000);
+    const nanos = (ms - seconds * 1000) * 1_000_000;
+    this.room(15);
+    const buf = this.buf;
+    if (nanos === 0 && seconds >= 0 && seconds < TWO_32) {
+      this.extHeader(EXT_TIMESTAMP, 4);
+      buf.writeUInt32BE(seconds, this.pos);
+      this.pos += 4;
+    } else if (seconds >= 0 && seconds < TWO_34) {
+      this.extHeader(EXT_TIMESTAMP, 8);
+      buf.writeUInt32BE(nanos * 4 + Math.floor(seconds / TWO_32), this.pos);
+      buf.writeUInt32BE(seconds >>> 0, this.pos + 4);
+      this.pos += 8;
+    } else {
+      this.extHeader(EXT_TIMESTAMP, 12);
+      buf.writeUInt32BE(nanos, this.pos);
+      const hi = Math.floor(seconds / TWO_32);
+      buf.writeInt32BE(hi, this.pos + 4);
+      buf.writeUInt32BE(seconds - hi * TWO_32, this.pos + 8);
+      this.pos += 12;
+    }
   }
 }
 
-/** A copy of `value` with each -0 replaced by the marker; shared references stay shared. */
-function markNegativeZeros(value: unknown, copies: Map<object, unknown>): unknown {
-  if (typeof value === "number") return value === 0 && 1 / value < 0 ? NEGATIVE_ZERO : value;
-  if (typeof value !== "object" || value === null) return value;
-  const done = copies.get(value);
-  if (done !== undefined) return done;
-  if (Array.isArray(value)) {
-    const out: unknown[] = [];
-    copies.set(value, out);
-    for (let i = 0; i < value.length; i++) out.push(markNegativeZeros(value[i], copies));
-    return out;
-  }
-  if (value instanceof Map) {
-    const out = new Map();
-    copies.set(value, out);
-    for (const [k, v] of value) out.set(markNegativeZeros(k, copies), markNegativeZeros(v, copies));
-    return out;
-  }
-  if (value instanceof Set) {
-    const out = new Set();
-    copies.set(value, out);
-    for (const v of value) out.add(markNegativeZeros(v, copies));
-    return out;
-  }
-  if (value instanceof Date || value instanceof RegExp || value instanceof TypedArray || value instanceof ArrayBuffer) {
-    return value;
-  }
-  const out: Record<string, unknown> = Object.getPrototypeOf(value) === null ? Object.create(null) : {};
-  copies.set(value, out);
-  for (const key in value) out[key] = markNegativeZeros((value as Record<string, unknown>)[key], copies);
-  return out;
-}
-
-// ---- fast paths ----
-//
-// Byte strings and strings are the commonest values, and msgpackr's general path costs
-// 300-400 ns for them, most of it per-call setup and, on decode, a fresh ArrayBuffer per
-// binary. These paths write and read exactly the bytes msgpackr does (bin for a Buffer,
-// the typed-array extension 0x74 with type 1 for a Uint8Array, str for a string), so
-// stored data does not depend on which path wrote it; anything else takes the general path.
-
-const BIN32 = BIN8 + 2;
-const EXT32 = EXT8 + 2;
-const STR32 = STR8 + 2;
-const EXT_TYPED_ARRAY = 0x74;
-const TYPED_UINT8 = 1;
-
-/** A Buffer as bin, or a Uint8Array as the typed-array extension (type 0x74, then kind 1, then the bytes). */
-function encodeBytes(value: Uint8Array, ext: boolean): Buffer {
-  if (!ext) {
-    const out = Buffer.allocUnsafe(sizedHeaderBytes(value.length) + value.length);
-    out.set(value, writeSizedHeader(out, 0, value.length, BIN8));
-    return out;
-  }
-  // The ext length counts the data after the type byte: the kind byte and the elements.
-  const n = value.length + 1;
-  const out = Buffer.allocUnsafe(sizedHeaderBytes(n) + 1 + n);
-  let at = writeSizedHeader(out, 0, n, EXT8);
-  out[at++] = EXT_TYPED_ARRAY;
-  out[at++] = TYPED_UINT8;
-  out.set(value, at);
-  return out;
-}
-
-function encodeString(value: string): Buffer {
-  if (!value.isWellFormed()) refuseLoneSurrogate("a string");
-  const length = Buffer.byteLength(value, "utf8");
-  const out = Buffer.allocUnsafe(packedStringBytes(length));
-  writeString(out, 0, value, length);
-  return out;
-}
-
-const typedArraySet = Uint8Array.prototype.set;
-
-/**
- * Copies `length` bytes of `source` from `start` into `target`. Through a plain Uint8Array
- * view, not `subarray`: on a Buffer that builds a Buffer, which cost a fifth of decoding a
- * run of 100 small binaries (10.3 vs 12.6 us, scratch micro-benchmark).
- */
-function copyFrom(target: Uint8Array, source: Uint8Array, start: number, length: number): void {
-  typedArraySet.call(target, new Uint8Array(source.buffer, source.byteOffset + start, length), 0);
-}
-
-/** The decoded value when `bytes` is one whole bin, Uint8Array extension or str; undefined otherwise. */
-function decodeFast(bytes: Uint8Array): unknown {
-  const tag = bytes[0]!;
-  if (tag >= BIN8 && tag <= BIN32) {
-    const p = readSizedHeader(bytes, BIN8);
-    if (p === undefined || p.start + p.length !== bytes.length) return undefined;
-    // A Buffer, as msgpackr gives for bin; small ones come from Node's shared pool, as Buffers do.
-    const out = Buffer.allocUnsafe(p.length);
-    copyFrom(out, bytes, p.start, p.length);
-    return out;
-  }
-  if (tag >= EXT8 && tag <= EXT32) {
-    const p = readSizedHeader(bytes, EXT8);
-    // The header's length counts the data after the extension type byte: the typed-array kind and the elements.
-    if (p === undefined || p.length < 1 || p.start + 1 + p.length !== bytes.length) return undefined;
-    if (bytes[p.start] !== EXT_TYPED_ARRAY || bytes[p.start + 1] !== TYPED_UINT8) return undefined;
-    // Its own ArrayBuffer, exactly its size, as msgpackr gives.
-    const out = new Uint8Array(p.length - 1);
-    copyFrom(out, bytes, p.start + 2, p.length - 1);
-    return out;
-  }
-  if ((tag & 0xe0) === FIXSTR) {
-    const length = tag & 0x1f;
-    if (1 + length !== bytes.length) return undefined;
-    return asBuffer(bytes).toString("utf8", 1, 1 + length);
-  }
-  if (tag >= STR8 && tag <= STR32) {
-    const p = readSizedHeader(bytes, STR8);
-    if (p === undefined || p.start + p.length !== bytes.length) return undefined;
-    return asBuffer(bytes).toString("utf8", p.start, p.start + p.length);
-  }
-  return undefined;
-}
+let idle: Writer | undefined = new Writer();
 
 /** Encodes a value for storage. `undefined` as a whole value and unencodable values are InvalidError. */
 export function encodeValue(value: unknown): Buffer {
-  if (typeof value === "string") return encodeString(value);
-  if (value instanceof Uint8Array) {
-    const proto = Object.getPrototypeOf(value);
-    if (proto === Buffer.prototype) return encodeBytes(value, false);
-    if (proto === Uint8Array.prototype) return encodeBytes(value, true);
+  if (value === undefined) throw new InvalidError("undefined cannot be stored: it means 'missing'");
+  // A getter of the value may encode another value meanwhile: it gets a writer of its own.
+  const writer = idle ?? new Writer();
+  idle = undefined;
+  try {
+    writer.value(value, 0);
+    return writer.take();
+  } catch (err) {
+    writer.pos = 0;
+    writer.inKey = false;
+    if (err instanceof LarderError) throw err;
+    throw new InvalidError(`cannot encode value: ${(err as Error).message}`, { cause: err });
+  } finally {
+    idle = writer;
   }
-  return encodeGeneral(value);
 }
 
-/** encodeValue without the fast paths (exported for the test that compares the two). */
-export function encodeGeneral(value: unknown): Buffer {
-  if (value === undefined) throw new InvalidError("undefined cannot be stored: it means 'missing'");
-  const state: Inspection = { negativeZero: false, seen: null };
-  inspect(value, 0, state);
-  const prepared = state.negativeZero ? markNegativeZeros(value, new Map()) : value;
-  try {
-    return packr.pack(prepared);
-  } catch (err) {
-    if (err instanceof InvalidError) throw err;
-    throw new InvalidError(`cannot encode value: ${(err as Error).message}`, { cause: err });
+// ---- reading ----
+
+class Malformed extends Error {}
+
+class Reader {
+  src: Buffer;
+  pos = 0;
+  end: number;
+
+  constructor(bytes: Uint8Array) {
+    this.src = asBuffer(bytes);
+    this.end = bytes.length;
+  }
+
+  fail(what: string, at = this.pos): never {
+    throw new Malformed(`${what} at byte ${at}`);
+  }
+
+  need(n: number): void {
+    if (this.end - this.pos < n) this.fail(`truncated: ${n} more bytes needed`);
+  }
+
+  u8(): number {
+    if (this.pos >= this.end) this.fail("truncated: a value was expected");
+    return this.src[this.pos++]!;
+  }
+
+  u16(): number {
+    this.need(2);
+    const v = this.src.readUInt16BE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+
+  u32(): number {
+    this.need(4);
+    const v = this.src.readUInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  /** A 64-bit integer: a number when safe, else a bigint. */
+  int64(signed: boolean): number | bigint {
+    this.need(8);
+    const hi = signed ? this.src.readInt32BE(this.pos) : this.src.readUInt32BE(this.pos);
+    const lo = this.src.readUInt32BE(this.pos + 4);
+    this.pos += 8;
+    const n = hi * TWO_32 + lo;
+    if (Number.isSafeInteger(n)) return n;
+    return (BigInt(hi) << 32n) | BigInt(lo);
+  }
+
+  value(depth: number): unknown {
+    const at = this.pos;
+    const tag = this.u8();
+    if (tag < 0x80) return tag;
+    if (tag >= 0xe0) return tag - 0x100;
+    if (tag >= 0xa0 && tag < 0xc0) return this.string(tag & 0x1f);
+    if (tag < 0x90) return this.object(tag & 0x0f, depth + 1, at);
+    if (tag < 0xa0) return this.array(tag & 0x0f, depth + 1, at);
+    switch (tag) {
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xc4:
+        return this.bin(this.u8());
+      case 0xc5:
+        return this.bin(this.u16());
+      case 0xc6:
+        return this.bin(this.u32());
+      case 0xc7:
+        return this.ext(this.u8(), at, depth);
+      case 0xc8:
+        return this.ext(this.u16(), at, depth);
+      case 0xc9:
+        return this.ext(this.u32(), at, depth);
+      case 0xca: {
+        this.need(4);
+        const v = this.src.readFloatBE(this.pos);
+        this.pos += 4;
+        return v;
+      }
+      case 0xcb: {
+        this.need(8);
+        const v = this.src.readDoubleBE(this.pos);
+        this.pos += 8;
+        return v;
+      }
+      case 0xcc:
+        return this.u8();
+      case 0xcd:
+        return this.u16();
+      case 0xce:
+        return this.u32();
+      case 0xcf:
+        return this.int64(false);
+      case 0xd0: {
+        this.need(1);
+        return this.src.readInt8(this.pos++);
+      }
+      case 0xd1: {
+        this.need(2);
+        const v = this.src.readInt16BE(this.pos);
+        this.pos += 2;
+        return v;
+      }
+      case 0xd2: {
+        this.need(4);
+        const v = this.src.readInt32BE(this.pos);
+        this.pos += 4;
+        return v;
+      }
+      case 0xd3:
+        return this.int64(true);
+      case 0xd4:
+        return this.ext(1, at, depth);
+      case 0xd5:
+        return this.ext(2, at, depth);
+      case 0xd6:
+        return this.ext(4, at, depth);
+      case 0xd7:
+        return this.ext(8, at, depth);
+      case 0xd8:
+        return this.ext(16, at, depth);
+      case 0xd9:
+        return this.string(this.u8());
+      case 0xda:
+        return this.string(this.u16());
+      case 0xdb:
+        return this.string(this.u32());
+      case 0xdc:
+        return this.array(this.u16(), depth + 1, at);
+      case 0xdd:
+        return this.array(this.u32(), depth + 1, at);
+      case 0xde:
+        return this.object(this.u16(), depth + 1, at);
+      case 0xdf:
+        return this.object(this.u32(), depth + 1, at);
+      default:
+        return this.fail("0xc1 is not a MessagePack type", at);
+    }
+  }
+
+  string(n: number): string {
+    this.need(n);
+    const src = this.src;
+    const start = this.pos;
+    const end = start + n;
+    this.pos = end;
+    if (n < 16) {
+      // Short ASCII by hand: cheaper than a native call.
+      let out = "";
+      for (let i = start; i < end; i++) {
+        const c = src[i]!;
+        if (c >= 0x80) return this.utf8(start, end);
+        out += String.fromCharCode(c);
+      }
+      return out;
+    }
+    return this.utf8(start, end);
+  }
+
+  utf8(start: number, end: number): string {
+    const out = this.src.toString("utf8", start, end);
+    // toString replaces invalid UTF-8 with U+FFFD: only then is there something to check.
+    if (out.includes("\ufffd") && !isUtf8(this.src.subarray(start, end))) this.fail("a str that is not valid UTF-8", start);
+    return out;
+  }
+
+  /** `n` bytes copied into a Uint8Array of their own. */
+  bytes(n: number): Uint8Array {
+    this.need(n);
+    const out = new Uint8Array(n);
+    out.set(this.src.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return out;
+  }
+
+  bin(n: number): Uint8Array {
+    return this.bytes(n);
+  }
+
+  array(n: number, depth: number, at: number): unknown[] {
+    if (depth > VALUE_NESTING_MAX) this.fail(`nested more than ${VALUE_NESTING_MAX} levels deep`, at);
+    // Every element takes at least one byte: a length beyond what is left is a lie, not an allocation.
+    if (n > this.end - this.pos) this.fail(`truncated: an array of ${n} elements`, at);
+    const out = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.value(depth);
+    return out;
+  }
+
+  object(n: number, depth: number, at: number): Record<string, unknown> {
+    if (depth > VALUE_NESTING_MAX) this.fail(`nested more than ${VALUE_NESTING_MAX} levels deep`, at);
+    if (n * 2 > this.end - this.pos) this.fail(`truncated: a map of ${n} entries`, at);
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i < n; i++) {
+      const keyAt = this.pos;
+      if (keyAt >= this.end) this.fail("truncated: a map key was expected");
+      const tag = this.src[keyAt]!;
+      let key: string;
+      if (tag >= 0xa0 && tag < 0xc0) {
+        this.pos++;
+        key = this.string(tag & 0x1f);
+      } else if (tag >= 0xd9 && tag <= 0xdb) {
+        key = this.value(depth) as string;
+      } else {
+        this.fail("a map key that is not a str (a Map is extension 2)", keyAt);
+      }
+      const value = this.value(depth);
+      if (Object.hasOwn(out, key)) this.fail(`the map key ${JSON.stringify(key)} twice`, keyAt);
+      if (key === "__proto__") {
+        Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true });
+      } else {
+        out[key] = value;
+      }
+    }
+    return out;
+  }
+
+  ext(n: number, at: number, depth: number): unknown {
+    this.need(1);
+    const type = this.src.readInt8(this.pos++);
+    this.need(n);
+    const start = this.pos;
+    const end = start + n;
+    switch (type) {
+      case EXT_UNDEFINED:
+        if (n !== 0) this.fail("an undefined (extension 0) with a payload", at);
+        return undefined;
+      case EXT_BIGINT:
+        this.pos = end;
+        return this.bigint(start, n, at);
+      case EXT_TIMESTAMP:
+        this.pos = end;
+        return this.timestamp(start, n, at);
+      case EXT_VIEW:
+        return this.view(n, at);
+      case EXT_MAP:
+        return this.inside(end, at, () => {
+          const tag = this.u8();
+          let size: number;
+          if (tag >= 0x80 && tag < 0x90) size = tag & 0x0f;
+          else if (tag === 0xde) size = this.u16();
+          else if (tag === 0xdf) size = this.u32();
+          else return this.fail("a Map (extension 2) whose payload is not a map", start);
+          if (depth + 1 > VALUE_NESTING_MAX) this.fail(`nested more than ${VALUE_NESTING_MAX} levels deep`, at);
+          if (size * 2 > this.end - this.pos) this.fail(`truncated: a Map of ${size} entries`, at);
+          const out = new Map<unknown, unknown>();
+          for (let i = 0; i < size; i++) {
+            const keyAt = this.pos;
+            const key = this.value(depth + 1);
+            out.set(key, this.value(depth + 1));
+            if (out.size !== i + 1) this.fail("a Map key twice", keyAt);
+          }
+          return out;
+        });
+      case EXT_SET:
+        return this.inside(end, at, () => {
+          const tag = this.u8();
+          let size: number;
+          if (tag >= 0x90 && tag < 0xa0) size = tag & 0x0f;
+          else if (tag === 0xdc) size = this.u16();
+          else if (tag === 0xdd) size = this.u32();
+          else return this.fail("a Set (extension 3) whose payload is not an array", start);
+          if (depth + 1 > VALUE_NESTING_MAX) this.fail(`nested more than ${VALUE_NESTING_MAX} levels deep`, at);
+          if (size > this.end - this.pos) this.fail(`truncated: a Set of ${size} elements`, at);
+          const out = new Set<unknown>();
+          for (let i = 0; i < size; i++) {
+            const elementAt = this.pos;
+            out.add(this.value(depth + 1));
+            if (out.size !== i + 1) this.fail("a Set element twice", elementAt);
+          }
+          return out;
+        });
+      case EXT_REGEXP:
+        return this.inside(end, at, () => {
+          if (this.u8() !== 0x92) this.fail("a RegExp (extension 5) whose payload is not [source, flags]", start);
+          const source = this.value(depth);
+          const flags = this.value(depth);
+          if (typeof source !== "string" || typeof flags !== "string") this.fail("a RegExp (extension 5) whose source or flags is not a str", start);
+          try {
+            return new RegExp(source, flags);
+          } catch (err) {
+            return this.fail(`a RegExp (extension 5) that does not compile (${(err as Error).message})`, start);
+          }
+        });
+      default:
+        return this.fail(`unknown extension type ${type}`, at);
+    }
+  }
+
+  /** Reads one value with `end` as the limit, which it must reach exactly (an extension's payload). */
+  inside<T>(end: number, at: number, read: () => T): T {
+    const outer = this.end;
+    this.end = end;
+    const out = read();
+    if (this.pos !== end) this.fail("an extension payload with bytes after its value", at);
+    this.end = outer;
+    return out;
+  }
+
+  bigint(start: number, n: number, at: number): bigint {
+    if (n === 0) this.fail("a bigint (extension 1) without bytes", at);
+    if (n <= 6) return BigInt(this.src.readIntBE(start, n));
+    const magnitude = BigInt(`0x${this.src.toString("hex", start, start + n)}`);
+    return this.src[start]! >= 0x80 ? magnitude - (1n << BigInt(n * 8)) : magnitude;
+  }
+
+  timestamp(start: number, n: number, at: number): Date {
+    const src = this.src;
+    let seconds: number;
+    let nanos: number;
+    if (n === 4) {
+      seconds = src.readUInt32BE(start);
+      nanos = 0;
+    } else if (n === 8) {
+      const hi = src.readUInt32BE(start);
+      nanos = hi >>> 2;
+      seconds = (hi & 3) * TWO_32 + src.readUInt32BE(start + 4);
+    } else if (n === 12) {
+      nanos = src.readUInt32BE(start);
+      seconds = src.readInt32BE(start + 4) * TWO_32 + src.readUInt32BE(start + 8);
+    } else {
+      return this.fail(`a timestamp of ${n} bytes (4, 8 or 12)`, at);
+    }
+    if (nanos > 999_999_999) this.fail("a timestamp with more than 999,999,999 nanoseconds", at);
+    const ms = seconds * 1000 + Math.floor(nanos / 1_000_000);
+    if (!(Math.abs(ms) <= DATE_MS_MAX)) this.fail("a timestamp out of a Date's range", at);
+    return new Date(ms);
+  }
+
+  view(n: number, at: number): unknown {
+    if (n === 0) this.fail("a binary view (extension 4) without its kind byte", at);
+    const kind = this.src[this.pos++]!;
+    const length = n - 1;
+    if (kind === KIND_BUFFER) {
+      const out = Buffer.allocUnsafe(length);
+      this.src.copy(out, 0, this.pos, this.pos + length);
+      this.pos += length;
+      return out;
+    }
+    if (kind === KIND_ARRAY_BUFFER) return this.bytes(length).buffer;
+    const cls = VIEW_KINDS[kind];
+    if (cls === undefined) this.fail(`a binary view (extension 4) of unknown kind ${kind}`, at);
+    if (length % cls.BYTES_PER_ELEMENT !== 0) this.fail(`a binary view of kind ${kind} whose ${length} bytes are not whole elements`, at);
+    const bytes = this.bytes(length);
+    if (!LITTLE_ENDIAN && cls.BYTES_PER_ELEMENT > 1) swapElements(bytes, cls.BYTES_PER_ELEMENT);
+    return new cls(bytes.buffer as ArrayBuffer);
   }
 }
 
 /** Decodes stored bytes; DeserializationError when they are not one well-formed value. */
 export function decodeValue(bytes: Uint8Array): unknown {
-  const fast = bytes.length > 0 ? decodeFast(bytes) : undefined;
-  return fast !== undefined ? fast : decodeGeneral(bytes);
-}
-
-/** decodeValue without the fast paths (exported for the test that compares the two). */
-export function decodeGeneral(bytes: Uint8Array): unknown {
+  const reader = new Reader(bytes);
+  let value: unknown;
   try {
-    // unpack throws on truncated input and on bytes left over after one value.
-    // As a Buffer: msgpackr copies nested binaries in the class of its input (copyBuffers), and they must come back Buffers.
-    return packr.unpack(asBuffer(bytes));
+    if (bytes.length === 0) reader.fail("no bytes");
+    value = reader.value(0);
+    if (reader.pos !== reader.end) reader.fail(`${reader.end - reader.pos} bytes after the value`);
+    if (value === undefined) reader.fail("undefined as the whole value");
   } catch (err) {
-    throw new DeserializationError(`cannot decode value: ${(err as Error).message}`, { cause: err });
+    if (err instanceof Malformed) throw new DeserializationError(`cannot decode value: ${err.message}`);
+    if (err instanceof RangeError) throw new DeserializationError(`cannot decode value: ${err.message}`, { cause: err });
+    throw err;
   }
+  return value;
 }
