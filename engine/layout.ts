@@ -7,6 +7,7 @@
 //   key            = meta | name | object | dict-stats | dict-entry | partition | item | ttl | garbage | request | request-age
 //   meta           = 0x00 "v"                     -> u32 FORMAT_VERSION
 //                  | 0x00 "n"                     -> u64 next internal number
+//                  | 0x00 "u"                     -> the last key rewritten, while an upgrade from format 2 runs
 //   name           = 0x01 kind env 0x00 name      -> u64 object number
 //   object         = 0x02 u64:num                 -> MessagePack ObjectRow
 //   dict-stats     = 0x03 u64:dataNum             -> u64 entries, u64 bytes
@@ -24,6 +25,7 @@
 //   env      = UTF-8 environment name (never contains 0x00)
 //   dict-key = the key codec's bytes (proto/keys.ts)
 //   part-key = UTF-8 partition key, empty for the default partition
+//   payload  = an encoded value (proto/values.ts), as the client sent it
 //   u64      = 8 bytes big-endian, so that byte order is numeric order
 //   f64      = IEEE 754 big-endian; Infinity means never, -1 means no ttl entry
 //   request-id = the client's id of a call, ASCII [A-Za-z0-9_-]{1,64}
@@ -41,8 +43,11 @@ import { Packr } from "msgpackr";
 import type { ObjectKind } from "../proto/validate.ts";
 import { CorruptionError, atKey } from "./corruption.ts";
 
-/** 2: items stored as runs, and headRun in partition rows (1: one record per item). */
-export const FORMAT_VERSION = 2;
+/**
+ * 3: values in the standard MessagePack grammar of proto/values.ts (2: msgpackr records,
+ * upgraded at open by engine/upgrade.ts; 1: one record per queue item, not read).
+ */
+export const FORMAT_VERSION = 3;
 
 export const TAG_META = 0x00;
 export const TAG_NAME = 0x01;

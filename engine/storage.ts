@@ -1,5 +1,5 @@
 // Opening the LevelDB folder (or a memory-level store with the same interface) and checking
-// the format version written by the first open.
+// the format version written by the first open (upgrading a folder of format 2).
 
 // `level` is classic-level (LevelDB through N-API) in Node.js; it is the package users know.
 import { mkdir, stat } from "node:fs/promises";
@@ -10,6 +10,7 @@ import type { OpenOptions } from "../proto/api.ts";
 import { InternalError, InvalidError, LockedError } from "../proto/errors.ts";
 import type { Db } from "./commit.ts";
 import { FORMAT_VERSION, NEXT_NUM_KEY, VERSION_KEY, encodeU32, readU64 } from "./layout.ts";
+import { UPGRADE_KEY, upgradeToFormat3 } from "./upgrade.ts";
 
 /**
  * LevelDB's write buffer: the memtable that absorbs writes before they are sorted into
@@ -92,8 +93,11 @@ export async function openStorage(options: OpenOptions): Promise<{ db: Db; nextN
       if (next !== undefined) throw new InternalError("the data folder has data but no format version");
       // classic-level takes `sync`; memory-level ignores it.
       await db.batch([{ type: "put", key: VERSION_KEY, value: encodeU32(FORMAT_VERSION) }], { sync: true } as object);
+    } else if (version.readUInt32BE(0) === 2 || (version.readUInt32BE(0) === FORMAT_VERSION && db.getSync(UPGRADE_KEY) !== undefined)) {
+      // Format 2, or an upgrade from it that was cut off: rewrite its values (engine/upgrade.ts).
+      await upgradeToFormat3(db);
     } else if (version.readUInt32BE(0) !== FORMAT_VERSION) {
-      throw new InternalError(`the data folder has format version ${version.readUInt32BE(0)}; this Larder reads ${FORMAT_VERSION}`);
+      throw new InternalError(`the data folder has format version ${version.readUInt32BE(0)}; this Larder reads ${FORMAT_VERSION} (and upgrades 2)`);
     }
     return { db, nextNum: next === undefined ? FIRST_NUM : readU64(next, 0) };
   } catch (err) {

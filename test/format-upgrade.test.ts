@@ -1,12 +1,20 @@
 // A data folder of format version 2 (values as msgpackr records), committed under
-// test/fixtures/format-v2/store, opens with the current release and reads back exactly what
-// was written (contents.ts), through the embedded store.
+// test/fixtures/format-v2/store, opens with the current release, is upgraded to format 3
+// (engine/upgrade.ts) and reads back exactly what was written (contents.ts), also when the
+// upgrade is SIGKILLed in the middle, several times over.
 
+import { spawn } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
+import { ClassicLevel } from "classic-level";
 import { afterEach, describe, expect, it } from "vitest";
+import { FORMAT_VERSION, TAG_DICT_ENTRY, TAG_DICT_STATS, VERSION_KEY, decodeDictEntry, decodeDictStats, decodeRun, readU64 } from "../engine/layout.ts";
+import { UPGRADE_KEY, decodeV2Value } from "../engine/upgrade.ts";
 import { open, type Store } from "../index.ts";
+import { DeserializationError } from "../proto/errors.ts";
+import { decodeValue, encodeValue } from "../proto/values.ts";
 import { BIG_ITEMS, JOBS, JOBS_TAKEN, KEYED, MANY, VALUES, bigItem, job, manyValue } from "./fixtures/format-v2/contents.ts";
 
 const FIXTURE = join(import.meta.dirname, "fixtures", "format-v2", "store");
@@ -68,14 +76,119 @@ export async function expectFixtureContents(store: Store): Promise<void> {
   expect(await jobs.getMany(JOBS, { timeoutMs: 0 })).toStrictEqual(Array.from({ length: JOBS - JOBS_TAKEN }, (_, i) => job(i + JOBS_TAKEN)));
 }
 
-describe("a data folder of format version 2", () => {
-  it("opens and reads back everything it held", async () => {
-    const dir = fixtureCopy();
-    const store = await open(dir);
-    try {
-      await expectFixtureContents(store);
-    } finally {
-      await store.close();
+async function withStore(dir: string, check: (store: Store) => Promise<void>): Promise<void> {
+  const store = await open(dir);
+  try {
+    await check(store);
+  } finally {
+    await store.close();
+  }
+}
+
+interface Raw {
+  version: number;
+  upgrading: boolean;
+  /** Every stored payload (dict entries and queue items) */
+  payloads: Uint8Array[];
+  /** dataNum -> [bytes in its dict-stats row, key + payload bytes of its entries on disk] */
+  stats: Map<number, [number, number]>;
+}
+
+/** What the folder holds, read with LevelDB directly. */
+async function raw(dir: string): Promise<Raw> {
+  const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: "buffer", valueEncoding: "buffer" });
+  await db.open();
+  try {
+    const out: Raw = { version: (await db.get(VERSION_KEY))!.readUInt32BE(0), upgrading: (await db.get(UPGRADE_KEY)) !== undefined, payloads: [], stats: new Map() };
+    const entryBytes = new Map<number, number>();
+    for await (const [key, value] of db.iterator()) {
+      if (key[0] === TAG_DICT_STATS) out.stats.set(readU64(key, 1), [decodeDictStats(value).bytes, 0]);
+      if (key[0] === TAG_DICT_ENTRY) {
+        const { payload } = decodeDictEntry(value);
+        out.payloads.push(payload);
+        entryBytes.set(readU64(key, 1), (entryBytes.get(readU64(key, 1)) ?? 0) + key.length - 9 + payload.length);
+      }
+      if (key[0] === 0x21) out.payloads.push(...decodeRun(value));
     }
+    for (const [num, bytes] of entryBytes) {
+      const row = out.stats.get(num);
+      if (row) row[1] = bytes;
+    }
+    return out;
+  } finally {
+    await db.close();
+  }
+}
+
+/** Runs the upgrade in a child, SIGKILLed after `batches` batches are on disk (or when it is done). */
+function upgradeAndKill(dir: string, batches: number): Promise<"killed" | "done"> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "support", "upgrade-runner.ts"), dir, "40"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let stdout = "";
+    let seen = 0;
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
+      stdout += chunk;
+      seen = (stdout.match(/^batch /gm) ?? []).length;
+      if (seen >= batches) child.kill("SIGKILL");
+    });
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      if (signal === "SIGKILL") resolve("killed");
+      else if (code === 0 && stdout.includes("DONE")) resolve("done");
+      else reject(new Error(`upgrade runner exited with ${code}: ${stdout.slice(-300)}`));
+    });
+  });
+}
+
+describe("a data folder of format version 2", () => {
+  it("is version 2, with values in msgpackr records (the fixture is what it claims)", async () => {
+    const before = await raw(fixtureCopy());
+    expect(before.version).toBe(2);
+    // {title, n} objects of one shape twice: the second is a record reference, not a map.
+    const expected = [{ title: "Home", n: 1 }, { title: "About", n: 2 }];
+    const shapes = before.payloads.filter((p) => p[0] === 0x92 && isDeepStrictEqual(decodeV2Value(p), expected));
+    expect(shapes.length).toBeGreaterThan(0);
+    for (const p of shapes) expect(p[1]).not.toBe(0x82); // not a standard map of two entries
+    expect(() => decodeValue(shapes[0]!)).toThrow(DeserializationError);
+  });
+
+  it("opens, upgraded to format 3, and reads back everything it held, again after a reopen", async () => {
+    const dir = fixtureCopy();
+    const before = await raw(dir);
+    await withStore(dir, async () => {});
+    const after = await raw(dir);
+    expect(after.version).toBe(FORMAT_VERSION);
+    expect(FORMAT_VERSION).toBe(3);
+    expect(after.upgrading).toBe(false);
+    // Every stored value is now the format-3 encoding of what format 2 held, and nothing else.
+    expect(after.payloads).toHaveLength(before.payloads.length);
+    const wrong: number[] = [];
+    for (let i = 0; i < after.payloads.length; i++) {
+      const value = decodeValue(after.payloads[i]!);
+      if (!isDeepStrictEqual(value, decodeV2Value(before.payloads[i]!)) || !Buffer.from(after.payloads[i]!).equals(encodeValue(value))) wrong.push(i);
+    }
+    expect(wrong).toEqual([]);
+    // Dicts count their bytes as they are now.
+    for (const [num, [counted, onDisk]] of after.stats) expect(counted, `dict data ${num}`).toBe(onDisk);
+    expect(before.stats.get([...after.stats.keys()][0]!)).toBeDefined();
+    await withStore(dir, expectFixtureContents);
+  });
+
+  it("loses nothing when the upgrade is SIGKILLed in the middle, three times over", async () => {
+    const dir = fixtureCopy();
+    for (const batches of [1, 3 + Math.floor(Math.random() * 20), 30 + Math.floor(Math.random() * 40)]) {
+      expect(await upgradeAndKill(dir, batches)).toBe("killed");
+      const mid = await raw(dir);
+      // Killed mid-way: the folder says 3 (a format-2 release refuses it) and the cursor is there.
+      expect(mid.version).toBe(3);
+      expect(mid.upgrading).toBe(true);
+    }
+    await withStore(dir, expectFixtureContents);
+    const after = await raw(dir);
+    expect(after.upgrading).toBe(false);
+    for (const [num, [counted, onDisk]] of after.stats) expect(counted, `dict data ${num}`).toBe(onDisk);
   });
 });
