@@ -82,6 +82,9 @@ const KIND_BUFFER = 12;
 const KIND_OF = new Map<object, number>(VIEW_KINDS.map((c, i) => [c?.prototype as object, i] as [object, number]).filter(([, i]) => i > 0));
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Scratch for floats: one float64 and its bytes in host order. */
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
 const TWO_32 = 2 ** 32;
 const TWO_34 = 2 ** 34;
 /** Milliseconds a Date can hold on either side of the epoch. */
@@ -266,6 +269,17 @@ class Writer {
       // One NaN, whatever bits this one carries.
       buf.writeUInt32BE(0x7ff80000, this.pos);
       buf.writeUInt32BE(0, this.pos + 4);
+    } else if (LITTLE_ENDIAN) {
+      F64[0] = n;
+      const p = this.pos;
+      buf[p] = F64_BYTES[7]!;
+      buf[p + 1] = F64_BYTES[6]!;
+      buf[p + 2] = F64_BYTES[5]!;
+      buf[p + 3] = F64_BYTES[4]!;
+      buf[p + 4] = F64_BYTES[3]!;
+      buf[p + 5] = F64_BYTES[2]!;
+      buf[p + 6] = F64_BYTES[1]!;
+      buf[p + 7] = F64_BYTES[0]!;
     } else {
       buf.writeDoubleBE(n, this.pos);
     }
@@ -482,8 +496,76 @@ class Writer {
 
 let idle: Writer | undefined = new Writer();
 
+/** A string alone, straight into a Buffer of its exact size, as Writer writes it. */
+function encodeString(value: string): Buffer {
+  if (!value.isWellFormed()) refuseLoneSurrogate("a string");
+  const n = Buffer.byteLength(value, "utf8");
+  const head = n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+  const out = Buffer.allocUnsafe(head + n);
+  if (head === 1) out[0] = 0xa0 | n;
+  else if (head === 2) {
+    out[0] = 0xd9;
+    out[1] = n;
+  } else if (head === 3) {
+    out[0] = 0xda;
+    out.writeUInt16BE(n, 1);
+  } else {
+    out[0] = 0xdb;
+    out.writeUInt32BE(n, 1);
+  }
+  out.write(value, head, n, "utf8");
+  return out;
+}
+
+/** A Uint8Array as bin (`kind` -1), or a Buffer as extension 4 of kind 12, exactly as Writer writes them. */
+function encodeBytes(value: Uint8Array, kind: number): Buffer {
+  const length = value.length;
+  const n = kind < 0 ? length : length + 1;
+  let out: Buffer;
+  let at: number;
+  if (kind < 0) {
+    const head = n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+    out = Buffer.allocUnsafe(head + n);
+    out[0] = head === 2 ? 0xc4 : head === 3 ? 0xc5 : 0xc6;
+    at = 1;
+  } else {
+    const fix = n === 1 ? 0xd4 : n === 2 ? 0xd5 : n === 4 ? 0xd6 : n === 8 ? 0xd7 : n === 16 ? 0xd8 : 0;
+    const head = fix !== 0 ? 2 : n < 0x100 ? 3 : n < 0x10000 ? 4 : 6;
+    out = Buffer.allocUnsafe(head + n);
+    out[0] = fix !== 0 ? fix : head === 3 ? 0xc7 : head === 4 ? 0xc8 : 0xc9;
+    at = 1;
+    if (fix !== 0) {
+      out[at++] = EXT_VIEW;
+      out[at++] = kind;
+      out.set(value, at);
+      return out;
+    }
+  }
+  if (n < 0x100) out[at++] = n;
+  else if (n < 0x10000) {
+    out[at++] = n >>> 8;
+    out[at++] = n & 0xff;
+  } else {
+    out.writeUInt32BE(n, at);
+    at += 4;
+  }
+  if (kind >= 0) {
+    out[at++] = EXT_VIEW;
+    out[at++] = kind;
+  }
+  out.set(value, at);
+  return out;
+}
+
 /** Encodes a value for storage. `undefined` as a whole value and unencodable values are InvalidError. */
 export function encodeValue(value: unknown): Buffer {
+  if (typeof value === "string") return encodeString(value);
+  if (value instanceof Uint8Array) {
+    // The commonest values, written straight into a Buffer of their exact size.
+    const proto = Object.getPrototypeOf(value);
+    if (proto === Uint8Array.prototype) return encodeBytes(value, -1);
+    if (proto === Buffer.prototype) return encodeBytes(value, KIND_BUFFER);
+  }
   if (value === undefined) throw new InvalidError("undefined cannot be stored: it means 'missing'");
   // A getter of the value may encode another value meanwhile: it gets a writer of its own.
   const writer = idle ?? new Writer();
@@ -505,10 +587,15 @@ export function encodeValue(value: unknown): Buffer {
 
 class Malformed extends Error {}
 
+const KEY_CACHE_SLOTS = 4096;
+const KEY_CACHE_BYTES_MAX = 24;
+const keyCache: Array<string | undefined> = new Array(KEY_CACHE_SLOTS).fill(undefined);
+
 class Reader {
   src: Buffer;
   pos = 0;
   end: number;
+  dataView: DataView | undefined = undefined;
 
   constructor(bytes: Uint8Array) {
     this.src = asBuffer(bytes);
@@ -588,9 +675,13 @@ class Reader {
       }
       case 0xcb: {
         this.need(8);
-        const v = this.src.readDoubleBE(this.pos);
-        this.pos += 8;
-        return v;
+        const src = this.src;
+        const p = this.pos;
+        this.pos = p + 8;
+        // Through a DataView (made for the first float of a value): TurboFan inlines getFloat64,
+        // where Buffer.readDoubleBE costs twice as much.
+        const view = (this.dataView ??= new DataView(src.buffer, src.byteOffset, src.byteLength));
+        return view.getFloat64(p);
       }
       case 0xcc:
         return this.u8();
@@ -653,8 +744,8 @@ class Reader {
     const start = this.pos;
     const end = start + n;
     this.pos = end;
-    if (n < 16) {
-      // Short ASCII by hand: cheaper than a native call.
+    if (n < 8) {
+      // Short ASCII by hand: cheaper than a native call (scratch measurement: 5 bytes 31 vs 77 ns).
       let out = "";
       for (let i = start; i < end; i++) {
         const c = src[i]!;
@@ -664,6 +755,39 @@ class Reader {
       return out;
     }
     return this.utf8(start, end);
+  }
+
+  /**
+   * A map key of `n` bytes (a fixstr). Keys repeat from value to value, so short ASCII keys
+   * come from a small cache: the same string object each time, already internalized as a
+   * property name, instead of a fresh one to build and hash.
+   */
+  key(n: number): string {
+    if (n === 0 || n > KEY_CACHE_BYTES_MAX) return this.string(n);
+    this.need(n);
+    const src = this.src;
+    const start = this.pos;
+    let hash = n;
+    for (let i = start; i < start + n; i++) hash = (Math.imul(hash, 31) + src[i]!) | 0;
+    const slot = hash & (KEY_CACHE_SLOTS - 1);
+    const cached = keyCache[slot];
+    if (cached !== undefined && cached.length === n) {
+      let same = true;
+      for (let i = 0; i < n; i++) {
+        if (cached.charCodeAt(i) !== src[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        this.pos += n;
+        return cached;
+      }
+    }
+    const key = this.string(n);
+    // Only ASCII keys are cached: for them one char is one byte, which the check above relies on.
+    if (key.length === n) keyCache[slot] = key;
+    return key;
   }
 
   utf8(start: number, end: number): string {
@@ -706,7 +830,7 @@ class Reader {
       let key: string;
       if (tag >= 0xa0 && tag < 0xc0) {
         this.pos++;
-        key = this.string(tag & 0x1f);
+        key = this.key(tag & 0x1f);
       } else if (tag >= 0xd9 && tag <= 0xdb) {
         key = this.value(depth) as string;
       } else {
@@ -855,8 +979,64 @@ class Reader {
   }
 }
 
+const copyInto = Uint8Array.prototype.set;
+
+/**
+ * The value when `bytes` is exactly one bin, or one Buffer (extension 4, kind 12); undefined
+ * for anything else, which the Reader reads (and checks) as usual.
+ */
+function decodeBytes(bytes: Uint8Array): Uint8Array | undefined {
+  const size = bytes.length;
+  if (size < 2) return undefined;
+  const tag = bytes[0]!;
+  let start: number;
+  let n: number;
+  if (tag === 0xc4) {
+    start = 2;
+    n = bytes[1]!;
+  } else if (tag === 0xc5 && size >= 3) {
+    start = 3;
+    n = (bytes[1]! << 8) | bytes[2]!;
+  } else if (tag === 0xc7 && size >= 4 && bytes[2] === EXT_VIEW && bytes[3] === KIND_BUFFER) {
+    start = 4;
+    n = bytes[1]! - 1;
+  } else if (tag === 0xc8 && size >= 5 && bytes[3] === EXT_VIEW && bytes[4] === KIND_BUFFER) {
+    start = 5;
+    n = ((bytes[1]! << 8) | bytes[2]!) - 1;
+  } else {
+    return undefined;
+  }
+  if (start + n !== size) return undefined;
+  // Through a plain Uint8Array view, not subarray: on a Buffer that would build a Buffer.
+  const from = new Uint8Array(bytes.buffer, bytes.byteOffset + start, n);
+  const out = tag === 0xc4 || tag === 0xc5 ? new Uint8Array(n) : Buffer.allocUnsafe(n);
+  copyInto.call(out, from, 0);
+  return out;
+}
+
+/** The string when `bytes` is exactly one valid str of 8 bytes or more; undefined for anything else. */
+function decodeString(bytes: Uint8Array): string | undefined {
+  const size = bytes.length;
+  const tag = bytes[0]!;
+  let start: number;
+  if ((tag & 0xe0) === 0xa0) start = 1;
+  else if (tag === 0xd9) start = 2;
+  else if (tag === 0xda) start = 3;
+  else return undefined;
+  const n = start === 1 ? tag & 0x1f : start === 2 ? bytes[1]! : (bytes[1]! << 8) | bytes[2]!;
+  if (n < 8 || start + n !== size) return undefined;
+  const buf = asBuffer(bytes);
+  const out = buf.toString("utf8", start, size);
+  if (out.includes("\ufffd") && !isUtf8(buf.subarray(start, size))) return undefined; // the Reader says what is wrong
+  return out;
+}
+
 /** Decodes stored bytes; DeserializationError when they are not one well-formed value. */
 export function decodeValue(bytes: Uint8Array): unknown {
+  const fast = decodeBytes(bytes);
+  if (fast !== undefined) return fast;
+  const string = decodeString(bytes);
+  if (string !== undefined) return string;
   const reader = new Reader(bytes);
   let value: unknown;
   try {

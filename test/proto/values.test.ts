@@ -133,6 +133,31 @@ describe("value codec, format 3: golden bytes", () => {
     }
   });
 
+  it("a Buffer or Uint8Array alone (the fast paths) is written and read as inside an array (the general path)", () => {
+    for (const n of [0, 1, 2, 3, 7, 15, 16, 17, 254, 255, 256, 65_534, 65_535, 65_536, 70_000]) {
+      for (const value of [bytesOf(n, n), Buffer.from(bytesOf(n, n + 1))]) {
+        const alone = encodeValue(value);
+        expect(alone.equals(encodeValue([value]).subarray(1)), `${n}`).toBe(true);
+        const back = decodeValue(alone);
+        expect(back).toStrictEqual(value);
+        expect((decodeValue(encodeValue([value])) as unknown[])[0]).toStrictEqual(value);
+      }
+    }
+  });
+
+  it("a string alone (the fast paths) is written and read as inside an array (the general path)", () => {
+    for (const n of [0, 1, 7, 8, 15, 16, 31, 32, 33, 255, 256, 65_535, 65_536, 70_000]) {
+      for (const value of ["a".repeat(n), "é".repeat(n >> 1) + "a".repeat(n & 1), "😀".repeat(n >> 2) + "\ufffd"]) {
+        const alone = encodeValue(value);
+        expect(alone.equals(encodeValue([value]).subarray(1)), `${n}`).toBe(true);
+        expect(decodeValue(alone)).toBe(value);
+        expect(decodeValue(new Uint8Array(alone))).toBe(value);
+      }
+    }
+    // Invalid UTF-8 alone: the same refusal as inside.
+    expect(() => decodeValue(Buffer.concat([hex("a9"), Buffer.from("abcdefgh"), hex("ff")]))).toThrow(/not valid UTF-8/);
+  });
+
   it("values within the standard types: the same bytes as a standard MessagePack writer, read by a standard reader", () => {
     // msgpackr writes integers beyond 32 bits as float64 and never -0: those are left out here.
     const leaf = fc.oneof(
