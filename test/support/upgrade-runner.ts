@@ -1,4 +1,4 @@
-// A child process for test/format-upgrade.test.ts: runs the format 2 -> 3 upgrade of the
+// A child process for test/engine/format-upgrade.test.ts: runs the format 2 -> 3 upgrade of the
 // folder argv[2] in small batches (argv[3] records each), printing "batch N" once each is on
 // disk, so that the parent can SIGKILL it in the middle of the upgrade.
 

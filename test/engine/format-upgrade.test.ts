@@ -1,5 +1,5 @@
 // A data folder of format version 2 (values as msgpackr records), committed under
-// test/fixtures/format-v2/store, opens with the current release, is upgraded to format 3
+// test/engine/fixtures-format-v2/store, opens with the current release, is upgraded to format 3
 // (engine/upgrade.ts) and reads back exactly what was written (contents.ts), also when the
 // upgrade is SIGKILLed in the middle, several times over.
 
@@ -10,14 +10,14 @@ import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { ClassicLevel } from "classic-level";
 import { afterEach, describe, expect, it } from "vitest";
-import { FORMAT_VERSION, TAG_DICT_ENTRY, TAG_DICT_STATS, VERSION_KEY, decodeDictEntry, decodeDictStats, decodeRun, readU64 } from "../engine/layout.ts";
-import { UPGRADE_KEY, decodeV2Value } from "../engine/upgrade.ts";
-import { open, type Store } from "../index.ts";
-import { DeserializationError } from "../proto/errors.ts";
-import { decodeValue, encodeValue } from "../proto/values.ts";
-import { BIG_ITEMS, JOBS, JOBS_TAKEN, KEYED, MANY, VALUES, bigItem, job, manyValue } from "./fixtures/format-v2/contents.ts";
+import { FORMAT_VERSION, TAG_DICT_ENTRY, TAG_DICT_STATS, VERSION_KEY, decodeDictEntry, decodeDictStats, decodeRun, readU64 } from "../../engine/layout.ts";
+import { UPGRADE_KEY, decodeV2Value } from "../../engine/upgrade.ts";
+import { open, type Store } from "../../index.ts";
+import { DeserializationError } from "../../proto/errors.ts";
+import { decodeValue, encodeValue } from "../../proto/values.ts";
+import { BIG_ITEMS, JOBS, JOBS_TAKEN, KEYED, MANY, VALUES, bigItem, job, manyValue } from "./fixtures-format-v2/contents.ts";
 
-const FIXTURE = join(import.meta.dirname, "fixtures", "format-v2", "store");
+const FIXTURE = join(import.meta.dirname, "fixtures-format-v2", "store");
 const folders: string[] = [];
 
 afterEach(() => {
@@ -123,7 +123,7 @@ async function raw(dir: string): Promise<Raw> {
 /** Runs the upgrade in a child, SIGKILLed after `batches` batches are on disk (or when it is done). */
 function upgradeAndKill(dir: string, batches: number): Promise<"killed" | "done"> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "support", "upgrade-runner.ts"), dir, "40"], {
+    const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "..", "support", "upgrade-runner.ts"), dir, "40"], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let stdout = "";
