@@ -10,6 +10,9 @@
 // and behind the cursor, or untouched and after it, and the next open resumes after the
 // cursor. The last batch deletes the cursor. A release that reads only format 2 refuses
 // the folder from the first batch on (its version is 3), instead of misreading new values.
+// Before the first batch, a pass that writes nothing checks that every value can be
+// rewritten (one that contains itself cannot: format 3 has no references), so a folder
+// that cannot be upgraded is refused while it is still untouched format 2.
 //
 // A dict's byte count (dict-stats) changes with its values' sizes: each batch also rewrites
 // the stats rows of the dicts whose entries it rewrote. Entries and items of ranges already
@@ -87,7 +90,7 @@ function reencode(bytes: Uint8Array, key: Buffer): Buffer {
   } catch (err) {
     throw new InternalError(
       `cannot upgrade the data folder to format 3: ${describeKey(key)} holds a value format 3 cannot store (${(err as Error).message}); ` +
-        `open it with the previous release and replace that value`,
+        `nothing was changed: open the folder with the previous release, replace that value, and open it again with this one`,
       { cause: err },
     );
   }
@@ -101,7 +104,21 @@ export async function upgradeToFormat3(db: Db, options: UpgradeOptions = {}): Pr
   const batchRecords = options.batchRecords ?? BATCH_RECORDS;
   const batchBytes = options.batchBytes ?? BATCH_BYTES;
   let cursor = db.getSync(UPGRADE_KEY);
+  // Ranges already unreachable: dict data numbers and partition numbers marked as garbage.
+  const garbage = new Set<string>();
+  for await (const [key, value] of db.iterator({ gte: GARBAGE_PREFIX, lt: prefixEnd(GARBAGE_PREFIX) })) {
+    garbage.add(`${value[0]}:${numOfGarbageKey(key)}`);
+  }
+  const skip = (key: Buffer): boolean => (key[0] !== TAG_DICT_ENTRY && key[0] !== TAG_ITEM) || garbage.has(`${key[0]}:${readU64(key, 1)}`);
+
   if (cursor === undefined) {
+    // First a pass that writes nothing: a value format 3 cannot hold stops the upgrade while
+    // the folder is still format 2, which the previous release opens to replace that value.
+    for await (const [key, stored] of db.iterator({ gte: FIRST_VALUE_KEY, lt: END_VALUE_KEYS })) {
+      if (skip(key)) continue;
+      if (key[0] === TAG_DICT_ENTRY) reencode(decodeDictEntry(stored).payload, key);
+      else for (const item of decodeRun(stored)) reencode(item, key);
+    }
     cursor = Buffer.from(FIRST_VALUE_KEY);
     await db.batch(
       [
@@ -110,12 +127,6 @@ export async function upgradeToFormat3(db: Db, options: UpgradeOptions = {}): Pr
       ],
       { sync: true } as object,
     );
-  }
-
-  // Ranges already unreachable: dict data numbers and partition numbers marked as garbage.
-  const garbage = new Set<string>();
-  for await (const [key, value] of db.iterator({ gte: GARBAGE_PREFIX, lt: prefixEnd(GARBAGE_PREFIX) })) {
-    garbage.add(`${value[0]}:${numOfGarbageKey(key)}`);
   }
 
   const range = cursor.equals(FIRST_VALUE_KEY) ? { gte: FIRST_VALUE_KEY, lt: END_VALUE_KEYS } : { gt: cursor, lt: END_VALUE_KEYS };
@@ -145,10 +156,8 @@ export async function upgradeToFormat3(db: Db, options: UpgradeOptions = {}): Pr
   };
 
   for await (const [key, stored] of db.iterator(range)) {
-    const tag = key[0];
-    if (tag !== TAG_DICT_ENTRY && tag !== TAG_ITEM) continue; // partition rows sit between the two
-    if (garbage.has(`${tag}:${readU64(key, 1)}`)) continue;
-    if (tag === TAG_DICT_ENTRY) {
+    if (skip(key)) continue; // partition rows sit between the two ranges
+    if (key[0] === TAG_DICT_ENTRY) {
       const entry = decodeDictEntry(stored);
       const payload = reencode(entry.payload, key);
       const dataNum = readU64(key, 1);

@@ -13,7 +13,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { FORMAT_VERSION, TAG_DICT_ENTRY, TAG_DICT_STATS, VERSION_KEY, decodeDictEntry, decodeDictStats, decodeRun, readU64 } from "../../engine/layout.ts";
 import { UPGRADE_KEY, decodeV2Value } from "../../engine/upgrade.ts";
 import { open, type Store } from "../../index.ts";
-import { DeserializationError } from "../../proto/errors.ts";
+import { Packr } from "msgpackr";
+import { DeserializationError, InternalError } from "../../proto/errors.ts";
+import { expectError } from "../conformance/expect-error.ts";
 import { decodeValue, encodeValue } from "../../proto/values.ts";
 import { BIG_ITEMS, JOBS, JOBS_TAKEN, KEYED, MANY, VALUES, bigItem, job, manyValue } from "./fixtures-format-v2/contents.ts";
 
@@ -175,6 +177,26 @@ describe("a data folder of format version 2", () => {
     for (const [num, [counted, onDisk]] of after.stats) expect(counted, `dict data ${num}`).toBe(onDisk);
     expect(before.stats.get([...after.stats.keys()][0]!)).toBeDefined();
     await withStore(dir, expectFixtureContents);
+  });
+
+  it("with a value format 3 cannot hold (one that contains itself) is refused untouched, naming the value", async () => {
+    const dir = fixtureCopy();
+    const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: "buffer", valueEncoding: "buffer" });
+    await db.open();
+    const cyclic: unknown[] = [1];
+    cyclic.push(cyclic);
+    let target: Buffer | undefined;
+    for await (const key of db.keys({ gte: Buffer.from([TAG_DICT_ENTRY]), lt: Buffer.from([TAG_DICT_ENTRY + 1]) })) target ??= key;
+    const packed = new Packr({ structuredClone: true, useBigIntExtension: true }).pack(cyclic);
+    await db.put(target!, Buffer.concat([Buffer.from([0]), packed]));
+    await db.close();
+    const before = await raw(dir);
+    await expectError(open(dir), InternalError);
+    await expect(open(dir)).rejects.toThrow(/cannot upgrade the data folder to format 3: the entry of dict data \d+ with key bytes [0-9a-f]+ holds a value format 3 cannot store .*nothing was changed/);
+    const after = await raw(dir);
+    expect(after.version).toBe(2);
+    expect(after.upgrading).toBe(false);
+    expect(after.payloads.map((p) => Buffer.from(p).toString("hex"))).toEqual(before.payloads.map((p) => Buffer.from(p).toString("hex")));
   });
 
   it("loses nothing when the upgrade is SIGKILLed in the middle, three times over", async () => {
