@@ -640,10 +640,28 @@ class Reader {
     return (BigInt(hi) << 32n) | BigInt(lo);
   }
 
+  /** One value. Small, so that it inlines into the loops of arrays and maps; the rest is `tagged`. */
   value(depth: number): unknown {
     const at = this.pos;
-    const tag = this.u8();
+    if (at >= this.end) this.fail("truncated: a value was expected");
+    const tag = this.src[at]!;
+    this.pos = at + 1;
     if (tag < 0x80) return tag;
+    if (tag === 0xcb) return this.float64();
+    return this.tagged(tag, at, depth);
+  }
+
+  float64(): number {
+    this.need(8);
+    const p = this.pos;
+    this.pos = p + 8;
+    // Through a DataView (made for the first float of a value): TurboFan inlines getFloat64,
+    // where Buffer.readDoubleBE costs twice as much.
+    const src = this.src;
+    return (this.dataView ??= new DataView(src.buffer, src.byteOffset, src.byteLength)).getFloat64(p);
+  }
+
+  tagged(tag: number, at: number, depth: number): unknown {
     if (tag >= 0xe0) return tag - 0x100;
     if (tag >= 0xa0 && tag < 0xc0) return this.string(tag & 0x1f);
     if (tag < 0x90) return this.object(tag & 0x0f, depth + 1, at);
@@ -672,16 +690,6 @@ class Reader {
         const v = this.src.readFloatBE(this.pos);
         this.pos += 4;
         return v;
-      }
-      case 0xcb: {
-        this.need(8);
-        const src = this.src;
-        const p = this.pos;
-        this.pos = p + 8;
-        // Through a DataView (made for the first float of a value): TurboFan inlines getFloat64,
-        // where Buffer.readDoubleBE costs twice as much.
-        const view = (this.dataView ??= new DataView(src.buffer, src.byteOffset, src.byteLength));
-        return view.getFloat64(p);
       }
       case 0xcc:
         return this.u8();
