@@ -1,6 +1,6 @@
-// The few MessagePack headers Larder writes and reads itself, shared by the value codec's
-// fast paths (proto/values.ts) and the envelope writer (proto/wire.ts). Everything else is
-// msgpackr's. Sized types (bin, ext, str) come in 8-, 16- and 32-bit length forms whose
+// The few MessagePack headers the envelope writer (proto/wire.ts) writes and reads itself;
+// everything else of the envelope is msgpackr's. (The value codec, proto/values.ts, is its
+// own and uses only asBuffer from here.) Sized types (bin, ext, str) come in 8-, 16- and 32-bit length forms whose
 // type bytes follow each other: tag8, tag8 + 1, tag8 + 2.
 
 export const BIN8 = 0xc4;
