@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import * as layout from "../../engine/layout.ts";
+import { UPGRADE_KEY } from "../../engine/upgrade.ts";
 
 const DOC = readFileSync(new URL("../../docs/format.md", import.meta.url), "utf8");
 const CODE = readFileSync(new URL("../../engine/layout.ts", import.meta.url), "utf8");
@@ -92,7 +93,7 @@ describe("docs/format.md's key grammar", () => {
       expect(m, alt).not.toBeNull();
       return Buffer.from([parseInt(m![1]!, 16), m![2]!.charCodeAt(0)]).toString("hex");
     });
-    expect(written).toEqual([layout.VERSION_KEY.toString("hex"), layout.NEXT_NUM_KEY.toString("hex")]);
+    expect(written).toEqual([layout.VERSION_KEY.toString("hex"), layout.NEXT_NUM_KEY.toString("hex"), UPGRADE_KEY.toString("hex")]);
     const ttl = doc.rules.find((r) => r.name === "ttl")!;
     expect(ttl.alternatives.map((alt) => /0x30 u64:at (0x[0-9a-f]{2})/.exec(alt)?.[1])).toEqual(["0x10", "0x21"]);
     expect([layout.TAG_DICT_ENTRY, layout.TAG_ITEM]).toEqual([0x10, 0x21]);

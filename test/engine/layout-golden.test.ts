@@ -14,11 +14,11 @@ const KEY_A = bytes("306100");
 const VALUE_TRUE = bytes("c3");
 const T = 1_750_000_000_000;
 
-describe("the persisted layout's bytes (format version 2)", () => {
+describe("the persisted layout's bytes (format version 3)", () => {
   it("meta: the format version and the next internal number", () => {
-    expect(L.FORMAT_VERSION).toBe(2);
+    expect(L.FORMAT_VERSION).toBe(3);
     expect(hex(L.VERSION_KEY)).toBe("0076");
-    expect(hex(L.encodeU32(L.FORMAT_VERSION))).toBe("00000002");
+    expect(hex(L.encodeU32(L.FORMAT_VERSION))).toBe("00000003");
     expect(hex(L.NEXT_NUM_KEY)).toBe("006e");
     expect(hex(L.encodeU64(2 ** 40 + 5))).toBe("0000010000000005");
     expect(L.readU64(bytes("0000010000000005"), 0)).toBe(2 ** 40 + 5);

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../../client/index.ts";
 import type { Store } from "../../proto/api.ts";
 import { encodeKey } from "../../proto/keys.ts";
-import { MSGPACK_TYPE, ROUTES, packEnvelope, unpackEnvelope } from "../../proto/wire.ts";
+import { ROUTES } from "../../proto/calls.ts";
+import { MSGPACK_TYPE, packEnvelope, unpackEnvelope } from "../../proto/wire.ts";
 import { startServer, type LarderServer } from "../../server/index.ts";
 import { GOLDEN } from "../proto/golden-values.ts";
 
