@@ -22,6 +22,7 @@ import { Packr } from "msgpackr";
 import { InternalError } from "../proto/errors.ts";
 import { asBuffer } from "../proto/msgpack.ts";
 import { encodeValue } from "../proto/values.ts";
+import { packEnvelope, unpackEnvelope } from "../proto/wire.ts";
 import type { Db } from "./commit.ts";
 import {
   GARBAGE_PREFIX,
@@ -31,6 +32,9 @@ import {
   VERSION_KEY,
   decodeDictEntry,
   decodeDictStats,
+  decodeRequestRecord,
+  encodeRequestRecord,
+  TAG_REQUEST,
   decodeRun,
   dictStatsKey,
   encodeDictEntry,
@@ -68,6 +72,7 @@ export interface UpgradeOptions {
 const BATCH_RECORDS = 2_000;
 const BATCH_BYTES = 8 * 1024 * 1024;
 const FIRST_VALUE_KEY = Buffer.from([TAG_DICT_ENTRY]);
+const REQUEST_PREFIX = Buffer.from([TAG_REQUEST]);
 const END_VALUE_KEYS = Buffer.from([TAG_ITEM + 1]);
 
 type Op = { type: "put"; key: Buffer; value: Buffer } | { type: "del"; key: Buffer };
@@ -176,9 +181,30 @@ export async function upgradeToFormat3(db: Db, options: UpgradeOptions = {}): Pr
   await flush();
   await db.batch(
     [
+      ...(await requestRecordsInFormat3(db)),
       { type: "put", key: VERSION_KEY, value: encodeU32(3) },
       { type: "del", key: UPGRADE_KEY },
     ],
     { sync: true } as object,
   );
+}
+
+/**
+ * The records of applied request ids (engine/requests.ts) hold the values a pop or a get
+ * returned, in format 2's bytes: a retry answered from one after the upgrade must get
+ * format 3. They last a minute (requestIdRetentionMs), so there are few; rewritten in the
+ * upgrade's last batch. Idempotent: a value already in format 3 is not in this range twice.
+ */
+async function requestRecordsInFormat3(db: Db): Promise<Op[]> {
+  const ops: Op[] = [];
+  for await (const [key, stored] of db.iterator({ gte: REQUEST_PREFIX, lt: prefixEnd(REQUEST_PREFIX) })) {
+    const { recordedAt, outcome } = decodeRequestRecord(stored);
+    const envelope = unpackEnvelope(outcome) as { o?: unknown };
+    const o = envelope.o;
+    let upgraded: unknown = o;
+    if (o instanceof Uint8Array) upgraded = reencode(o, key);
+    else if (Array.isArray(o) && o.every((v) => v instanceof Uint8Array)) upgraded = o.map((v: Uint8Array) => reencode(v, key));
+    if (upgraded !== o) ops.push({ type: "put", key, value: encodeRequestRecord(recordedAt, packEnvelope({ o: upgraded })) });
+  }
+  return ops;
 }
