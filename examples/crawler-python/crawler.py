@@ -10,34 +10,55 @@ can be. What differs, and why:
   The handles travel to the workers by pickling, as Modal sends them to its functions.
 - ``requests`` and BeautifulSoup are not in the standard library: ``fetch`` is a keep-alive
   HTTP GET with ``http.client`` (a new connection per page would cost more than the page),
-  and ``LinkParser`` is ``html.parser`` collecting ``<a href>``. As in examples/crawler, only
-  http(s) links are kept and the ``#fragment`` is dropped, so ``page#a`` and ``page#b`` are
-  one URL.
+  and ``find_hrefs`` a regular expression for ``<a href>`` (``html.parser`` cost 195 us a
+  page, this 15; ``resolve`` is ``urljoin`` with its common cases done by hand, 117 -> 15 us).
+  As in examples/crawler, only http(s) links are kept and the ``#fragment`` is dropped, so
+  ``page#a`` and ``page#b`` are one URL.
 - The seed's ``print(f"Crawled: {url} ...")`` per page is behind ``verbose``.
 """
 
+import html
 import http.client
 import queue
+import re
 import sys
 import urllib.parse
 from datetime import datetime
-from html.parser import HTMLParser
 
 import larder
 
 
-class LinkParser(HTMLParser):
-    """``soup.find_all("a")`` and ``link.get("href")``: the href of every ``<a>``."""
+#: ``soup.find_all("a")`` and ``link.get("href")``: the href of every ``<a>``, quoted either way or not at all.
+_HREF = re.compile(r"""<a\s[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
+#: A scheme (``mailto:``, ``javascript:``...) at the start of an href.
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.hrefs = []
 
-    def handle_starttag(self, tag, attrs):
-        if tag == "a":
-            for name, value in attrs:
-                if name == "href" and value is not None:
-                    self.hrefs.append(value)
+def find_hrefs(text: str) -> list:
+    hrefs = []
+    for double, single, bare in _HREF.findall(text):
+        href = double or single or bare
+        hrefs.append(html.unescape(href) if "&" in href else href)
+    return hrefs
+
+
+def resolve(base: str, href: str) -> str:
+    """``urllib.parse.urldefrag(urllib.parse.urljoin(base, href)).url``, with the common hrefs
+    (absolute, root-relative, relative without dot segments) joined by hand: urljoin costs 5 us."""
+    href = href.split("#", 1)[0]
+    page = base.split("#", 1)[0].split("?", 1)[0]
+    slash = page.find("/", page.find("://") + 3) if "://" in page else -1
+    url = None
+    if slash >= 0 and href and not href.startswith(("//", "?")):
+        if href.startswith(("http://", "https://")):
+            url = href
+        elif href.startswith("/"):
+            url = page[:slash] + href
+        elif not _SCHEME.match(href):
+            url = page[: page.rindex("/") + 1] + href
+    if url is None or "/." in url[8:] or "//" in url[8:] or "\\" in url or " " in url or url[8:].find("/") < 0:
+        return urllib.parse.urldefrag(urllib.parse.urljoin(base, href)).url
+    return url
 
 
 class HTTPError(Exception):
@@ -78,11 +99,9 @@ def fetch(url: str, timeout: float = 10) -> str:
 def extract_links(url: str) -> list:
     """Extract links from a given URL."""
     text = fetch(url, timeout=10)
-    parser = LinkParser()
-    parser.feed(text)
     links = []
-    for href in parser.hrefs:
-        link, _fragment = urllib.parse.urldefrag(urllib.parse.urljoin(url, href))
+    for href in find_hrefs(text):
+        link = resolve(url, href)
         if link.startswith(("http://", "https://")):
             links.append(link)
     return links

@@ -82,12 +82,28 @@ class LarderServer:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def cpu_seconds(pid: int):
-    """User plus system CPU seconds of a process, from /proc (None where it cannot be read)."""
+def _children(pid: int) -> list:
+    out = []
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def cpu_seconds(pid: int, children: bool = True):
+    """User plus system CPU seconds of a process and its children (`larder serve` runs the
+    server in a child node), from /proc; None where it cannot be read."""
+    try:
+        total = 0.0
+        tree = [pid] + ([c for c in _children(pid)] + [g for c in _children(pid) for g in _children(c)] if children else [])
+        for p in tree:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
     except (OSError, ValueError, IndexError):
         return None
 
@@ -121,13 +137,15 @@ def run(start_url: str, *, url: str, max_urls: int, workers: int, verbose: bool 
     client = larder.Client(url)
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(workers) as pool:
-        pids = sorted(set(pool.map(_warm, range(workers * 4), chunksize=1)))
+        pool.map(_warm, range(workers * 4), chunksize=1)
+        pids = [p.pid for p in pool._pool]
         spawner = Spawner(pool, workers)
-        cpu_before = {pid: cpu_seconds(pid) for pid in pids + [os.getpid()]}
+        me = os.getpid()
+        cpu_before = {pid: cpu_seconds(pid, children=pid != me) for pid in pids + [me]}
         visited, elapsed = crawler.scrape(start_url, spawner, max_urls=max_urls, client=client)
         for result in spawner.results:
             result.wait()
-        cpu_after = {pid: cpu_seconds(pid) for pid in cpu_before}
+        cpu_after = {pid: cpu_seconds(pid, children=pid != me) for pid in cpu_before}
     client.close()
     cpu = {}
     if all(v is not None for v in list(cpu_before.values()) + list(cpu_after.values())):
@@ -141,7 +159,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pages", type=int, default=160000, help="pages in the synthetic web (default 160000: 203,282 URLs)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic web")
     parser.add_argument("--max-urls", type=int, default=1_000_000, help="the seed's max_urls")
-    parser.add_argument("--workers", type=int, default=4, help="worker processes (the seed's containers)")
+    parser.add_argument("--workers", type=int, default=8, help="worker processes (the seed's containers)")
     parser.add_argument("--url", help="a running Larder server (default: start one on a temporary folder)")
     parser.add_argument("--check", action="store_true", help="compare the visited set with the graph")
     parser.add_argument("--verbose", action="store_true", help="the seed's per-URL lines")

@@ -49,3 +49,35 @@ def test_stops_at_max_urls_and_fetches_nothing_twice(services):
     expected = set(web.reachable)
     assert {u[len(web.origin):] for u in report["visited"]} <= expected
     assert stats["refetched"] == 0 and stats["fetches"] <= report["dispatched"]
+
+
+HREFS = [
+    "x.html", "./x.html", "a/b.html", "a//b.html", "../x.html", "a/../x.html", "./", "", "...", ".hidden",
+    "/", "/x.html", "//other.test/x", "/a/./b", "/~u/x-y_z.html", "?q=1", "x.html?q=1", "#f", "x.html#f",
+    "http://h.test/x.html", "http://h.test", "http://h.test:80/x", "HTTP://H.TEST/x", "http://h.test.evil/x",
+    "https://h.test/x", "http://h.test/%41", "sp ace.html", "é.html", "a\\b.html", "ftp://h.test/x",
+    "../../x.html", "../../../../x/y.html", "./../x.html", "..", "../", "../.", "../a/../b", ".././x", "x/",
+    "mailto:x@y.z", "javascript:void(0)", "/q?x=1&y=2",
+]
+BASES = ["http://h.test/d/p.html", "http://h.test/", "http://h.test/d/e/?q=1", "http://h.test/a%20b/p", "https://h.test/a/b/c/p", "http://h.test"]
+
+
+def test_resolve_is_urljoin_without_the_fragment():
+    import urllib.parse
+
+    from crawler import resolve
+
+    for base in BASES:
+        for href in HREFS:
+            assert resolve(base, href) == urllib.parse.urldefrag(urllib.parse.urljoin(base, href)).url, (base, href)
+
+
+def test_find_hrefs_reads_every_attribute_style():
+    from crawler import extract_links, find_hrefs
+
+    page = (
+        '<a href="a.html">x</a><A HREF=/b.html>y</A><a class=\'c\' href=\'../c.html#f\'>z</a>'
+        '<abbr href="/no.html">n</abbr><a name="top"></a><a href="mailto:x@y.z">m</a>'
+        '<a href="javascript:void(0)">j</a><a\nhref = "/q?x=1&amp;y=2">q</a>'
+    )
+    assert find_hrefs(page) == ["a.html", "/b.html", "../c.html#f", "mailto:x@y.z", "javascript:void(0)", "/q?x=1&y=2"]

@@ -1,0 +1,194 @@
+"""`npm run bench:python`: the Python client's put/get/put_many/get_many rates beside redis-py's
+against Redis with appendfsync always, in the same run, on this machine.
+
+Both sides are durable per acknowledged write: Larder's server in fsync durability on a
+temporary folder, Redis with `appendonly yes` and `appendfsync always` on another. Both
+carry the same bytes (values encoded by larder.values), so the codec costs the same.
+Queue: Larder `put`/`get` of one partition; Redis `RPUSH`/`LPOP` of one list (`LPOP key
+count` for get_many). Each case runs for a bounded time and count, with 1 caller, and with
+16 threads each with its own calls (Larder: one client, pooled connections; Redis: one
+connection pool). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(os.path.abspath(__file__)).parents[1]
+sys.path.insert(0, str(ROOT / "client" / "python"))
+import larder  # noqa: E402
+from larder.values import decode_value, encode_value  # noqa: E402
+
+try:
+    import redis
+except ImportError:
+    redis = None
+
+VALUE = {"url": "http://127.0.0.1:8080/d12/12345.html", "depth": 3}
+ITEMS_PER_MANY = 100
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LarderServer:
+    def __init__(self):
+        self.folder = tempfile.mkdtemp(prefix="larder-bench-python-")
+        node = os.environ.get("LARDER_NODE") or shutil.which("node") or "node"
+        self.process = subprocess.Popen(
+            [node, "--max-semi-space-size=4", "--import", "tsx", str(ROOT / "bin" / "larder.ts"), "serve", "--data", self.folder, "--port", "0"],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        )
+        line = self.process.stdout.readline()
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"larder serve did not start: {line!r}")
+        self.url = line.split()[-1]
+
+    def close(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class RedisServer:
+    def __init__(self):
+        self.folder = tempfile.mkdtemp(prefix="larder-bench-redis-")
+        self.port = free_port()
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.folder, "--appendonly", "yes",
+             "--appendfsync", "always", "--save", "", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        assert client.config_get("appendfsync")["appendfsync"] == "always"
+
+    def close(self):
+        self.process.terminate()
+        self.process.wait(30)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def measure(work, threads: int, seconds: float, limits=None):
+    """Items per second of `work(thread) -> items done`, called until `seconds` pass or each
+    thread has done its `limits[thread]` items; also returns the items done per thread."""
+    done = [0] * threads
+    deadline = time.monotonic() + seconds
+
+    def loop(i):
+        limit = limits[i] if limits is not None else float("inf")
+        while time.monotonic() < deadline and done[i] < limit:
+            done[i] += work(i)
+
+    workers = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+    started = time.monotonic()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return sum(done) / (time.monotonic() - started), done
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=3.0, help="per case")
+    parser.add_argument("--threads", type=int, default=16)
+    args = parser.parse_args()
+    encoded = encode_value(VALUE)
+    many = [VALUE] * ITEMS_PER_MANY
+    many_encoded = [encoded] * ITEMS_PER_MANY
+
+    server = LarderServer()
+    redis_server = RedisServer() if redis is not None and shutil.which("redis-server") else None
+    rows = []
+    try:
+        client = larder.Client(server.url)
+        r = redis.Redis(port=redis_server.port, max_connections=args.threads * 2) if redis_server else None
+        for threads in (1, args.threads):
+            q = larder.Queue.from_name(f"bench-{threads}", create_if_missing=True, client=client)
+            key = f"bench-{threads}"
+            partition_of = [f"p{i}" for i in range(threads)]  # one partition per thread: puts never wait for room
+
+            def l_put(i):
+                q.put(VALUE, partition=partition_of[i])
+                return 1
+
+            def l_get(i):
+                q.get(partition=partition_of[i])
+                return 1
+
+            def l_put_many(i):
+                q.put_many(many, partition=partition_of[i])
+                return ITEMS_PER_MANY
+
+            def l_get_many(i):
+                return len(q.get_many(ITEMS_PER_MANY, partition=partition_of[i]))
+
+            def r_put(i):
+                r.rpush(f"{key}:{i}", encode_value(VALUE))
+                return 1
+
+            def r_get(i):
+                decode_value(r.lpop(f"{key}:{i}"))
+                return 1
+
+            def r_put_many(i):
+                r.rpush(f"{key}:{i}", *[encode_value(v) for v in many])
+                return ITEMS_PER_MANY
+
+            def r_get_many(i):
+                return len([decode_value(v) for v in r.lpop(f"{key}:{i}", ITEMS_PER_MANY)])
+
+            # put, then get what put wrote (each thread its own items, so no get waits);
+            # put_many, then get_many what it wrote.
+            for put_op, get_op, lp, lg, rp, rg in (
+                ("put", "get", l_put, l_get, r_put, r_get),
+                ("put_many(100)", "get_many(100)", l_put_many, l_get_many, r_put_many, r_get_many),
+            ):
+                larder_put, larder_done = measure(lp, threads, args.seconds)
+                redis_put, redis_done = measure(rp, threads, args.seconds) if r else (None, None)
+                larder_get, _ = measure(lg, threads, args.seconds, larder_done)
+                redis_get, _ = measure(rg, threads, args.seconds, redis_done) if r else (None, None)
+                rows.append((put_op, threads, larder_put, redis_put))
+                rows.append((get_op, threads, larder_get, redis_get))
+                q.clear(all=True)
+            if r:
+                r.delete(*[f"{key}:{i}" for i in range(threads)])
+        client.close()
+    finally:
+        server.close()
+        if redis_server:
+            redis_server.close()
+
+    print(f"Python client (larder, /usr/bin/python3 {sys.version.split()[0]}) vs redis-py {redis.__version__ if redis else '-'}; "
+          f"items/s, {args.seconds:g} s per case, value {len(encoded)} bytes")
+    print()
+    print("| operation | callers | Larder (fsync) | Redis (appendfsync always) | Larder / Redis |")
+    print("|---|---|---|---|---|")
+    for op, threads, lr, rr in rows:
+        ratio = f"{lr / rr:.2f}x" if rr else "-"
+        print(f"| {op} | {threads} | {lr:,.0f} | {rr:,.0f} | {ratio} |" if rr else f"| {op} | {threads} | {lr:,.0f} | - | - |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
