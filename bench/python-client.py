@@ -36,6 +36,7 @@ except ImportError:
 
 VALUE = {"url": "http://127.0.0.1:8080/d12/12345.html", "depth": 3}
 ITEMS_PER_MANY = 100
+PARTITION_ITEMS = 4000
 
 
 def free_port() -> int:
@@ -126,22 +127,33 @@ def main() -> int:
         for threads in (1, args.threads):
             q = larder.Queue.from_name(f"bench-{threads}", create_if_missing=True, client=client)
             key = f"bench-{threads}"
-            partition_of = [f"p{i}" for i in range(threads)]  # one partition per thread: puts never wait for room
+            # Each thread its own partitions, a new one every PARTITION_ITEMS items, so that no
+            # put waits for room (a partition holds 5,000) and no get waits for an item.
+            puts = [0] * threads
+            gets = [0] * threads
+
+            def partition(i, n):
+                return f"p{i}.{n // PARTITION_ITEMS}"
 
             def l_put(i):
-                q.put(VALUE, partition=partition_of[i])
+                q.put(VALUE, partition=partition(i, puts[i]))
+                puts[i] += 1
                 return 1
 
             def l_get(i):
-                q.get(partition=partition_of[i])
+                q.get(partition=partition(i, gets[i]))
+                gets[i] += 1
                 return 1
 
             def l_put_many(i):
-                q.put_many(many, partition=partition_of[i])
+                q.put_many(many, partition=partition(i, puts[i]))
+                puts[i] += ITEMS_PER_MANY
                 return ITEMS_PER_MANY
 
             def l_get_many(i):
-                return len(q.get_many(ITEMS_PER_MANY, partition=partition_of[i]))
+                got = len(q.get_many(ITEMS_PER_MANY, partition=partition(i, gets[i])))
+                gets[i] += got
+                return got
 
             def r_put(i):
                 r.rpush(f"{key}:{i}", encode_value(VALUE))
@@ -171,6 +183,10 @@ def main() -> int:
                 rows.append((put_op, threads, larder_put, redis_put))
                 rows.append((get_op, threads, larder_get, redis_get))
                 q.clear(all=True)
+                puts[:] = [0] * threads
+                gets[:] = [0] * threads
+                print(f"  x{threads} {put_op}: larder {larder_put:,.0f}/s redis {redis_put or 0:,.0f}/s; "
+                      f"{get_op}: larder {larder_get:,.0f}/s redis {redis_get or 0:,.0f}/s", file=sys.stderr, flush=True)
             if r:
                 r.delete(*[f"{key}:{i}" for i in range(threads)])
         client.close()
