@@ -31,6 +31,15 @@ export class StorageStoppedError extends InternalError {}
  */
 const IMMEDIATE_WRITE_BYTES = 64 * 1024;
 
+/**
+ * What makes the names of the files a write created durable (storage.ts, FolderSync): run
+ * after each synced batch write, before its callers are answered; undefined when there is
+ * nothing to sync.
+ */
+export interface AfterWrite {
+  afterWrite(): Promise<void> | undefined;
+}
+
 /** Something whose persisted row must be rewritten in the batch it was changed in. */
 export interface Dirty {
   flush(batch: Batch): void;
@@ -87,13 +96,18 @@ export class Batch {
     this.afterCommit.push(fn);
   }
 
-  /** @internal Writes the batch; its callers are released by complete(). */
-  async write(sync: boolean): Promise<void> {
+  /**
+   * @internal Writes the batch; its callers are released by complete(). With `folder`, a
+   * write that made LevelDB start a new log also has that log's name made durable first.
+   */
+  async write(sync: boolean, folder?: AfterWrite): Promise<void> {
     try {
       if (this.size === 0) {
         await this.chain.close();
       } else {
         await this.chain.write({ sync });
+        const synced = folder?.afterWrite();
+        if (synced) await synced;
       }
     } catch (err) {
       this.rejectDone(new InternalError("storage write failed", { cause: err }));
@@ -126,6 +140,8 @@ export class Committer {
     private readonly db: Db,
     private readonly sync: boolean,
     private readonly onFailure: (err: unknown) => void,
+    /** The data folder's fsyncs, in fsync durability on disk; none in memory or buffered. */
+    private readonly folder?: AfterWrite,
   ) {}
 
   /** The batch that new writes go into; it is written soon after the current one. */
@@ -178,7 +194,7 @@ export class Committer {
     this.dirty.clear();
     this.inflight = batch;
     try {
-      await batch.write(this.sync);
+      await batch.write(this.sync, this.folder);
     } catch (err) {
       this.failure = err instanceof Error ? err : new Error(String(err));
       this.onFailure(err);

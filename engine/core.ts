@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import type { Clock } from "../proto/api.ts";
 import type { Limits } from "../proto/limits.ts";
-import { Committer, type Batch, type Db, type Dirty } from "./commit.ts";
+import { Committer, type AfterWrite, type Batch, type Db, type Dirty } from "./commit.ts";
 import { NEXT_NUM_KEY, encodeU64 } from "./layout.ts";
 
 /** Something holding a decoded run in memory that the cache may ask to let go of. */
@@ -67,8 +67,9 @@ export class Core implements Dirty {
     sync: boolean,
     nextNum: number,
     onFailure: (err: unknown) => void,
+    folder: AfterWrite | undefined,
   ) {
-    this.committer = new Committer(db, sync, onFailure);
+    this.committer = new Committer(db, sync, onFailure, sync ? folder : undefined);
     this.next = nextNum;
   }
 

@@ -48,6 +48,7 @@ import {
 } from "./layout.ts";
 import { QueueState, type PartitionRegistry } from "./queues.ts";
 import { REQUEST_ID_RETENTION_MS_DEFAULT, RequestLog, type Receipt } from "./requests.ts";
+import type { FolderSync } from "./storage.ts";
 
 /** How often the ttl sweeper runs on its own. */
 const SWEEP_INTERVAL_MS = 1_000;
@@ -118,6 +119,8 @@ export interface EngineSettings {
   requestIdRetentionMs?: number;
   /** Called once when a batch fails to write (the server reopens the store then). */
   onStorageFailure?: (err: unknown) => void;
+  /** The data folder's fsyncs (on disk; undefined in memory). */
+  folder: FolderSync | undefined;
 }
 
 export class LevelEngine implements Backend {
@@ -140,7 +143,7 @@ export class LevelEngine implements Backend {
   private constructor(private readonly settings: EngineSettings, nextNum: number) {
     this.limits = settings.limits;
     this.environment = settings.environment;
-    this.core = new Core(settings.db, settings.clock, settings.limits, settings.sync, nextNum, (err) => this.fail(err));
+    this.core = new Core(settings.db, settings.clock, settings.limits, settings.sync, nextNum, (err) => this.fail(err), settings.folder);
     this.gc = new Collector(this.core);
     this.sweeper = new Sweeper(this.core, (dataNum) => this.dictsByData.get(dataNum), this.partitions);
     this.core.sweepDue = () => this.sweeper.sweepDue();
@@ -602,5 +605,6 @@ export class LevelEngine implements Backend {
     await this.gc.stop();
     await this.core.committer.close().catch(() => {});
     await this.settings.db.close();
+    this.settings.folder?.close();
   }
 }

@@ -78,7 +78,7 @@ export async function openEngine(options: string | EngineOptions): Promise<Engin
   const ephemeralAtOpen = opts.ephemeralAtOpen ?? "delete";
   if (ephemeralAtOpen !== "delete" && ephemeralAtOpen !== "keep") throw new InvalidError('ephemeralAtOpen must be "delete" or "keep"');
   if (opts.postgres !== undefined) throw new InvalidError("give one of path, memory: true or postgres, not several");
-  const { db, nextNum } = await openStorage(opts);
+  const { db, nextNum, folder } = await openStorage(opts);
   try {
     return await LevelEngine.start(
       {
@@ -90,11 +90,13 @@ export async function openEngine(options: string | EngineOptions): Promise<Engin
         deleteEphemeralAtOpen: ephemeralAtOpen === "delete",
         onStorageFailure: opts.onStorageFailure,
         requestIdRetentionMs: retentionOf(opts.requestIdRetentionMs),
+        folder,
       },
       nextNum,
     );
   } catch (err) {
     await db.close().catch(() => {});
+    folder?.close();
     throw err;
   }
 }
