@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { open } from "../engine/index.ts";
+import { open } from "../index.ts";
 import { FolderSync } from "../engine/storage.ts";
 import { parseArgs } from "./lib/args.ts";
 import { BENCH_LIMITS } from "./lib/larder-limits.ts";

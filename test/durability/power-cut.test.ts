@@ -12,7 +12,7 @@ import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, r
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { open } from "../../engine/index.ts";
+import { open } from "../../index.ts";
 import { LazyFs } from "./lazyfs/lazyfs.ts";
 import { verify, type Verdict } from "./support/power-check.ts";
 

@@ -3,7 +3,7 @@
 // was never written. Acknowledged writes that are missing are counted apart (`lost`), so
 // that a control round in buffered mode can require some.
 
-import { open } from "../../../engine/index.ts";
+import { open } from "../../../index.ts";
 import type { Store } from "../../../proto/api.ts";
 import { isDictValue, isQueueItem, type DictValue, type QueueItem } from "./power-values.ts";
 

@@ -22,7 +22,7 @@
 
 import { openSync, readdirSync, writeSync } from "node:fs";
 import type { Durability } from "../../../proto/api.ts";
-import { open } from "../../../engine/index.ts";
+import { open } from "../../../index.ts";
 import { dictValue, queueItem, type DictValue, type QueueItem } from "./power-values.ts";
 
 const [dir, logPath, round, durability, workload] = process.argv.slice(2) as [string, string, string, Durability, string];
