@@ -184,16 +184,27 @@ export function serveSettings(args: ParsedArgs, io: Io): ServeSettings {
  */
 function nextSignal(): Promise<Signal> {
   if (process.env[RELAYED_SIGNALS_ENV] === "1" && process.send !== undefined) return nextRelayedSignal();
-  return new Promise((resolve) => {
-    const on = (signal: Signal) => {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
-      resolve(signal);
+  if (!signalsHandled) {
+    // Installed once, never removed: removing the last listener gives SIGINT back its default
+    // action, so a second Ctrl-C arriving before the next listener (npm forwards the one its
+    // process group also got) killed the server mid-shutdown (seen in test/cli/npm-start).
+    signalsHandled = true;
+    const on = (signal: Signal): void => {
+      const waiting = signalWaiters;
+      signalWaiters = [];
+      for (const resolve of waiting) resolve(signal);
     };
     process.on("SIGINT", on);
     process.on("SIGTERM", on);
-  });
+  }
+  return new Promise((resolve) => signalWaiters.push(resolve));
 }
+
+let signalsHandled = false;
+let signalWaiters: Array<(signal: Signal) => void> = [];
+
+/** The same signal again this soon after the first is that one forwarded (npm, a shell), not a second request. */
+const DUPLICATE_SIGNAL_MS = 1_000;
 
 const ignore = (): void => {};
 
@@ -219,8 +230,14 @@ function nextRelayedSignal(): Promise<Signal> {
 }
 
 /** During shutdown, a second stop request exits at once with status 1. */
-function exitOnSecondSignal(): void {
-  void nextSignal().then(() => process.exit(1));
+function exitOnSecondSignal(first: Signal): void {
+  const at = Date.now();
+  const wait = (): void =>
+    void nextSignal().then((signal) => {
+      if (signal === first && Date.now() - at < DUPLICATE_SIGNAL_MS) wait();
+      else process.exit(1);
+    });
+  wait();
 }
 
 async function run(args: ParsedArgs, io: Io): Promise<number> {
@@ -232,13 +249,13 @@ async function run(args: ParsedArgs, io: Io): Promise<number> {
   const starting = startServer(settings);
   const first = await Promise.race([starting.then((server) => ({ server })), stop.then((signal) => ({ signal }))]);
   if ("signal" in first) {
-    exitOnSecondSignal();
+    exitOnSecondSignal(first.signal);
     return stopWhileStarting(first.signal, starting, io);
   }
   const { server } = first;
   await io.out(`listening on ${server.url}\n`);
   const signal = await stop;
-  exitOnSecondSignal();
+  exitOnSecondSignal(signal);
   await io.err(`larder: ${signal}: shutting down\n`);
   await server.close();
   return 0;
