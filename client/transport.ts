@@ -218,7 +218,9 @@ export class Transport {
         await sleep(delay, signal);
         delay = Math.min(delay * 2, RETRY_DELAY_MAX_MS);
         // A retry says so: the server then looks its id up among the calls it has applied.
-        if (sent.requestId !== undefined && sent.retry !== true) {
+        // (Only after a request that may have reached the server: after a refused connection
+        // or a 503 nothing was done, and a backend without ids can serve the call as new.)
+        if (sent.requestId !== undefined && sent.retry !== true && err instanceof ConnectionFailure && err.sent) {
           sent = { ...sent, retry: true };
           body = packEnvelope(sent);
         }

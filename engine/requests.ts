@@ -105,11 +105,13 @@ export class RequestLog {
         // Kept past its moment because nothing evicted it since: the disk has the record.
         this.attempts.delete(id);
       } else if (known) {
-        if (known.outcome) return known.outcome.value as T;
+        // An attempt still running: its outcome may be set (its change is in a batch) but
+        // not durable yet, and its batch may still fail. Wait for it.
         if (!known.settled) {
           await known.done?.catch(() => {});
           continue;
         }
+        if (known.outcome) return known.outcome.value as T;
         // It changed nothing: this attempt runs the call itself.
         this.attempts.delete(id);
       }
@@ -139,14 +141,20 @@ export class RequestLog {
       done = Promise.reject(err);
     }
     attempt.done = done;
-    const settle = (): void => {
+    const settle = (failed: boolean): void => {
+      // A failed attempt's change did not become durable as far as anyone knows: no outcome
+      // to answer from memory (its record, if it reached the disk, answers a retry there).
+      if (failed) attempt.outcome = undefined;
       attempt.settled = true;
       attempt.settledAt = Date.now();
       if (this.attempts.get(id) !== attempt) return;
       if (attempt.outcome === undefined) this.attempts.delete(id);
       else this.remember(id);
     };
-    done.then(settle, settle);
+    done.then(
+      () => settle(false),
+      () => settle(true),
+    );
     return done;
   }
 

@@ -71,6 +71,19 @@ describe("request ids", () => {
     expect(await engine.queueLen(q, {})).toBe(1);
   });
 
+  it("a retry of an attempt still being written answers only once that attempt is durable", async () => {
+    // Seen failing: the retry answered from the outcome the first attempt's receipt set
+    // before its batch was written (order ["retry", "first"]).
+    const engine = await opened({ path: await folder() });
+    const q = await queueOf(engine);
+    const order: string[] = [];
+    const first = engine.queuePut(q, [bytes("a")], { timeoutMs: 0 }, { requestId: "dur-1" }).then(() => order.push("first"));
+    const retry = engine.queuePut(q, [bytes("a")], { timeoutMs: 0 }, { requestId: "dur-1", retry: true }).then(() => order.push("retry"));
+    await Promise.all([first, retry]);
+    expect(order).toEqual(["first", "retry"]);
+    expect(await engine.queueLen(q, {})).toBe(1);
+  });
+
   it("a call that changed nothing records nothing: its retry runs", async () => {
     const engine = await opened({ memory: true });
     const q = await queueOf(engine);
