@@ -8,7 +8,7 @@ import { parseArgs } from "./lib/args.ts";
 import { BareHttpSystem } from "./lib/bare-http.ts";
 import { httpTargets } from "./lib/http-targets.ts";
 import { LarderSystem } from "./lib/larder.ts";
-import { errorLine, matrixSteps, runMatrix } from "./lib/matrix.ts";
+import { errorLine, matrixSteps, runMatrixAndClose } from "./lib/matrix.ts";
 import { saveResult } from "./lib/program.ts";
 import { Progress } from "./lib/progress.ts";
 import { REPORT_COLUMNS, computeRatios, reportRows } from "./lib/report.ts";
@@ -20,7 +20,6 @@ import { wakeSuite } from "./lib/wake.ts";
 import { bareWireSizer } from "./lib/wire-calibration.ts";
 import type { Shape, System } from "./lib/workload.ts";
 
-const MiB = 1 << 20;
 const args = parseArgs();
 const durationMs = args.durationMs ?? (args.quick ? 200 : 2000);
 const rounds = args.rounds ?? (args.quick ? 1 : 4);
@@ -53,18 +52,7 @@ const plan = {
   rounds,
 };
 progress.expect(matrixSteps(plan) + 2);
-let records;
-try {
-  records = await runMatrix({
-    ...plan,
-    durationMs,
-    bytesBudget: args.quick ? 32 * MiB : 256 * MiB,
-    onStep: (label) => progress.begin(label),
-    onError: (label, message) => progress.note(`${label}: failed: ${message}`),
-  });
-} finally {
-  for (const system of systems) await system.close().catch(() => {});
-}
+const records = await runMatrixAndClose({ ...plan, durationMs }, args.quick, progress);
 computeRatios(records);
 const wake = await wakeSuite({
   samples: args.quick ? 30 : 300,

@@ -7,16 +7,14 @@
 
 import { parseArgs } from "./lib/args.ts";
 import { LarderSystem } from "./lib/larder.ts";
-import { errorLine, matrixSteps, runMatrix } from "./lib/matrix.ts";
+import { errorLine, matrixSteps, runMatrixAndClose } from "./lib/matrix.ts";
 import { formatRate } from "./lib/format.ts";
 import { saveResult } from "./lib/program.ts";
 import { Progress } from "./lib/progress.ts";
-import type { ResultRecord } from "./lib/report.ts";
 import { runMeta } from "./lib/results.ts";
 import { printTable, type Row } from "./lib/table.ts";
 import type { Shape, System } from "./lib/workload.ts";
 
-const MiB = 1 << 20;
 const args = parseArgs();
 const durationMs = args.durationMs ?? (args.quick ? 300 : 2000);
 const rounds = args.rounds ?? (args.quick ? 1 : 4);
@@ -39,18 +37,7 @@ const plan = {
   rounds,
 };
 progress.expect(matrixSteps(plan));
-let records: ResultRecord[];
-try {
-  records = await runMatrix({
-    ...plan,
-    durationMs,
-    bytesBudget: args.quick ? 32 * MiB : 256 * MiB,
-    onStep: (label) => progress.begin(label),
-    onError: (label, message) => progress.note(`${label}: failed: ${message}`),
-  });
-} finally {
-  for (const system of systems) await system.close().catch(() => {});
-}
+const records = await runMatrixAndClose({ ...plan, durationMs }, args.quick, progress);
 progress.end();
 
 const [withIds, withoutIds] = systems.map((s) => s.name);

@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import type { ResultRecord } from "./report.ts";
 import { shapeLabel } from "./report.ts";
 import { combine, runWithSamples, type RunResult } from "./runner.ts";
+import type { Progress } from "./progress.ts";
 import { Workload, type ScenarioKind, type Shape, type System } from "./workload.ts";
 
 export interface MatrixOptions {
@@ -89,6 +90,27 @@ export async function runMatrix(options: MatrixOptions): Promise<ResultRecord[]>
   const records: ResultRecord[] = [];
   for (const shape of options.shapes) await measureShape(shape, options, records);
   return records;
+}
+
+/**
+ * runMatrix as the bench programs run it: a byte budget by `--quick`, steps and errors
+ * reported to `progress`, and every system closed after, whatever happened.
+ */
+export async function runMatrixAndClose(
+  options: Omit<MatrixOptions, "bytesBudget" | "onStep" | "onError">,
+  quick: boolean,
+  progress: Progress,
+): Promise<ResultRecord[]> {
+  try {
+    return await runMatrix({
+      ...options,
+      bytesBudget: (quick ? 32 : 256) * 1024 * 1024,
+      onStep: (label) => progress.begin(label),
+      onError: (label, message) => progress.note(`${label}: failed: ${message}`),
+    });
+  } finally {
+    for (const system of options.systems) await system.close().catch(() => {});
+  }
 }
 
 /** One system's state within a shape: its workload (made on first use) and the error that stopped it. */
