@@ -1,5 +1,5 @@
 // Walking MessagePack by its headers alone, without building any value. Two uses:
-// - the server measures a big request body before unpacking it (server/server.ts): it
+// - the server measures a big request body before unpacking it (server/decode.ts): it
 //   finds where the one value ends and counts the values in it, so that trailing bytes
 //   and bodies of millions of tiny values are refused before they cost any memory;
 // - the client reads a batch answer that arrived in many chunks without joining them. A batch

@@ -126,7 +126,7 @@ export const ERRORS: readonly ErrorSpec[] = [
 ];
 
 /**
- * Statuses the HTTP edge answers with before any route runs (server/server.ts, body.ts),
+ * Statuses the HTTP edge answers with before any route runs (server/http-edge.ts, body.ts),
  * besides each code's own: the code they carry, and when. docs/errors.md lists them too.
  */
 export interface EdgeStatus {
