@@ -91,6 +91,11 @@ class Client:
     ``LARDER_TOKEN``. ``environment`` is the default environment of every call (the
     server's own default when None). Thread-safe, and safe to use after ``fork``: a child
     process opens connections of its own.
+
+    Calls that change state carry a request id, so that a call sent again after a broken
+    connection is applied once (``request_ids=False``: not sent again instead). At most
+    ``requests_in_flight_max`` requests are in flight for calls that answer at once; calls
+    made by other threads meanwhile go together as one batch request (``math.inf``: none).
     """
 
     def __init__(
@@ -102,6 +107,8 @@ class Client:
         retry_timeout: float = 5.0,
         answer_timeout: float = 30.0,
         heartbeat_interval: float = 30.0,
+        requests_in_flight_max: float = 4,
+        request_ids: bool = True,
     ):
         if url is None:
             url = os.environ.get("LARDER_URL") or DEFAULT_URL
@@ -111,7 +118,17 @@ class Client:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0) or math.isinf(value):
                 raise InvalidError(f"{option} must be a positive number of seconds, got {value!r}")
         self.environment = _validate_environment(environment)
-        self._transport = Transport(url, token, retry_timeout=retry_timeout, answer_timeout=answer_timeout)
+        if isinstance(requests_in_flight_max, bool) or not isinstance(requests_in_flight_max, (int, float)) or not (requests_in_flight_max >= 1):
+            raise InvalidError(f"requests_in_flight_max must be a number of at least 1 (math.inf: no batching), got {requests_in_flight_max!r}")
+        _flag("request_ids", request_ids)
+        self._transport = Transport(
+            url,
+            token,
+            retry_timeout=retry_timeout,
+            answer_timeout=answer_timeout,
+            requests_in_flight_max=requests_in_flight_max,
+            request_ids=request_ids,
+        )
         self._heartbeat_interval = heartbeat_interval
         self._lock = threading.Lock()
         self._ephemeral: dict = {}  # object id -> kind, kept alive by heartbeats
@@ -687,8 +704,10 @@ class _Wait:
 
     def next(self) -> Optional[float]:
         if self.first:
+            # The first round is one attempt (timeoutMs 0), which answers at once and so may
+            # go in a batch with other threads' calls; the long-polls come after it.
             self.first = False
-            return self.timeout_ms
+            return 0.0
         if self.timeout_ms is None:
             return None
         return max(0.0, (self.deadline - time.monotonic()) * 1000)
