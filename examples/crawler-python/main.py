@@ -3,7 +3,7 @@ Larder server and the synthetic web of examples/crawler.
 
 It starts the synthetic web (node, examples/crawler-python/web.ts) and, unless --url names a
 running one, a Larder server on a temporary folder; then a pool of --workers processes (the
-seed's containers, started before the clock does: warm containers), and runs the seed's
+XX the seed's
 `scrape` with this process as the coordinator.
 """
 
@@ -108,50 +108,85 @@ def cpu_seconds(pid: int, children: bool = True):
         return None
 
 
-def _warm(_):
-    return os.getpid()
+def _worker(tasks, results, threads: int) -> None:
+    """A worker process: runs the spawned calls it receives, each in one of its threads."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="container") as executor:
+        results.send(os.getpid())
+        while True:
+            task = tasks.recv()
+            if task is None:
+                break
+            function, args = task
+            executor.submit(function, *args)
+    results.send("done")
 
 
-class Spawner:
-    """The seed's `crawl_pages.spawn(q, d, urls)`: each worker process gets a share of the URLs."""
+class Workers:
+    """The seed's containers: ``processes`` worker processes of ``threads`` threads each.
 
-    def __init__(self, pool, workers: int):
-        self.pool = pool
-        self.workers = workers
+    ``spawn(function, q, d, urls)`` is the seed's ``crawl_pages.spawn(q, d, urls)``: it splits
+    the URLs into one share per thread at most (none smaller than ``SHARE_MIN``) and sends
+    the shares to the processes in turn; each runs in a thread of its process."""
+
+    SHARE_MIN = 8
+
+    def __init__(self, processes: int, threads: int):
+        ctx = multiprocessing.get_context("fork")
+        self.threads = threads
         self.dispatched = 0
-        self.results = []
+        self.next = 0
+        self.procs, self.tasks, self.results = [], [], []
+        for _ in range(processes):
+            task_r, task_w = ctx.Pipe(duplex=False)
+            result_r, result_w = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_worker, args=(task_r, result_w, threads), daemon=True)
+            proc.start()
+            self.procs.append(proc)
+            self.tasks.append(task_w)
+            self.results.append(result_r)
+        self.pids = [r.recv() for r in self.results]
 
     def __call__(self, function, q, d, urls):
         urls = list(urls)
         if not urls:
             return
         self.dispatched += len(urls)
-        share = -(-len(urls) // self.workers)
-        for start in range(0, len(urls), share):
-            self.results.append(self.pool.apply_async(function, (q, d, urls[start:start + share])))
+        shares = max(1, min(len(self.procs) * self.threads, len(urls) // self.SHARE_MIN))
+        size = -(-len(urls) // shares)
+        for start in range(0, len(urls), size):
+            self.tasks[self.next].send((function, (q, d, urls[start:start + size])))
+            self.next = (self.next + 1) % len(self.procs)
+
+    def wait(self) -> None:
+        """Waits for every spawned call to finish."""
+        for tasks in self.tasks:
+            tasks.send(None)
+        for results in self.results:
+            results.recv()
+        for proc in self.procs:
+            proc.join(30)
 
 
-def run(start_url: str, *, url: str, max_urls: int, workers: int, verbose: bool = False) -> dict:
+def run(start_url: str, *, url: str, max_urls: int, workers: int, threads: int = 32, verbose: bool = False) -> dict:
     """Runs the crawl; returns what it saw."""
     crawler.verbose = verbose
     client = larder.Client(url)
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        pool.map(_warm, range(workers * 4), chunksize=1)
-        pids = [p.pid for p in pool._pool]
-        spawner = Spawner(pool, workers)
-        me = os.getpid()
-        cpu_before = {pid: cpu_seconds(pid, children=pid != me) for pid in pids + [me]}
-        visited, elapsed = crawler.scrape(start_url, spawner, max_urls=max_urls, client=client)
-        for result in spawner.results:
-            result.wait()
-        cpu_after = {pid: cpu_seconds(pid, children=pid != me) for pid in cpu_before}
+    pool = Workers(workers, threads)
+    me = os.getpid()
+    cpu_before = {pid: cpu_seconds(pid, children=False) for pid in pool.pids + [me]}
+    visited, elapsed = crawler.scrape(start_url, pool, max_urls=max_urls, client=client)
+    # The workers' CPU before they exit (it is gone from /proc after).
+    cpu_after = {pid: cpu_seconds(pid, children=False) for pid in pool.pids}
+    pool.wait()
+    cpu_after[me] = cpu_seconds(me, children=False)
     client.close()
     cpu = {}
     if all(v is not None for v in list(cpu_before.values()) + list(cpu_after.values())):
-        cpu["coordinator"] = cpu_after[os.getpid()] - cpu_before[os.getpid()]
-        cpu["workers"] = sum(cpu_after[p] - cpu_before[p] for p in pids)
-    return {"visited": visited, "elapsed": elapsed, "dispatched": spawner.dispatched, "cpu": cpu}
+        cpu["coordinator"] = cpu_after[me] - cpu_before[me]
+        cpu["workers"] = sum(cpu_after[p] - cpu_before[p] for p in pool.pids)
+    return {"visited": visited, "elapsed": elapsed, "dispatched": pool.dispatched, "cpu": cpu}
 
 
 def main(argv=None) -> int:
@@ -159,7 +194,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pages", type=int, default=160000, help="pages in the synthetic web (default 160000: 203,282 URLs)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic web")
     parser.add_argument("--max-urls", type=int, default=1_000_000, help="the seed's max_urls")
-    parser.add_argument("--workers", type=int, default=8, help="worker processes (the seed's containers)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (one per core)")
+    parser.add_argument("--threads", type=int, default=32, help="threads per worker process (the seed's containers)")
     parser.add_argument("--url", help="a running Larder server (default: start one on a temporary folder)")
     parser.add_argument("--check", action="store_true", help="compare the visited set with the graph")
     parser.add_argument("--verbose", action="store_true", help="the seed's per-URL lines")
@@ -171,7 +207,7 @@ def main(argv=None) -> int:
     try:
         server_cpu = cpu_seconds(server.pid) if server else None
         web_cpu = cpu_seconds(web.pid)
-        report = run(web.start_url, url=url, max_urls=args.max_urls, workers=args.workers, verbose=args.verbose)
+        report = run(web.start_url, url=url, max_urls=args.max_urls, workers=args.workers, threads=args.threads, verbose=args.verbose)
         cpu = report["cpu"]
         if server is not None and server_cpu is not None:
             cpu["Larder server"] = cpu_seconds(server.pid) - server_cpu
@@ -180,7 +216,7 @@ def main(argv=None) -> int:
         visited = report["visited"]
         print(
             f"  {len(visited) / report['elapsed']:.0f} URLs/s (the seed's 5 s wait for an empty queue included); "
-            f"{report['dispatched']} URLs dispatched to {args.workers} worker processes"
+            f"{report['dispatched']} URLs dispatched to {args.workers} worker processes of {args.threads} threads"
         )
         if cpu:
             print("  CPU seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
