@@ -16,6 +16,8 @@ import type {
   QueueGetRequest,
   QueueItem,
   QueueNextRequest,
+  QueuePartitionsPage,
+  QueuePartitionsRequest,
   QueuePutRequest,
   QueueStats,
 } from "../proto/backend.ts";
@@ -268,6 +270,10 @@ export class RemoteBackend implements Backend {
   async queueStats(id: string): Promise<QueueStats> {
     const { partitions, items } = await this.call("queueStats", { id });
     return { partitions, items };
+  }
+
+  async queuePartitions(id: string, request: QueuePartitionsRequest): Promise<QueuePartitionsPage> {
+    return this.call("queuePartitions", { id, after: request.after, limit: request.limit });
   }
 
   /** Stops heartbeats and closes every connection; calls still in flight fail with ClosedError. */

@@ -3,7 +3,7 @@
 // ObjectRecord, an absent or `nil` optional field as undefined). An answer that does not
 // fit is the server's fault: INTERNAL, naming the field.
 
-import type { ObjectKind, ObjectRecord } from "../proto/backend.ts";
+import type { ObjectKind, ObjectRecord, PartitionInfo } from "../proto/backend.ts";
 import { CALLS, fieldType, type CallName, type FieldType, type ReplyOf } from "../proto/calls.ts";
 import { InternalError } from "../proto/errors.ts";
 
@@ -38,6 +38,25 @@ function objectFromWire(value: unknown): ObjectRecord {
 
 const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
 
+const absent = (v: unknown): boolean => v === undefined || v === null;
+
+function partitionFromWire(value: unknown): PartitionInfo {
+  const p = value as Record<string, unknown> | null;
+  const ok =
+    typeof p === "object" && p !== null &&
+    (absent(p.partition) || typeof p.partition === "string") &&
+    typeof p.len === "number" &&
+    typeof p.reserved === "number" &&
+    (absent(p.expiresAt) || typeof p.expiresAt === "number");
+  if (!ok) throw malformed("not a partition record { partition?, len, reserved, expiresAt? }");
+  return {
+    partition: absent(p.partition) ? undefined : (p.partition as string),
+    len: p.len as number,
+    reserved: p.reserved as number,
+    expiresAt: absent(p.expiresAt) ? Infinity : (p.expiresAt as number),
+  };
+}
+
 /** Reads one present field of a type, or throws malformed() naming it. */
 const READERS: Partial<Record<FieldType, (value: unknown, field: string) => unknown>> = {
   bin: (v, f) => {
@@ -65,6 +84,10 @@ const READERS: Partial<Record<FieldType, (value: unknown, field: string) => unkn
   "Object[]": (v, f) => {
     if (!Array.isArray(v)) throw malformed(`'${f}' is not an array`);
     return v.map(objectFromWire);
+  },
+  "partitions[]": (v, f) => {
+    if (!Array.isArray(v)) throw malformed(`'${f}' is not an array`);
+    return v.map(partitionFromWire);
   },
   "items[]": (v, f) => {
     const ok = Array.isArray(v) && v.every((i) => i !== null && typeof i === "object" && isBytes(i.value) && typeof i.cursor === "string");

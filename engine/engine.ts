@@ -19,6 +19,8 @@ import type {
   QueueGetRequest,
   QueueItem,
   QueueNextRequest,
+  QueuePartitionsPage,
+  QueuePartitionsRequest,
   QueuePutRequest,
   QueueStats,
 } from "../proto/backend.ts";
@@ -46,6 +48,7 @@ import {
   readU64,
   type ObjectRow,
 } from "./layout.ts";
+import { listPartitions } from "./partitions.ts";
 import { QueueState, type PartitionRegistry } from "./queues.ts";
 import { REQUEST_ID_RETENTION_MS_DEFAULT, RequestLog, type Receipt } from "./requests.ts";
 import type { FolderSync } from "./storage.ts";
@@ -588,6 +591,14 @@ export class LevelEngine implements Backend {
 
   private async queueStatsNow(id: string): Promise<QueueStats> {
     return this.queue(id).stats();
+  }
+
+  queuePartitions(id: string, request: QueuePartitionsRequest): Promise<QueuePartitionsPage> {
+    try {
+      return this.turns.answer(listPartitions(this.core, this.queue(id), request));
+    } catch (err) {
+      return rejected(err);
+    }
   }
 
   // ---- closing ----

@@ -21,12 +21,14 @@ import type {
   QueueItem,
   QueueNextRequest,
   QueuePutRequest,
+  QueuePartitionsPage,
+  QueuePartitionsRequest,
   QueueStats,
 } from "../proto/backend.ts";
 import { AlreadyExistsError, ClosedError, InternalError, InvalidError, LarderError, NotFoundError, QueueFullError, RequestSizeError } from "../proto/errors.ts";
 import { isCanonicalKey } from "../proto/keys.ts";
 import type { Limits } from "../proto/limits.ts";
-import { checkBytes, validateCount, validateEnvironment, validateName, validatePartition, validateTimeout, validateTtl } from "../proto/validate.ts";
+import { checkBytes, validateCount, validateEnvironment, validateName, validatePartition, validatePartitionsPage, validateTimeout, validateTtl } from "../proto/validate.ts";
 import { waitTicket } from "../proto/tickets.ts";
 import { setLongTimeout, type LongTimer } from "../proto/timer.ts";
 import { makePool, transaction, type TransactionOptions } from "./db.ts";
@@ -1007,6 +1009,38 @@ export class PostgresEngine implements Backend {
     );
     if (rows[0]!.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
     return { partitions: rows[0]!.partitions, items: rows[0]!.items };
+  }
+
+  /**
+   * A page of partition rows in key order (bytea compares as bytes: UTF-8 order, the
+   * default partition's empty key first), by the rows' primary key, never the items.
+   */
+  async queuePartitions(id: string, request: QueuePartitionsRequest): Promise<QueuePartitionsPage> {
+    this.checkId("queue", id);
+    const { limit, after } = validatePartitionsPage(request, this.limits.queuePartitionKeyBytesMax);
+    const now = this.now();
+    const { rows } = await this.tx((client) =>
+      client.query<{ kind: string | null; pkey: Buffer | null; n: number | null; expires_at: number | null }>(
+        `SELECT o.kind, p.pkey, p.tail - p.head AS n, p.expires_at FROM (SELECT $1::text AS id) AS x
+         LEFT JOIN larder_objects o ON o.id = x.id
+         LEFT JOIN LATERAL (
+           SELECT pkey, head, tail, expires_at FROM larder_partitions
+           WHERE queue_id = x.id AND ($2::bytea IS NULL OR pkey > $2) AND tail > head AND expires_at > $3
+           ORDER BY pkey LIMIT $4
+         ) AS p ON true`,
+        [id, after ?? null, now, limit + 1],
+      ),
+    );
+    if (rows[0]!.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
+    const found = rows.filter((r) => r.pkey !== null);
+    const partitions = found.slice(0, limit).map((r) => ({
+      partition: r.pkey!.length === 0 ? undefined : r.pkey!.toString("utf8"),
+      len: Number(r.n),
+      // Reservations are not kept in this backend's partition rows (yet): none can exist.
+      reserved: 0,
+      expiresAt: Number(r.expires_at),
+    }));
+    return { partitions, more: found.length > limit };
   }
 
   // ---- closing ----

@@ -140,6 +140,18 @@ export interface QueueIterateOptions {
   itemPollTimeoutMs?: number;
 }
 
+/** One partition of a queue, as `Queue.partitions()` yields it. */
+export interface QueuePartitionInfo {
+  /** undefined: the default partition */
+  partition: string | undefined;
+  /** items in it, reserved ones included */
+  len: number;
+  /** of which reserved now */
+  reserved: number;
+  /** when it expires if nothing more is put (the store's clock); undefined: never (Infinity TTL) */
+  expiresAt: Date | undefined;
+}
+
 export interface Queue<T = unknown> extends Handle {
   /** The same as `id` (Modal's JavaScript name). */
   readonly queueId: string;
@@ -150,6 +162,11 @@ export interface Queue<T = unknown> extends Handle {
   len(options?: QueueLenOptions): Promise<number>;
   clear(options?: QueueClearOptions): Promise<void>;
   iterate(options?: QueueIterateOptions): AsyncIterableIterator<T>;
+  /**
+   * The partitions that hold items (or were put to and have not expired), in partition-key
+   * order (UTF-8 bytes, the default partition first), streamed in pages.
+   */
+  partitions(): AsyncIterableIterator<QueuePartitionInfo>;
 }
 
 export interface Store {

@@ -114,6 +114,34 @@ export interface QueueItem {
   cursor: string;
 }
 
+/** `queuePartitions`: one page of a queue's partitions in key order. */
+export interface QueuePartitionsRequest {
+  /**
+   * The partition key to start after (exclusive): the last `partition` of the page before,
+   * `""` for the default partition. Undefined starts at the first, the default partition.
+   */
+  after?: string;
+  /** partitions per page, at least 1 (the backend may return fewer) */
+  limit: number;
+}
+
+export interface PartitionInfo {
+  /** undefined: the default partition */
+  partition: string | undefined;
+  /** items in it, reserved ones included */
+  len: number;
+  /** of which reserved now */
+  reserved: number;
+  /** ms on the store's clock when it expires if nothing more is put; Infinity: never */
+  expiresAt: number;
+}
+
+export interface QueuePartitionsPage {
+  partitions: PartitionInfo[];
+  /** false when the listing reached the last partition */
+  more: boolean;
+}
+
 export interface QueueStats {
   partitions: number;
   items: number;
@@ -168,6 +196,12 @@ export interface Backend {
   /** Reads without removing: items after the cursor, in FIFO order. */
   queueNext(id: string, request: QueueNextRequest): Promise<QueueItem[]>;
   queueStats(id: string): Promise<QueueStats>;
+  /**
+   * A page of the queue's partitions that hold items (or were put to and have not
+   * expired), in partition-key order (UTF-8 bytes, the default partition first), read
+   * from partition records without a scan of the items.
+   */
+  queuePartitions(id: string, request: QueuePartitionsRequest): Promise<QueuePartitionsPage>;
 
   close(): Promise<void>;
 }

@@ -33,7 +33,7 @@
 //   store's limits.
 
 import type { Limits } from "./limits.ts";
-import type { LookupMode, ObjectKind, ObjectRecord, QueueItem } from "./backend.ts";
+import type { LookupMode, ObjectKind, ObjectRecord, PartitionInfo, QueueItem } from "./backend.ts";
 import { BATCH_BYTES_MAX, PROTOCOL_PREFIX, WAIT_IDS_MAX, WAIT_ID_LENGTH_MAX } from "./wire.ts";
 
 /** The wire types of envelope fields, in docs/protocol.md's words. */
@@ -55,6 +55,8 @@ export interface FieldTypes {
   "Object[]": ObjectRecord[];
   /** `[{ value: bin, cursor: str }, …]` */
   "items[]": QueueItem[];
+  /** `[{ partition?: str, len: int, reserved: int, expiresAt?: float }, …]`; read into PartitionInfo (expiresAt absent: Infinity) */
+  "partitions[]": PartitionInfo[];
   /** `[[startMs: float, putItems: int, gotItems: int], …]` */
   "counts[]": Array<[number, number, number]>;
 }
@@ -238,6 +240,12 @@ export const CALLS = {
     path: "/queue/stats",
     request: { id: "str" },
     reply: { partitions: "int", items: "int" },
+  },
+  queuePartitions: {
+    ...READ,
+    path: "/queue/partitions",
+    request: { id: "str", after: "str?", limit: "int" },
+    reply: { partitions: "partitions[]", more: "bool" },
   },
 } as const satisfies Record<string, CallSpec>;
 

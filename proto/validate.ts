@@ -78,6 +78,30 @@ export function validatePartition(partition: unknown, bytesMax: number): Buffer 
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * A page of `queuePartitions` holds at most this many partitions, whatever `limit` asks:
+ * about 100 bytes each on the wire (a 64-byte key and three numbers), so about 100 KB.
+ */
+export const PARTITIONS_PAGE_MAX = 1_000;
+
+/**
+ * A `queuePartitions` request: its `limit` (capped at PARTITIONS_PAGE_MAX) and the
+ * partition key to start after, as bytes. `after: ""` names the default partition (whose
+ * key is empty), so a page can start after it; absent starts before it.
+ */
+export function validatePartitionsPage(request: unknown, bytesMax: number): { limit: number; after: Buffer | undefined } {
+  if (request === null || typeof request !== "object") throw new InvalidError("queuePartitions takes a request object");
+  const r = request as { limit?: unknown; after?: unknown };
+  const limit = Math.min(validateCount("limit", r.limit, 1), PARTITIONS_PAGE_MAX);
+  const after = r.after;
+  if (after === undefined || after === null) return { limit, after: undefined };
+  if (typeof after !== "string") throw new InvalidError(`after must be a partition key (a string), got ${typeof after}`);
+  if (!after.isWellFormed()) throw loneSurrogate("after");
+  const bytes = Buffer.from(after, "utf8");
+  if (bytes.length > bytesMax) throw new InvalidError(`after must be a partition key of at most ${bytesMax} UTF-8 bytes, got ${bytes.length}`);
+  return { limit, after: bytes };
+}
+
 
 /** `timeoutMs`: undefined waits without limit, 0 is one attempt, a positive value waits that long. */
 export function validateTimeout(name: string, value: unknown, absent = "wait forever"): number | undefined {

@@ -8,7 +8,7 @@
 // again when it sees the decoded arguments.
 
 import { checkRequestId, type Engine } from "../engine/index.ts";
-import type { CallOptions } from "../proto/backend.ts";
+import type { CallOptions, PartitionInfo } from "../proto/backend.ts";
 import { ClosedError, InternalError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
 import { CALLS, CALL_NAMES, CONTROL_CALLS, ROUTES, isRetrySafe, mayWait, type CallName, type CallSpec, type DecodedRequestOf, type RouteName } from "../proto/calls.ts";
@@ -198,7 +198,19 @@ const handlers: { [N in CallName]: Handler<N> } = {
     const stats = await ctx.engine.queueStats(r.id);
     return { partitions: stats.partitions, items: stats.items };
   },
+  async queuePartitions(ctx, r) {
+    const page = await ctx.engine.queuePartitions(r.id, { after: r.after, limit: r.limit });
+    return { partitions: page.partitions.map(partitionToWire), more: page.more };
+  },
 };
+
+/** A partition as `queue/partitions` sends it: `partition` absent for the default, `expiresAt` absent for never. */
+function partitionToWire(p: PartitionInfo): Record<string, unknown> {
+  const wire: Record<string, unknown> = { len: p.len, reserved: p.reserved };
+  if (p.partition !== undefined) wire.partition = p.partition;
+  if (p.expiresAt !== Infinity) wire.expiresAt = p.expiresAt;
+  return wire;
+}
 
 /** The protocol's own routes read their envelopes themselves. */
 const decodeCounters = e.decoder(CONTROL_CALLS.queueCounters.request);

@@ -21,6 +21,7 @@ import type {
   QueueGetOptions,
   QueueIterateOptions,
   QueueLenOptions,
+  QueuePartitionInfo,
   QueuePutOptions,
   QueueService,
   Store,
@@ -68,6 +69,8 @@ const RENAMED: Record<string, string> = {
 const DICT_PAGE_ENTRIES = 512;
 /** Items per page when iterating a queue without removing. */
 const QUEUE_PAGE_ITEMS = 256;
+/** Partitions per page of `partitions()`. */
+const PARTITIONS_PAGE = 500;
 
 export interface StoreContext {
   readonly backend: Backend;
@@ -520,6 +523,22 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
       } else if (Date.now() >= deadline) {
         return;
       }
+      this.ensureOpen();
+    }
+  }
+
+  async *partitions(): AsyncIterableIterator<QueuePartitionInfo> {
+    this.ensureOpen();
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.backend.queuePartitions(this.id, { limit: PARTITIONS_PAGE, ...(after === undefined ? {} : { after }) });
+      for (const p of page.partitions) {
+        yield { partition: p.partition, len: p.len, reserved: p.reserved, expiresAt: p.expiresAt === Infinity ? undefined : new Date(p.expiresAt) };
+      }
+      const last = page.partitions[page.partitions.length - 1];
+      if (!page.more || last === undefined) return;
+      // The default partition's key is empty: "" starts after it.
+      after = last.partition ?? "";
       this.ensureOpen();
     }
   }

@@ -14,7 +14,7 @@ import {
 } from "./args.ts";
 import { confirm, YES_OPTION } from "./confirm.ts";
 import { CONNECTION_OPTIONS, withConnection } from "./connection.ts";
-import { textOf, toJsonLine, toJson } from "./format.ts";
+import { jsonTimestamp, tableTimestamp, textOf, toJsonLine, toJson } from "./format.ts";
 import type { Group } from "./help.ts";
 import { createCommand, deleteCommand, describe, JSON_OPTION, listColumns, lookupQueue, NAME_ARGUMENT, environmentOf } from "./objects.ts";
 import { renderTable } from "./table.ts";
@@ -182,8 +182,44 @@ const clear: Command = {
   },
 };
 
+const partitions: Command = {
+  path: "queue partitions",
+  summary: "List the partitions of a queue with their lengths, reserved counts and expiry.",
+  description:
+    "In partition-key order (UTF-8 bytes), the default partition first. Length counts the items,\n" +
+    "reserved ones included; Reserved counts those reserved now; Expires at is when the partition\n" +
+    "expires if nothing more is put (never: an Infinity TTL). --json prints an array of\n" +
+    "{ partition (null for the default), len, reserved, expires_at (null for never) }.",
+  positionals: [NAME_ARGUMENT("queue")],
+  options: { ...JSON_OPTION, ...CONNECTION_OPTIONS },
+  run: (args, io) =>
+    withConnection(args, io, async ({ store }) => {
+      const json = booleanOption(args, "json");
+      const queue = await lookupQueue(store, args.positionals["NAME"]!);
+      const rows = [];
+      for await (const p of queue.partitions()) rows.push(p);
+      if (json) {
+        const objects = rows.map((p) => ({
+          partition: p.partition ?? null,
+          len: p.len,
+          reserved: p.reserved,
+          expires_at: p.expiresAt === undefined ? null : jsonTimestamp(p.expiresAt),
+        }));
+        await io.out(toJson(objects) + "\n");
+      } else {
+        const table = rows.map((p) => [
+          p.partition ?? "(default)",
+          String(p.len),
+          String(p.reserved),
+          p.expiresAt === undefined ? "never" : tableTimestamp(p.expiresAt),
+        ]);
+        await io.out(renderTable(["Partition", "Length", "Reserved", "Expires at"], table));
+      }
+    }),
+};
+
 export const QUEUE_GROUP: Group = {
   name: "queue",
   summary: "Manage Larder Queues and inspect their contents.",
-  commands: [list, createCommand("queue"), put, peek, len, clear, deleteCommand("queue")],
+  commands: [list, createCommand("queue"), put, peek, len, partitions, clear, deleteCommand("queue")],
 };

@@ -295,6 +295,36 @@ describe("larder queue", () => {
     expect(rows.find((r) => r["name"] === "counted")).toMatchObject({ partitions: 3, total_size: 6, created_by: null });
   });
 
+  test("partitions lists each partition in key order with length, reserved and expiry; --json", SLOW, async () => {
+    const q = await store.queues.fromName("parted", { createIfMissing: true });
+    await q.putMany([1, 2, 3]);
+    await q.putMany([4, 5], { partition: "zeta", partitionTtlMs: Infinity });
+    // Wide characters: the table's columns still line up (string-width).
+    await q.put(6, { partition: "日本" });
+    await q.put(7, { partition: "alpha" });
+
+    let res = await run(["queue", "partitions", "parted"]);
+    const lines = res.stdout.trimEnd().split("\n");
+    expect(lines[1]).toMatch(/ Partition .+ Length .+ Reserved .+ Expires at /);
+    const body = lines.slice(3, -1);
+    expect(body.map((l) => l.split("│")[1]!.trim())).toEqual(["(default)", "alpha", "zeta", "日本"]);
+    expect(body[0]).toMatch(/│ 3 +│ 0 +│ \d{4}-\d\d-\d\d \d\d:\d\d/);
+    expect(body[2]).toMatch(/│ 2 +│ 0 +│ never /);
+    // Every line is as wide as the rule above it, in terminal columns.
+    const { default: stringWidth } = await import("string-width");
+    expect(new Set(lines.map((l) => stringWidth(l))).size).toBe(1);
+
+    res = await run(["queue", "partitions", "parted", "--json"]);
+    const rows = JSON.parse(res.stdout) as Array<Record<string, unknown>>;
+    expect(rows.map((r) => r["partition"])).toEqual([null, "alpha", "zeta", "日本"]);
+    expect(rows[0]).toMatchObject({ len: 3, reserved: 0 });
+    expect(rows[0]!["expires_at"]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d$/);
+    expect(rows[2]).toEqual({ partition: "zeta", len: 2, reserved: 0, expires_at: null });
+
+    res = await run(["queue", "partitions", "no-such-queue"], 1);
+    expect(res.stderr).toMatch(/^error: NOT_FOUND: /);
+  });
+
   test("conflicting flags are usage errors", SLOW, async () => {
     await run(["queue", "create", "flags"]);
     let res = await run(["queue", "len", "flags", "-p", "a", "--total"], 2);

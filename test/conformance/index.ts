@@ -32,6 +32,7 @@ import { queueIterateSuite } from "./queue-iterate.ts";
 import { queueLenClearSuite } from "./queue-len-clear.ts";
 import { queueLimitsSuite } from "./queue-limits.ts";
 import { queueModelSuite } from "./queue-model.ts";
+import { queuePartitionsSuite } from "./queue-partitions.ts";
 
 export type { FactoryOptions, Harness, Supports } from "./harness.ts";
 
@@ -55,6 +56,7 @@ const SUITES: Array<(h: Harness) => void> = [
   queueLenClearSuite,
   queueIterateSuite,
   queueModelSuite,
+  queuePartitionsSuite,
   lifecycleSuite,
   eventLoopSuite,
   errorsSuite,

@@ -75,6 +75,11 @@ describe("the table of calls", () => {
     expect(checkReply("dictLen", { len: 4 })).toEqual({ len: 4 });
     const object = { id: "di-1", kind: "dict", name: null, environment: "main", createdAt: 1, ephemeral: true };
     expect(checkReply("getObjectById", { object })).toEqual({ object: { ...object, name: undefined, entryTtlMs: undefined } });
+    // A partition's absent key is the default partition, its absent expiry never.
+    expect(checkReply("queuePartitions", { partitions: [{ len: 2, reserved: 1 }, { partition: "p", len: 1, reserved: 0, expiresAt: 5 }], more: true })).toEqual({
+      partitions: [{ partition: undefined, len: 2, reserved: 1, expiresAt: Infinity }, { partition: "p", len: 1, reserved: 0, expiresAt: 5 }],
+      more: true,
+    });
     const misfits: Array<[Parameters<typeof checkReply>[0], Record<string, unknown>]> = [
       ["dictGet", { value: "x" }],
       ["dictLen", {}],
@@ -83,6 +88,9 @@ describe("the table of calls", () => {
       ["queueGet", { values: [new Uint8Array(1), 2] }],
       ["queueNext", { items: [{ value: new Uint8Array(1) }] }],
       ["listObjects", { objects: [{ id: "x" }] }],
+      ["queuePartitions", { partitions: [{ len: 1 }], more: false }],
+      ["queuePartitions", { partitions: [{ partition: 7, len: 1, reserved: 0 }], more: false }],
+      ["queuePartitions", { partitions: [], more: "no" }],
     ];
     for (const [name, reply] of misfits) expect(() => checkReply(name, reply), name).toThrow(InternalError);
   });

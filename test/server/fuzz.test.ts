@@ -141,6 +141,7 @@ describe("HTTP fuzz: random bodies to every route", () => {
       queueClear: { ...q, partition: "p" },
       queueNext: { ...q, limit: 10, pollTimeoutMs: 0 },
       queueStats: { ...q },
+      queuePartitions: { ...q, limit: 10 },
       batch: { calls: [[ROUTES.dictLen, d], [ROUTES.queueGet, { ...q, n: 1, timeoutMs: 0 }]] },
     };
     return { ...templates[route] };
