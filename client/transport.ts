@@ -27,7 +27,7 @@ import {
 } from "../proto/errors.ts";
 import { loneSurrogate } from "../proto/validate.ts";
 import { ROUTES, carriesRequestId, isRetrySafe, mayWait, type RouteName } from "../proto/calls.ts";
-import { WAIT_IDS_MAX, MSGPACK_TYPE, isMap, packBatch, packEnvelope } from "../proto/wire.ts";
+import { HEALTH_PATH, WAIT_IDS_MAX, MSGPACK_TYPE, isMap, packBatch, packEnvelope } from "../proto/wire.ts";
 import { ConnectionFailure, NOT_SENT_CODES, ServerUnavailable, abortReason } from "./failures.ts";
 import { ReplyHandler, errorFromAnswer, type Reply } from "./reply-handler.ts";
 
@@ -73,6 +73,8 @@ const HEADERS_TIMEOUT_MS = 300_000;
  */
 const WAIT_CANCEL_GRACE_MS = 2_000;
 const RETRY_DELAY_FIRST_MS = 50;
+/** A retry goes no later than the server's retention less a quarter of it, or less this: the way there. */
+const RETENTION_MARGIN_MS_MAX = 5_000;
 const RETRY_DELAY_MAX_MS = 1_000;
 
 /**
@@ -157,6 +159,11 @@ export class Transport {
   private readonly answering = new Set<Promise<unknown>>();
   /** Waits to cancel, sent together (a store closing cancels all its waits at once). */
   private cancels: Array<{ id: string; drop: () => void }> = [];
+  /**
+   * The server's requestIdRetentionMs (GET /v1/health), learnt before the first retry of a
+   * call with a request id; Infinity from a server that does not say (it keeps no records).
+   */
+  private retentionMs: number | undefined;
 
   constructor(url: string, private readonly options: TransportOptions) {
     const { origin, basePath } = parseServerUrl(url);
@@ -196,6 +203,7 @@ export class Transport {
       this.ensureOpen();
       if (signal?.aborted) throw abortReason(signal);
       try {
+        if (sent.retry === true) await this.checkRetention(route, started);
         return await (waits ? this.attempt(pool, route, body, requestSignal, waitId) : this.send(route, body));
       } catch (err) {
         if (signal?.aborted) throw abortReason(signal);
@@ -228,6 +236,43 @@ export class Transport {
         if (waits) body = packEnvelope(waitLeft(sent, Date.now() - started));
       }
     }
+  }
+
+  /**
+   * A retry must reach the server while it still keeps the record of the first attempt,
+   * which it applied at the earliest when the call `started`: a retry later than the
+   * server's retention (less a margin for the way there) could run the call again. So the
+   * retention is asked for once, and past it the call fails as one that may or may not have
+   * taken effect. A health check that fails is a round that did nothing (retried).
+   */
+  private async checkRetention(route: RouteName, started: number): Promise<void> {
+    this.retentionMs ??= await this.askRetention();
+    const retention = this.retentionMs;
+    if (Date.now() <= started + retention - Math.min(retention / 4, RETENTION_MARGIN_MS_MAX)) return;
+    throw new UnavailableError(
+      `${route} could not be sent again within the server's requestIdRetentionMs (${retention} ms) of its first attempt; ` +
+        `the call may or may not have taken effect`,
+    );
+  }
+
+  private async askRetention(): Promise<number> {
+    let status: number;
+    let answer: string;
+    try {
+      const res = await this.pool.request({ path: this.basePath + HEALTH_PATH, method: "GET", headersTimeout: this.options.answerTimeoutMs });
+      status = res.statusCode;
+      answer = await res.body.text();
+    } catch (err) {
+      throw new ServerUnavailable(`could not ask the Larder server for its requestIdRetentionMs: ${(err as Error).message}`, { cause: err });
+    }
+    if (status !== 200) throw new ServerUnavailable(`the Larder server's health answered ${status}`);
+    let ms: unknown;
+    try {
+      ms = (JSON.parse(answer) as { requestIdRetentionMs?: unknown }).requestIdRetentionMs;
+    } catch {
+      ms = undefined;
+    }
+    return typeof ms === "number" && ms > 0 ? ms : Infinity;
   }
 
   private finalError(route: RouteName, err: unknown): LarderError {

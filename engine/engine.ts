@@ -130,6 +130,7 @@ export class LevelEngine implements Backend {
   readonly limits: Limits;
   readonly environment: string;
   readonly appliesRequestIds = true;
+  readonly requestIdRetentionMs: number;
   private readonly core: Core;
   private readonly gc: Collector;
   private readonly sweeper: Sweeper;
@@ -150,9 +151,8 @@ export class LevelEngine implements Backend {
     this.gc = new Collector(this.core);
     this.sweeper = new Sweeper(this.core, (dataNum) => this.dictsByData.get(dataNum), this.partitions);
     this.core.sweepDue = () => this.sweeper.sweepDue();
-    this.requests = new RequestLog(this.core, settings.requestIdRetentionMs ?? REQUEST_ID_RETENTION_MS_DEFAULT, (message, err) =>
-      console.error(message, err),
-    );
+    this.requestIdRetentionMs = settings.requestIdRetentionMs ?? REQUEST_ID_RETENTION_MS_DEFAULT;
+    this.requests = new RequestLog(this.core, this.requestIdRetentionMs, (message, err) => console.error(message, err));
   }
 
   /** Loads the catalog and partition rows (never the data itself) and starts the background work. */
@@ -272,7 +272,7 @@ export class LevelEngine implements Backend {
     switch (request.mode) {
       case "lookup":
       case "createIfMissing":
-        if (existing) return this.existing(existing, entryTtlMs);
+        if (existing) return this.existing(existing, entryTtlMs, receipt);
         if (request.mode === "lookup") {
           throw new NotFoundError(`${label(kind)} '${name}' not found in environment '${environment}'`);
         }
@@ -285,14 +285,18 @@ export class LevelEngine implements Backend {
     }
   }
 
-  private async existing(obj: StoredObject, entryTtlMs: number | undefined): Promise<ObjectRecord> {
+  private async existing(obj: StoredObject, entryTtlMs: number | undefined, receipt: Receipt | undefined): Promise<ObjectRecord> {
     if (obj.dict && entryTtlMs !== undefined && entryTtlMs !== obj.dict.entryTtlMs) {
       // A new entryTtlMs applies from now on: to entries written or read after this call.
       obj.row = { ...obj.row, entryTtlMs: entryTtlMs === Infinity ? null : entryTtlMs };
       obj.dict.entryTtlMs = entryTtlMs === Infinity ? undefined : entryTtlMs;
       const batch = this.core.batch();
       batch.put(objectKey(obj.num), encodeObjectRow(obj.row));
+      // A change like any other: a retry must not set this ttl again over a newer one.
+      const record = toRecord(obj.row);
+      receipt?.(batch, record);
       await batch.done;
+      return record;
     } else if (obj.created) {
       await obj.created.readable;
     }
@@ -539,7 +543,7 @@ export class LevelEngine implements Backend {
 
   queuePut(id: string, values: Uint8Array[], request: QueuePutRequest, call?: CallOptions): Promise<void> {
     try {
-      return this.turns.answer(this.requests.run(call, (receipt) => this.queue(id).put(values, request, receipt)));
+      return this.turns.answer(this.requests.run(call, (receipt) => this.queue(id).put(values, request, receipt), request.signal));
     } catch (err) {
       return rejected(err);
     }
@@ -547,7 +551,7 @@ export class LevelEngine implements Backend {
 
   queueGet(id: string, n: number, request: QueueGetRequest, call?: CallOptions): Promise<Uint8Array[]> {
     try {
-      return this.turns.answer(this.requests.run(call, (receipt) => this.queue(id).get(n, request, receipt)));
+      return this.turns.answer(this.requests.run(call, (receipt) => this.queue(id).get(n, request, receipt), request.signal));
     } catch (err) {
       return rejected(err);
     }

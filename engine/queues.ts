@@ -601,19 +601,20 @@ export class QueueState {
         throw new InvalidError("Partition must be null when requesting to clear all.");
       }
       const batch = this.core.batch();
-      for (const p of [...this.partitions.values()]) {
-        this.clearPartition(p, batch);
-        this.settle(p);
-      }
+      const cleared = [...this.partitions.values()];
+      for (const p of cleared) this.clearPartition(p, batch);
+      // The record goes into the batch before waiters are served: a throw there must not
+      // leave the clear written without it (a retry would clear again).
       receipt?.(batch, undefined);
+      for (const p of cleared) this.settle(p);
       return batch.done;
     }
     const { existing } = this.lookup(request.partition);
     if (!existing) return;
     const batch = this.core.batch();
     this.clearPartition(existing, batch);
-    this.settle(existing);
     receipt?.(batch, undefined);
+    this.settle(existing);
     return batch.done;
   }
 

@@ -13,12 +13,15 @@
 // - While an attempt runs, another attempt with its id waits for it and then answers
 //   with its outcome, or runs itself if the first changed nothing; after it, its outcome
 //   stays in memory for a moment (RECENT_MS), for an attempt that took the long way round.
-//   Later retries are marked as such by the client (`retry`) and look the id up on disk:
-//   a first attempt never pays for a read.
+// - Any other attempt looks its id up on disk, a first attempt too: it may arrive after its
+//   own retry (held up in a proxy, or read late by a busy server) and must not run again.
+//   The lookup is a synchronous LevelDB get of a key that is almost never there, which the
+//   memtable and the bloom filters of the tables answer without reading a block
+//   (bench/request-ids.ts measures it with the rest of the ids' cost).
 //
 // Records are kept for `retentionMs` on the store's clock and then pruned by age.
 
-import { InternalError, InvalidError, LarderError } from "../proto/errors.ts";
+import { ClosedError, InternalError, InvalidError, LarderError } from "../proto/errors.ts";
 import { packEnvelope, unpackEnvelope } from "../proto/wire.ts";
 import type { CallOptions } from "../proto/backend.ts";
 import type { Batch } from "./commit.ts";
@@ -90,37 +93,47 @@ export class RequestLog {
    * Runs `apply` once per request id: `apply` gets a receipt to call in the batch of its
    * change (or undefined without an id). A retry of an applied id gets the first outcome.
    */
-  run<T>(call: CallOptions | undefined, apply: (receipt: Receipt | undefined) => Promise<T>): Promise<T> {
+  run<T>(call: CallOptions | undefined, apply: (receipt: Receipt | undefined) => Promise<T>, signal?: AbortSignal): Promise<T> {
     // Without an id (the embedded store), nothing is added to the call, not even a promise.
     if (call === undefined || call.requestId === undefined || call.requestId === null) return apply(undefined);
-    return this.runOnce(call, apply);
+    return this.runOnce(call, apply, signal);
   }
 
-  private async runOnce<T>(call: CallOptions, apply: (receipt: Receipt | undefined) => Promise<T>): Promise<T> {
+  /**
+   * `signal` is the call's own (a wait's): a retry waiting for its first attempt to settle
+   * stops waiting when it is aborted, as the call would.
+   */
+  private async runOnce<T>(call: CallOptions, apply: (receipt: Receipt | undefined) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     const id = checkRequestId(call.requestId);
-    let looked = call.retry !== true;
     for (;;) {
       const known = this.attempts.get(id);
-      if (known && known.settled && Date.now() - known.settledAt >= RECENT_MS) {
+      if (known === undefined) break;
+      if (known.settled && Date.now() - known.settledAt >= RECENT_MS) {
         // Kept past its moment because nothing evicted it since: the disk has the record.
         this.attempts.delete(id);
-      } else if (known) {
-        // An attempt still running: its outcome may be set (its change is in a batch) but
-        // not durable yet, and its batch may still fail. Wait for it.
-        if (!known.settled) {
-          await known.done?.catch(() => {});
-          continue;
-        }
-        if (known.outcome) return known.outcome.value as T;
-        // It changed nothing: this attempt runs the call itself.
-        this.attempts.delete(id);
+        break;
       }
-      if (looked) break;
-      looked = true;
-      const stored = await this.lookup(id);
-      if (stored) return stored.value as T;
+      // An attempt still running: its outcome may be set (its change is in a batch) but
+      // not durable yet, and its batch may still fail. Wait for it.
+      if (!known.settled) {
+        await settledOrAborted(known.done, signal);
+        continue;
+      }
+      if (known.outcome) return this.replay(call, known.outcome.value as T);
+      // It changed nothing (or its batch failed, whose record the disk may still hold).
+      this.attempts.delete(id);
+      break;
     }
+    // Synchronous from here to the attempt's registration: no other attempt can slip in.
+    const stored = this.lookup(id);
+    if (stored) return this.replay(call, stored.value as T);
     return this.attempt(id, apply);
+  }
+
+  /** The outcome of an earlier attempt, answered again; the call is marked so (CallOptions.replayed). */
+  private replay<T>(call: CallOptions, value: T): T {
+    call.replayed = true;
+    return value;
   }
 
   private attempt<T>(id: string, apply: (receipt: Receipt | undefined) => Promise<T>): Promise<T> {
@@ -176,8 +189,8 @@ export class RequestLog {
   }
 
   /** The recorded outcome of an applied id, from disk. */
-  private async lookup(id: string): Promise<{ value: unknown } | undefined> {
-    const raw = await this.core.db.get(requestKey(id));
+  private lookup(id: string): { value: unknown } | undefined {
+    const raw = this.core.db.getSync(requestKey(id));
     if (raw === undefined) return undefined;
     const { outcome } = decodeRequestRecord(raw);
     const envelope = unpackEnvelope(outcome) as { o?: unknown } | undefined;
@@ -225,4 +238,22 @@ export class RequestLog {
     clearInterval(this.timer);
     await this.pruning;
   }
+}
+
+const noop = (): void => {};
+
+/** Resolves when `done` settles; rejects as a cancelled wait does if `signal` aborts first. */
+function settledOrAborted(done: Promise<unknown> | undefined, signal: AbortSignal | undefined): Promise<void> {
+  const settled = done === undefined ? Promise.resolve() : done.then(noop, noop);
+  if (signal === undefined) return settled;
+  const cancelled = (): ClosedError => new ClosedError("the wait was cancelled: its handle or store was closed");
+  if (signal.aborted) return Promise.reject(cancelled());
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => reject(cancelled());
+    signal.addEventListener("abort", onAbort, { once: true });
+    void settled.then(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    });
+  });
 }

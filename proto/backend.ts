@@ -155,8 +155,13 @@ export interface QueueStats {
 export interface CallOptions {
   /** The client's id of the call, the same for its retries; 1 to 64 of [A-Za-z0-9_-]. */
   requestId?: string;
-  /** True on a retry: the engine looks the id up on disk. */
+  /** True on a retry (the engine looks every id up, retry or not: a first attempt may come late). */
   retry?: boolean;
+  /**
+   * Set by the engine when it answered with the outcome of an earlier attempt of this id
+   * rather than running the call: the server then does not count its items again.
+   */
+  replayed?: boolean;
 }
 
 export interface Backend {
@@ -165,6 +170,8 @@ export interface Backend {
    * A server on a backend without it cannot answer a retry of a call that changes state.
    */
   readonly appliesRequestIds?: boolean;
+  /** How long the record of an applied request id is kept, when it applies them (GET /v1/health tells clients). */
+  readonly requestIdRetentionMs?: number;
 
   getObject(kind: ObjectKind, request: GetObjectRequest, call?: CallOptions): Promise<ObjectRecord>;
   getObjectById(kind: ObjectKind, id: string): Promise<ObjectRecord>;

@@ -127,7 +127,10 @@ export class HttpEdge {
     if (engine instanceof RecoveringEngine && engine.recovering) {
       throw new UnavailableError("the server is reopening its store after a storage failure");
     }
-    sendJson(req, res, 200, { status: "ok", version: PACKAGE_VERSION }, this.core.isClosing);
+    // A client caps its retries of a call with a request id by the retention (docs/protocol.md, Retries).
+    const retention = engine.appliesRequestIds === true ? engine.requestIdRetentionMs : undefined;
+    const body = retention === undefined ? { status: "ok", version: PACKAGE_VERSION } : { status: "ok", version: PACKAGE_VERSION, requestIdRetentionMs: retention };
+    sendJson(req, res, 200, body, this.core.isClosing);
   }
 
   /**

@@ -30,6 +30,7 @@ export class RecoveringEngine implements Engine {
   readonly environment: string;
   /** Every engine it opens is a LevelEngine. */
   readonly appliesRequestIds = true;
+  readonly requestIdRetentionMs: number | undefined;
   private current: Engine;
   /** Set from the failure until the reopened engine takes over. */
   private down: { cause: unknown } | undefined;
@@ -59,6 +60,7 @@ export class RecoveringEngine implements Engine {
     this.current = first;
     this.limits = first.limits;
     this.environment = first.environment;
+    this.requestIdRetentionMs = first.requestIdRetentionMs;
   }
 
   static async open(options: EngineOptions, log: RecoveryLog): Promise<RecoveringEngine> {

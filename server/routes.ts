@@ -166,7 +166,8 @@ const handlers: { [N in CallName]: Handler<N> } = {
       if (err instanceof ClosedError && ctx.closing()) throw new UnavailableError("the server is shutting down; nothing was written");
       throw err;
     }
-    ctx.counters.put(r.id, r.values.length);
+    // A retry answered with its first attempt's outcome put nothing now: counted once.
+    if (call?.replayed !== true) ctx.counters.put(r.id, r.values.length);
     return EMPTY;
   },
   async queueGet(ctx, r, call) {
@@ -178,7 +179,7 @@ const handlers: { [N in CallName]: Handler<N> } = {
       ticket: timeoutMs === 0 ? undefined : ctx.waitTicket(),
     };
     const values = await releasedEmpty(ctx, ctx.engine.queueGet(r.id, r.n, request, call), []);
-    ctx.counters.got(r.id, values.length);
+    if (call?.replayed !== true) ctx.counters.got(r.id, values.length);
     return { values };
   },
   async queueLen(ctx, r) {

@@ -92,7 +92,7 @@ describe("/v1/health", () => {
     const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
     const server = await startServer({ memory: true, port: 0 });
     try {
-      expect(await (await fetch(`${server.url}/v1/health`)).json()).toEqual({ status: "ok", version });
+      expect(await (await fetch(`${server.url}/v1/health`)).json()).toEqual({ status: "ok", version, requestIdRetentionMs: 60_000 });
     } finally {
       await server.close();
     }

@@ -118,3 +118,31 @@ describe("calls through a network that cuts answers", () => {
     expect(run.failures.every((err) => err instanceof UnavailableError && /may or may not have taken effect/.test(err.message))).toBe(true);
   });
 });
+
+describe("retries and the server's retention of request ids", () => {
+  it("a call is not sent again past the server's requestIdRetentionMs, even within retryTimeoutMs", { timeout: 60_000 }, async () => {
+    // Seen failing before the client asked for the retention: its retries went on for
+    // retryTimeoutMs, the server had pruned the first attempt's record, and the put was
+    // applied again (len 2 or more), resolving as if once.
+    const server = await startServer({ memory: true, port: 0, requestIdRetentionMs: 1_000 });
+    cleanups.push(() => server.close());
+    const health = (await (await fetch(`${server.url}/v1/health`)).json()) as Record<string, unknown>;
+    expect(health.requestIdRetentionMs).toBe(1_000);
+    const cutter = await proxy(server.url, cleanups as Array<() => Promise<void>>);
+    const store = await connect(cutter.url, { retryTimeoutMs: 20_000 });
+    cleanups.push(() => store.close());
+    const q = await store.queues.fromName<string>("jobs", { createIfMissing: true });
+    // Every answer is cut for 3 s: the put is applied, and no answer (health's neither) comes back.
+    cutter.cutAnswers = 1;
+    const put = q.put("once").then(
+      () => "resolved",
+      (err: unknown) => err,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    cutter.cutAnswers = 0;
+    const outcome = await put;
+    expect(outcome).toBeInstanceOf(UnavailableError);
+    expect((outcome as Error).message).toMatch(/requestIdRetentionMs .*may or may not have taken effect/);
+    expect(await q.len()).toBe(1);
+  });
+});

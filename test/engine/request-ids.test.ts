@@ -5,9 +5,10 @@
 // applying every attempt): a second put of the items, a second get taking the next items,
 // written: false, NOT_FOUND, ALREADY_EXISTS.
 
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { openEngine, type Engine, type EngineOptions } from "../../engine/index.ts";
-import { InvalidError, NotFoundError } from "../../proto/errors.ts";
+import { ClosedError, InternalError, InvalidError, NotFoundError } from "../../proto/errors.ts";
+import { QueueState } from "../../engine/queues.ts";
 import { encodeKey } from "../../proto/keys.ts";
 import { ManualClock } from "../support/clock.ts";
 import { tempFolder } from "../support/remote-store.ts";
@@ -166,5 +167,88 @@ describe("request ids", () => {
     }
     expect(await engine.queueLen(q, {})).toBe(0);
     await expect(openEngine({ memory: true, requestIdRetentionMs: 0 })).rejects.toBeInstanceOf(InvalidError);
+  });
+});
+
+describe("request ids: edge cases", () => {
+  it("a first attempt that arrives after its own retry, after a restart, is not run again", async () => {
+    // Seen failing before a first attempt looked its id up on disk: the late first attempt
+    // added its items a second time (len 2).
+    const path = await folder();
+    let engine = await opened({ path });
+    const q = await queueOf(engine);
+    const d = await dictOf(engine);
+    await engine.queuePut(q, [bytes("a")], { timeoutMs: 0 }, { requestId: "late-1", retry: true });
+    await engine.dictPut(d, encodeKey("k"), bytes("1"), true, { requestId: "late-2", retry: true });
+    await engine.close();
+    engine = await opened({ path });
+    await engine.queuePut(q, [bytes("a")], { timeoutMs: 0 }, { requestId: "late-1" });
+    expect(await engine.queueLen(q, {})).toBe(1);
+    // And it answers what the retry did (written: true), not what running again would (false).
+    expect(await engine.dictPut(d, encodeKey("k"), bytes("1"), true, { requestId: "late-2" })).toBe(true);
+  });
+
+  it("a first attempt that arrives after its retry and 10,000 other calls is not run again", async () => {
+    // Seen failing as above: past the in-memory cap the late first attempt ran (len 2).
+    const engine = await opened({ memory: true });
+    const q = await queueOf(engine);
+    const d = await dictOf(engine);
+    await engine.queuePut(q, [bytes("a")], { timeoutMs: 0 }, { requestId: "late-3", retry: true });
+    await Promise.all(Array.from({ length: 10_001 }, (_, i) => engine.dictPut(d, encodeKey(i), bytes("v"), false, { requestId: `other-${i}` })));
+    await engine.queuePut(q, [bytes("a")], { timeoutMs: 0 }, { requestId: "late-3" });
+    expect(await engine.queueLen(q, {})).toBe(1);
+  });
+
+  it("a queue clear records its id even when serving the waiters after it throws", async () => {
+    // Seen failing with the record written after the waiters were served: the clear was
+    // written without its record, and its retry cleared the item put since (len 0).
+    const engine = await opened({ path: await folder() });
+    const q = await queueOf(engine);
+    await engine.queuePut(q, [bytes("old")], { timeoutMs: 0 });
+    const settle = vi.spyOn(QueueState.prototype as unknown as { settle(): void }, "settle").mockImplementationOnce(() => {
+      throw new InternalError("injected: serving waiters failed");
+    });
+    await expect(engine.queueClear(q, {}, { requestId: "clear-2" })).rejects.toBeInstanceOf(InternalError);
+    settle.mockRestore();
+    await engine.queuePut(q, [bytes("new")], { timeoutMs: 0 });
+    await engine.queueClear(q, {}, { requestId: "clear-2", retry: true });
+    expect(await engine.queueLen(q, {})).toBe(1);
+  });
+
+  it("a retry waiting for its first attempt stops when its own wait is cancelled", async () => {
+    // Seen failing: the retry ignored its signal and answered the first attempt's item.
+    const engine = await opened({ memory: true });
+    const q = await queueOf(engine);
+    const first = engine.queueGet(q, 1, { timeoutMs: 30_000 }, { requestId: "wait-2" });
+    const cancel = new AbortController();
+    const retry = engine.queueGet(q, 1, { timeoutMs: 30_000, signal: cancel.signal }, { requestId: "wait-2", retry: true });
+    const retried = retry.then(text, (err: unknown) => err);
+    await new Promise((resolve) => setImmediate(resolve));
+    cancel.abort();
+    await engine.queuePut(q, [bytes("x")], { timeoutMs: 0 });
+    expect(await retried).toBeInstanceOf(ClosedError);
+    expect(text(await first)).toEqual(["x"]);
+  });
+
+  it("a retried getObject that changed a dict's entryTtlMs does not set it again over a newer one", async () => {
+    // Seen failing without a record of the change: the retry set 1,000 again over 5,000.
+    const engine = await opened({ path: await folder() });
+    await dictOf(engine);
+    const changed = await engine.getObject("dict", { name: "d", mode: "lookup", entryTtlMs: 1_000 }, { requestId: "ttl-1" });
+    expect(changed.entryTtlMs).toBe(1_000);
+    await engine.getObject("dict", { name: "d", mode: "lookup", entryTtlMs: 5_000 });
+    const again = await engine.getObject("dict", { name: "d", mode: "lookup", entryTtlMs: 1_000 }, { requestId: "ttl-1", retry: true });
+    expect(again.entryTtlMs).toBe(1_000);
+    expect((await engine.getObject("dict", { name: "d", mode: "lookup" })).entryTtlMs).toBe(5_000);
+  });
+
+  it("marks a call answered from an earlier attempt as replayed, and only that one", async () => {
+    const engine = await opened({ memory: true });
+    const q = await queueOf(engine);
+    const first = { requestId: "rep-1" };
+    const retry = { requestId: "rep-1", retry: true };
+    await engine.queuePut(q, [bytes("a")], { timeoutMs: 0 }, first);
+    await engine.queuePut(q, [bytes("a")], { timeoutMs: 0 }, retry);
+    expect([(first as { replayed?: boolean }).replayed, (retry as { replayed?: boolean }).replayed]).toEqual([undefined, true]);
   });
 });

@@ -50,6 +50,23 @@ describe("queue/counters", () => {
     expect(history.reduce((sum, [, , got]) => sum + got, 0)).toBe(22);
   });
 
+  it("counts a retried put or get once: its retry is answered from the first attempt", async () => {
+    // Seen failing before the engine marked replayed answers: putItems 4, gotItems 2.
+    const q = await store.queues.fromName("retried", { createIfMissing: true });
+    const id = (await q.info()).id;
+    const call = async (route: string, envelope: Record<string, unknown>): Promise<Record<string, unknown>> => {
+      const res = await fetch(`${server.url}${route}`, { method: "POST", headers: { "content-type": MSGPACK_TYPE }, body: packEnvelope(envelope) });
+      expect(res.status).toBe(200);
+      return unpackEnvelope(new Uint8Array(await res.arrayBuffer())) as Record<string, unknown>;
+    };
+    const items = [new Uint8Array([0xa1, 0x61]), new Uint8Array([0xa1, 0x62])];
+    await call(ROUTES.queuePut, { id, values: items, timeoutMs: 0, requestId: "count-put-1" });
+    await call(ROUTES.queuePut, { id, values: items, timeoutMs: 0, requestId: "count-put-1", retry: true });
+    const got = await call(ROUTES.queueGet, { id, n: 1, timeoutMs: 0, requestId: "count-get-1" });
+    expect(await call(ROUTES.queueGet, { id, n: 1, timeoutMs: 0, requestId: "count-get-1", retry: true })).toEqual(got);
+    expect((await counters(server.url, id)).body).toMatchObject({ putItems: 2, gotItems: 1 });
+  });
+
   it("answers NOT_FOUND for an id that names no queue", async () => {
     const d = await store.dicts.fromName("not-a-queue", { createIfMissing: true });
     for (const id of ["qu-nosuchqueue0000000000000", (await d.info()).id]) {

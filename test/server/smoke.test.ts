@@ -155,7 +155,7 @@ describe("remote store", () => {
     const store = await make({ server: { token: "t" } });
     const res = await request(`${store.url}/v1/health`);
     expect(res.statusCode).toBe(200);
-    expect(await res.body.json()).toEqual({ status: "ok", version: PACKAGE_JSON_VERSION });
+    expect(await res.body.json()).toEqual({ status: "ok", version: PACKAGE_JSON_VERSION, requestIdRetentionMs: 60_000 });
     const post = await request(`${store.url}/v1/health`, { method: "POST" });
     expect(post.statusCode).toBe(405);
     expect(await post.body.json()).toMatchObject({ code: "INVALID" });
