@@ -10,7 +10,22 @@ import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { ClassicLevel } from "classic-level";
 import { afterEach, describe, expect, it } from "vitest";
-import { FORMAT_VERSION, TAG_DICT_ENTRY, TAG_DICT_STATS, VERSION_KEY, decodeDictEntry, decodeDictStats, decodeRun, readU64 } from "../../engine/layout.ts";
+import {
+  FORMAT_VERSION,
+  TAG_DICT_ENTRY,
+  TAG_DICT_STATS,
+  TTL_ENTRY_VALUE,
+  VERSION_KEY,
+  decodeDictEntry,
+  decodeDictStats,
+  decodeRun,
+  encodeRequestRecord,
+  readU64,
+  requestAgeKey,
+  requestKey,
+} from "../../engine/layout.ts";
+import { openEngine } from "../../engine/index.ts";
+import { packEnvelope } from "../../proto/wire.ts";
 import { UPGRADE_KEY, decodeV2Value } from "../../engine/upgrade.ts";
 import { open, type Store } from "../../index.ts";
 import { Packr } from "msgpackr";
@@ -177,6 +192,47 @@ describe("a data folder of format version 2", () => {
     for (const [num, [counted, onDisk]] of after.stats) expect(counted, `dict data ${num}`).toBe(onDisk);
     expect(before.stats.get([...after.stats.keys()][0]!)).toBeDefined();
     await withStore(dir, expectFixtureContents);
+  });
+
+  it("rewrites the values in the records of applied request ids, so that a retry after the upgrade gets format 3", async () => {
+    // Seen failing with the records left as format 2 wrote them (requestRecordsInFormat3
+    // not called): the retries were answered in format 2's bytes, which do not decode.
+    const dir = fixtureCopy();
+    const v2 = new Packr({ structuredClone: true, useBigIntExtension: true });
+    const popped = { title: "Home", at: new Date(Date.UTC(2026, 0, 2)), tags: new Set(["a"]) };
+    const got = [{ title: "Home", n: 1 }, { title: "About", n: 2 }, new Map<unknown, unknown>([[1n, "big"]])];
+    const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: "buffer", valueEncoding: "buffer" });
+    await db.open();
+    const now = Date.now();
+    const records: Array<[string, unknown]> = [
+      ["v2-pop-1", v2.pack(popped)],
+      ["v2-get-1", got.map((value) => v2.pack(value))],
+      ["v2-put-1", undefined],
+      ["v2-put-2", true],
+    ];
+    for (const [id, outcome] of records) {
+      await db.put(requestKey(id), encodeRequestRecord(now, packEnvelope({ o: outcome })));
+      await db.put(requestAgeKey(now, id), TTL_ENTRY_VALUE);
+    }
+    await db.close();
+
+    const engine = await openEngine({ path: dir, ephemeralAtOpen: "keep" });
+    try {
+      const q = (await engine.getObject("queue", { name: "retried", mode: "createIfMissing" })).id;
+      const d = (await engine.getObject("dict", { name: "retried", mode: "createIfMissing" })).id;
+      const key = new Uint8Array([0x01]);
+      const pop = await engine.dictPop(d, key, { requestId: "v2-pop-1", retry: true });
+      expect(decodeValue(pop!)).toStrictEqual(popped);
+      const values = await engine.queueGet(q, 3, { timeoutMs: 0 }, { requestId: "v2-get-1", retry: true });
+      expect(values.map((v) => decodeValue(v))).toStrictEqual(got);
+      // Outcomes without values are kept as they were.
+      await engine.queuePut(q, [encodeValue("x")], { timeoutMs: 0 }, { requestId: "v2-put-1", retry: true });
+      expect(await engine.queueLen(q, {})).toBe(0);
+      expect(await engine.dictPut(d, key, encodeValue(1), true, { requestId: "v2-put-2", retry: true })).toBe(true);
+      expect(await engine.dictLen(d)).toBe(0);
+    } finally {
+      await engine.close();
+    }
   });
 
   it("with a value format 3 cannot hold (one that contains itself) is refused untouched, naming the value", async () => {
