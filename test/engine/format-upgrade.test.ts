@@ -1,5 +1,5 @@
 // A data folder of format version 2 (values as msgpackr records), committed under
-// test/engine/fixtures-format-v2/store, opens with the current release, is upgraded to format 3
+// test/fixtures/format-2, opens with the current release, is upgraded to format 3
 // (engine/upgrade.ts) and reads back exactly what was written (contents.ts), also when the
 // upgrade is SIGKILLed in the middle, several times over.
 
@@ -32,9 +32,9 @@ import { Packr } from "msgpackr";
 import { DeserializationError, InternalError } from "../../proto/errors.ts";
 import { expectError } from "../conformance/expect-error.ts";
 import { decodeValue, encodeValue } from "../../proto/values.ts";
-import { BIG_ITEMS, JOBS, JOBS_TAKEN, KEYED, MANY, VALUES, bigItem, job, manyValue } from "./fixtures-format-v2/contents.ts";
+import { BIG_ITEMS, FIXTURE_TTL_MS, JOBS, JOBS_TAKEN, KEYED, MANY, VALUES, bigItem, job, manyValue } from "../fixtures/format-2-contents.ts";
 
-const FIXTURE = join(import.meta.dirname, "fixtures-format-v2", "store");
+const FIXTURE = join(import.meta.dirname, "..", "fixtures", "format-2");
 const folders: string[] = [];
 
 afterEach(() => {
@@ -232,6 +232,25 @@ describe("a data folder of format version 2", () => {
       expect(await engine.dictLen(d)).toBe(0);
     } finally {
       await engine.close();
+    }
+  });
+
+  it("keeps its names, and the deadlines its entries and partitions were written with", async () => {
+    const dir = fixtureCopy();
+    await withStore(dir, async (store) => {
+      expect((await store.dicts.list()).map((info) => info.name).sort()).toEqual(["cleared", "keyed", "many", "ttl", "values"]);
+      expect((await store.dicts.list({ environment: "other" })).map((info) => info.name)).toEqual(["values"]);
+      expect((await store.queues.list()).map((info) => info.name)).toEqual(["jobs"]);
+    });
+    // Its TTLs are FIXTURE_TTL_MS (100 years) from when it was written: past that, they are gone.
+    const later = await open({ path: dir, clock: { now: () => Date.now() + 2 * FIXTURE_TTL_MS } });
+    try {
+      expect(await collect((await later.dicts.fromName("ttl")).items())).toEqual([]);
+      expect(await collect((await later.queues.fromName("jobs")).iterate({ itemPollTimeoutMs: 0 }))).toEqual([]);
+      const values = await later.dicts.fromName("values");
+      for (const [label, value] of VALUES) expect(await values.get(label), label).toStrictEqual(value);
+    } finally {
+      await later.close();
     }
   });
 
