@@ -13,24 +13,8 @@ The server is ``LARDER_URL`` (default ``http://127.0.0.1:7070``) with ``LARDER_T
 """
 
 from ._core import Client, Dict, DictInfo, ObjectInfo, Queue, QueueInfo, default_client
-from .errors import (
-    AlreadyExistsError,
-    AuthError,
-    ClosedError,
-    DeserializationError,
-    InternalError,
-    InvalidError,
-    KeyError,
-    LarderError,
-    LeaseExpiredError,
-    LockedError,
-    NotFoundError,
-    QueueEmptyError,
-    QueueFullError,
-    RequestSizeError,
-    ResourceExhaustedError,
-    UnavailableError,
-)
+from . import errors as _errors
+from .errors import *  # noqa: F403 - the error classes, listed in errors.__all__
 from .keys import BigInt
 from .values import JSRegExp
 
@@ -46,20 +30,5 @@ __all__ = [
     "BigInt",
     "JSRegExp",
     "default_client",
-    "LarderError",
-    "InvalidError",
-    "NotFoundError",
-    "AlreadyExistsError",
-    "KeyError",
-    "QueueEmptyError",
-    "QueueFullError",
-    "RequestSizeError",
-    "ResourceExhaustedError",
-    "DeserializationError",
-    "AuthError",
-    "LockedError",
-    "ClosedError",
-    "UnavailableError",
-    "LeaseExpiredError",
-    "InternalError",
+    *(name for name in _errors.__all__ if name != "error_from_code"),
 ]

@@ -423,8 +423,11 @@ class _Ephemeral:
         self._environment = environment
         self._handle = None
 
+    def _client_or_default(self) -> Client:
+        return self._client if self._client is not None else default_client()
+
     def _open(self):
-        client = self._client if self._client is not None else default_client()
+        client = self._client_or_default()
         environment = self._environment if self._environment is not None else client.environment
         answer = client._call("getObject", {"kind": self._cls._kind, "environment": environment, "mode": "ephemeral"})
         record = _record(answer)
@@ -443,12 +446,10 @@ class _Ephemeral:
         self._close()
 
     async def __aenter__(self):
-        client = self._client if self._client is not None else default_client()
-        return await _aio.run(client, self._open, False)
+        return await _aio.run(self._client_or_default(), self._open, False)
 
     async def __aexit__(self, *exc):
-        client = self._client if self._client is not None else default_client()
-        await _aio.run(client, self._close, False)
+        await _aio.run(self._client_or_default(), self._close, False)
 
 
 class _Objects:
@@ -460,21 +461,18 @@ class _Objects:
     def _client_for_aio(self) -> Client:
         return default_client()
 
+    def _call(self, route: str, client: Optional[Client], environment_name: Optional[str], **fields) -> dict:
+        """One call on this kind of object in an environment (the client's when None)."""
+        client = client or default_client()
+        environment = _validate_environment(environment_name) or client.environment
+        return client._call(route, {"kind": self._cls._kind, "environment": environment, **fields})
+
     @method
     def create(self, name: str, *, allow_existing: bool = False, environment_name: Optional[str] = None, client: Optional[Client] = None) -> None:
         """Creates a named object; ``AlreadyExistsError`` if the name is taken, unless ``allow_existing``."""
         _validate_name(self._cls._label, name)
-        _flag("allow_existing", allow_existing)
-        client = client or default_client()
-        client._call(
-            "getObject",
-            {
-                "kind": self._cls._kind,
-                "name": name,
-                "environment": _validate_environment(environment_name) or client.environment,
-                "mode": "createIfMissing" if allow_existing else "createFailIfExists",
-            },
-        )
+        mode = "createIfMissing" if _flag("allow_existing", allow_existing) else "createFailIfExists"
+        self._call("getObject", client, environment_name, name=name, mode=mode)
 
     @method
     def list(self, *, max_objects: Optional[int] = None, created_before=None, environment_name: Optional[str] = None, client: Optional[Client] = None):
@@ -489,15 +487,7 @@ class _Objects:
                 raise InvalidError("created_before must be a datetime or an ISO date string")
             before = created_before.timestamp() * 1000
         client = client or default_client()
-        answer = client._call(
-            "listObjects",
-            {
-                "kind": self._cls._kind,
-                "environment": _validate_environment(environment_name) or client.environment,
-                "maxObjects": max_objects,
-                "createdBefore": before,
-            },
-        )
+        answer = self._call("listObjects", client, environment_name, maxObjects=max_objects, createdBefore=before)
         records = answer.get("objects")
         if not isinstance(records, list):
             raise InternalError("malformed answer from the server: 'objects' is not an array")
@@ -509,17 +499,7 @@ class _Objects:
     def delete(self, name: str, *, allow_missing: bool = False, environment_name: Optional[str] = None, client: Optional[Client] = None) -> None:
         """Deletes a named object and everything in it; ``NotFoundError`` unless ``allow_missing``."""
         _validate_name(self._cls._label, name)
-        _flag("allow_missing", allow_missing)
-        client = client or default_client()
-        client._call(
-            "deleteObject",
-            {
-                "kind": self._cls._kind,
-                "name": name,
-                "environment": _validate_environment(environment_name) or client.environment,
-                "allowMissing": allow_missing,
-            },
-        )
+        self._call("deleteObject", client, environment_name, name=name, allowMissing=_flag("allow_missing", allow_missing))
 
 
 class _ObjectsDescriptor:
@@ -732,20 +712,19 @@ class Queue(_Handle):
     _label = "Queue"
     objects = _ObjectsDescriptor()
 
-    def _put(self, encoded: list, block: bool, timeout, partition, partition_ttl) -> None:
+    @staticmethod
+    def _wait_ms(block: bool, timeout, ignored: str) -> Optional[float]:
+        """A put's or get's wait in ms, as its rounds take it: block=False is one attempt."""
         _flag("block", block)
         if not block:
             if timeout is not None:
-                warnings.warn("`timeout` argument is ignored for non-blocking put.", stacklevel=3)
-            timeout_ms = 0.0
-        else:
-            timeout_ms = _timeout_ms("timeout", timeout)
-        ttl_ms = None
-        if partition_ttl is not None:
-            if isinstance(partition_ttl, bool) or not isinstance(partition_ttl, (int, float)) or not (partition_ttl > 0):
-                raise InvalidError(f"partition_ttl must be a positive number of seconds, got {partition_ttl!r}")
-            ttl_ms = partition_ttl * 1000
-        envelope = {"id": self._id(), "values": encoded, "partition": _partition(partition), "partitionTtlMs": ttl_ms}
+                warnings.warn(ignored, stacklevel=4)
+            return 0.0
+        return _timeout_ms("timeout", timeout)
+
+    def _rounds(self, route: str, envelope: dict, timeout_ms: Optional[float]):
+        """The rounds of one wait (docs/protocol.md, Long-polling): sends each and yields its
+        answer and whether the wait has time left; a put's QUEUE_FULL is "no room yet"."""
         wait = _Wait(timeout_ms)
         scope = _aio.current_scope()
         wait_id = None
@@ -759,11 +738,23 @@ class Queue(_Handle):
             envelope["timeoutMs"] = ms
             envelope["waitId"] = wait_id if ms != 0 else None
             try:
-                client._call("queuePut", envelope, retry_until=wait.retry_until, cancel=scope)
-                return
+                answer = client._call(route, envelope, retry_until=wait.retry_until, cancel=scope)
             except QueueFullError:
                 if not wait.more:
                     raise
+                continue
+            yield answer, wait.more
+
+    def _put(self, encoded: list, block: bool, timeout, partition, partition_ttl) -> None:
+        timeout_ms = self._wait_ms(block, timeout, "`timeout` argument is ignored for non-blocking put.")
+        ttl_ms = None
+        if partition_ttl is not None:
+            if isinstance(partition_ttl, bool) or not isinstance(partition_ttl, (int, float)) or not (partition_ttl > 0):
+                raise InvalidError(f"partition_ttl must be a positive number of seconds, got {partition_ttl!r}")
+            ttl_ms = partition_ttl * 1000
+        envelope = {"id": self._id(), "values": encoded, "partition": _partition(partition), "partitionTtlMs": ttl_ms}
+        for _ in self._rounds("queuePut", envelope, timeout_ms):
+            return
 
     @method(waits=_may_wait)
     def put(self, v, block: bool = True, timeout: Optional[float] = None, *, partition: Optional[str] = None, partition_ttl: Optional[float] = None) -> None:
@@ -782,32 +773,15 @@ class Queue(_Handle):
         self._put([encode_value(v) for v in vs], block, timeout, partition, partition_ttl)
 
     def _get(self, n: int, block: bool, timeout, partition) -> list:
-        _flag("block", block)
-        if not block:
-            if timeout is not None:
-                warnings.warn("Timeout is ignored for non-blocking get.", stacklevel=3)
-            timeout_ms = 0.0
-        else:
-            timeout_ms = _timeout_ms("timeout", timeout)
+        timeout_ms = self._wait_ms(block, timeout, "Timeout is ignored for non-blocking get.")
         envelope = {"id": self._id(), "n": n, "partition": _partition(partition)}
-        wait = _Wait(timeout_ms)
-        scope = _aio.current_scope()
-        wait_id = None
-        client = self._c()
-        while True:
-            ms = wait.next()
-            if ms != 0 and wait_id is None:
-                wait_id = wait_ids.new()
-                if scope is not None:
-                    scope.add(wait_id)
-            envelope["timeoutMs"] = ms
-            envelope["waitId"] = wait_id if ms != 0 else None
-            answer = client._call("queueGet", envelope, retry_until=wait.retry_until, cancel=scope)
+        for answer, more in self._rounds("queueGet", envelope, timeout_ms):
             values = answer.get("values")
             if not isinstance(values, list):
                 raise InternalError("malformed answer from the server: 'values' is not an array")
-            if values or not wait.more:
+            if values or not more:
                 return [decode_value(v) for v in values]
+        raise AssertionError("unreachable: the rounds end with an answer")
 
     @method(waits=_may_wait)
     def get(self, block: bool = True, timeout: Optional[float] = None, *, partition: Optional[str] = None) -> Any:

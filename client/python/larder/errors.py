@@ -13,31 +13,20 @@ from __future__ import annotations
 import builtins
 import queue as _queue
 
-__all__ = [
-    "LarderError",
-    "InvalidError",
-    "NotFoundError",
-    "AlreadyExistsError",
-    "KeyError",
-    "QueueEmptyError",
-    "QueueFullError",
-    "RequestSizeError",
-    "ResourceExhaustedError",
-    "DeserializationError",
-    "AuthError",
-    "LockedError",
-    "ClosedError",
-    "UnavailableError",
-    "LeaseExpiredError",
-    "InternalError",
-    "error_from_code",
-]
+
+
+#: Each code's class: the first class defined with it (a subclass of the same code is not it).
+_BY_CODE: dict = {}
 
 
 class LarderError(Exception):
     """Base class of every error Larder raises on purpose. ``code`` is stable; the message is not."""
 
     code = "INTERNAL"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _BY_CODE.setdefault(cls.code, cls)
 
     def __init__(self, message: str | None = None):
         super().__init__(message if message is not None else f"{type(self).__name__} ({self.code})")
@@ -143,26 +132,8 @@ class InternalError(LarderError):
     code = "INTERNAL"
 
 
-_BY_CODE = {
-    cls.code: cls
-    for cls in (
-        InvalidError,
-        NotFoundError,
-        AlreadyExistsError,
-        KeyError,
-        QueueEmptyError,
-        QueueFullError,
-        RequestSizeError,
-        ResourceExhaustedError,
-        DeserializationError,
-        AuthError,
-        LockedError,
-        ClosedError,
-        UnavailableError,
-        LeaseExpiredError,
-        InternalError,
-    )
-}
+#: The classes, in the order of the contract's table; ``from larder.errors import *`` gives them.
+__all__ = ["LarderError", *(cls.__name__ for cls in _BY_CODE.values()), "error_from_code"]
 
 
 def error_from_code(code: str, message: str) -> LarderError:

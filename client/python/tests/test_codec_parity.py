@@ -136,13 +136,17 @@ def _python(expression: str):
     return eval(expression, {"BigInt": BigInt, "JSRegExp": JSRegExp, "datetime": datetime, "array": array})
 
 
+def _same_bytes_both_ways(kind: str, cases, encode, decode):
+    """Each case (Python, TypeScript) encodes to TypeScript's bytes, which decode to a value that encodes back to them."""
+    expected = _typescript(kind, [js for _, js in cases])
+    for (py, js), hexed in zip(cases, expected):
+        assert encode(_python(py)).hex() == hexed, f"{py} / {js}"
+        back = decode(bytes.fromhex(hexed))
+        assert encode(back).hex() == hexed, f"{py} decoded as {back!r} does not encode back"
+
+
 def test_keys_are_the_same_bytes():
-    expected = _typescript("key", [js for _, js in KEYS])
-    for (py, js), hexed in zip(KEYS, expected):
-        key = _python(py)
-        assert encode_key(key).hex() == hexed, f"{py} / {js}"
-        back = decode_key(bytes.fromhex(hexed))
-        assert encode_key(back).hex() == hexed, f"{py} decoded as {back!r} does not encode back"
+    _same_bytes_both_ways("key", KEYS, encode_key, decode_key)
 
 
 def test_key_decoding_gives_python_types():
@@ -166,9 +170,4 @@ def test_common_values_are_the_same_bytes():
 
 @pytest.mark.skipif(_format_version() < 3, reason="value format 3 has not landed: the engine is at format 2")
 def test_format_3_values_are_the_same_bytes():
-    expected = _typescript("value", [js for _, js in VALUES_V3])
-    for (py, js), hexed in zip(VALUES_V3, expected):
-        value = _python(py)
-        assert encode_value(value).hex() == hexed, f"{py} / {js}"
-        back = decode_value(bytes.fromhex(hexed))
-        assert encode_value(back).hex() == hexed, f"{py} decoded as {back!r} does not encode back"
+    _same_bytes_both_ways("value", VALUES_V3, encode_value, decode_value)
