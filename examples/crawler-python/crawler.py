@@ -46,7 +46,8 @@ def find_hrefs(text: str) -> list:
 
 def resolve(base: str, href: str) -> str:
     """``urllib.parse.urldefrag(urllib.parse.urljoin(base, href)).url``, with the common hrefs
-    (absolute, root-relative, relative without dot segments) joined by hand: urljoin costs 5 us."""
+    (absolute, root-relative, relative with leading ``./`` and ``../`` only) joined by hand:
+    urljoin costs 5 us, and a third of the synthetic web's hrefs start with ``../``."""
     href = href.split("#", 1)[0]
     page = base.split("#", 1)[0].split("?", 1)[0]
     slash = page.find("/", page.find("://") + 3) if "://" in page else -1
@@ -57,7 +58,19 @@ def resolve(base: str, href: str) -> str:
         elif href.startswith("/"):
             url = page[:slash] + href
         elif not _SCHEME.match(href):
-            url = page[: page.rindex("/") + 1] + href
+            folder = page[: page.rindex("/") + 1]
+            # Leading "./" and "../" (the synthetic web's "../d7/x.html"): one folder up each,
+            # never above the root; what is left must be a plain relative path, else urljoin.
+            rest = href
+            while rest.startswith(("./", "../")):
+                if rest[1] == "/":
+                    rest = rest[2:]
+                else:
+                    rest = rest[3:]
+                    if len(folder) > slash + 1:
+                        folder = folder[: folder.rindex("/", 0, len(folder) - 1) + 1]
+            if rest and not rest.startswith(("/", "?", ".")):
+                url = folder + rest
     if url is None or "/." in url[8:] or "//" in url[8:] or "\\" in url or " " in url or url[8:].find("/") < 0:
         return urllib.parse.urldefrag(urllib.parse.urljoin(base, href)).url
     return url

@@ -57,7 +57,7 @@ HREFS = [
     "http://h.test/x.html", "http://h.test", "http://h.test:80/x", "HTTP://H.TEST/x", "http://h.test.evil/x",
     "https://h.test/x", "http://h.test/%41", "sp ace.html", "é.html", "a\\b.html", "ftp://h.test/x",
     "../../x.html", "../../../../x/y.html", "./../x.html", "..", "../", "../.", "../a/../b", ".././x", "x/",
-    "mailto:x@y.z", "javascript:void(0)", "/q?x=1&y=2",
+    "mailto:x@y.z", "javascript:void(0)", "/q?x=1&y=2", "../d8/x.html?q=1", "../?q", "./.././x.html", "../.hidden", "../ /x",
 ]
 BASES = ["http://h.test/d/p.html", "http://h.test/", "http://h.test/d/e/?q=1", "http://h.test/a%20b/p", "https://h.test/a/b/c/p", "http://h.test"]
 
