@@ -19,7 +19,9 @@ import type {
   QueuePartitionsPage,
   QueuePartitionsRequest,
   QueuePutRequest,
+  QueueReserveRequest,
   QueueStats,
+  ReservedItem,
 } from "../proto/backend.ts";
 import type { CallName, ReplyOf, RequestOf } from "../proto/calls.ts";
 import { InvalidError, QueueFullError } from "../proto/errors.ts";
@@ -274,6 +276,40 @@ export class RemoteBackend implements Backend {
 
   async queuePartitions(id: string, request: QueuePartitionsRequest): Promise<QueuePartitionsPage> {
     return this.call("queuePartitions", { id, after: request.after, limit: request.limit });
+  }
+
+  /** Long-polls like queueGet until at least one item is reserved or the caller's timeout passes. */
+  async queueReserve(id: string, n: number, request: QueueReserveRequest): Promise<ReservedItem[]> {
+    const wait = new Wait(request.timeoutMs);
+    let waitId: string | undefined;
+    for (;;) {
+      const timeoutMs = wait.next();
+      if (timeoutMs !== 0) waitId ??= newWaitId();
+      const envelope = {
+        id,
+        n,
+        partition: request.partition,
+        timeoutMs,
+        leaseMs: request.leaseMs,
+        maxDeliveries: request.maxDeliveries,
+        deadLetterPartition: request.deadLetterPartition,
+        waitId: timeoutMs === 0 ? undefined : waitId,
+      };
+      const { reservations } = await this.call("queueReserve", envelope, request.signal, wait.retryUntil);
+      if (reservations.length > 0 || !wait.more) return reservations;
+    }
+  }
+
+  async queueAck(id: string, tokens: string[]): Promise<string[]> {
+    return (await this.call("queueAck", { id, tokens })).refused;
+  }
+
+  async queueRelease(id: string, token: string, delayMs: number): Promise<void> {
+    await this.call("queueRelease", { id, token, delayMs });
+  }
+
+  async queueExtend(id: string, token: string, ms: number): Promise<number> {
+    return (await this.call("queueExtend", { id, token, ms })).leaseEndsAt;
   }
 
   /** Stops heartbeats and closes every connection; calls still in flight fail with ClosedError. */

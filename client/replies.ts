@@ -89,6 +89,30 @@ const READERS: Partial<Record<FieldType, (value: unknown, field: string) => unkn
     if (!Array.isArray(v)) throw malformed(`'${f}' is not an array`);
     return v.map(partitionFromWire);
   },
+  "str[]": (v, f) => {
+    if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw malformed(`'${f}' is not an array of str`);
+    return v;
+  },
+  float: (v, f) => {
+    if (typeof v !== "number") throw malformed(`'${f}' is not a number`);
+    return v;
+  },
+  "reservations[]": (v, f) => {
+    const ok =
+      Array.isArray(v) &&
+      v.every(
+        (r) =>
+          r !== null &&
+          typeof r === "object" &&
+          typeof r.token === "string" &&
+          isBytes(r.value) &&
+          typeof r.deliveries === "number" &&
+          typeof r.leaseEndsAt === "number" &&
+          (r.partition === undefined || r.partition === null || typeof r.partition === "string"),
+      );
+    if (!ok) throw malformed(`'${f}' is not an array of { token, value, deliveries, partition, leaseEndsAt }`);
+    return (v as Array<Record<string, unknown>>).map((r) => ({ ...r, partition: r.partition ?? undefined }));
+  },
   "items[]": (v, f) => {
     const ok = Array.isArray(v) && v.every((i) => i !== null && typeof i === "object" && isBytes(i.value) && typeof i.cursor === "string");
     if (!ok) throw malformed(`'${f}' is not an array of { value, cursor }`);

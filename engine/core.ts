@@ -6,6 +6,8 @@ import type { Clock } from "../proto/api.ts";
 import type { Limits } from "../proto/limits.ts";
 import { Committer, type AfterWrite, type Batch, type Db, type Dirty } from "./commit.ts";
 import { NEXT_NUM_KEY, encodeU64 } from "./layout.ts";
+import { LeaseTimer } from "./holds.ts";
+import { backgroundFailed } from "./background.ts";
 
 /** Something holding a decoded run in memory that the cache may ask to let go of. */
 export interface RunHolder {
@@ -58,6 +60,8 @@ const RUN_CACHE_BYTES = 32 * 1024 * 1024;
 export class Core implements Dirty {
   readonly committer: Committer;
   readonly runs = new RunCache(RUN_CACHE_BYTES);
+  /** Ends reservation leases and release delays at their deadlines (engine/holds.ts). */
+  readonly leases: LeaseTimer;
   private next: number;
 
   constructor(
@@ -71,6 +75,10 @@ export class Core implements Dirty {
   ) {
     this.committer = new Committer(db, sync, onFailure, sync ? folder : undefined);
     this.next = nextNum;
+    this.leases = new LeaseTimer(
+      () => this.clock.now(),
+      (err) => backgroundFailed("ending leases", err),
+    );
   }
 
   /** Removes everything whose ttl has passed (set by the engine to its sweeper). */

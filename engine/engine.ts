@@ -22,7 +22,9 @@ import type {
   QueuePartitionsPage,
   QueuePartitionsRequest,
   QueuePutRequest,
+  QueueReserveRequest,
   QueueStats,
+  ReservedItem,
 } from "../proto/backend.ts";
 import { AlreadyExistsError, ClosedError, InvalidError, NotFoundError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
@@ -34,10 +36,14 @@ import { TurnBudget } from "./turns.ts";
 import { Sweeper } from "./expiry.ts";
 import { Collector } from "./gc.ts";
 import {
+  HOLD_PREFIX,
+  MOVED_PREFIX,
   TAG_DICT_STATS,
   TAG_OBJECT,
   TAG_PARTITION,
   decodeDictStats,
+  decodeHold,
+  decodeMoved,
   decodeObjectRow,
   decodePartitionRow,
   dictStatsKey,
@@ -197,6 +203,17 @@ export class LevelEngine implements Backend {
       const keyBytes = Buffer.from(key.subarray(9));
       queue.restore(keyBytes.length === 0 ? undefined : keyBytes.toString("utf8"), keyBytes, decodePartitionRow(value, key));
     }
+    // Reservations (engine/holds.ts): only partitions that hold items have hold records.
+    // Records of partitions that are gone (cleared by a gc marker) are skipped: gc deletes them.
+    for await (const [key, value] of db.iterator({ gte: HOLD_PREFIX, lt: prefixEnd(HOLD_PREFIX) })) {
+      const p = this.partitions.get(readU64(key, 1));
+      if (p) p.queue.reservations.restoreGroup(p, readU64(key, 9), decodeHold(value, key));
+    }
+    for await (const [key, value] of db.iterator({ gte: MOVED_PREFIX, lt: prefixEnd(MOVED_PREFIX) })) {
+      const p = this.partitions.get(readU64(key, 1));
+      if (p) p.queue.reservations.restoreMoved(p, readU64(key, 9), decodeMoved(value, key));
+    }
+    for (const queue of queuesByNum.values()) queue.reservations.finishRestore();
   }
 
   private install(num: number, row: ObjectRow, created: Batch | undefined): StoredObject {
@@ -605,6 +622,38 @@ export class LevelEngine implements Backend {
     }
   }
 
+  queueReserve(id: string, n: number, request: QueueReserveRequest, call?: CallOptions): Promise<ReservedItem[]> {
+    try {
+      return this.turns.answer(this.requests.run(call, (receipt) => this.queue(id).reserve(n, request, receipt)));
+    } catch (err) {
+      return rejected(err);
+    }
+  }
+
+  queueAck(id: string, tokens: string[], call?: CallOptions): Promise<string[]> {
+    try {
+      return this.turns.answer(this.requests.run(call, (receipt) => this.queue(id).reservations.ack(tokens, receipt)));
+    } catch (err) {
+      return rejected(err);
+    }
+  }
+
+  queueRelease(id: string, token: string, delayMs: number, call?: CallOptions): Promise<void> {
+    try {
+      return this.turns.answer(this.requests.run(call, (receipt) => this.queue(id).reservations.release(token, delayMs, receipt)));
+    } catch (err) {
+      return rejected(err);
+    }
+  }
+
+  queueExtend(id: string, token: string, ms: number, call?: CallOptions): Promise<number> {
+    try {
+      return this.turns.answer(this.requests.run(call, (receipt) => this.queue(id).reservations.extend(token, ms, receipt)));
+    } catch (err) {
+      return rejected(err);
+    }
+  }
+
   // ---- closing ----
 
   close(): Promise<void> {
@@ -615,6 +664,7 @@ export class LevelEngine implements Backend {
   private async shutdown(): Promise<void> {
     const closed = new ClosedError("the store was closed");
     for (const obj of this.byId.values()) obj.queue?.end(closed);
+    this.core.leases.stop();
     await this.sweeper.stop();
     await this.requests.stop();
     await this.gc.stop();

@@ -12,7 +12,9 @@ import {
   GARBAGE_PREFIX,
   dictPrefix,
   garbageKey,
+  holdsPrefix,
   itemsPrefix,
+  movedPrefix,
   numOfGarbageKey,
   prefixEnd,
 } from "./layout.ts";
@@ -64,9 +66,10 @@ export class Collector {
   private async run(): Promise<boolean> {
     for (const [num, kind] of this.queue) {
       if (this.stopped) return false;
-      const prefix = kind === GARBAGE_DICT_DATA ? dictPrefix(num) : itemsPrefix(num);
+      // A partition's items, and the reservations and dead-letter records that name them.
+      const prefixes = kind === GARBAGE_DICT_DATA ? [dictPrefix(num)] : [itemsPrefix(num), holdsPrefix(num), movedPrefix(num)];
       try {
-        await this.core.db.clear({ gte: prefix, lt: prefixEnd(prefix) });
+        for (const prefix of prefixes) await this.core.db.clear({ gte: prefix, lt: prefixEnd(prefix) });
         const batch = this.core.batch();
         batch.del(garbageKey(num));
         this.queue.delete(num);

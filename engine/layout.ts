@@ -4,7 +4,7 @@
 // Grammar (tag bytes and value formats are persisted: DO NOT CHANGE; bump FORMAT_VERSION
 // and write a migration instead):
 //
-//   key            = meta | name | object | dict-stats | dict-entry | partition | item | ttl | garbage | request | request-age
+//   key            = meta | name | object | dict-stats | dict-entry | partition | item | hold | moved | ttl | garbage | request | request-age
 //   meta           = 0x00 "v"                     -> u32 FORMAT_VERSION
 //                  | 0x00 "n"                     -> u64 next internal number
 //                  | 0x00 "u"                     -> the last key rewritten, while an upgrade from format 2 runs
@@ -12,9 +12,12 @@
 //   object         = 0x02 u64:num                 -> MessagePack ObjectRow
 //   dict-stats     = 0x03 u64:dataNum             -> u64 entries, u64 bytes
 //   dict-entry     = 0x10 u64:dataNum dict-key    -> 0x00 payload | 0x01 f64:expiresAt payload
-//   partition      = 0x20 u64:queueNum part-key   -> u64 partNum, u64 head, u64 tail, f64 expiresAt, f64 indexedAt, u64 headRun
+//   partition      = 0x20 u64:queueNum part-key   -> u64 partNum, u64 head, u64 tail, f64 expiresAt, f64 indexedAt, u64 headRun [u64 held, u64 reserved]
 //   item           = 0x21 u64:partNum u64:seq     -> run: the items seq, seq+1, ... put by one call
 //   run            = u32:count (u32:length payload){count}
+//   hold           = 0x22 u64:partNum u64:groupNum -> u8:state f64:deadline u32:maxDeliveries u16:dlqLength dlq-key u32:count hold-range{count}
+//   hold-range     = u64:seq u32:count u64:run u32:deliveries u64:owner   (items seq..seq+count-1 of the run at `run`)
+//   moved          = 0x23 u64:partNum u64:seq     -> u32:deliveries u32:count (u64:partNum u64:seq){count}  (a dead-lettered item: its deliveries and where it was before)
 //   ttl            = 0x30 u64:at 0x10 u64:dataNum dict-key   -> 0x00    (a dict entry due at `at`)
 //                  | 0x30 u64:at 0x21 u64:partNum            -> 0x00    (a partition due at `at`)
 //   garbage        = 0x40 u64:num                 -> 0x10 (a dict's old data) | 0x21 (a partition's items)
@@ -28,6 +31,8 @@
 //   payload  = an encoded value (proto/values.ts), as the client sent it
 //   u64      = 8 bytes big-endian, so that byte order is numeric order
 //   f64      = IEEE 754 big-endian; Infinity means never, -1 means no ttl entry
+//   state    = 0 lease (reserved) | 1 delay (released with a delay) | 2 visible (back in the queue, below head)
+//   dlq-key  = the dead-letter partition's UTF-8 key; dlqLength 0xffff means none (and 0 the default partition)
 //   request-id = the client's id of a call, ASCII [A-Za-z0-9_-]{1,64}
 //   outcome  = MessagePack map { o: what the call returned } (o absent for nothing)
 //
@@ -56,6 +61,8 @@ export const TAG_DICT_STATS = 0x03;
 export const TAG_DICT_ENTRY = 0x10;
 export const TAG_PARTITION = 0x20;
 export const TAG_ITEM = 0x21;
+export const TAG_HOLD = 0x22;
+export const TAG_MOVED = 0x23;
 export const TAG_TTL = 0x30;
 export const TAG_GARBAGE = 0x40;
 export const TAG_REQUEST = 0x50;
@@ -229,6 +236,10 @@ export function partitionKey(queueNum: number, partKey: Uint8Array): Buffer {
 }
 
 export interface PartitionRow {
+  /** items below head still in the partition (reserved, delayed or visible again) */
+  held: number;
+  /** of which under a lease or a release delay */
+  reserved: number;
   partNum: number;
   head: number;
   tail: number;
@@ -240,7 +251,12 @@ export interface PartitionRow {
 }
 
 export function encodePartitionRow(row: PartitionRow): Buffer {
-  const buf = Buffer.allocUnsafe(48);
+  // Rows of partitions that never held a reservation keep the 48 bytes of format 3 before reservations.
+  const buf = Buffer.allocUnsafe(row.held === 0 ? 48 : 64);
+  if (row.held !== 0) {
+    writeU64(buf, 48, row.held);
+    writeU64(buf, 56, row.reserved);
+  }
   writeU64(buf, 0, row.partNum);
   writeU64(buf, 8, row.head);
   writeU64(buf, 16, row.tail);
@@ -251,9 +267,11 @@ export function encodePartitionRow(row: PartitionRow): Buffer {
 }
 
 export function decodePartitionRow(buf: Buffer, key?: Uint8Array): PartitionRow {
-  if (buf.length !== 48) throw new CorruptionError(`a partition row of ${buf.length} bytes, expected 48`, atKey(key));
+  if (buf.length !== 48 && buf.length !== 64) throw new CorruptionError(`a partition row of ${buf.length} bytes, expected 48 or 64`, atKey(key));
   const indexedAt = buf.readDoubleBE(32);
   return {
+    held: buf.length === 64 ? readU64(buf, 48) : 0,
+    reserved: buf.length === 64 ? readU64(buf, 56) : 0,
     partNum: readU64(buf, 0),
     head: readU64(buf, 8),
     tail: readU64(buf, 16),
@@ -313,6 +331,135 @@ export function itemKey(partNum: number, seq: number): Buffer {
 
 export function itemsPrefix(partNum: number): Buffer {
   return tagU64(TAG_ITEM, partNum);
+}
+
+// ---- reservations (engine/holds.ts) ----
+
+export const HOLD_PREFIX = Buffer.from([TAG_HOLD]);
+export const MOVED_PREFIX = Buffer.from([TAG_MOVED]);
+
+export function holdKey(partNum: number, groupNum: number): Buffer {
+  const key = tagU64(TAG_HOLD, partNum, 8);
+  writeU64(key, 9, groupNum);
+  return key;
+}
+
+export function holdsPrefix(partNum: number): Buffer {
+  return tagU64(TAG_HOLD, partNum);
+}
+
+export function movedKey(partNum: number, seq: number): Buffer {
+  const key = tagU64(TAG_MOVED, partNum, 8);
+  writeU64(key, 9, seq);
+  return key;
+}
+
+export function movedPrefix(partNum: number): Buffer {
+  return tagU64(TAG_MOVED, partNum);
+}
+
+/** Persisted: DO NOT CHANGE. */
+export const HOLD_LEASE = 0;
+export const HOLD_DELAY = 1;
+export const HOLD_VISIBLE = 2;
+export type HoldState = typeof HOLD_LEASE | typeof HOLD_DELAY | typeof HOLD_VISIBLE;
+
+const NO_DEAD_LETTER = 0xffff;
+const HOLD_HEAD_BYTES = 1 + 8 + 4 + 2 + 4;
+const HOLD_RANGE_BYTES = 8 + 4 + 8 + 4 + 8;
+
+export interface HoldRange {
+  seq: number;
+  count: number;
+  run: number;
+  deliveries: number;
+  owner: number;
+}
+
+export interface HoldRecord {
+  state: HoldState;
+  /** ms on the store's clock; -1 for visible */
+  deadline: number;
+  /** 0: none */
+  maxDeliveries: number;
+  /** undefined: none; "" the default partition */
+  deadLetter: string | undefined;
+  ranges: HoldRange[];
+}
+
+export function encodeHold(record: HoldRecord): Buffer {
+  const dlq = record.deadLetter === undefined ? undefined : Buffer.from(record.deadLetter, "utf8");
+  const out = Buffer.allocUnsafe(HOLD_HEAD_BYTES + (dlq?.length ?? 0) + record.ranges.length * HOLD_RANGE_BYTES);
+  out[0] = record.state;
+  out.writeDoubleBE(record.deadline, 1);
+  out.writeUInt32BE(record.maxDeliveries, 9);
+  out.writeUInt16BE(dlq === undefined ? NO_DEAD_LETTER : dlq.length, 13);
+  let at = 15;
+  if (dlq) {
+    dlq.copy(out, at);
+    at += dlq.length;
+  }
+  out.writeUInt32BE(record.ranges.length, at);
+  at += 4;
+  for (const r of record.ranges) {
+    writeU64(out, at, r.seq);
+    out.writeUInt32BE(r.count, at + 8);
+    writeU64(out, at + 12, r.run);
+    out.writeUInt32BE(r.deliveries, at + 20);
+    writeU64(out, at + 24, r.owner);
+    at += HOLD_RANGE_BYTES;
+  }
+  return out;
+}
+
+export function decodeHold(buf: Buffer, key?: Uint8Array): HoldRecord {
+  const bad = (what: string): CorruptionError => new CorruptionError(`a hold record ${what}`, atKey(key));
+  if (buf.length < HOLD_HEAD_BYTES) throw bad(`of ${buf.length} bytes`);
+  const state = buf[0]!;
+  if (state !== HOLD_LEASE && state !== HOLD_DELAY && state !== HOLD_VISIBLE) throw bad(`with the state ${state}`);
+  const dlqLength = buf.readUInt16BE(13);
+  let at = 15;
+  let deadLetter: string | undefined;
+  if (dlqLength !== NO_DEAD_LETTER) {
+    if (at + dlqLength + 4 > buf.length) throw bad("that ends inside its dead-letter partition");
+    deadLetter = buf.toString("utf8", at, at + dlqLength);
+    at += dlqLength;
+  }
+  const count = buf.readUInt32BE(at);
+  at += 4;
+  if (at + count * HOLD_RANGE_BYTES !== buf.length) throw bad(`of ${buf.length} bytes for ${count} ranges`);
+  const ranges: HoldRange[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    ranges[i] = { seq: readU64(buf, at), count: buf.readUInt32BE(at + 8), run: readU64(buf, at + 12), deliveries: buf.readUInt32BE(at + 20), owner: readU64(buf, at + 24) };
+    at += HOLD_RANGE_BYTES;
+  }
+  return { state: state as HoldState, deadline: buf.readDoubleBE(1), maxDeliveries: buf.readUInt32BE(9), deadLetter, ranges };
+}
+
+export interface MovedRecord {
+  deliveries: number;
+  /** where the item was before, oldest first: [partNum, seq] */
+  origins: Array<[number, number]>;
+}
+
+export function encodeMoved(record: MovedRecord): Buffer {
+  const out = Buffer.allocUnsafe(8 + 16 * record.origins.length);
+  out.writeUInt32BE(record.deliveries, 0);
+  out.writeUInt32BE(record.origins.length, 4);
+  let at = 8;
+  for (const [num, seq] of record.origins) {
+    writeU64(out, at, num);
+    writeU64(out, at + 8, seq);
+    at += 16;
+  }
+  return out;
+}
+
+export function decodeMoved(buf: Buffer, key?: Uint8Array): MovedRecord {
+  if (buf.length < 8 || buf.length !== 8 + 16 * buf.readUInt32BE(4)) throw new CorruptionError(`a moved record of ${buf.length} bytes`, atKey(key));
+  const origins: Array<[number, number]> = [];
+  for (let at = 8; at < buf.length; at += 16) origins.push([readU64(buf, at), readU64(buf, at + 8)]);
+  return { deliveries: buf.readUInt32BE(0), origins };
 }
 
 // ---- ttl index ----

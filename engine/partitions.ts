@@ -14,13 +14,9 @@ import type { Partition, QueueState } from "./queues.ts";
 
 const EMPTY = Buffer.alloc(0);
 
-/** Items of `p` reserved now; 0 until reservations exist in the engine. */
-function reservedOf(_p: Partition): number {
-  return 0;
-}
-
+/** `reserved` is the partition's own count (engine/holds.ts), kept in its row too. */
 function infoOf(p: Partition): PartitionInfo {
-  return { partition: p.name, len: p.count, reserved: reservedOf(p), expiresAt: p.expiresAt };
+  return { partition: p.name, len: p.count, reserved: p.reserved, expiresAt: p.expiresAt };
 }
 
 export async function listPartitions(core: Core, queue: QueueState, request: QueuePartitionsRequest): Promise<QueuePartitionsPage> {

@@ -5,20 +5,22 @@
 // empty partition keeps nothing on disk; its next put starts a new incarnation under a new
 // partition number, so old item keys can never be confused with new ones.
 //
-// Waiting is in memory: blocked getters and putters queue on their partition in arrival
-// order. A put serves waiting getters in the same synchronous step (their removal goes
-// into the same batch as the put), and room made by a get, a clear or an expiry serves
-// waiting putters in order. No polling anywhere.
+// Reserved items stay in their partition below head (engine/holds.ts, engine/reservations.ts):
+// `len` counts them, `get` takes items visible again before those at head. Waiting is in
+// engine/waiters.ts.
 
 import assert from "node:assert/strict";
 import { ClosedError, InternalError, InvalidError, QueueFullError, RequestSizeError, ResourceExhaustedError } from "../proto/errors.ts";
-import type { QueueItem, QueueNextRequest, QueuePutRequest, QueueGetRequest, QueueStats } from "../proto/backend.ts";
+import type { QueueItem, QueueNextRequest, QueuePutRequest, QueueGetRequest, QueueReserveRequest, QueueStats, ReservedItem } from "../proto/backend.ts";
 import { checkBytes, validateCount, validatePartition, validateTimeout, validateTtl } from "../proto/validate.ts";
 import type { Batch, Dirty } from "./commit.ts";
 import type { Core, RunHolder } from "./core.ts";
 import type { Collector } from "./gc.ts";
 import type { Receipt } from "./requests.ts";
-import { TTL_ENTRY_VALUE, deadlineAfter, decodeRun, encodePartitionRow, encodeRun, itemKey, partitionKey, ttlPartitionKey, ttlTime, type PartitionRow } from "./layout.ts";
+import { TTL_ENTRY_VALUE, deadlineAfter, decodeRun, encodePartitionRow, encodeRun, holdKey, itemKey, movedKey, partitionKey, ttlPartitionKey, ttlTime, type MovedRecord, type PartitionRow } from "./layout.ts";
+import type { Group, Held } from "./holds.ts";
+import { insertByTicket, settleWaiter, type GetWaiter, type PutWaiter, type Waiter } from "./waiters.ts";
+import { Reservations } from "./reservations.ts";
 import { CorruptionError, atKey } from "./corruption.ts";
 import { setLongTimeout, type LongTimer } from "../proto/timer.ts";
 
@@ -39,30 +41,6 @@ type PartitionName = string | undefined;
 /** Arrival order of waits, shared by every queue and backend (see WaitOptions.ticket). */
 export { waitTicket } from "../proto/tickets.ts";
 import { waitTicket } from "../proto/tickets.ts";
-
-interface Waiter {
-  /** arrival order: waiters of a partition are served by ticket */
-  ticket: number;
-  done: boolean;
-  timer: LongTimer | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  reject(err: unknown): void;
-}
-
-interface GetWaiter extends Waiter {
-  n: number;
-  /** Records the items taken for it in the batch that takes them (engine/requests.ts). */
-  receipt: Receipt | undefined;
-  resolve(values: Uint8Array[]): void;
-}
-
-interface PutWaiter extends Waiter {
-  values: Uint8Array[];
-  ttlMs: number;
-  receipt: Receipt | undefined;
-  resolve(): void;
-}
 
 /** A run written by a batch that is not durable yet: read from here, and awaited by readers. */
 interface PendingRun {
@@ -97,6 +75,18 @@ export class Partition implements Dirty, RunHolder {
   /** Set while putters wait for room in a partition that expires: its expiry makes room at once. */
   expiryTimer: LongTimer | undefined = undefined;
   readonly watchers = new Set<() => void>();
+  /** Items below head still in the partition, by sequence (in sequence order: only ever added at head). */
+  readonly held = new Map<number, Held>();
+  /** Sequences of held items visible again, ascending: gets and reserves take these first. */
+  visible: number[] = [];
+  /** Held items under a lease or a release delay. */
+  reserved = 0;
+  /** Held items per run record (by its first sequence): a run goes only when none is left. */
+  readonly runRefs = new Map<number, number>();
+  /** Groups holding items of this incarnation. */
+  readonly groups = new Set<Group>();
+  /** Items at or past head that were dead-lettered here, with their deliveries and origins. */
+  readonly moved = new Map<number, MovedRecord>();
 
   constructor(
     readonly queue: QueueState,
@@ -104,8 +94,14 @@ export class Partition implements Dirty, RunHolder {
     readonly keyBytes: Buffer,
   ) {}
 
+  /** Items in the partition, reserved ones included. */
   get count(): number {
-    return this.tail - this.head;
+    return this.tail - this.head + this.held.size;
+  }
+
+  /** Items a get or reserve can take now. */
+  get available(): number {
+    return this.tail - this.head + this.visible.length;
   }
 
   dropCachedRun(): void {
@@ -121,7 +117,7 @@ export class Partition implements Dirty, RunHolder {
   }
 
   row(): PartitionRow {
-    return { partNum: this.num, head: this.head, tail: this.tail, expiresAt: this.expiresAt, indexedAt: this.indexedAt, headRun: this.headRun };
+    return { partNum: this.num, head: this.head, tail: this.tail, expiresAt: this.expiresAt, indexedAt: this.indexedAt, headRun: this.headRun, held: this.held.size, reserved: this.reserved };
   }
 
   flush(batch: Batch): void {
@@ -135,12 +131,6 @@ export class Partition implements Dirty, RunHolder {
     }
     this.queue.maybeDrop(this);
   }
-}
-
-function settleWaiter(w: Waiter): void {
-  w.done = true;
-  w.timer?.clear();
-  if (w.signal && w.onAbort) w.signal.removeEventListener("abort", w.onAbort);
 }
 
 /** A cursor names an item: its partition number, its sequence and the first sequence of its run. */
@@ -177,6 +167,18 @@ function checkItems(values: unknown, itemBytesMax: number, itemsMax: number): Ui
   return values as Uint8Array[];
 }
 
+/** Where `value` goes in the ascending `list`: the index of the first element not below it. */
+export function sortedIndex(list: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export class QueueState {
   readonly partitions = new Map<PartitionName, Partition>();
   /** partitions holding at least one item */
@@ -186,14 +188,19 @@ export class QueueState {
   /** a lower bound on the earliest expiry among live partitions */
   private minExpiry = Infinity;
   private endedBy: Error | null = null;
+  /** Dead-lettered items still here, by where they were before ("partNum.seq"): an ack of their old reservation is refused. */
+  readonly origins = new Map<string, { p: Partition; seq: number }>();
+  readonly reservations: Reservations;
 
   constructor(
-    private readonly core: Core,
+    readonly core: Core,
     private readonly gc: Collector,
-    private readonly registry: PartitionRegistry,
+    readonly registry: PartitionRegistry,
     readonly num: number,
     readonly label: string,
-  ) {}
+  ) {
+    this.reservations = new Reservations(this);
+  }
 
   // ---- loading ----
 
@@ -211,24 +218,25 @@ export class QueueState {
       throw new CorruptionError(`a partition row with headRun ${p.headRun}, head ${p.head}, tail ${p.tail}`, `${this.label}, partition ${JSON.stringify(name ?? "")}`);
     }
     // Rows are written only for partitions with items; an empty one is left for the next put to overwrite.
-    if (p.count === 0) return;
+    if (p.tail - p.head + row.held === 0) return;
     this.partitions.set(name, p);
     this.registry.set(p.num, p);
+    this.reservations.expectHeld(p, row.held, row.reserved);
     this.live++;
-    this.total += p.count;
+    this.total += p.tail - p.head + row.held;
     this.minExpiry = Math.min(this.minExpiry, p.expiresAt);
   }
 
   // ---- partitions ----
 
-  private lookup(partition: unknown): { name: PartitionName; existing: Partition | undefined } {
+  lookup(partition: unknown): { name: PartitionName; existing: Partition | undefined } {
     const name = partition === undefined || partition === null ? undefined : partition;
     const existing = this.partitions.get(name as PartitionName);
     if (!existing) validatePartition(name, this.core.limits.queuePartitionKeyBytesMax);
     return { name: name as PartitionName, existing };
   }
 
-  private partitionFor(name: PartitionName): Partition {
+  partitionFor(name: PartitionName): Partition {
     let p = this.partitions.get(name);
     if (!p) {
       const keyBytes = name === undefined ? EMPTY : Buffer.from(name, "utf8");
@@ -242,18 +250,19 @@ export class QueueState {
     if (p.count === 0 && !p.persisted && p.idle && this.partitions.get(p.name) === p) this.partitions.delete(p.name);
   }
 
-  private ensureLive(): void {
+  ensureLive(): void {
     if (this.endedBy) throw this.endedBy;
   }
 
   // ---- item movement ----
 
-  private append(p: Partition, values: Uint8Array[], ttlMs: number): Batch {
+  /** `force`: a dead-letter move, which no partition limit may refuse (nothing is dropped for lack of room). */
+  append(p: Partition, values: Uint8Array[], ttlMs: number, force = false): Batch {
     if (p.count === 0) {
       const max = this.core.limits.queuePartitionsMax;
       // Partitions past their ttl do not count, even if nothing has noticed yet.
-      if (this.live >= max) this.expireAllDue(this.core.now());
-      if (this.live >= max) {
+      if (this.live >= max && !force) this.expireAllDue(this.core.now());
+      if (this.live >= max && !force) {
         throw new ResourceExhaustedError(`${this.label} already has ${this.live} partitions, the limit (queuePartitionsMax ${max})`);
       }
       p.num = this.core.allocate();
@@ -310,7 +319,7 @@ export class QueueState {
   }
 
   /** The run whose first sequence is `first`, or undefined if there is none. */
-  private loadRun(p: Partition, first: number): LoadedRun | undefined {
+  loadRun(p: Partition, first: number): LoadedRun | undefined {
     const pending = p.pending.get(first);
     if (pending) return pending;
     if (p.cached?.first === first) {
@@ -329,38 +338,112 @@ export class QueueState {
     return { values, batch: undefined };
   }
 
-  private runAt(p: Partition, first: number): LoadedRun {
+  runAt(p: Partition, first: number): LoadedRun {
     const run = this.loadRun(p, first);
     if (!run) throw new CorruptionError(`no run record at seq ${first}, inside the partition's [headRun, tail) = [${p.headRun}, ${p.tail})`, `${this.label}, ${atKey(itemKey(p.num, first))}`);
     return run;
   }
 
+  /**
+   * Takes up to n items for a get: those visible again first (they are below head), then
+   * from head. They leave the partition in `batch`.
+   */
   private take(p: Partition, n: number, batch: Batch): Uint8Array[] {
-    const k = Math.min(n, p.count);
-    const out: Uint8Array[] = new Array(k);
-    let i = 0;
-    while (i < k) {
-      const run = this.runAt(p, p.headRun).values;
-      const offset = p.head - p.headRun;
-      const m = Math.min(k - i, run.length - offset);
-      for (let j = 0; j < m; j++) out[i++] = run[offset + j]!;
-      p.head += m;
-      if (p.head === p.headRun + run.length) {
-        // The whole run is taken: its record goes.
-        batch.del(itemKey(p.num, p.headRun));
-        if (p.cached?.first === p.headRun) this.uncache(p);
-        p.headRun = p.head;
-      }
+    const out: Uint8Array[] = [];
+    while (out.length < n && p.visible.length > 0) {
+      const h = p.held.get(p.visible[0]!)!;
+      out.push(this.valueOf(p, h.seq, h.run));
+      this.finishHeld(p, h, batch);
     }
-    this.total -= k;
-    assert(p.headRun <= p.head && p.head <= p.tail, `${this.label}: headRun ${p.headRun}, head ${p.head}, tail ${p.tail} after taking ${k}`);
-    assert(this.total >= 0, `${this.label}: ${this.total} items in all after taking ${k}`);
-    if (p.count === 0) this.emptied(p, batch);
-    this.core.committer.markDirty(p);
+    if (out.length < n && p.tail > p.head) this.takeFresh(p, n - out.length, batch, out, undefined);
     return out;
   }
 
+  /** The value of item `seq` of the run at `run`. */
+  valueOf(p: Partition, seq: number, run: number): Uint8Array {
+    return this.runAt(p, run).values[seq - run]!;
+  }
+
+  /**
+   * Moves head over up to n items, pushing their values to `out`. With `hold`, each item
+   * stays in the partition, held by it; without, the items leave the partition.
+   */
+  takeFresh(p: Partition, n: number, batch: Batch, out: Uint8Array[], hold: ((seq: number, run: number) => void) | undefined): void {
+    const k = Math.min(n, p.tail - p.head);
+    const countBefore = p.count;
+    let i = 0;
+    while (i < k) {
+      const first = p.headRun;
+      const run = this.runAt(p, first).values;
+      const offset = p.head - first;
+      const m = Math.min(k - i, run.length - offset);
+      for (let j = 0; j < m; j++) out.push(run[offset + j]!);
+      if (hold) {
+        for (let j = 0; j < m; j++) hold(p.head + j, first);
+        p.runRefs.set(first, (p.runRefs.get(first) ?? 0) + m);
+      } else if (p.moved.size > 0) {
+        for (let j = 0; j < m; j++) this.forgetMoved(p, p.head + j, batch);
+      }
+      i += m;
+      p.head += m;
+      if (p.head === first + run.length) {
+        // The whole run is past head: its record goes, unless held items are still in it.
+        if (!p.runRefs.has(first)) batch.del(itemKey(p.num, first));
+        if (p.cached?.first === first) this.uncache(p);
+        p.headRun = p.head;
+      }
+    }
+    if (!hold) this.total -= k;
+    assert(p.headRun <= p.head && p.head <= p.tail, `${this.label}: headRun ${p.headRun}, head ${p.head}, tail ${p.tail} after taking ${k}`);
+    assert(this.total >= 0, `${this.label}: ${this.total} items in all after taking ${k}`);
+    assert(p.count === countBefore - (hold ? 0 : k), `${this.label}: ${p.count} items after taking ${k} of ${countBefore}`);
+    if (p.count === 0) this.emptied(p, batch);
+    this.core.committer.markDirty(p);
+  }
+
+  /** A held item leaves the partition (acked, got, dropped, dead-lettered away) in `batch`. */
+  finishHeld(p: Partition, h: Held, batch: Batch): void {
+    const group = h.group;
+    group.items.delete(h.seq);
+    this.core.committer.markDirty(group);
+    if (group.items.size === 0) p.groups.delete(group);
+    p.held.delete(h.seq);
+    if (group.holding) {
+      p.reserved--;
+    } else {
+      const at = sortedIndex(p.visible, h.seq);
+      assert(p.visible[at] === h.seq, `${this.label}: visible item ${h.seq} not in the visible list`);
+      p.visible.splice(at, 1);
+    }
+    const refs = p.runRefs.get(h.run)! - 1;
+    if (refs > 0) {
+      p.runRefs.set(h.run, refs);
+    } else {
+      p.runRefs.delete(h.run);
+      // A run wholly below head goes with its last held item.
+      if (h.run < p.headRun) {
+        batch.del(itemKey(p.num, h.run));
+        if (p.cached?.first === h.run) this.uncache(p);
+      }
+    }
+    if (p.moved.size > 0) this.forgetMoved(p, h.seq, batch);
+    this.total--;
+    assert(p.reserved >= 0 && this.total >= 0, `${this.label}: reserved ${p.reserved}, total ${this.total} after an item left`);
+    if (p.count === 0) this.emptied(p, batch);
+    this.core.committer.markDirty(p);
+  }
+
+  /** Drops the dead-letter record of an item that leaves the partition. */
+  private forgetMoved(p: Partition, seq: number, batch: Batch): void {
+    const record = p.moved.get(seq);
+    if (!record) return;
+    p.moved.delete(seq);
+    batch.del(movedKey(p.num, seq));
+    for (const [num, s] of record.origins) this.origins.delete(`${num}.${s}`);
+  }
+
   private emptied(p: Partition, batch: Batch): void {
+    assert(p.held.size === 0 && p.reserved === 0 && p.visible.length === 0, `${this.label}: an empty partition with held items`);
     this.live--;
     this.registry.delete(p.num);
     if (p.indexedAt !== undefined) batch.del(ttlPartitionKey(p.indexedAt, p.num));
@@ -370,7 +453,7 @@ export class QueueState {
     this.uncache(p);
   }
 
-  private uncache(p: Partition): void {
+  uncache(p: Partition): void {
     p.cached = undefined;
     this.core.runs.forget(p);
   }
@@ -383,17 +466,32 @@ export class QueueState {
         batch.del(itemKey(p.num, first));
         first += length;
       }
+      for (const first of p.runRefs.keys()) if (first < p.headRun) batch.del(itemKey(p.num, first));
+      for (const seq of p.moved.keys()) batch.del(movedKey(p.num, seq));
     } else {
+      // Items, hold and moved records alike, by range (engine/gc.ts).
       this.gc.discardItems(batch, p.num);
     }
+    for (const group of p.groups) {
+      if (group.persisted) batch.del(holdKey(group.partNum, group.num));
+      group.persisted = false;
+      group.items.clear();
+    }
+    for (const record of p.moved.values()) for (const [num, s] of record.origins) this.origins.delete(`${num}.${s}`);
     this.total -= p.count;
     p.head = p.tail;
+    p.held.clear();
+    p.visible = [];
+    p.reserved = 0;
+    p.runRefs.clear();
+    p.groups.clear();
+    p.moved.clear();
     this.emptied(p, batch);
     this.core.committer.markDirty(p);
   }
 
   /** Expired items are never returned: every access checks expiry before it reads. */
-  private expireIfDue(p: Partition, now: number): void {
+  expireIfDue(p: Partition, now: number): void {
     if (p.count > 0 && p.expiresAt <= now) {
       this.clearPartition(p, this.core.batch());
       this.settle(p);
@@ -428,16 +526,22 @@ export class QueueState {
   }
 
   /** Serves waiters while they can be served: getters while items exist, putters while room exists. */
-  private settle(p: Partition): void {
+  settle(p: Partition): void {
     const max = this.core.limits.queuePartitionItemsMax;
     for (;;) {
-      if (p.getters.length > 0 && p.count > 0) {
+      if (p.getters.length > 0 && p.available > 0) {
         const w = p.getters.shift()!;
         settleWaiter(w);
         const batch = this.core.batch();
-        const values = this.take(p, w.n, batch);
-        w.receipt?.(batch, values);
-        batch.done.then(() => w.resolve(values), (err) => w.reject(err));
+        let taken: Uint8Array[] | ReservedItem[];
+        try {
+          taken = w.lease ? this.reservations.reserveNow(p, w.n, w.lease, batch) : this.take(p, w.n, batch);
+        } catch (err) {
+          w.reject(err);
+          continue;
+        }
+        w.receipt?.(batch, taken);
+        batch.done.then(() => w.resolve(taken), (err) => w.reject(err));
         continue;
       }
       if (p.putters.length > 0 && p.count + p.putters[0]!.values.length <= max) {
@@ -486,11 +590,8 @@ export class QueueState {
     );
   }
 
-  private wait<W extends Waiter>(p: Partition, list: W[], w: W, timeoutMs: number | undefined, onTimeout: () => void): void {
-    // In ticket order: a wait resumed from an earlier round goes back to its place.
-    let at = list.length;
-    while (at > 0 && list[at - 1]!.ticket > w.ticket) at--;
-    list.splice(at, 0, w);
+  wait<W extends Waiter>(p: Partition, list: W[], w: W, timeoutMs: number | undefined, onTimeout: () => void): void {
+    insertByTicket(list, w);
     const leave = (): boolean => {
       if (w.done) return false;
       settleWaiter(w);
@@ -521,6 +622,7 @@ export class QueueState {
 
   async put(values: Uint8Array[], request: QueuePutRequest, receipt?: Receipt): Promise<void> {
     this.ensureLive();
+    this.core.leases.runDue();
     const limits = this.core.limits;
     const { name, existing } = this.lookup(request.partition);
     const ttlMs = validateTtl("partitionTtlMs", request.partitionTtlMs) ?? limits.partitionTtlMs;
@@ -558,11 +660,12 @@ export class QueueState {
   async get(n: number, request: QueueGetRequest, receipt?: Receipt): Promise<Uint8Array[]> {
     this.ensureLive();
     validateCount("n", n, 1);
+    this.core.leases.runDue();
     const { name, existing } = this.lookup(request.partition);
     const timeoutMs = validateTimeout("timeoutMs", request.timeoutMs);
     if (request.signal?.aborted) throw new ClosedError("the wait was cancelled: its handle or store was closed");
     if (existing) this.expireIfDue(existing, this.core.now());
-    if (existing && existing.count > 0) {
+    if (existing && existing.available > 0) {
       const batch = this.core.batch();
       const values = this.take(existing, n, batch);
       receipt?.(batch, values);
@@ -573,13 +676,18 @@ export class QueueState {
     if (timeoutMs === 0) return [];
     const p = existing ?? this.partitionFor(name);
     return new Promise<Uint8Array[]>((resolve, reject) => {
-      const w: GetWaiter = { n, receipt, resolve, reject, ticket: request.ticket ?? waitTicket(), done: false, timer: undefined, signal: request.signal, onAbort: undefined };
+      const w: GetWaiter = { n, receipt, lease: undefined, resolve: resolve as GetWaiter["resolve"], reject, ticket: request.ticket ?? waitTicket(), done: false, timer: undefined, signal: request.signal, onAbort: undefined };
       this.wait(p, p.getters, w, timeoutMs, () => resolve([]));
     });
   }
 
+  reserve(n: number, request: QueueReserveRequest, receipt?: Receipt): Promise<ReservedItem[]> {
+    return this.reservations.reserve(n, request, receipt);
+  }
+
   len(request: { partition?: string; total?: boolean }): number {
     this.ensureLive();
+    this.core.leases.runDue();
     const now = this.core.now();
     if (request.total === true) {
       if (request.partition !== undefined && request.partition !== null) {
@@ -627,6 +735,7 @@ export class QueueState {
     const deadline = Date.now() + pollMs;
     for (;;) {
       this.ensureLive();
+      this.core.leases.runDue();
       const p = this.partitions.get(name);
       if (p) this.expireIfDue(p, this.core.now());
       const { items, batch } = p ? this.peek(p, after, limit) : { items: [], batch: undefined };
@@ -643,14 +752,27 @@ export class QueueState {
   }
 
   private peek(p: Partition, after: Cursor | undefined, limit: number) {
-    // Start after the cursor's item, from its run; or at the head if that item is gone.
-    const resume = after !== undefined && after.num === p.num && after.seq + 1 > p.head;
-    let seq = resume ? after.seq + 1 : p.head;
-    let first = resume ? after.run : p.headRun;
-    if (resume && first < p.headRun) throw notIssued();
+    const resume = after !== undefined && after.num === p.num;
     const items: QueueItem[] = [];
     let batch: Batch | undefined;
     let bytes = 0;
+    // Held items first (they are below head, in their place), then from head.
+    if (p.held.size > 0) {
+      for (const h of p.held.values()) {
+        if (items.length >= limit || bytes >= PEEK_PAGE_BYTES_MAX) return { items, batch };
+        if (resume && h.seq <= after.seq) continue;
+        const run = this.runAt(p, h.run);
+        if (run.batch) batch = run.batch;
+        const value = run.values[h.seq - h.run]!;
+        items.push({ value, cursor: `${p.num}.${h.seq}.${h.run}` });
+        bytes += value.length;
+      }
+    }
+    // Start after the cursor's item, from its run; or at the head if that item is gone.
+    const fromCursor = resume && after.seq + 1 > p.head;
+    let seq = fromCursor ? after.seq + 1 : p.head;
+    let first = fromCursor ? after.run : p.headRun;
+    if (fromCursor && first < p.headRun) throw notIssued();
     while (seq < p.tail && items.length < limit && bytes < PEEK_PAGE_BYTES_MAX) {
       const run = this.loadRun(p, first);
       if (!run) throw notIssued();
@@ -684,6 +806,7 @@ export class QueueState {
 
   stats(): QueueStats {
     this.ensureLive();
+    this.core.leases.runDue();
     this.expireAllDue(this.core.now());
     return { partitions: this.live, items: this.total };
   }

@@ -24,6 +24,7 @@ import type {
   QueuePartitionsPage,
   QueuePartitionsRequest,
   QueueStats,
+  ReservedItem,
 } from "../proto/backend.ts";
 import { AlreadyExistsError, ClosedError, InternalError, InvalidError, LarderError, NotFoundError, QueueFullError, RequestSizeError } from "../proto/errors.ts";
 import { isCanonicalKey } from "../proto/keys.ts";
@@ -117,6 +118,8 @@ function asBuffer(bytes: Uint8Array): Buffer {
 function cancelled(): ClosedError {
   return new ClosedError("the wait was cancelled: its handle or store was closed");
 }
+
+export const RESERVATIONS_UNSUPPORTED = "reservations are not supported on the PostgreSQL backend yet";
 
 function notIssued(): InvalidError {
   return new InvalidError("iterate cursor is not one this server issued");
@@ -992,6 +995,23 @@ export class PostgresEngine implements Backend {
       signal?.addEventListener("abort", done, { once: true });
       w.watchers.add(done);
     });
+  }
+
+  // Reservations (docs/api: "Reliable delivery") are not on this backend yet.
+  async queueReserve(): Promise<ReservedItem[]> {
+    throw new InvalidError(RESERVATIONS_UNSUPPORTED);
+  }
+
+  async queueAck(): Promise<string[]> {
+    throw new InvalidError(RESERVATIONS_UNSUPPORTED);
+  }
+
+  async queueRelease(): Promise<void> {
+    throw new InvalidError(RESERVATIONS_UNSUPPORTED);
+  }
+
+  async queueExtend(): Promise<number> {
+    throw new InvalidError(RESERVATIONS_UNSUPPORTED);
   }
 
   async queueStats(id: string): Promise<QueueStats> {

@@ -152,6 +152,37 @@ export interface QueuePartitionInfo {
   expiresAt: Date | undefined;
 }
 
+/** `reserve(n, options)`: getMany's options plus the lease's (spec, "Reliable delivery"). */
+export interface QueueReserveOptions extends QueueGetOptions {
+  /** Default 30,000 (or limits.leaseMsMax if lower); a positive integer up to leaseMsMax. */
+  leaseMs?: number;
+  /** Once an item has been delivered this many times, a lease that ends without ack dead-letters it. */
+  maxDeliveries?: number;
+  /** Where such an item goes (same queue); without it the item is dropped. Only with maxDeliveries. */
+  deadLetterPartition?: string;
+}
+
+/** An item reserved by `reserve`: it stays in its partition, invisible, until the lease ends or it is acked. */
+export interface Reservation<T = unknown> {
+  readonly value: T;
+  /** 1 on its first reservation, 2 after one lease ended or a release, ... */
+  readonly deliveries: number;
+  /** The partition it came from; undefined for the default partition. */
+  readonly partition: string | undefined;
+  /** When the lease ends (the store's clock); `extend` moves it. */
+  readonly leaseEndsAt: Date;
+  /** The queue it was reserved from. */
+  readonly queueId: string;
+  /** Opaque: names the item and this reservation of it (docs/protocol.md, "Reservations"). */
+  readonly token: string;
+  /** Done: the item is removed for good. Resolves if the item is gone already; LeaseExpiredError if the lease ended and it is not. */
+  ack(): Promise<void>;
+  /** Ends the lease now: the item is visible again at its place after `delayMs` (default 0). */
+  release(options?: { delayMs?: number }): Promise<void>;
+  /** The lease now ends `ms` from now (it may shorten it). */
+  extend(ms: number): Promise<void>;
+}
+
 export interface Queue<T = unknown> extends Handle {
   /** The same as `id` (Modal's JavaScript name). */
   readonly queueId: string;
@@ -167,6 +198,10 @@ export interface Queue<T = unknown> extends Handle {
    * order (UTF-8 bytes, the default partition first), streamed in pages.
    */
   partitions(): AsyncIterableIterator<QueuePartitionInfo>;
+  /** 1..n reservations in FIFO order, as soon as one item is there; QueueEmptyError like getMany. */
+  reserve(n: number, options?: QueueReserveOptions): Promise<Reservation<T>[]>;
+  /** Acks reservations of this queue in one durable write; LeaseExpiredError with `refused` after acking the rest. */
+  ack(reservations: readonly Reservation<T>[]): Promise<void>;
 }
 
 export interface Store {

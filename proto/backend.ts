@@ -98,6 +98,29 @@ export interface QueueGetRequest extends WaitOptions {
   timeoutMs?: number;
 }
 
+/** `reserve`: a get that leaves the items in place under a lease (spec, "Reliable delivery"). */
+export interface QueueReserveRequest extends QueueGetRequest {
+  /** undefined: min(30,000, limits.leaseMsMax); a positive integer up to leaseMsMax */
+  leaseMs?: number;
+  /** a positive integer; undefined: no limit */
+  maxDeliveries?: number;
+  /** a partition key of the same queue; only with maxDeliveries */
+  deadLetterPartition?: string;
+}
+
+/** One reserved item. */
+export interface ReservedItem {
+  /** opaque: names the item and this reservation of it; pass back to ack, release, extend */
+  token: string;
+  value: Uint8Array;
+  /** 1 on the item's first reservation */
+  deliveries: number;
+  /** undefined: the default partition */
+  partition: string | undefined;
+  /** ms on the store's clock */
+  leaseEndsAt: number;
+}
+
 export interface QueueNextRequest extends WaitOptions {
   partition?: string;
   /** cursor of the last item seen; undefined starts at the head */
@@ -209,6 +232,18 @@ export interface Backend {
    * from partition records without a scan of the items.
    */
   queuePartitions(id: string, request: QueuePartitionsRequest): Promise<QueuePartitionsPage>;
+
+  /** 1..n items from the head, left in place under a lease; [] when none arrived within timeoutMs. */
+  queueReserve(id: string, n: number, request: QueueReserveRequest, call?: CallOptions): Promise<ReservedItem[]>;
+  /**
+   * Acks in one durable write. Tokens whose item is gone resolve; answers the tokens refused
+   * because their lease has ended (the item visible again, reserved anew, dead-lettered).
+   */
+  queueAck(id: string, tokens: string[], call?: CallOptions): Promise<string[]>;
+  /** Ends the lease now; the item is visible again after delayMs (0: at once). LeaseExpiredError unless still held. */
+  queueRelease(id: string, token: string, delayMs: number, call?: CallOptions): Promise<void>;
+  /** The lease now ends ms from now; answers the new end (store clock ms). LeaseExpiredError unless still held. */
+  queueExtend(id: string, token: string, ms: number, call?: CallOptions): Promise<number>;
 
   close(): Promise<void>;
 }

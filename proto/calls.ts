@@ -33,7 +33,7 @@
 //   store's limits.
 
 import type { Limits } from "./limits.ts";
-import type { LookupMode, ObjectKind, ObjectRecord, PartitionInfo, QueueItem } from "./backend.ts";
+import type { LookupMode, ObjectKind, ObjectRecord, PartitionInfo, QueueItem, ReservedItem } from "./backend.ts";
 import { BATCH_BYTES_MAX, PROTOCOL_PREFIX, WAIT_IDS_MAX, WAIT_ID_LENGTH_MAX } from "./wire.ts";
 
 /** The wire types of envelope fields, in docs/protocol.md's words. */
@@ -57,6 +57,8 @@ export interface FieldTypes {
   "items[]": QueueItem[];
   /** `[{ partition?: str, len: int, reserved: int, expiresAt?: float }, …]`; read into PartitionInfo (expiresAt absent: Infinity) */
   "partitions[]": PartitionInfo[];
+  /** `[{ token: str, value: bin, deliveries: int, partition: str?, leaseEndsAt: float }, …]` */
+  "reservations[]": ReservedItem[];
   /** `[[startMs: float, putItems: int, gotItems: int], …]` */
   "counts[]": Array<[number, number, number]>;
 }
@@ -246,6 +248,42 @@ export const CALLS = {
     path: "/queue/partitions",
     request: { id: "str", after: "str?", limit: "int" },
     reply: { partitions: "partitions[]", more: "bool" },
+  },
+  queueReserve: {
+    ...WRITE,
+    path: "/queue/reserve",
+    request: {
+      ...ONCE,
+      id: "str",
+      n: "int",
+      partition: "str?",
+      timeoutMs: "float?",
+      leaseMs: "float?",
+      maxDeliveries: "float?",
+      deadLetterPartition: "str?",
+      waitId: "str?",
+    },
+    reply: { reservations: "reservations[]" },
+    mayWait: (envelope) => envelope.timeoutMs !== 0,
+  },
+  queueAck: {
+    ...WRITE,
+    path: "/queue/ack",
+    request: { ...ONCE, id: "str", tokens: "str[]" },
+    reply: { refused: "str[]" },
+    bodyBytesMax: (limits) => limits.queuePartitionItemsMax * 64 + ENVELOPE_BYTES_MAX,
+  },
+  queueRelease: {
+    ...WRITE,
+    path: "/queue/release",
+    request: { ...ONCE, id: "str", token: "str", delayMs: "float?" },
+    reply: {},
+  },
+  queueExtend: {
+    ...WRITE,
+    path: "/queue/extend",
+    request: { ...ONCE, id: "str", token: "str", ms: "float" },
+    reply: { leaseEndsAt: "float" },
   },
 } as const satisfies Record<string, CallSpec>;
 

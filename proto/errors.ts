@@ -17,6 +17,7 @@ export type ErrorCode =
   | "LOCKED"
   | "CLOSED"
   | "UNAVAILABLE"
+  | "LEASE_EXPIRED"
   | "INTERNAL";
 
 /** Base class of every error Larder throws on purpose. `code` is stable; `message` is not. */
@@ -81,6 +82,16 @@ export type ClosedError = InstanceType<typeof ClosedError>;
 /** The server could not be reached after bounded retries. */
 export const UnavailableError = defineError("UnavailableError", "UNAVAILABLE");
 export type UnavailableError = InstanceType<typeof UnavailableError>;
+const LeaseExpiredBase = defineError("LeaseExpiredError", "LEASE_EXPIRED");
+/**
+ * A reservation whose lease has ended: its item is visible again, reserved anew or
+ * dead-lettered. `q.ack(list)` puts the reservations it refused in `refused`, after it has
+ * acked the rest; every other call leaves it empty.
+ */
+export class LeaseExpiredError extends LeaseExpiredBase {
+  refused: unknown[] = [];
+}
+Object.defineProperty(LeaseExpiredError, "name", { value: "LeaseExpiredError" });
 /** A bug or a storage failure; details are logged, not sent. */
 export const InternalError = defineError("InternalError", "INTERNAL");
 export type InternalError = InstanceType<typeof InternalError>;
@@ -122,6 +133,7 @@ export const ERRORS: readonly ErrorSpec[] = [
   spec(LockedError, 423, "The data folder is already open, in this or another process; or (`startServer`, `larder serve`) the port is in use."),
   spec(ClosedError, 503, "The store or handle was closed; pending waits are rejected with it."),
   spec(UnavailableError, 503, "The server could not be reached after bounded retries."),
+  spec(LeaseExpiredError, 409, "A reservation whose lease has ended (its item is visible again, reserved anew or dead-lettered): `ack`, `release` or `extend` refused."),
   spec(InternalError, 500, "A bug or a storage failure; the details are logged on the server, not sent."),
 ];
 

@@ -28,6 +28,8 @@ export interface Limits {
   readonly dictUpdateEntriesMax: number;
   /** Encoded key and value bytes per dict. Modal's guide: 10 GiB. */
   readonly dictBytesMax: number;
+  /** Longest lease of a queue reservation, in ms. SQS's longest visibility timeout: 12 h. */
+  readonly leaseMsMax: number;
 }
 
 /** The defaults, one documented object (spec: "Default limits"). */
@@ -41,6 +43,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   dictKeyBytesMax: 16 * KiB,
   dictUpdateEntriesMax: 10_000,
   dictBytesMax: 10 * GiB,
+  leaseMsMax: 43_200_000,
 });
 
 /** Hard ceilings that no override may pass: they keep one request and one batch bounded. */

@@ -203,6 +203,31 @@ const handlers: { [N in CallName]: Handler<N> } = {
     const page = await ctx.engine.queuePartitions(r.id, { after: r.after, limit: r.limit });
     return { partitions: page.partitions.map(partitionToWire), more: page.more };
   },
+  async queueReserve(ctx, r, call) {
+    const timeoutMs = ctx.capWait(r.timeoutMs);
+    const request = {
+      partition: r.partition,
+      timeoutMs,
+      leaseMs: r.leaseMs,
+      maxDeliveries: r.maxDeliveries,
+      deadLetterPartition: r.deadLetterPartition,
+      signal: waitSignal(ctx, timeoutMs),
+      ticket: timeoutMs === 0 ? undefined : ctx.waitTicket(),
+    };
+    const reservations = await releasedEmpty(ctx, ctx.engine.queueReserve(r.id, r.n, request, call), []);
+    ctx.counters.got(r.id, reservations.length);
+    return { reservations };
+  },
+  async queueAck(ctx, r, call) {
+    return { refused: await ctx.engine.queueAck(r.id, r.tokens, call) };
+  },
+  async queueRelease(ctx, r, call) {
+    await ctx.engine.queueRelease(r.id, r.token, r.delayMs ?? 0, call);
+    return EMPTY;
+  },
+  async queueExtend(ctx, r, call) {
+    return { leaseEndsAt: await ctx.engine.queueExtend(r.id, r.token, r.ms, call) };
+  },
 };
 
 /** A partition as `queue/partitions` sends it: `partition` absent for the default, `expiresAt` absent for never. */

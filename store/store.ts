@@ -23,12 +23,15 @@ import type {
   QueueLenOptions,
   QueuePartitionInfo,
   QueuePutOptions,
+  QueueReserveOptions,
   QueueService,
+  Reservation,
   Store,
 } from "../proto/api.ts";
 import { setMaxListeners } from "node:events";
 import type { Backend, LookupMode, ObjectKind, ObjectRecord } from "../proto/backend.ts";
-import { ClosedError, InvalidError, KeyError, NotFoundError, QueueEmptyError } from "../proto/errors.ts";
+import { ClosedError, InvalidError, KeyError, LeaseExpiredError, NotFoundError, QueueEmptyError } from "../proto/errors.ts";
+import type { ReservedItem } from "../proto/backend.ts";
 import { decodeKey, encodeKey } from "../proto/keys.ts";
 import { decodeValue, encodeValue } from "../proto/values.ts";
 import { validateBoolean, validateCount, validateEnvironment, validateName, validateTimeout, validateTtl } from "../proto/validate.ts";
@@ -484,6 +487,61 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
     return values.map(decodeValue);
   }
 
+  async reserve(n: number, options?: QueueReserveOptions): Promise<Reservation<unknown>[]> {
+    validateCount("n", n, 1);
+    this.ensureOpen();
+    const o = optionsOf(options, "reserve");
+    const timeoutMs = validateTimeout("timeoutMs", o.timeoutMs);
+    const items = await this.waiting((signal) =>
+      this.backend.queueReserve(this.id, n, {
+        ...(o.partition === undefined ? {} : { partition: o.partition }),
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        ...(o.leaseMs === undefined ? {} : { leaseMs: o.leaseMs }),
+        ...(o.maxDeliveries === undefined ? {} : { maxDeliveries: o.maxDeliveries }),
+        ...(o.deadLetterPartition === undefined ? {} : { deadLetterPartition: o.deadLetterPartition }),
+        signal,
+      }),
+    );
+    if (items.length === 0) {
+      throw new QueueEmptyError(`${this.describe()} did not return values within ${timeoutMs}ms`);
+    }
+    return items.map((item) => new TypedReservation(this, item));
+  }
+
+  async ack(reservations: readonly Reservation<unknown>[]): Promise<void> {
+    this.ensureOpen();
+    if (!Array.isArray(reservations)) throw new InvalidError("ack takes an array of reservations");
+    const byToken = new Map<string, Reservation<unknown>>();
+    for (const r of reservations) {
+      if (!(r instanceof TypedReservation)) throw new InvalidError("ack takes reservations that reserve() returned");
+      if (r.queueId !== this.id) throw new InvalidError(`a reservation of queue ${r.queueId}, not of ${this.describe()}`);
+      byToken.set(r.token, r);
+    }
+    if (byToken.size === 0) return;
+    const refused = await this.ackTokens([...byToken.keys()]);
+    if (refused.length > 0) {
+      throw leaseExpired(`${refused.length} of ${byToken.size} reservations were not acked: their leases have ended`, refused.map((t) => byToken.get(t)!));
+    }
+  }
+
+  /** @internal For reservations: the backend's calls with this handle's checks. */
+  async ackTokens(tokens: string[]): Promise<string[]> {
+    this.ensureOpen();
+    return this.backend.queueAck(this.id, tokens);
+  }
+
+  /** @internal */
+  async releaseToken(token: string, delayMs: number): Promise<void> {
+    this.ensureOpen();
+    await this.backend.queueRelease(this.id, token, delayMs);
+  }
+
+  /** @internal */
+  async extendToken(token: string, ms: number): Promise<number> {
+    this.ensureOpen();
+    return this.backend.queueExtend(this.id, token, ms);
+  }
+
   async len(options?: QueueLenOptions): Promise<number> {
     this.ensureOpen();
     const o = optionsOf(options, "len");
@@ -542,6 +600,67 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
       this.ensureOpen();
     }
   }
+}
+
+/** A reservation as the typed store hands it out; its calls go to its queue's backend. */
+class TypedReservation implements Reservation<unknown> {
+  readonly value: unknown;
+  readonly deliveries: number;
+  readonly partition: string | undefined;
+  readonly token: string;
+  leaseEndsAt: Date;
+
+  constructor(
+    private readonly queue: TypedQueue,
+    item: ReservedItem,
+  ) {
+    this.value = decodeValue(item.value);
+    this.deliveries = item.deliveries;
+    this.partition = item.partition;
+    this.token = item.token;
+    this.leaseEndsAt = new Date(item.leaseEndsAt);
+  }
+
+  get queueId(): string {
+    return this.queue.id;
+  }
+
+  async ack(): Promise<void> {
+    let refused: string[];
+    try {
+      refused = await this.queue.ackTokens([this.token]);
+    } catch (err) {
+      // Its queue was deleted, and its item with it: gone, so the ack resolves (spec). A
+      // call on the queue's handle itself is NotFoundError, as for any call.
+      if (err instanceof NotFoundError) return;
+      throw err;
+    }
+    if (refused.length > 0) throw leaseExpired(`${this.describe()} was not acked: its lease has ended`, [this]);
+  }
+
+  async release(options?: { delayMs?: number }): Promise<void> {
+    const o = optionsOf(options, "release");
+    const delayMs = o.delayMs ?? 0;
+    if (typeof delayMs !== "number" || !Number.isInteger(delayMs) || delayMs < 0) {
+      throw new InvalidError(`delayMs must be an integer >= 0, got ${String(delayMs)}`);
+    }
+    await this.queue.releaseToken(this.token, delayMs);
+  }
+
+  async extend(ms: number): Promise<void> {
+    if (typeof ms !== "number" || !Number.isInteger(ms) || ms < 1) throw new InvalidError(`ms must be an integer >= 1, got ${String(ms)}`);
+    this.leaseEndsAt = new Date(await this.queue.extendToken(this.token, ms));
+  }
+
+  private describe(): string {
+    return `a reservation of ${this.partition === undefined ? "the default partition" : `partition ${JSON.stringify(this.partition)}`}`;
+  }
+}
+
+function leaseExpired(message: string, refused: unknown[]): LeaseExpiredError {
+  const err = new LeaseExpiredError(message);
+  err.refused = refused;
+  return err;
 }
 
 /** Wraps a backend in the typed Store interface. */

@@ -25,6 +25,7 @@ export const SPEC_TABLE: ReadonlyArray<[string, string]> = [
   ["LockedError", "LOCKED"],
   ["ClosedError", "CLOSED"],
   ["UnavailableError", "UNAVAILABLE"],
+  ["LeaseExpiredError", "LEASE_EXPIRED"],
   ["InternalError", "INTERNAL"],
 ];
 

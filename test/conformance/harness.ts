@@ -21,6 +21,11 @@ export interface FactoryOptions {
 export interface Supports {
   /** The store's data survives close and reopen (false for memory). When true, `reopen` is required. */
   persistence: boolean;
+  /**
+   * Queue reservations (spec, "Reliable delivery: reservations"); absent means supported. A
+   * string says why not, and the reservation suite is skipped with it.
+   */
+  reservations?: true | string;
 }
 
 export interface Harness {

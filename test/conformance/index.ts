@@ -33,6 +33,7 @@ import { queueLenClearSuite } from "./queue-len-clear.ts";
 import { queueLimitsSuite } from "./queue-limits.ts";
 import { queueModelSuite } from "./queue-model.ts";
 import { queuePartitionsSuite } from "./queue-partitions.ts";
+import { queueReserveSuite } from "./queue-reserve.ts";
 
 export type { FactoryOptions, Harness, Supports } from "./harness.ts";
 
@@ -57,6 +58,7 @@ const SUITES: Array<(h: Harness) => void> = [
   queueIterateSuite,
   queueModelSuite,
   queuePartitionsSuite,
+  queueReserveSuite,
   lifecycleSuite,
   eventLoopSuite,
   errorsSuite,

@@ -64,14 +64,37 @@ describe("the persisted layout's bytes (format version 3)", () => {
   it("partition: the key and the 48-byte row", () => {
     expect(hex(L.partitionKey(7, Buffer.from("p1")))).toBe("2000000000000000077031");
     expect(hex(L.partitionKey(7, Buffer.alloc(0)))).toBe("200000000000000007");
-    const live: L.PartitionRow = { partNum: 9, head: 1, tail: 5, expiresAt: T + 86_400_000, indexedAt: T + 86_400_000, headRun: 0 };
+    const live: L.PartitionRow = { held: 0, reserved: 0, partNum: 9, head: 1, tail: 5, expiresAt: T + 86_400_000, indexedAt: T + 86_400_000, headRun: 0 };
     const liveHex = "000000000000000900000000000000010000000000000005427977947380000042797794738000000000000000000000";
     expect(hex(L.encodePartitionRow(live))).toBe(liveHex);
     expect(L.decodePartitionRow(bytes(liveHex))).toEqual(live);
-    const never: L.PartitionRow = { partNum: 9, head: 0, tail: 0, expiresAt: Infinity, indexedAt: undefined, headRun: 0 };
+    const never: L.PartitionRow = { held: 0, reserved: 0, partNum: 9, head: 0, tail: 0, expiresAt: Infinity, indexedAt: undefined, headRun: 0 };
     const neverHex = "0000000000000009000000000000000000000000000000007ff0000000000000bff00000000000000000000000000000";
     expect(hex(L.encodePartitionRow(never))).toBe(neverHex);
     expect(L.decodePartitionRow(bytes(neverHex))).toEqual(never);
+    // With reservations: 64 bytes, the held and reserved counts after headRun.
+    const holding: L.PartitionRow = { ...live, held: 3, reserved: 2 };
+    const holdingHex = liveHex + "00000000000000030000000000000002";
+    expect(hex(L.encodePartitionRow(holding))).toBe(holdingHex);
+    expect(L.decodePartitionRow(bytes(holdingHex))).toEqual(holding);
+  });
+
+  it("hold and moved: keys and records", () => {
+    expect(hex(L.holdKey(9, 12))).toBe("220000000000000009000000000000000c");
+    expect(hex(L.movedKey(9, 5))).toBe("230000000000000009" + "0000000000000005");
+    const hold: L.HoldRecord = { state: L.HOLD_LEASE, deadline: T + 30_000, maxDeliveries: 5, deadLetter: "dead", ranges: [{ seq: 1, count: 100, run: 0, deliveries: 1, owner: 12 }] };
+    const holdHex =
+      "00" + "4279774215130000" + "00000005" + "0004" + "64656164" + "00000001" +
+      "0000000000000001" + "00000064" + "0000000000000000" + "00000001" + "000000000000000c";
+    expect(hex(L.encodeHold(hold))).toBe(holdHex);
+    expect(L.decodeHold(bytes(holdHex))).toEqual(hold);
+    const visible: L.HoldRecord = { state: L.HOLD_VISIBLE, deadline: -1, maxDeliveries: 0, deadLetter: undefined, ranges: [] };
+    expect(L.decodeHold(L.encodeHold(visible))).toEqual(visible);
+    expect(() => L.decodeHold(bytes("07"))).toThrow(/hold record/);
+    const moved: L.MovedRecord = { deliveries: 5, origins: [[9, 1]] };
+    const movedHex = "00000005" + "00000001" + "0000000000000009" + "0000000000000001";
+    expect(hex(L.encodeMoved(moved))).toBe(movedHex);
+    expect(L.decodeMoved(bytes(movedHex))).toEqual(moved);
   });
 
   it("item: the key and the run", () => {

@@ -10,6 +10,7 @@ import { connect } from "../../client/index.ts";
 import { startServer } from "../../server/index.ts";
 import type { FactoryOptions, Harness } from "../conformance/index.ts";
 import { startPostgres, type PgCluster } from "./postgres.ts";
+import { RESERVATIONS_UNSUPPORTED } from "../../postgres/engine.ts";
 
 export interface PostgresHarness extends Harness {
   start(): Promise<void>;
@@ -53,7 +54,7 @@ export function postgresHarness(name: string, via: "embedded" | "http"): Postgre
 
   return {
     name,
-    supports: { persistence: true },
+    supports: { persistence: true, reservations: RESERVATIONS_UNSUPPORTED },
     async start() {
       cluster = await startPostgres({ noFsync: true });
       database = await cluster.createDatabase();
