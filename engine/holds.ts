@@ -95,7 +95,11 @@ export class Group implements Dirty {
   }
 }
 
-/** Lazy min-heap entries: an entry is stale when its group's deadline moved or it holds nothing. */
+/**
+ * Lazy min-heap entries: an entry is stale when its group's deadline moved or it holds
+ * nothing. Ties end in group-number order (the order the groups were made), so that what
+ * a set of leases ending together does (dead-letter moves, in order) is deterministic.
+ */
 interface Due {
   at: number;
   group: Group;
@@ -170,7 +174,7 @@ export class LeaseTimer {
     let i = h.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (h[parent]!.at <= d.at) break;
+      if (!before(d, h[parent]!)) break;
       h[i] = h[parent]!;
       i = parent;
     }
@@ -186,14 +190,14 @@ export class LeaseTimer {
       for (;;) {
         const l = 2 * i + 1;
         const r = l + 1;
-        let m = i;
-        let mAt = last.at;
-        if (l < h.length && h[l]!.at < mAt) {
+        let m = -1;
+        let least = last;
+        if (l < h.length && before(h[l]!, least)) {
           m = l;
-          mAt = h[l]!.at;
+          least = h[l]!;
         }
-        if (r < h.length && h[r]!.at < mAt) m = r;
-        if (m === i) break;
+        if (r < h.length && before(h[r]!, least)) m = r;
+        if (m < 0) break;
         h[i] = h[m]!;
         i = m;
       }
@@ -201,6 +205,10 @@ export class LeaseTimer {
     }
     return top;
   }
+}
+
+function before(a: Due, b: Due): boolean {
+  return a.at < b.at || (a.at === b.at && a.group.num < b.group.num);
 }
 
 /** A reservation's token: the item's partition number and sequence, and its owner. */

@@ -704,6 +704,7 @@ export class QueueState {
 
   async clear(request: { partition?: string; all?: boolean }, receipt?: Receipt): Promise<void> {
     this.ensureLive();
+    this.core.leases.runDue();
     if (request.all === true) {
       if (request.partition !== undefined && request.partition !== null) {
         throw new InvalidError("Partition must be null when requesting to clear all.");

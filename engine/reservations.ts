@@ -326,7 +326,6 @@ export class Reservations implements GroupHost {
       }
     }
     p.groups.add(group);
-    if (group.holding) this.core.leases.schedule(group);
   }
 
   restoreMoved(p: Partition, seq: number, record: MovedRecord): void {
@@ -344,6 +343,8 @@ export class Reservations implements GroupHost {
         if (h.group.holding) p.reserved++;
         else p.visible.push(h.seq);
       }
+      // Only now: the lease timer must not end a lease of a partition that is half loaded.
+      for (const group of p.groups) if (group.holding) this.core.leases.schedule(group);
       if (p.held.size !== expected.held || p.reserved !== expected.reserved) {
         throw new CorruptionError(
           `hold records of ${p.held.size} items (${p.reserved} reserved) for a partition row of ${expected.held} (${expected.reserved} reserved)`,

@@ -10,11 +10,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { Dict, Queue, Store } from "../../proto/api.ts";
-import { LarderError } from "../../proto/errors.ts";
+import type { Dict, Queue, Reservation, Store } from "../../proto/api.ts";
+import { LarderError, LeaseExpiredError } from "../../proto/errors.ts";
 import { open } from "../../index.ts";
 import { ManualClock } from "../support/clock.ts";
-import { DICT_TTL_MS, MODEL_LIMITS, Model, type Outcome } from "../model/model.ts";
+import { DICT_TTL_MS, MODEL_LIMITS, Model, type ModelReservation, type Outcome } from "../model/model.ts";
 import { postgresMissing, startPostgres, type PgCluster } from "../support/postgres.ts";
 import pg from "pg";
 
@@ -27,16 +27,18 @@ interface Real {
   memory: boolean;
   /** a PostgreSQL connection string: the store is there instead of `path` */
   postgres?: string;
+  /** Reservations handed out since the last restart (a restart closes their handle). */
+  handed: Reservation<unknown>[];
 }
 
-async function connectReal(real: Omit<Real, "store" | "q" | "d">): Promise<Real> {
+async function connectReal(real: Omit<Real, "store" | "q" | "d" | "handed">): Promise<Real> {
   const options = { limits: MODEL_LIMITS, clock: real.clock, durability: "buffered" as const };
   const store = await open(
     real.postgres !== undefined ? { ...options, postgres: real.postgres } : real.memory ? { ...options, memory: true } : { ...options, path: real.path },
   );
   const q = await store.queues.fromName("model", { createIfMissing: true });
   const d = await store.dicts.fromName<string, unknown>("model", { createIfMissing: true, entryTtlMs: DICT_TTL_MS });
-  return { ...real, store, q, d };
+  return { ...real, store, q, d, handed: [] };
 }
 
 async function outcome<T>(action: () => Promise<T>): Promise<Outcome<T>> {
@@ -159,10 +161,95 @@ const commands: Array<fc.Arbitrary<Cmd>> = [
     }),
   ),
   fc.constant(
-    command("restart", async (_m, r) => {
+    command("restart", async (m, r) => {
       if (r.memory) return;
       await r.store.close();
       Object.assign(r, await connectReal(r));
+      m.handed.length = 0;
+    }),
+  ),
+];
+
+const leaseArb = fc.constantFrom(1_000, 2_500, 6_000);
+const termsArb = fc.oneof(
+  leaseArb.map((leaseMs) => ({ leaseMs })),
+  fc.tuple(leaseArb, fc.constantFrom(1, 2), fc.constantFrom<string | undefined>(undefined, "a", "c")).map(([leaseMs, maxDeliveries, dlq]) => ({
+    leaseMs,
+    maxDeliveries,
+    ...(dlq === undefined ? {} : { deadLetterPartition: dlq }),
+  })),
+);
+/** Picks one of the reservations handed out (an index modulo their number). */
+const pickArb = fc.nat({ max: 1_000 });
+
+function pick(m: Model, r: Real, i: number): { model: ModelReservation; real: Reservation<unknown> } | undefined {
+  expect(r.handed.length).toBe(m.handed.length);
+  if (m.handed.length === 0) return undefined;
+  return { model: m.handed[i % m.handed.length]!, real: r.handed[i % r.handed.length]! };
+}
+
+/** Reserves from the partitions that puts fill most: two of the four, so that most find items. */
+const reservePartitionArb = fc.constantFrom<string | undefined>(undefined, "a");
+
+/** Reservations (spec, "Reliable delivery"), mixed with the commands above; not on PostgreSQL yet. */
+const reservationCommands: Array<fc.Arbitrary<Cmd>> = [
+  // Puts that do not expire, so that reservations outlive a few clock jumps.
+  fc.tuple(reservePartitionArb, fc.array(valueArb, { minLength: 1, maxLength: 4 })).map(([p, values]) =>
+    command(`putMany(${JSON.stringify(values, bigintJson)}, ${p}, ttl Infinity)`, async (m, r) => {
+      const real = await outcome(() => r.q.putMany(values, { ...at(p), timeoutMs: 0, partitionTtlMs: Infinity }));
+      expect(real).toEqual(m.putMany(p, values, Infinity));
+    }),
+  ),
+  fc.tuple(reservePartitionArb, fc.integer({ min: 1, max: 3 }), termsArb).map(([p, n, terms]) =>
+    command(`reserve(${n}, ${p}, ${JSON.stringify(terms)})`, async (m, r) => {
+      const real = await outcome(() => r.q.reserve(n, { ...at(p), timeoutMs: 0, ...terms }));
+      const model = m.reserve(p, n, terms);
+      expect("ok" in real ? { ok: real.ok.map((x) => ({ value: x.value, deliveries: x.deliveries })) } : real).toEqual(
+        "ok" in model ? { ok: model.ok.map((x) => ({ value: x.value, deliveries: x.deliveries })) } : model,
+      );
+      if ("ok" in real && "ok" in model) {
+        r.handed.push(...real.ok);
+        m.handed.push(...model.ok.map((x) => x.reservation));
+      }
+    }),
+  ),
+  pickArb.map((i) =>
+    command(`ack(#${i})`, async (m, r) => {
+      const chosen = pick(m, r, i);
+      if (!chosen) return;
+      const refused = m.ack([chosen.model]);
+      expect(await outcome(() => chosen.real.ack())).toEqual(refused.length > 0 ? { error: "LEASE_EXPIRED" } : { ok: undefined });
+    }),
+  ),
+  fc.array(pickArb, { minLength: 1, maxLength: 4 }).map((picks) =>
+    command(`ack([${picks.map((i) => `#${i}`).join(", ")}])`, async (m, r) => {
+      if (m.handed.length === 0) return;
+      const chosen = [...new Set(picks.map((i) => i % m.handed.length))];
+      const refused = m.ack(chosen.map((i) => m.handed[i]!));
+      const list = chosen.map((i) => r.handed[i]!);
+      try {
+        await r.q.ack(list);
+        expect(refused).toEqual([]);
+      } catch (err) {
+        if (!(err instanceof LeaseExpiredError)) throw err;
+        expect(err.refused.map((x) => list.indexOf(x as Reservation<unknown>))).toEqual(refused);
+      }
+    }),
+  ),
+  fc.tuple(pickArb, fc.constantFrom(0, 500, 2_000)).map(([i, delayMs]) =>
+    command(`release(#${i}, ${delayMs})`, async (m, r) => {
+      const chosen = pick(m, r, i);
+      if (!chosen) return;
+      expect(await outcome(() => chosen.real.release({ delayMs }))).toEqual(m.release(chosen.model, delayMs));
+    }),
+  ),
+  fc.tuple(pickArb, fc.constantFrom(10, 1_500, 8_000)).map(([i, ms]) =>
+    command(`extend(#${i}, ${ms})`, async (m, r) => {
+      const chosen = pick(m, r, i);
+      if (!chosen) return;
+      const model = m.extend(chosen.model, ms);
+      const real = await outcome(() => chosen.real.extend(ms).then(() => chosen.real.leaseEndsAt.getTime()));
+      expect(real).toEqual(model);
     }),
   ),
 ];
@@ -183,7 +270,7 @@ describe("model-based: random queue and dict commands against a model", () => {
   for (const memory of [false, true]) {
     it(`${memory ? "in memory" : "on disk, with restarts"}: every answer matches the model`, async () => {
       await fc.assert(
-        fc.asyncProperty(fc.commands(commands, { maxCommands: 80, size: "large" }), async (cmds) => {
+        fc.asyncProperty(fc.commands([...commands, ...reservationCommands, ...reservationCommands], { maxCommands: 100, size: "large" }), async (cmds) => {
           const path = mkdtempSync(join(tmpdir(), "larder-model-"));
           dirs.push(path);
           const clock = new ManualClock();
