@@ -624,7 +624,7 @@ export class LevelEngine implements Backend {
 
   queueReserve(id: string, n: number, request: QueueReserveRequest, call?: CallOptions): Promise<ReservedItem[]> {
     try {
-      return this.turns.answer(this.requests.run(call, (receipt) => this.queue(id).reserve(n, request, receipt)));
+      return this.turns.answer(this.requests.run(call, (receipt) => this.queue(id).reserve(n, request, receipt), request.signal));
     } catch (err) {
       return rejected(err);
     }

@@ -192,13 +192,15 @@ export class Reservations implements GroupHost {
       }
       // Otherwise the item is gone (acked before, got, cleared, expired, dropped): done.
     }
-    for (const p of touched) q.settle(p);
     if (!batch) {
       // Nothing changed; what made the items gone may still be on its way to disk.
       await this.core.committer.barrier();
       return refused;
     }
+    // The record goes into the batch before waiters are served: a throw there must not
+    // leave the acks written without it.
     receipt?.(batch, refused);
+    for (const p of touched) q.settle(p);
     await batch.done;
     return refused;
   }
@@ -222,8 +224,8 @@ export class Reservations implements GroupHost {
       p.visible.splice(sortedIndex(p.visible, h.seq), 0, h.seq);
     }
     this.core.committer.markDirty(p);
-    this.q.settle(p);
     receipt?.(batch, undefined);
+    this.q.settle(p);
     await batch.done;
   }
 
