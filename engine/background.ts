@@ -16,8 +16,8 @@ export function isStopping(err: unknown): boolean {
   return CLOSED_CODES.has((err as { code?: unknown } | null)?.code);
 }
 
-/** Ends a background pass that failed: quietly when the store is stopping, else logged. */
-export function backgroundFailed(task: string, err: unknown): void {
+/** Ends a background pass that failed: quietly when the store is stopping, else logged through `log`. */
+export function backgroundFailed(task: string, err: unknown, log: (message: string, error: unknown) => void): void {
   if (isStopping(err)) return;
-  console.error(`larder: ${task} failed (the work stays on disk and is taken up again later):`, err);
+  log(`${task} failed (the work stays on disk and is taken up again later)`, err);
 }

@@ -8,6 +8,7 @@ import { Committer, type AfterWrite, type Batch, type Db, type Dirty } from "./c
 import { NEXT_NUM_KEY, encodeU64 } from "./layout.ts";
 import { LeaseTimer } from "./holds.ts";
 import { backgroundFailed } from "./background.ts";
+import type { EngineObserver } from "./observer.ts";
 
 /** Something holding a decoded run in memory that the cache may ask to let go of. */
 export interface RunHolder {
@@ -72,12 +73,15 @@ export class Core implements Dirty {
     nextNum: number,
     onFailure: (err: unknown) => void,
     folder: AfterWrite | undefined,
+    /** Errors of background work, which has no caller to answer (background.ts). */
+    readonly logError: (message: string, error: unknown) => void = () => {},
+    observer?: EngineObserver,
   ) {
-    this.committer = new Committer(db, sync, onFailure, sync ? folder : undefined);
+    this.committer = new Committer(db, sync, onFailure, sync ? folder : undefined, observer);
     this.next = nextNum;
     this.leases = new LeaseTimer(
       () => this.clock.now(),
-      (err) => backgroundFailed("ending leases", err),
+      (err) => backgroundFailed("ending leases", err, this.logError),
     );
   }
 

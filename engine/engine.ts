@@ -58,6 +58,7 @@ import { listPartitions } from "./partitions.ts";
 import { QueueState, type PartitionRegistry } from "./queues.ts";
 import { REQUEST_ID_RETENTION_MS_DEFAULT, RequestLog, type Receipt } from "./requests.ts";
 import type { FolderSync } from "./storage.ts";
+import type { EngineObserver, EnvironmentStats } from "./observer.ts";
 
 /** How often the ttl sweeper runs on its own. */
 const SWEEP_INTERVAL_MS = 1_000;
@@ -130,6 +131,10 @@ export interface EngineSettings {
   onStorageFailure?: (err: unknown) => void;
   /** The data folder's fsyncs (on disk; undefined in memory). */
   folder: FolderSync | undefined;
+  /** Errors of work with no caller to answer (engine/background.ts). */
+  logError: (message: string, error: unknown) => void;
+  /** Told of every batch written (the server's metrics). */
+  observer?: EngineObserver;
 }
 
 export class LevelEngine implements Backend {
@@ -153,12 +158,12 @@ export class LevelEngine implements Backend {
   private constructor(private readonly settings: EngineSettings, nextNum: number) {
     this.limits = settings.limits;
     this.environment = settings.environment;
-    this.core = new Core(settings.db, settings.clock, settings.limits, settings.sync, nextNum, (err) => this.fail(err), settings.folder);
+    this.core = new Core(settings.db, settings.clock, settings.limits, settings.sync, nextNum, (err) => this.fail(err), settings.folder, settings.logError, settings.observer);
     this.gc = new Collector(this.core);
     this.sweeper = new Sweeper(this.core, (dataNum) => this.dictsByData.get(dataNum), this.partitions);
     this.core.sweepDue = () => this.sweeper.sweepDue();
     this.requestIdRetentionMs = settings.requestIdRetentionMs ?? REQUEST_ID_RETENTION_MS_DEFAULT;
-    this.requests = new RequestLog(this.core, this.requestIdRetentionMs, (message, err) => console.error(message, err));
+    this.requests = new RequestLog(this.core, this.requestIdRetentionMs, settings.logError);
   }
 
   /** Loads the catalog and partition rows (never the data itself) and starts the background work. */
@@ -175,7 +180,7 @@ export class LevelEngine implements Backend {
   private fail(err: unknown): void {
     this.failure = err;
     if (this.settings.onStorageFailure) this.settings.onStorageFailure(err);
-    else console.error("larder: storage write failed; the store refuses further calls until reopened:", err);
+    else this.settings.logError("storage write failed; the store refuses further calls until reopened", err);
   }
 
   // ---- loading ----
@@ -461,6 +466,32 @@ export class LevelEngine implements Backend {
 
   private async heartbeatNow(kind: ObjectKind, id: string): Promise<void> {
     this.resolve(kind, id);
+  }
+
+  /** Objects, entries, items and waiters by environment, from memory (the server's metrics read it at scrape time). */
+  stats(): EnvironmentStats[] {
+    const byEnvironment = new Map<string, { environment: string; dicts: number; queues: number; dictEntries: number; queueItems: number; waitingGetters: number; waitingPutters: number }>();
+    for (const obj of this.byId.values()) {
+      const environment = obj.row.environment;
+      let stats = byEnvironment.get(environment);
+      if (stats === undefined) {
+        stats = { environment, dicts: 0, queues: 0, dictEntries: 0, queueItems: 0, waitingGetters: 0, waitingPutters: 0 };
+        byEnvironment.set(environment, stats);
+      }
+      if (obj.dict) {
+        stats.dicts++;
+        stats.dictEntries += obj.dict.count;
+      }
+      if (obj.queue) {
+        stats.queues++;
+        stats.queueItems += obj.queue.total;
+        for (const p of obj.queue.partitions.values()) {
+          stats.waitingGetters += p.getters.length;
+          stats.waitingPutters += p.putters.length;
+        }
+      }
+    }
+    return [...byEnvironment.values()];
   }
 
   async listEphemeral(): Promise<ObjectRecord[]> {

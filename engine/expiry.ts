@@ -24,7 +24,7 @@ export class Sweeper {
   ) {}
 
   start(intervalMs: number): void {
-    this.timer = setInterval(() => void this.sweepDue().catch((err: unknown) => backgroundFailed("the ttl sweep", err)), intervalMs);
+    this.timer = setInterval(() => void this.sweepDue().catch((err: unknown) => backgroundFailed("the ttl sweep", err, this.core.logError)), intervalMs);
     this.timer.unref();
   }
 

@@ -74,7 +74,7 @@ export class Collector {
         batch.del(garbageKey(num));
         this.queue.delete(num);
       } catch (err) {
-        backgroundFailed("collecting a dead range", err);
+        backgroundFailed("collecting a dead range", err, this.core.logError);
         return false;
       }
     }

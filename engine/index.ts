@@ -9,9 +9,11 @@ import { resolveLimits, type Limits } from "../proto/limits.ts";
 import { DEFAULT_ENVIRONMENT, validateEnvironment } from "../proto/validate.ts";
 import { LevelEngine } from "./engine.ts";
 import { openStorage } from "./storage.ts";
+import type { EngineObserver, EnvironmentStats } from "./observer.ts";
 
 export { waitTicket } from "./queues.ts";
 export { StorageStoppedError } from "./commit.ts";
+export type { EngineObserver, EnvironmentStats } from "./observer.ts";
 export { REQUEST_ID_RETENTION_MS_DEFAULT, checkRequestId } from "./requests.ts";
 
 export interface EngineOptions extends OpenOptions {
@@ -31,6 +33,10 @@ export interface EngineOptions extends OpenOptions {
    * "Request ids"); at least the clients' whole retry budget.
    */
   requestIdRetentionMs?: number;
+  /** Where errors of the background work (ttl sweep, garbage collection, request-id records) go; console.error when unset. */
+  logError?: (message: string, error: unknown) => void;
+  /** Told of every commit batch written (the server's metrics); called once per batch, never per call. */
+  observer?: EngineObserver;
 }
 
 export interface Engine extends Backend {
@@ -38,6 +44,8 @@ export interface Engine extends Backend {
   readonly environment: string;
   /** Ephemeral objects currently stored (the server tracks their heartbeats). */
   listEphemeral(): Promise<ObjectRecord[]>;
+  /** Objects, entries, items and waiters by environment; absent where the backend does not keep them in memory. */
+  stats?(): EnvironmentStats[];
 }
 
 function normalize(options: string | EngineOptions): EngineOptions {
@@ -60,6 +68,11 @@ function retentionOf(value: unknown): number | undefined {
     throw new InvalidError(`requestIdRetentionMs must be a positive integer (ms), got ${String(value)}`);
   }
   return value;
+}
+
+/** An embedded engine's default: errors of work with no caller to answer go to stderr. */
+function consoleLogError(message: string, error: unknown): void {
+  console.error(`larder: ${message}:`, error);
 }
 
 /** Opens the byte-level engine on a folder (or in memory). */
@@ -90,6 +103,8 @@ export async function openEngine(options: string | EngineOptions): Promise<Engin
         deleteEphemeralAtOpen: ephemeralAtOpen === "delete",
         onStorageFailure: opts.onStorageFailure,
         requestIdRetentionMs: retentionOf(opts.requestIdRetentionMs),
+        logError: opts.logError ?? consoleLogError,
+        observer: opts.observer,
         folder,
       },
       nextNum,

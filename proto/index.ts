@@ -9,3 +9,5 @@ export { CEILINGS, DEFAULT_LIMITS, resolveLimits } from "./limits.ts";
 export type { Limits } from "./limits.ts";
 export { DEFAULT_ENVIRONMENT, ENVIRONMENT_LENGTH_MAX, NAME_LENGTH_MAX, validateEnvironment, validateName } from "./validate.ts";
 export { PACKAGE_VERSION } from "./version.ts";
+export { LOG_LEVELS, checkLogLevel } from "./log-levels.ts";
+export type { LogLevel } from "./log-levels.ts";

@@ -16,6 +16,7 @@ import type { Envelope } from "./envelope.ts";
 import type { Leases } from "./leases.ts";
 import { QueueCounters } from "./counters.ts";
 import type { ResolvedServerOptions } from "./options.ts";
+import type { ServerMetrics } from "./metrics.ts";
 import { envelopeValuesMax, type Reply, type Route, type RouteContext } from "./routes.ts";
 import { WaitRegistry, checkWaitId } from "./waits.ts";
 
@@ -34,6 +35,8 @@ export class Dispatcher {
     readonly engine: Engine,
     readonly leases: Leases,
     readonly options: ResolvedServerOptions,
+    /** What GET /metrics reports (server/metrics.ts); undefined when the `metrics` option is off. */
+    readonly metrics?: ServerMetrics,
   ) {
     this.envelopeValuesMax = envelopeValuesMax(engine.limits);
   }

@@ -11,6 +11,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { Server as NetServer } from "node:net";
+import { performance } from "node:perf_hooks";
 import { RecoveringEngine } from "./recovering.ts";
 import { NotFoundError, UnavailableError } from "../proto/errors.ts";
 import { HEALTH_PATH } from "../proto/wire.ts";
@@ -21,7 +22,9 @@ import { ConsoleFiles } from "./console.ts";
 import { decodeEnvelope } from "./decode.ts";
 import { Dispatcher, ServedCall } from "./dispatch.ts";
 import type { Envelope } from "./envelope.ts";
-import { errorReply, sendError, sendJson, sendReply } from "./reply.ts";
+import { errorReply, sendError, sendJson, sendReply, sendText, type ErrorReply } from "./reply.ts";
+import { METRICS_PATH, type ServerMetrics } from "./metrics.ts";
+import type { ServerLogger } from "./log.ts";
 import { ROUTES_BY_PATH, type Reply, type Route } from "./routes.ts";
 import { answerOnSocket, clientError } from "./socket-answers.ts";
 
@@ -42,6 +45,10 @@ export class HttpEdge {
   /** The console's files at /ui; undefined when the `ui` option is off. */
   private readonly console: ConsoleFiles | undefined;
   private stopped: Promise<void> | undefined;
+  /** Where a line per answered request goes; undefined when the access log is off. */
+  private readonly accessLog: ServerLogger | undefined;
+  /** Whether answers are timed: for the metrics or the access log. */
+  readonly timed: boolean;
 
   constructor(
     readonly core: Dispatcher,
@@ -49,6 +56,8 @@ export class HttpEdge {
     readonly http: Server,
   ) {
     this.console = core.options.ui ? new ConsoleFiles() : undefined;
+    this.accessLog = core.options.accessLog;
+    this.timed = core.metrics !== undefined || this.accessLog !== undefined;
     const serve = (req: IncomingMessage, res: ServerResponse): void => this.serve(req, res);
     http.on("request", serve);
     // With a listener here, Node no longer answers `Expect: 100-continue` by itself: the
@@ -73,11 +82,13 @@ export class HttpEdge {
    */
   private serve(req: IncomingMessage, res: ServerResponse): void {
     if (this.core.isClosing) this.lastRequestAt = Date.now();
+    const startedAt = this.timed ? performance.now() : 0;
     let request: HttpCall | undefined;
     try {
-      request = this.admit(req, res);
+      request = this.admit(req, res, startedAt);
     } catch (err) {
-      this.answerError(req, res, err);
+      const error = this.answerError(req, res, err);
+      if (startedAt !== 0) this.answered(req, undefined, error.status, error.code, startedAt);
       return;
     }
     if (request === undefined) return;
@@ -86,7 +97,7 @@ export class HttpEdge {
   }
 
   /** Runs the checks in order; undefined when the request was answered already (health). */
-  private admit(req: IncomingMessage, res: ServerResponse): HttpCall | undefined {
+  private admit(req: IncomingMessage, res: ServerResponse, startedAt: number): HttpCall | undefined {
     const path = pathOf(req.url ?? "/");
     if (path === HEALTH_PATH) {
       this.health(req, res);
@@ -98,6 +109,10 @@ export class HttpEdge {
     }
     const head = readHead(req);
     this.tokenCheck?.check(head.authorization);
+    if (path === METRICS_PATH && this.core.metrics !== undefined) {
+      this.scrape(req, res, this.core.metrics);
+      return undefined;
+    }
     const route = ROUTES_BY_PATH.get(path);
     if (route === undefined) throw new NotFoundError(`no route ${JSON.stringify(path)}; see docs/protocol.md`);
     if (req.method !== "POST") throw new MethodNotAllowed(`${path} takes POST, not ${req.method}`, "POST");
@@ -106,14 +121,36 @@ export class HttpEdge {
     const bytesMax = Math.min(route.bodyBytesMax(this.core.engine.limits), this.core.options.requestBytesMax);
     checkDeclaredLength(head, bytesMax);
     if (head.expect?.toLowerCase() === "100-continue") res.writeContinue();
-    return new HttpCall(this, req, res, route, bytesMax);
+    return new HttpCall(this, req, res, route, bytesMax, startedAt);
+  }
+
+  /** GET /metrics: the Prometheus text format (server/metrics.ts), after the token check. */
+  private scrape(req: IncomingMessage, res: ServerResponse, metrics: ServerMetrics): void {
+    if (req.method !== "GET" && req.method !== "HEAD") throw new MethodNotAllowed(`${METRICS_PATH} takes GET, not ${req.method}`, "GET, HEAD");
+    metrics.text().then(
+      (text) => sendText(req, res, 200, metrics.contentType, text, this.core.isClosing),
+      (err: unknown) => this.answerError(req, res, err),
+    );
+  }
+
+  /** Counts an answered request in the metrics and writes its access-log line. */
+  answered(req: IncomingMessage, route: Route | undefined, status: number, outcome: string, startedAt: number): void {
+    // A request refused before its route was looked up (auth, closing) still counts under it;
+    // a path that is no route counts as "other", so that scanners cannot add label values.
+    const label = (route ?? ROUTES_BY_PATH.get(pathOf(req.url ?? "/")))?.path ?? "other";
+    this.core.metrics?.request(label, outcome, startedAt);
+    this.accessLog?.info(
+      { method: req.method, path: req.url, route: label, status, outcome, ms: Math.round((performance.now() - startedAt) * 100) / 100, remote: req.socket.remoteAddress },
+      "request",
+    );
   }
 
   /** Answers an error; an unread body is discarded by Node after the answer, or the connection closes (reply.ts). */
-  answerError(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  answerError(req: IncomingMessage, res: ServerResponse, err: unknown): ErrorReply {
     const allow = err instanceof MethodNotAllowed ? { allow: err.allow } : undefined;
     const error = err instanceof MethodNotAllowed ? { status: 405, code: "INVALID", message: err.message } : errorReply(err, this.core.options.logError);
     sendError(req, res, error, this.core.isClosing, allow);
+    return error;
   }
 
   answer(req: IncomingMessage, res: ServerResponse, reply: Reply): void {
@@ -173,6 +210,8 @@ class HttpCall extends ServedCall implements BodySink {
     private readonly res: ServerResponse,
     private readonly route: Route,
     private readonly bytesMax: number,
+    /** performance.now() when the request came in; 0 when answers are not timed. */
+    private readonly startedAt: number,
   ) {
     super(edge.core);
   }
@@ -193,7 +232,8 @@ class HttpCall extends ServedCall implements BodySink {
   }
 
   bodyFailed(err: Error): void {
-    this.edge.answerError(this.req, this.res, err);
+    const error = this.edge.answerError(this.req, this.res, err);
+    if (this.startedAt !== 0) this.edge.answered(this.req, this.route, error.status, error.code, this.startedAt);
     this.core.finished(this);
   }
 
@@ -201,8 +241,10 @@ class HttpCall extends ServedCall implements BodySink {
     try {
       const reply = await this.core.run(this, this.route, envelope);
       this.edge.answer(this.req, this.res, reply);
+      if (this.startedAt !== 0) this.edge.answered(this.req, this.route, 200, "ok", this.startedAt);
     } catch (err) {
-      this.edge.answerError(this.req, this.res, err);
+      const error = this.edge.answerError(this.req, this.res, err);
+      if (this.startedAt !== 0) this.edge.answered(this.req, this.route, error.status, error.code, this.startedAt);
     } finally {
       this.core.finished(this);
     }

@@ -5,3 +5,5 @@ export { startServer } from "./server.ts";
 export type { LarderServer } from "./server.ts";
 export { SERVER_DEFAULTS } from "./options.ts";
 export type { ServerOptions } from "./options.ts";
+export { createLogger, LOG_LEVELS } from "./log.ts";
+export type { LogLevel, ServerLogger } from "./log.ts";

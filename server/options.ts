@@ -6,6 +6,7 @@ import { validateToken } from "../proto/validate.ts";
 import type { EngineOptions } from "../engine/index.ts";
 import { InvalidError } from "../proto/errors.ts";
 import { CEILINGS } from "../proto/limits.ts";
+import { checkLogLevel, createLogger, logErrorTo, type LogLevel, type ServerLogger } from "./log.ts";
 
 export interface ServerOptions extends Omit<EngineOptions, "ephemeralAtOpen"> {
   /** Interface to bind. */
@@ -26,8 +27,16 @@ export interface ServerOptions extends Omit<EngineOptions, "ephemeralAtOpen"> {
   closeGraceMs?: number;
   /** Serve the web console at /ui (docs/console.md); `larder serve` turns it on unless `--no-ui`. */
   ui?: boolean;
-  /** Where internal errors (and the store's reopening after a storage failure) are reported; they are never sent to clients. */
+  /** Where internal errors (and the store's reopening after a storage failure) are reported; they are never sent to clients. Default: the log, at `error`. */
   logError?: (message: string, error: unknown) => void;
+  /** The least severe level logged (server/log.ts): fatal, error, warn, info, debug, trace or silent. */
+  logLevel?: LogLevel;
+  /** Log one line per answered request at `info` (method, path, status, outcome, ms). */
+  accessLog?: boolean;
+  /** Where the log goes: a pino logger or anything with its error/warn/info/debug methods. Default: JSON lines on stderr at `logLevel`. */
+  logger?: ServerLogger;
+  /** Serve GET /metrics (Prometheus text format, behind the token; docs/ops.md) and count what it reports. */
+  metrics?: boolean;
 }
 
 /** The defaults of the server's own options. */
@@ -53,6 +62,12 @@ export const SERVER_DEFAULTS = Object.freeze({
   closeGraceMs: 10_000,
   /** Off for programs that embed the server; `larder serve` serves it unless `--no-ui`. */
   ui: false,
+  /** Errors, warnings and notes such as the store reopening; `debug` adds more. */
+  logLevel: "info" as LogLevel,
+  /** Off: a line per request is for debugging, not for every server. */
+  accessLog: false,
+  /** On: counting costs the request path nothing measurable (docs/benchmarks.md, bench/http.ts --ab). */
+  metrics: true,
 });
 
 /**
@@ -72,6 +87,10 @@ export interface ResolvedServerOptions {
   readonly closeGraceMs: number;
   readonly ui: boolean;
   readonly logError: (message: string, error: unknown) => void;
+  readonly logger: ServerLogger;
+  /** The logger of the access log; undefined when it is off. */
+  readonly accessLog: ServerLogger | undefined;
+  readonly metrics: boolean;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -82,9 +101,13 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return value;
 }
 
-function defaultLogError(message: string, error: unknown): void {
-  if (error === undefined) console.error(`larder server: ${message}`);
-  else console.error(`larder server: ${message}`, error);
+/** The stderr logger of each level, made once: every server of a process at one level shares it. */
+const stderrLoggers = new Map<LogLevel, ServerLogger>();
+
+function stderrLogger(level: LogLevel): ServerLogger {
+  let logger = stderrLoggers.get(level);
+  if (logger === undefined) stderrLoggers.set(level, (logger = createLogger(level)));
+  return logger;
 }
 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
@@ -99,6 +122,8 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (longPollMaxMs > LONG_POLL_CEILING_MS) {
     throw new InvalidError(`longPollMaxMs may not exceed ${LONG_POLL_CEILING_MS} ms (clients give up after 300 s), got ${longPollMaxMs}`);
   }
+  const level = checkLogLevel(options.logLevel ?? SERVER_DEFAULTS.logLevel);
+  const logger = options.logger ?? stderrLogger(level);
   return {
     host: options.host ?? SERVER_DEFAULTS.host,
     port,
@@ -112,7 +137,10 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     ),
     closeGraceMs: positive("closeGraceMs", options.closeGraceMs, SERVER_DEFAULTS.closeGraceMs),
     ui: options.ui ?? SERVER_DEFAULTS.ui,
-    logError: options.logError ?? defaultLogError,
+    logError: options.logError ?? logErrorTo(logger),
+    logger,
+    accessLog: (options.accessLog ?? SERVER_DEFAULTS.accessLog) ? logger : undefined,
+    metrics: options.metrics ?? SERVER_DEFAULTS.metrics,
   };
 }
 
@@ -129,6 +157,10 @@ export function engineOptions(options: ServerOptions): EngineOptions {
     closeGraceMs: _grace,
     ui: _ui,
     logError: _log,
+    logLevel: _level,
+    accessLog: _access,
+    logger: _logger,
+    metrics: _metrics,
     ...engine
   } = options;
   return { ...engine, ephemeralAtOpen: "keep" };

@@ -11,7 +11,7 @@
 // engine, writes queued behind the failed batch, and waits it released. The calls of the
 // failed batch itself keep their INTERNAL: part of that batch may be on disk.
 
-import { openEngine, StorageStoppedError, type Engine, type EngineOptions } from "../engine/index.ts";
+import { openEngine, StorageStoppedError, type Engine, type EngineOptions, type EnvironmentStats } from "../engine/index.ts";
 import { ClosedError, InternalError, LarderError, UnavailableError } from "../proto/errors.ts";
 import type { Backend, ObjectRecord } from "../proto/backend.ts";
 import { CALLS, CALL_NAMES, type CallName } from "../proto/calls.ts";
@@ -37,6 +37,8 @@ export class RecoveringEngine implements Engine {
   private recovery: Promise<void> | undefined;
   private readonly log: RecoveryLog;
   private closed = false;
+  /** Times the store was reopened after a storage failure (the server's metrics). */
+  reopens = 0;
   private wake: (() => void) | undefined;
   /**
    * Called after each reopen. Ephemeral objects need it: their clients' heartbeats got 503
@@ -118,6 +120,7 @@ export class RecoveringEngine implements Engine {
         }
         this.current = next.engine;
         this.down = undefined;
+        this.reopens++;
         this.log("store reopened after the storage failure; serving again", undefined);
         next.ready();
         await this.onReopened?.().catch((err: unknown) => this.log("restoring the leases of ephemeral objects after the reopen failed", err));
@@ -179,6 +182,11 @@ export class RecoveringEngine implements Engine {
 
   listEphemeral(): Promise<ObjectRecord[]> {
     return this.run((e) => e.listEphemeral(), true);
+  }
+
+  /** The current engine's counts; none while it is being reopened. */
+  stats(): EnvironmentStats[] {
+    return this.down ? [] : (this.current.stats?.() ?? []);
   }
 }
 

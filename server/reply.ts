@@ -90,6 +90,10 @@ export function sendJson(req: IncomingMessage, res: ServerResponse, status: numb
   send(req, res, status, JSON_TYPE, Buffer.from(JSON.stringify(body)), closing, extra);
 }
 
+export function sendText(req: IncomingMessage, res: ServerResponse, status: number, type: string, text: string, closing: boolean): void {
+  send(req, res, status, type, Buffer.from(text), closing);
+}
+
 export function sendError(req: IncomingMessage, res: ServerResponse, error: ErrorReply, closing: boolean, extra?: Record<string, string>): void {
   sendJson(req, res, error.status, { code: error.code, message: error.message }, closing, extra);
 }

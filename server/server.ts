@@ -16,6 +16,7 @@ import { TokenCheck } from "./auth.ts";
 import { Dispatcher } from "./dispatch.ts";
 import { HttpEdge, KEEP_ALIVE_MS } from "./http-edge.ts";
 import { Leases } from "./leases.ts";
+import { ServerMetrics } from "./metrics.ts";
 import { engineOptions, resolveServerOptions, type ServerOptions } from "./options.ts";
 
 export interface LarderServer {
@@ -84,11 +85,18 @@ export async function startServer(options: ServerOptions | null = {}): Promise<L
   // On PostgreSQL the database is shared by several servers: ephemeral leases live in its
   // rows (heartbeat_at), reaped by whichever process holds the sweeper lease, not here.
   const postgres = options.postgres !== undefined;
+  // The engine's background errors go to the server's log; its batches to the metrics.
+  const metrics = resolved.metrics ? new ServerMetrics() : undefined;
+  const forEngine = { ...engineOptions(options), logError: resolved.logError, observer: metrics };
   const engine: Engine = postgres
-    ? await (await import("../postgres/index.ts")).openPostgres({ ...engineOptions(options), ephemeralExpiryMs: resolved.ephemeralExpiryMs })
+    ? await (await import("../postgres/index.ts")).openPostgres({ ...forEngine, ephemeralExpiryMs: resolved.ephemeralExpiryMs })
     : options.memory === true
-      ? await openEngine(engineOptions(options))
-      : await RecoveringEngine.open(engineOptions(options), resolved.logError);
+      ? await openEngine(forEngine)
+      : await RecoveringEngine.open(forEngine, resolved.logError);
+  metrics?.watch({
+    stats: () => engine.stats?.(),
+    reopens: () => (engine instanceof RecoveringEngine ? engine.reopens : 0),
+  });
   try {
     const leases = new Leases({
       clock: options.clock ?? Date,
@@ -105,7 +113,7 @@ export async function startServer(options: ServerOptions | null = {}): Promise<L
         for (const record of await engine.listEphemeral()) if (!leases.has(record.id)) leases.start(record.kind, record.id);
       };
     }
-    const core = new Dispatcher(engine, leases, resolved);
+    const core = new Dispatcher(engine, leases, resolved, metrics);
     const tokenCheck = resolved.token === undefined ? undefined : new TokenCheck(resolved.token);
     const http = createServer({ keepAliveTimeout: KEEP_ALIVE_MS });
     const edges: Edge[] = [new HttpEdge(core, tokenCheck, http)];

@@ -31,14 +31,14 @@ export async function openEmbedded(durability: Durability, prefix = `larder-${du
  * A Larder server in a child process (so that it has its own event loop, as deployed) on a
  * temp folder, and a client of it. `connectTo` makes more clients, of it or of a proxy.
  */
-export async function openRemote(durability: Durability, prefix = `larder-http-${durability}`, client: ConnectOptions = {}) {
+export async function openRemote(durability: Durability, prefix = `larder-http-${durability}`, client: ConnectOptions = {}, serverFlags: readonly string[] = []) {
   const { connect } = await import("../../dist/client/index.js");
   const { SERVE_NODE_FLAGS } = await import("../../dist/bin/cli/node-flags.js");
   const dir = tempDir(prefix);
   let server;
   try {
     // The server runs as `larder serve` would: same node flags. The bare server keeps Node's defaults (they suit it best).
-    server = await startServerProcess(["--child=larder", `--dir=${dir.path}`, `--durability=${durability}`], SERVE_NODE_FLAGS);
+    server = await startServerProcess(["--child=larder", `--dir=${dir.path}`, `--durability=${durability}`, ...serverFlags], SERVE_NODE_FLAGS);
   } catch (error) {
     dir.remove();
     throw error;
@@ -71,9 +71,12 @@ export class LarderSystem implements System {
     readonly transport: "embedded" | "http",
     unbatched: boolean,
     requestIds = true,
+    metrics = true,
   ) {
     this.name =
-      transport === "embedded" ? `larder-${durability}` : `larder-http-${durability}${unbatched ? "-unbatched" : ""}${requestIds ? "" : "-noids"}`;
+      transport === "embedded"
+        ? `larder-${durability}`
+        : `larder-http-${durability}${unbatched ? "-unbatched" : ""}${requestIds ? "" : "-noids"}${metrics ? "" : "-nometrics"}`;
   }
 
   /**
@@ -81,15 +84,16 @@ export class LarderSystem implements System {
    * as the bare-http baseline sends, instead of the default client, which sends the calls
    * made while 4 requests are in flight together in batches.
    */
-  static async open(durability: Durability, transport: "embedded" | "http", unbatched = false, requestIds = true): Promise<LarderSystem> {
+  /** `metrics: false`: a server without /metrics and with its log silent, to measure what they cost (bench/ops.ts). */
+  static async open(durability: Durability, transport: "embedded" | "http", unbatched = false, requestIds = true, metrics = true): Promise<LarderSystem> {
     if (transport === "embedded") {
       const opened = await openEmbedded(durability);
       return new LarderSystem(opened.store, opened.close, undefined, durability, transport, false);
     }
     // `requestIds: false`: the client sends no request ids (docs/protocol.md, "Request ids"), to measure what they cost.
     const client = { ...(unbatched ? { requestsInFlightMax: Infinity } : {}), ...(requestIds ? {} : { requestIds: false }) };
-    const opened = await openRemote(durability, undefined, client);
-    return new LarderSystem(opened.store, opened.close, () => opened.connectTo(), durability, transport, unbatched, requestIds);
+    const opened = await openRemote(durability, undefined, client, metrics ? [] : ["--metrics=off"]);
+    return new LarderSystem(opened.store, opened.close, () => opened.connectTo(), durability, transport, unbatched, requestIds, metrics);
   }
 
   async primitives(_shape: Shape): Promise<Primitives> {

@@ -1,6 +1,7 @@
 // A server in its own process (started by lib/server-process.ts, never by hand), so that
 // the client under test and the server do not share one event loop, as in a deployment:
 //   --child=larder --dir=D --durability=fsync|buffered    Larder's startServer()
+//                  [--metrics=off]                        ... without /metrics and with the log silent (bench/ops.ts)
 //   --child=bare                                          the bare node:http baseline
 // Prints one JSON line `{ "url": ... }` when listening; closes gracefully on SIGTERM.
 
@@ -16,7 +17,8 @@ async function start(): Promise<{ url: string; close(): Promise<void> }> {
   if (kind === "larder") {
     const { startServer } = await import("../../dist/server/index.js");
     const durability = args.extra.get("durability") === "buffered" ? "buffered" : "fsync";
-    return startServer({ path: args.extra.get("dir")!, durability, host: "127.0.0.1", port: 0, limits: BENCH_LIMITS });
+    const observed = args.extra.get("metrics") === "off" ? { metrics: false, logLevel: "silent" as const } : {};
+    return startServer({ path: args.extra.get("dir")!, durability, host: "127.0.0.1", port: 0, limits: BENCH_LIMITS, ...observed });
   }
   throw new Error("lib/server-child.ts runs as a child of the bench: --child=larder|bare");
 }

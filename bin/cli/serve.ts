@@ -12,6 +12,10 @@ import type { Command, OptionSpec, ParsedArgs } from "./args.ts";
 import { booleanOption, listOption, parseNonNegativeInteger, stringOption, UsageError } from "./args.ts";
 import type { Io } from "./io.ts";
 import { RELAYED_SIGNALS_ENV } from "./node-flags.ts";
+import { LOG_LEVELS, PACKAGE_VERSION, type LogLevel } from "../../proto/index.ts";
+import type { ServerLogger } from "../../server/index.ts";
+
+const DEFAULT_LOG_LEVEL: LogLevel = "info";
 
 const PATH = "serve";
 export const DEFAULT_DATA_DIR = "./larder-data";
@@ -33,6 +37,12 @@ export interface ServeSettings {
   environment?: string;
   /** The web console at /ui; `--no-ui` turns it off. */
   ui: boolean;
+  /** The least severe level logged on stderr (JSON lines, server/log.ts). */
+  logLevel: LogLevel;
+  /** A log line per answered request. */
+  accessLog: boolean;
+  /** GET /metrics; `--no-metrics` turns it off. */
+  metrics: boolean;
 }
 
 /** `--limit name=value`: a positive integer (`_` may group digits), or `Infinity` for partitionTtlMs. */
@@ -67,6 +77,9 @@ export const SERVE_ENV: Readonly<Record<string, string>> = Object.freeze({
   env: "LARDER_ENVIRONMENT",
   "no-ui": "LARDER_NO_UI",
   "ephemeral-expiry-ms": "LARDER_EPHEMERAL_EXPIRY_MS",
+  "log-level": "LARDER_LOG_LEVEL",
+  "access-log": "LARDER_ACCESS_LOG",
+  "no-metrics": "LARDER_NO_METRICS",
 });
 
 /** A setting's text and where it came from (`--port` or `LARDER_PORT`), for error messages. */
@@ -174,7 +187,18 @@ export function serveSettings(args: ParsedArgs, io: Io): ServeSettings {
     ...(ephemeralExpiryMs === undefined ? {} : { ephemeralExpiryMs }),
     ...(environment === undefined ? {} : { environment }),
     ui: !flagOrEnv(args, io, "no-ui").on,
+    logLevel: parseLogLevel(given(args, io, "log-level")),
+    accessLog: flagOrEnv(args, io, "access-log").on,
+    metrics: !flagOrEnv(args, io, "no-metrics").on,
   };
+}
+
+function parseLogLevel(setting: Given | undefined): LogLevel {
+  if (setting === undefined) return DEFAULT_LOG_LEVEL;
+  if (!(LOG_LEVELS as readonly string[]).includes(setting.text)) {
+    throw new UsageError(`${setting.from} must be one of ${LOG_LEVELS.join(", ")}, got '${setting.text}'`, PATH);
+  }
+  return setting.text as LogLevel;
 }
 
 /**
@@ -245,20 +269,31 @@ async function run(args: ParsedArgs, io: Io): Promise<number> {
   // Listen for signals before the server starts, so that one arriving during start-up
   // still shuts it down cleanly instead of killing the process mid-open.
   const stop = nextSignal();
-  const { startServer } = await import("../../server/index.ts");
-  const starting = startServer(settings);
+  const { startServer, createLogger } = await import("../../server/index.ts");
+  // Every line on stderr is the log's, JSON (docs/ops.md); stdout has the one `listening on` line.
+  const logger = createLogger(settings.logLevel, { write: (line: string) => void io.err(line) });
+  const starting = startServer({ ...settings, logger });
   const first = await Promise.race([starting.then((server) => ({ server })), stop.then((signal) => ({ signal }))]);
   if ("signal" in first) {
     exitOnSecondSignal(first.signal);
-    return stopWhileStarting(first.signal, starting, io);
+    return stopWhileStarting(first.signal, starting, io, START_WAIT_MS, logger);
   }
   const { server } = first;
+  logger.info({ url: server.url, version: PACKAGE_VERSION, storage: storageName(settings) }, "listening");
   await io.out(`listening on ${server.url}\n`);
   const signal = await stop;
   exitOnSecondSignal(signal);
-  await io.err(`larder: ${signal}: shutting down\n`);
+  logger.info({ signal }, `${signal}: shutting down`);
   await server.close();
+  logger.info({}, "stopped");
   return 0;
+}
+
+/** Where the data lives, for the `listening` line (a PostgreSQL URL is not logged: it may hold a password). */
+function storageName(settings: ServeSettings): string {
+  if (settings.memory === true) return "memory";
+  if (settings.postgres !== undefined) return "postgres";
+  return settings.path ?? DEFAULT_DATA_DIR;
 }
 
 /** How long a signal during start-up waits for the start to finish before giving up. */
@@ -274,14 +309,15 @@ export async function stopWhileStarting(
   starting: Promise<{ close(): Promise<void> }>,
   io: Io,
   waitMs = START_WAIT_MS,
+  logger: ServerLogger = lineLogger(io),
 ): Promise<number> {
-  await io.err(`larder: ${signal} during start-up: stopping\n`);
+  logger.info({ signal }, `${signal} during start-up: stopping`);
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), waitMs)));
   try {
     const server = await Promise.race([starting, late]);
     if (server === "late") {
-      await io.err(`larder: the start did not finish within ${waitMs} ms; exiting\n`);
+      logger.error({ waitMs }, `the start did not finish within ${waitMs} ms; exiting`);
       return 1;
     }
     await server.close();
@@ -289,6 +325,12 @@ export async function stopWhileStarting(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Plain `larder: message` lines on the command's stderr, for callers that have no logger. */
+function lineLogger(io: Io): ServerLogger {
+  const line = (_fields: object, message: string): void => void io.err(`larder: ${message}\n`);
+  return { error: line, warn: line, info: line, debug: line };
 }
 
 /** Each option's help names its environment variable. */
@@ -338,6 +380,13 @@ export const SERVE_COMMAND: Command = {
       valueName: "MS",
       help: "Delete an ephemeral object when its client sent no heartbeat for this long (default 300000).",
     },
+    "log-level": {
+      type: "string",
+      valueName: "LEVEL",
+      help: `Log on stderr (JSON lines) at this level or more severe: ${LOG_LEVELS.join(", ")} (default ${DEFAULT_LOG_LEVEL}).`,
+    },
+    "access-log": { type: "boolean", help: "Log a line per answered request (method, path, status, outcome, ms)." },
+    "no-metrics": { type: "boolean", help: "Do not serve GET /metrics (Prometheus text format, docs/ops.md)." },
   }),
   run,
 };

@@ -25,6 +25,9 @@ const ENV = {
   LARDER_ENVIRONMENT: "staging",
   LARDER_NO_UI: "1",
   LARDER_EPHEMERAL_EXPIRY_MS: "60000",
+  LARDER_LOG_LEVEL: "debug",
+  LARDER_ACCESS_LOG: "1",
+  LARDER_NO_METRICS: "true",
 };
 
 describe("larder serve settings from the environment", () => {
@@ -47,13 +50,16 @@ describe("larder serve settings from the environment", () => {
       environment: "staging",
       ui: false,
       ephemeralExpiryMs: 60_000,
+      logLevel: "debug",
+      accessLog: true,
+      metrics: false,
     });
-    expect(settings([], { LARDER_MEMORY: "true" })).toMatchObject({ memory: true });
+    expect(settings([], { LARDER_MEMORY: "true" })).toMatchObject({ memory: true, logLevel: "info", accessLog: false, metrics: true });
   });
 
   it("a flag wins over its variable", () => {
     const argv = ["--data", "/tmp/flag", "--host", "127.0.0.1", "--port", "0", "--token", "flag-token", "--durability", "fsync",
-      "--limit", "queuePartitionItemsMax=7", "--env", "prod", "--ephemeral-expiry-ms", "5000"];
+      "--limit", "queuePartitionItemsMax=7", "--env", "prod", "--ephemeral-expiry-ms", "5000", "--log-level", "warn"];
     expect(settings(argv, ENV)).toEqual({
       path: "/tmp/flag",
       host: "127.0.0.1",
@@ -64,6 +70,9 @@ describe("larder serve settings from the environment", () => {
       environment: "prod",
       ui: false,
       ephemeralExpiryMs: 5_000,
+      logLevel: "warn",
+      accessLog: true,
+      metrics: false,
     });
     // --memory beats LARDER_DATA, and --data beats LARDER_MEMORY.
     expect(settings(["--memory"], ENV)).toMatchObject({ memory: true });
@@ -76,6 +85,8 @@ describe("larder serve settings from the environment", () => {
       [{ LARDER_PORT: "70000" }, /LARDER_PORT must be from 0 to 65535/],
       [{ LARDER_PORT: "http" }, /LARDER_PORT must be a non-negative integer/],
       [{ LARDER_DURABILITY: "sometimes" }, /LARDER_DURABILITY must be fsync or buffered/],
+      [{ LARDER_LOG_LEVEL: "loud" }, /LARDER_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/],
+      [{ LARDER_ACCESS_LOG: "on" }, /LARDER_ACCESS_LOG must be 1, true, 0 or false/],
       [{ LARDER_MEMORY: "yes please" }, /LARDER_MEMORY must be 1, true, 0 or false/],
       [{ LARDER_MEMORY: "1", LARDER_DATA: "/tmp/x" }, /LARDER_DATA and LARDER_MEMORY cannot be used together/],
       [{ LARDER_LIMITS: "nope=1" }, /--limit takes name=value/],

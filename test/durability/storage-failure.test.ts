@@ -217,6 +217,14 @@ describe("a storage failure under larder serve", () => {
     const reopened = server.stderr().match(/store reopened after the storage failure/g)?.length ?? 0;
     expect(reopened).toBeGreaterThanOrEqual(3);
     expect(server.stderr()).toMatch(/storage write failed; reopening the store/);
+    // Through the log (docs/ops.md): JSON lines, the failure at level error with its cause,
+    // the reopen at info; and the metrics count every reopen.
+    const logLines = server.stderr().trim().split("\n").map((line) => JSON.parse(line) as { level: string; msg: string; err?: { message?: string } });
+    const failedLine = logLines.find((l) => l.msg.startsWith("storage write failed; reopening the store"));
+    expect(failedLine).toMatchObject({ level: "error", err: { message: expect.any(String) } });
+    expect(logLines.filter((l) => l.msg === "store reopened after the storage failure; serving again").every((l) => l.level === "info")).toBe(true);
+    const scrape = await (await fetch(`${server.url}/metrics`)).text();
+    expect(Number(/^larder_storage_reopens_total (\d+)$/m.exec(scrape)?.[1])).toBe(reopened);
     expect(server.running()).toBe(true);
     // It serves reads and writes after the last failure.
     expect(await d.get(`k${[...dictAcked].at(-1)}`)).toBe([...dictAcked].at(-1));
