@@ -25,6 +25,8 @@ export interface MatrixOptions {
   readonly bytesBudget: number;
   readonly onStep?: (label: string) => void;
   readonly onError?: (label: string, message: string) => void;
+  /** The longest wait for a quiet machine before a slice; default SETTLE_MS_MAX. */
+  readonly settleMsMax?: number;
 }
 
 export function matrixSteps(options: Pick<MatrixOptions, "systems" | "shapes" | "scenarios" | "rounds">): number {
@@ -61,16 +63,16 @@ function cpuTicks(): { busy: number; total: number } | undefined {
 
 const SETTLE_WINDOW_MS = 100;
 const SETTLE_BUSY_MAX = 0.1;
-const SETTLE_MS_MAX = 3_000;
+export const SETTLE_MS_MAX = 3_000;
 
 /**
  * Waits (outside the measured time) until the machine is nearly idle: at most 10% busy over
- * 100 ms, for at most 3 s. A store keeps compacting for a while after its slice ends, on
+ * 100 ms, for at most 3 s (or `msMax`). A store keeps compacting for a while after its slice ends, on
  * LevelDB's background threads, in the bench process or a server child; without this
  * wait, that work lands on whichever system runs next.
  */
-async function settleCpu(): Promise<void> {
-  const end = Date.now() + SETTLE_MS_MAX;
+async function settleCpu(msMax = SETTLE_MS_MAX): Promise<void> {
+  const end = Date.now() + msMax;
   let before = cpuTicks();
   while (before !== undefined && Date.now() < end) {
     await new Promise((resolve) => setTimeout(resolve, SETTLE_WINDOW_MS));
@@ -138,7 +140,7 @@ async function measureShape(shape: Shape, options: MatrixOptions, records: Resul
           const done = parts.get(lane) ?? [];
           const issued = done.reduce((n, p) => n + p.issued, 0);
           settleDisk();
-          await settleCpu();
+          await settleCpu(options.settleMsMax);
           const result = await runWithSamples({
             callers: shape.callers,
             itemsPerOp: shape.batch,
