@@ -8,7 +8,7 @@ import { InvalidError } from "../proto/errors.ts";
 import { CEILINGS } from "../proto/limits.ts";
 import { checkLogLevel, createLogger, logErrorTo, type LogLevel, type ServerLogger } from "./log.ts";
 
-export interface ServerOptions extends Omit<EngineOptions, "ephemeralAtOpen"> {
+export interface ServerOptions extends Omit<EngineOptions, "ephemeralAtOpen" | "observer"> {
   /** Interface to bind. */
   host?: string;
   /** TCP port; 0 binds any free port (read it back from `url`). */
