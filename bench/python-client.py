@@ -6,16 +6,20 @@ temporary folder, Redis with `appendonly yes` and `appendfsync always` on anothe
 carry the same bytes (values encoded by larder.values), so the codec costs the same.
 Queue: Larder `put`/`get` of one partition; Redis `RPUSH`/`LPOP` of one list (`LPOP key
 count` for get_many). Each case runs for a bounded time and count, with 1 caller, and with
-16 threads each with its own calls (Larder: one client, pooled connections; Redis: one
-connection pool). Prints a markdown table.
+16 threads each with its own calls (Larder: one client, pooled connections, whose calls
+from several threads go in batches; Redis: one connection pool). The same Larder client with
+`requests_in_flight_max=math.inf` (a request per call) runs beside it, in the same run, as
+the baseline of the batching. Prints a markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import signal
+import statistics
 import socket
 import subprocess
 import sys
@@ -113,6 +117,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=3.0, help="per case")
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="A/B rounds of the Larder cases (medians)")
     args = parser.parse_args()
     encoded = encode_value(VALUE)
     many = [VALUE] * ITEMS_PER_MANY
@@ -123,6 +128,8 @@ def main() -> int:
     rows = []
     try:
         client = larder.Client(server.url)
+        # The same client without batches (one request per call): the baseline of the batching.
+        unbatched = larder.Client(server.url, requests_in_flight_max=math.inf)
         r = redis.Redis(port=redis_server.port, max_connections=args.threads * 2) if redis_server else None
         for threads in (1, args.threads):
             q = larder.Queue.from_name(f"bench-{threads}", create_if_missing=True, client=client)
@@ -135,25 +142,28 @@ def main() -> int:
             def partition(i, n):
                 return f"p{i}.{n // PARTITION_ITEMS}"
 
-            def l_put(i):
-                q.put(VALUE, partition=partition(i, puts[i]))
-                puts[i] += 1
-                return 1
+            def larder_ops(q):
+                def l_put(i):
+                    q.put(VALUE, partition=partition(i, puts[i]))
+                    puts[i] += 1
+                    return 1
 
-            def l_get(i):
-                q.get(partition=partition(i, gets[i]))
-                gets[i] += 1
-                return 1
+                def l_get(i):
+                    q.get(partition=partition(i, gets[i]))
+                    gets[i] += 1
+                    return 1
 
-            def l_put_many(i):
-                q.put_many(many, partition=partition(i, puts[i]))
-                puts[i] += ITEMS_PER_MANY
-                return ITEMS_PER_MANY
+                def l_put_many(i):
+                    q.put_many(many, partition=partition(i, puts[i]))
+                    puts[i] += ITEMS_PER_MANY
+                    return ITEMS_PER_MANY
 
-            def l_get_many(i):
-                got = len(q.get_many(ITEMS_PER_MANY, partition=partition(i, gets[i])))
-                gets[i] += got
-                return got
+                def l_get_many(i):
+                    got = len(q.get_many(ITEMS_PER_MANY, partition=partition(i, gets[i])))
+                    gets[i] += got
+                    return got
+
+                return (l_put, l_get), (l_put_many, l_get_many)
 
             def r_put(i):
                 r.rpush(f"{key}:{i}", encode_value(VALUE))
@@ -172,37 +182,47 @@ def main() -> int:
 
             # put, then get what put wrote (each thread its own items, so no get waits);
             # put_many, then get_many what it wrote.
-            for put_op, get_op, lp, lg, rp, rg in (
-                ("put", "get", l_put, l_get, r_put, r_get),
-                ("put_many(100)", "get_many(100)", l_put_many, l_get_many, r_put_many, r_get_many),
-            ):
-                larder_put, larder_done = measure(lp, threads, args.seconds)
+            batched = larder_ops(q)
+            one_by_one = larder_ops(larder.Queue.from_name(f"bench-{threads}", client=unbatched))
+            for k, (put_op, get_op, rp, rg) in enumerate((
+                ("put", "get", r_put, r_get),
+                ("put_many(100)", "get_many(100)", r_put_many, r_get_many),
+            )):
+                # A/B in alternating order, `--rounds` times, medians: the disk's fsyncs are
+                # shared with the machine's other work, so one measurement each is noise.
+                samples = {key: [] for key in ("batched put", "batched get", "alone put", "alone get")}
+                for round_ in range(args.rounds):
+                    order = (("batched", batched[k]), ("alone", one_by_one[k]))
+                    for label, (lp, lg) in order if round_ % 2 == 0 else order[::-1]:
+                        rate, done = measure(lp, threads, args.seconds)
+                        samples[label + " put"].append(rate)
+                        samples[label + " get"].append(measure(lg, threads, args.seconds, done)[0])
+                        q.clear(all=True)
+                        puts[:] = [0] * threads
+                        gets[:] = [0] * threads
+                rates = {key: statistics.median(values) for key, values in samples.items()}
                 redis_put, redis_done = measure(rp, threads, args.seconds) if r else (None, None)
-                larder_get, _ = measure(lg, threads, args.seconds, larder_done)
                 redis_get, _ = measure(rg, threads, args.seconds, redis_done) if r else (None, None)
-                rows.append((put_op, threads, larder_put, redis_put))
-                rows.append((get_op, threads, larder_get, redis_get))
-                q.clear(all=True)
-                puts[:] = [0] * threads
-                gets[:] = [0] * threads
-                print(f"  x{threads} {put_op}: larder {larder_put:,.0f}/s redis {redis_put or 0:,.0f}/s; "
-                      f"{get_op}: larder {larder_get:,.0f}/s redis {redis_get or 0:,.0f}/s", file=sys.stderr, flush=True)
+                rows.append((put_op, threads, rates["batched put"], rates["alone put"], redis_put))
+                rows.append((get_op, threads, rates["batched get"], rates["alone get"], redis_get))
+                print(f"  x{threads} {put_op}/{get_op}: {rates} redis {redis_put or 0:,.0f}/s {redis_get or 0:,.0f}/s", file=sys.stderr, flush=True)
             if r:
                 r.delete(*[f"{key}:{i}" for i in range(threads)])
         client.close()
+        unbatched.close()
     finally:
         server.close()
         if redis_server:
             redis_server.close()
 
     print(f"Python client (larder, /usr/bin/python3 {sys.version.split()[0]}) vs redis-py {redis.__version__ if redis else '-'}; "
-          f"items/s, {args.seconds:g} s per case, value {len(encoded)} bytes")
+          f"items/s, {args.seconds:g} s per case, Larder: medians of {args.rounds} A/B rounds; value {len(encoded)} bytes")
     print()
-    print("| operation | callers | Larder (fsync) | Redis (appendfsync always) | Larder / Redis |")
-    print("|---|---|---|---|---|")
-    for op, threads, lr, rr in rows:
-        ratio = f"{lr / rr:.2f}x" if rr else "-"
-        print(f"| {op} | {threads} | {lr:,.0f} | {rr:,.0f} | {ratio} |" if rr else f"| {op} | {threads} | {lr:,.0f} | - | - |")
+    print("| operation | callers | Larder (fsync) | Larder, a request per call | batched / per call | Redis (appendfsync always) | Larder / Redis |")
+    print("|---|---|---|---|---|---|---|")
+    for op, threads, lr, la, rr in rows:
+        redis_cells = f"{rr:,.0f} | {lr / rr:.2f}x" if rr else "- | -"
+        print(f"| {op} | {threads} | {lr:,.0f} | {la:,.0f} | {lr / la:.2f}x | {redis_cells} |")
     return 0
 
 
