@@ -12,7 +12,7 @@ The server is ``LARDER_URL`` (default ``http://127.0.0.1:7070``) with ``LARDER_T
 ``client=larder.Client(url, token=...)`` on any constructor. See client/python/README.md.
 """
 
-from ._core import Client, Dict, DictInfo, ObjectInfo, Queue, QueueInfo, default_client
+from ._core import Client, Dict, DictInfo, ObjectInfo, Queue, QueueInfo, Reservation, default_client
 from . import errors as _errors
 from .errors import *  # noqa: F403 - the error classes, listed in errors.__all__
 from .keys import BigInt
@@ -24,6 +24,7 @@ __all__ = [
     "Client",
     "Dict",
     "Queue",
+    "Reservation",
     "DictInfo",
     "QueueInfo",
     "ObjectInfo",

@@ -21,6 +21,7 @@ from .errors import (
     InternalError,
     InvalidError,
     KeyError,
+    LeaseExpiredError,
     NotFoundError,
     QueueEmptyError,
     QueueFullError,
@@ -861,8 +862,140 @@ class Queue(_Handle):
             if scope is not None and scope.cancelled:
                 raise ClosedError("the call was cancelled")
 
+    def _reserve_envelope(self, n, lease, partition, max_deliveries, dead_letter_partition) -> dict:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise InvalidError(f"n_values must be an integer of at least 1, got {n!r}")
+        envelope = {"id": self._id(), "n": n, "partition": _partition(partition)}
+        if lease is not None:
+            envelope["leaseMs"] = _positive_ms("lease", lease)
+        if max_deliveries is not None:
+            if isinstance(max_deliveries, bool) or not isinstance(max_deliveries, int) or max_deliveries < 1:
+                raise InvalidError(f"max_deliveries must be a positive integer, got {max_deliveries!r}")
+            envelope["maxDeliveries"] = max_deliveries
+        if dead_letter_partition is not None:
+            envelope["deadLetterPartition"] = _partition(dead_letter_partition)
+        return envelope
+
+    @method(waits=_may_wait)
+    def reserve(
+        self,
+        n_values: int = 1,
+        block: bool = True,
+        timeout: Optional[float] = None,
+        *,
+        partition: Optional[str] = None,
+        lease: Optional[float] = None,
+        max_deliveries: Optional[int] = None,
+        dead_letter_partition: Optional[str] = None,
+    ) -> list:
+        """Reserves up to ``n_values`` items for ``lease`` seconds (default 30), as soon as there is
+        at least one (contract v2, "Reliable delivery"): they stay in the queue, invisible to
+        other getters, until acked (``Reservation.ack`` or ``q.ack``), released, or the lease
+        ends; then they are visible again at their place. ``queue.Empty`` after ``timeout``;
+        with ``block=False``, one attempt that may return ``[]``."""
+        timeout_ms = self._wait_ms(block, timeout, "Timeout is ignored for non-blocking reserve.")
+        envelope = self._reserve_envelope(n_values, lease, partition, max_deliveries, dead_letter_partition)
+        for answer, more in self._rounds("queueReserve", envelope, timeout_ms):
+            records = answer.get("reservations")
+            if not isinstance(records, list):
+                raise InternalError("malformed answer from the server: 'reservations' is not an array")
+            if records or not more:
+                break
+        if not records and block:
+            raise QueueEmptyError(f"{self._describe()} did not return values within {timeout} s")
+        return [Reservation._from_record(self, r) for r in records]
+
+    @method
+    def ack(self, reservations) -> None:
+        """Acks several reservations of this queue in one durable write. Those whose lease had
+        ended make a ``LeaseExpiredError`` (its ``refused`` lists them), after the rest are acked."""
+        reservations = list(reservations)
+        for r in reservations:
+            if not isinstance(r, Reservation) or r.queue.object_id != self.object_id:
+                raise InvalidError("ack takes reservations of this queue")
+        if not reservations:
+            return
+        by_token = {r.token: r for r in reservations}
+        refused = _refused(self._c()._call("queueAck", {"id": self._id(), "tokens": list(by_token)}))
+        if refused:
+            raise _lease_expired(
+                f"{len(refused)} of {len(by_token)} reservations were not acked: their leases have ended",
+                [by_token[t] for t in refused if t in by_token],
+            )
+
     @method
     def stats(self) -> dict:
         """``{"partitions": ..., "items": ...}`` for the whole queue."""
         answer = self._c()._call("queueStats", {"id": self._id()})
         return {"partitions": _int(answer, "partitions"), "items": _int(answer, "items")}
+
+
+def _positive_ms(name: str, seconds) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (seconds > 0) or math.isinf(seconds):
+        raise InvalidError(f"{name} must be a positive number of seconds, got {seconds!r}")
+    return round(seconds * 1000)
+
+
+def _refused(answer: dict) -> list:
+    refused = answer.get("refused")
+    if not isinstance(refused, list):
+        raise InternalError("malformed answer from the server: 'refused' is not an array")
+    return refused
+
+
+def _lease_expired(message: str, refused: list) -> LeaseExpiredError:
+    err = LeaseExpiredError(message)
+    err.refused = refused
+    return err
+
+
+class Reservation:
+    """An item reserved by ``Queue.reserve``: ``value``, ``deliveries`` (1 on the first
+    reservation), ``partition`` (None: the default one), ``lease_ends_at`` (an aware datetime),
+    and ``ack()``, ``release(delay=0)``, ``extend(seconds)``, each with ``.aio``."""
+
+    __slots__ = ("queue", "token", "value", "deliveries", "partition", "lease_ends_at")
+
+    @classmethod
+    def _from_record(cls, queue: "Queue", record) -> "Reservation":
+        if not isinstance(record, dict) or not isinstance(record.get("token"), str) or not isinstance(record.get("value"), bytes):
+            raise InternalError("malformed answer from the server: a reservation without token or value")
+        self = object.__new__(cls)
+        self.queue = queue
+        self.token = record["token"]
+        self.value = decode_value(record["value"])
+        self.deliveries = record.get("deliveries")
+        self.partition = record.get("partition") or None
+        self.lease_ends_at = _datetime_ms(record.get("leaseEndsAt"))
+        return self
+
+    def __repr__(self) -> str:
+        return f"<larder.Reservation {self.token} of {self.queue!r}, delivery {self.deliveries}>"
+
+    def _client_for_aio(self) -> Client:
+        return self.queue._client_for_aio()
+
+    @method
+    def ack(self) -> None:
+        """Done: the item is removed for good (durable on return). ``LeaseExpiredError`` if its lease had ended."""
+        if _refused(self.queue._c()._call("queueAck", {"id": self.queue._id(), "tokens": [self.token]})):
+            raise _lease_expired(f"{self!r} was not acked: its lease has ended", [self])
+
+    @method
+    def release(self, delay: float = 0) -> None:
+        """Ends the lease now: the item is visible again at its place (after ``delay`` seconds)."""
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not (delay >= 0) or math.isinf(delay):
+            raise InvalidError(f"delay must be a non-negative number of seconds, got {delay!r}")
+        self.queue._c()._call("queueRelease", {"id": self.queue._id(), "token": self.token, "delayMs": round(delay * 1000)})
+
+    @method
+    def extend(self, seconds: float) -> None:
+        """The lease now ends ``seconds`` from now (it may shorten it); updates ``lease_ends_at``."""
+        answer = self.queue._c()._call("queueExtend", {"id": self.queue._id(), "token": self.token, "ms": _positive_ms("seconds", seconds)})
+        self.lease_ends_at = _datetime_ms(answer.get("leaseEndsAt"))
+
+
+def _datetime_ms(ms) -> datetime.datetime:
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)):
+        raise InternalError("malformed answer from the server: 'leaseEndsAt' is not a number")
+    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.timezone.utc)

@@ -70,6 +70,10 @@ ROUTES = {
     "queueClear": "/queue/clear",
     "queueNext": "/queue/next",
     "queueStats": "/queue/stats",
+    "queueReserve": "/queue/reserve",
+    "queueAck": "/queue/ack",
+    "queueRelease": "/queue/release",
+    "queueExtend": "/queue/extend",
     "waitsCancel": "/waits/cancel",
 }
 
@@ -86,6 +90,10 @@ CARRIES_REQUEST_ID = frozenset(
         "queuePut",
         "queueGet",
         "queueClear",
+        "queueReserve",
+        "queueAck",
+        "queueRelease",
+        "queueExtend",
     }
 )
 
@@ -144,7 +152,7 @@ def is_retry_safe(route: str, envelope: dict) -> bool:
 
 
 def may_wait(route: str, envelope: dict) -> bool:
-    if route in ("queueGet", "queuePut"):
+    if route in ("queueGet", "queuePut", "queueReserve"):
         return envelope.get("timeoutMs") != 0
     if route == "queueNext":
         poll = envelope.get("pollTimeoutMs")
