@@ -11,7 +11,9 @@ class. The same rules as the Node.js client (client/transport.ts):
 - a call that never left the client (connection refused), that the server answered
   ``503 UNAVAILABLE`` (it did nothing), or whose connection broke, is sent again, backing
   off from 50 ms to 1 s, for up to ``retry_timeout`` seconds (or the call's own wait, if
-  shorter, unless it may have taken effect: then it retries the whole budget to hear how);
+  shorter, unless it may have taken effect: then it retries the whole budget to hear how),
+  but never past the server's ``requestIdRetentionMs`` after the first attempt (asked once
+  from ``/v1/health``): a retry the server no longer has the record of could run again;
 - a call that answers at once gets ``answer_timeout`` seconds for its answer, and is not
   sent again after that (the server is stuck); a long-poll gets 300 s (the server answers
   every long-poll within its ``longPollMaxMs``, at most 240 s);
@@ -123,6 +125,8 @@ IDLE_CLOSE_S = 10.0
 LONG_POLL_ANSWER_S = 300.0
 RETRY_DELAY_FIRST_S = 0.05
 RETRY_DELAY_MAX_S = 1.0
+#: A retry goes no later than the server's retention less a quarter of it, or less this: the way there.
+RETENTION_MARGIN_S_MAX = 5.0
 #: Requests in flight, at most, for calls that answer at once (as the Node.js client).
 REQUESTS_IN_FLIGHT_MAX = 4
 #: A batch this client sends: at most this many calls and bytes; a call over the last goes alone.
@@ -374,6 +378,7 @@ class Transport:
             self._heads[route] = f"POST {self.base_path}{PREFIX}{path} HTTP/1.1\r\n{headers}Content-Length: ".encode()
         self._lock = threading.Lock()
         self._closed = False
+        self._retention_s = None  # the server's requestIdRetentionMs in s, asked before a first retry
         self._reset()
 
     def _reset(self):
@@ -420,8 +425,10 @@ class Transport:
     # ---- one request ----
 
     def _attempt(self, route: str, body: bytes, answer_s: float):
-        """One request on a connection of the pool: (status, body)."""
-        request = self._heads[route] + b"%d\r\n\r\n" % len(body) + body
+        """One call's request on a connection of the pool: (status, body)."""
+        return self._exchange(self._heads[route] + b"%d\r\n\r\n" % len(body) + body, answer_s)
+
+    def _exchange(self, request: bytes, answer_s: float):
         conn = self._acquire()
         try:
             status, data, close = conn.exchange(request, answer_s)
@@ -553,6 +560,8 @@ class Transport:
             if cancel is not None and cancel.cancelled:
                 raise ClosedError("the call was cancelled")
             try:
+                if envelope.get("retry"):
+                    self._check_retention(route, started)
                 if waits:
                     return _reply(route, *self._attempt(route, body, answer_s))
                 return self._answer(route, body, answer_s, alone)
@@ -593,6 +602,40 @@ class Transport:
                 if waits:
                     # A wait sent again waits only what is left of it.
                     body = _pack(_wait_left(envelope, (time.monotonic() - started) * 1000))
+
+    def _check_retention(self, route: str, started: float) -> None:
+        """A retry must reach the server while it still keeps the record of the first attempt,
+        which it applied at the earliest when the call ``started``: one later than the server's
+        ``requestIdRetentionMs`` (less a quarter of it, at most 5 s, for the way there) could
+        run the call again (docs/protocol.md, "Retries"). So the retention is asked for once
+        (``GET /v1/health``), and past it the call fails as one that may or may not have taken
+        effect. A health check that fails is a round that did nothing (retried)."""
+        if self._retention_s is None:
+            self._retention_s = self._ask_retention()
+        retention = self._retention_s
+        if time.monotonic() <= started + retention - min(retention / 4, RETENTION_MARGIN_S_MAX):
+            return
+        raise UnavailableError(
+            f"{route} could not be sent again within the server's requestIdRetentionMs ({retention * 1000:.0f} ms) "
+            "of its first attempt; the call may or may not have taken effect"
+        )
+
+    def _ask_retention(self) -> float:
+        """The server's requestIdRetentionMs, in seconds (infinite when it keeps no records)."""
+        request = f"GET {self.base_path}{PREFIX}/health HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode()
+        try:
+            status, data = self._exchange(request, self.answer_timeout)
+        except (_NotSent, _Broken) as err:
+            raise _ServerUnavailable(f"could not ask the Larder server for its requestIdRetentionMs: {err}") from err
+        if status != 200:
+            raise _ServerUnavailable(f"the Larder server's health answered {status}")
+        try:
+            ms = json.loads(data.decode("utf-8")).get("requestIdRetentionMs")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            ms = None
+        if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not ms > 0:
+            return float("inf")
+        return ms / 1000
 
     def _final_error(self, route: str, err: Exception) -> LarderError:
         if isinstance(err, LarderError):

@@ -9,8 +9,13 @@ connection instead of passing the answer on.
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import socket
+import subprocess
 import threading
+import time
 
 import msgpack
 import pytest
@@ -50,6 +55,7 @@ class CuttingProxy:
         self.upstream = (host, int(port))
         self.path = path.encode()
         self.cuts = cuts
+        self.cut_until = 0.0  # also cut every answer (health's too) until this time.monotonic()
         self.seen: list = []  # (path, envelope) of every request, in order
         self.lock = threading.Lock()
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -75,10 +81,11 @@ class CuttingProxy:
                 head, body, pending = message
                 path = head.split(b" ")[1]
                 with self.lock:
-                    self.seen.append((path.decode(), msgpack.unpackb(body, raw=False)))
+                    self.seen.append((path.decode(), msgpack.unpackb(body, raw=False) if body else None))
                     cut = path.endswith(self.path) and self.cuts > 0
                     if cut:
                         self.cuts -= 1
+                    cut = cut or time.monotonic() < self.cut_until
                 upstream.sendall(head + b"\r\n\r\n" + body)
                 answer = _read_message(upstream, answers)
                 if answer is None:
@@ -186,3 +193,43 @@ def test_without_request_ids_a_cut_write_is_not_sent_again(server, client, proxy
                 larder.Queue.from_id(q.object_id, client=cut).put_many([1, 2, 3])
         assert len(proxy.requests("/v1/queue/put")) == 1
         assert q.len() == 3
+
+
+#: A server with a short retention of request ids (`larder serve` has no flag for it).
+SHORT_RETENTION = """
+import { startServer } from "./index.ts";
+const server = await startServer({ memory: true, port: 0, requestIdRetentionMs: 1000 });
+console.log(`listening on ${server.url}`);
+process.stdin.resume();
+process.stdin.on("end", () => void server.close().then(() => process.exit(0)));
+"""
+
+
+def test_no_retry_past_the_servers_retention_of_request_ids(server):
+    # Seen failing without the retention check: the retries went on for retry_timeout, the
+    # server had pruned the first attempt's record, and the put was applied again (len 2).
+    from conftest import ROOT
+
+    node = os.environ.get("LARDER_NODE") or shutil.which("node") or "node"
+    process = subprocess.Popen(
+        [node, "--import", "tsx", "--input-type=module", "-e", SHORT_RETENTION],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        url = process.stdout.readline().split()[-1]
+        proxy = CuttingProxy(url, "/v1/none", cuts=0)
+        with larder.Client(proxy.url, retry_timeout=20) as c:
+            q = larder.Queue.from_name("jobs", create_if_missing=True, client=c)
+            q.len()
+            proxy.cut_until = time.monotonic() + 3  # the put is applied; no answer comes back for 3 s
+            with pytest.raises(larder.UnavailableError, match="requestIdRetentionMs .*may or may not have taken effect"):
+                q.put("once")
+            assert q.len() == 1
+            assert any(p.endswith("/v1/health") for p, _ in proxy.seen)
+        proxy.close()
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
