@@ -2,9 +2,9 @@
 Larder server and the synthetic web of examples/crawler.
 
 It starts the synthetic web (node, examples/crawler-python/web.ts) and, unless --url names a
-running one, a Larder server on a temporary folder; then a pool of --workers processes (the
-XX the seed's
-`scrape` with this process as the coordinator.
+running one, a Larder server on a temporary folder; then --workers processes of --threads
+threads each (the seed's containers, started before the clock does: warm containers), and
+runs the seed's `scrape` with this process as the coordinator.
 """
 
 from __future__ import annotations
@@ -112,15 +112,18 @@ def _worker(tasks, results, threads: int) -> None:
     """A worker process: runs the spawned calls it receives, each in one of its threads."""
     import concurrent.futures
 
+    futures = []
     with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="container") as executor:
-        results.send(os.getpid())
+        results.send((os.getpid(), time.process_time()))
         while True:
             task = tasks.recv()
             if task is None:
                 break
             function, args = task
-            executor.submit(function, *args)
-    results.send("done")
+            futures.append(executor.submit(function, *args))
+    # Every call has finished: its CPU is counted, and what it raised is reported, not lost.
+    errors = [f"{type(e).__name__}: {e}" for e in (f.exception() for f in futures) if e is not None]
+    results.send((time.process_time(), errors))
 
 
 class Workers:
@@ -146,7 +149,9 @@ class Workers:
             self.procs.append(proc)
             self.tasks.append(task_w)
             self.results.append(result_r)
-        self.pids = [r.recv() for r in self.results]
+        started = [r.recv() for r in self.results]
+        self.pids = [pid for pid, _ in started]
+        self.cpu_started = [cpu for _, cpu in started]
 
     def __call__(self, function, q, d, urls):
         urls = list(urls)
@@ -159,14 +164,19 @@ class Workers:
             self.tasks[self.next].send((function, (q, d, urls[start:start + size])))
             self.next = (self.next + 1) % len(self.procs)
 
-    def wait(self) -> None:
-        """Waits for every spawned call to finish."""
+    def wait(self):
+        """Waits for every spawned call to finish; returns the workers' CPU seconds since they
+        started and what the calls raised."""
         for tasks in self.tasks:
             tasks.send(None)
-        for results in self.results:
-            results.recv()
+        cpu, errors = 0.0, []
+        for results, started in zip(self.results, self.cpu_started):
+            done, raised = results.recv()
+            cpu += done - started
+            errors += raised
         for proc in self.procs:
             proc.join(30)
+        return cpu, errors
 
 
 def run(start_url: str, *, url: str, max_urls: int, workers: int, threads: int = 32, verbose: bool = False) -> dict:
@@ -175,18 +185,17 @@ def run(start_url: str, *, url: str, max_urls: int, workers: int, threads: int =
     client = larder.Client(url)
     pool = Workers(workers, threads)
     me = os.getpid()
-    cpu_before = {pid: cpu_seconds(pid, children=False) for pid in pool.pids + [me]}
+    coordinator_before = cpu_seconds(me, children=False)
     visited, elapsed = crawler.scrape(start_url, pool, max_urls=max_urls, client=client)
-    # The workers' CPU before they exit (it is gone from /proc after).
-    cpu_after = {pid: cpu_seconds(pid, children=False) for pid in pool.pids}
-    pool.wait()
-    cpu_after[me] = cpu_seconds(me, children=False)
+    workers_cpu, errors = pool.wait()
+    coordinator_after = cpu_seconds(me, children=False)
     client.close()
-    cpu = {}
-    if all(v is not None for v in list(cpu_before.values()) + list(cpu_after.values())):
-        cpu["coordinator"] = cpu_after[me] - cpu_before[me]
-        cpu["workers"] = sum(cpu_after[p] - cpu_before[p] for p in pool.pids)
-    return {"visited": visited, "elapsed": elapsed, "dispatched": pool.dispatched, "cpu": cpu}
+    for error in errors:
+        print(f"  a crawl_pages call raised {error}", file=sys.stderr)
+    cpu = {"workers": workers_cpu}
+    if coordinator_before is not None and coordinator_after is not None:
+        cpu = {"coordinator": coordinator_after - coordinator_before, **cpu}
+    return {"visited": visited, "elapsed": elapsed, "dispatched": pool.dispatched, "cpu": cpu, "errors": errors}
 
 
 def main(argv=None) -> int:

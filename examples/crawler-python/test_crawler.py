@@ -33,6 +33,7 @@ def test_visits_exactly_the_reachable_urls_once_and_ends_by_itself(services, cap
     assert paths == expected
     assert stats == {"fetches": len(expected), "paths": len(expected), "refetched": 0}
     assert report["dispatched"] == len(expected)
+    assert report["errors"] == [] and report["cpu"]["workers"] > 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.fullmatch(rf"Crawled {len(expected)} URLs in \d+\.\d\d seconds", line), line
 
@@ -81,3 +82,15 @@ def test_find_hrefs_reads_every_attribute_style():
         '<a href="javascript:void(0)">j</a><a\nhref = "/q?x=1&amp;y=2">q</a>'
     )
     assert find_hrefs(page) == ["a.html", "/b.html", "../c.html#f", "mailto:x@y.z", "javascript:void(0)", "/q?x=1&y=2"]
+
+
+def _raises(q, d, urls):
+    raise RuntimeError(f"boom after {len(urls)} URLs")
+
+
+def test_what_a_spawned_call_raises_is_reported_and_its_cpu_counted():
+    pool = main.Workers(1, 2)
+    pool(_raises, None, None, [f"u{i}" for i in range(10)])
+    cpu, errors = pool.wait()
+    assert errors == ["RuntimeError: boom after 10 URLs"]
+    assert cpu >= 0
