@@ -11,6 +11,11 @@
 //                                                 "failed-get <partition> <code>" when a get failed;
 //                                                 stops reading a partition at its "STOP" item
 //   locker    {url, dict, name, rounds}        -> "won <round>" for each skipIfExists put it won
+//   reserver  {url, queue, leaseMs, batch, retryTimeoutMs?}
+//                                              -> "reserved <value> <deliveries>" per reservation,
+//                                                 "acking <value> <deliveries>" before its ack,
+//                                                 "acked <value> <deliveries>" once the ack resolved,
+//                                                 "ack-failed <value> <code>"; stops at a "STOP" item
 //
 // Every role prints "done" last.
 
@@ -98,7 +103,43 @@ async function locker(): Promise<void> {
   await store.close();
 }
 
-const roles: Record<string, () => Promise<void>> = { server, producer, consumer, locker };
+async function reserver(): Promise<void> {
+  const store = await connect(args.url, { retryTimeoutMs: args.retryTimeoutMs ?? 5_000 });
+  const q = await store.queues.fromName<string>(args.queue, { createIfMissing: true });
+  for (let stop = false; !stop; ) {
+    let jobs;
+    try {
+      jobs = await q.reserve(args.batch, { timeoutMs: 200, leaseMs: args.leaseMs });
+    } catch (err) {
+      if (codeOf(err) === "QUEUE_EMPTY") continue;
+      log(`failed-reserve ${codeOf(err)}`);
+      if (!(err instanceof UnavailableError)) throw err;
+      continue;
+    }
+    for (const job of jobs) log(`reserved ${job.value} ${job.deliveries}`);
+    for (const job of jobs) {
+      // Past its STOP, a reserver hands back what else it took: the next STOP is another's.
+      if (stop) {
+        await job.release();
+        continue;
+      }
+      if (job.value === STOP) stop = true;
+      // A little work per job, so that kills land between reserve and ack.
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      log(`acking ${job.value} ${job.deliveries}`);
+      try {
+        await job.ack();
+        log(`acked ${job.value} ${job.deliveries}`);
+      } catch (err) {
+        log(`ack-failed ${job.value} ${codeOf(err)}`);
+        if (!(err instanceof LarderError)) throw err;
+      }
+    }
+  }
+  await store.close();
+}
+
+const roles: Record<string, () => Promise<void>> = { server, producer, consumer, locker, reserver };
 
 const run = roles[role ?? ""];
 if (run === undefined) {
