@@ -101,7 +101,8 @@ export class RequestLog {
 
   /**
    * `signal` is the call's own (a wait's): a retry waiting for its first attempt to settle
-   * stops waiting when it is aborted, as the call would.
+   * stops waiting when it is aborted, as the call would, unless that attempt has already
+   * taken effect: then its outcome is the answer.
    */
   private async runOnce<T>(call: CallOptions, apply: (receipt: Receipt | undefined) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     const id = checkRequestId(call.requestId);
@@ -116,7 +117,15 @@ export class RequestLog {
       // An attempt still running: its outcome may be set (its change is in a batch) but
       // not durable yet, and its batch may still fail. Wait for it.
       if (!known.settled) {
-        await settledOrAborted(known.done, signal);
+        try {
+          await settledOrAborted(known.done, signal);
+        } catch (error) {
+          // Aborted. A first attempt that has not taken effect is given up with the call;
+          // one that has (its outcome is in a batch) is this call's answer too: stopping
+          // now would tell the client nothing happened while its items are taken.
+          if (known.outcome === undefined) throw error;
+          await settledOrAborted(known.done, undefined);
+        }
         continue;
       }
       if (known.outcome) return this.replay(call, known.outcome.value as T);

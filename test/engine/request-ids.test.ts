@@ -252,9 +252,42 @@ describe("request ids: edge cases", () => {
     const retried = retry.then(text, (err: unknown) => err);
     await new Promise((resolve) => setImmediate(resolve));
     cancel.abort();
-    await engine.queuePut(q, [bytes("x")], { timeoutMs: 0 });
+    // Cancelled while the first attempt has taken nothing: the retry stops with CLOSED
+    // (had the first attempt taken items by then, they would be its answer: next case).
     expect(await retried).toBeInstanceOf(ClosedError);
+    await engine.queuePut(q, [bytes("x")], { timeoutMs: 0 });
     expect(text(await first)).toEqual(["x"]);
+  });
+
+  it("a retry cancelled after its first attempt took the items answers those items", async () => {
+    // Seen failing without the fix (a reviewer's case): the retry answered CLOSED while the
+    // first attempt had taken the item, so the client, hearing only the retry, lost it.
+    const engine = await opened({ path: await folder() });
+    const q = await queueOf(engine);
+    const first = engine.queueGet(q, 1, { timeoutMs: 30_000 }, { requestId: "served-1" });
+    const cancel = new AbortController();
+    const retry = engine.queueGet(q, 1, { timeoutMs: 30_000, signal: cancel.signal }, { requestId: "served-1", retry: true });
+    const retried = retry.then(text, (err: unknown) => err);
+    await new Promise((resolve) => setImmediate(resolve));
+    const put = engine.queuePut(q, [bytes("x")], { timeoutMs: 0 });
+    // Abort between the first attempt's serving (its outcome is in the batch) and the
+    // batch's fsync: microtasks run before the fsync's callback can.
+    const attempts = (engine as unknown as { requests: { attempts: Map<string, { outcome?: unknown; settled: boolean }> } }).requests.attempts;
+    let abortedInWindow = false;
+    for (let i = 0; i < 100_000 && !abortedInWindow; i++) {
+      const attempt = attempts.get("served-1");
+      if (attempt?.settled === true) break;
+      if (attempt?.outcome !== undefined) {
+        cancel.abort();
+        abortedInWindow = true;
+      }
+      await Promise.resolve();
+    }
+    await put;
+    expect(abortedInWindow).toBe(true);
+    expect(text(await first)).toEqual(["x"]);
+    expect(await retried).toEqual(["x"]);
+    expect(await engine.queueLen(q, {})).toBe(0);
   });
 
   it("a retried getObject that changed a dict's entryTtlMs does not set it again over a newer one", async () => {
