@@ -33,6 +33,8 @@ export async function listPartitions(core: Core, queue: QueueState, request: Que
     for (;;) {
       const rows = await iterator.nextv(Math.min(limit - partitions.length + 1, PARTITIONS_PAGE_MAX));
       if (rows.length === 0) return { partitions, more: false };
+      // Leases and release delays due by the store's clock end first, as in every call.
+      core.leases.runDue();
       const now = core.now();
       for (const [key] of rows) {
         if (partitions.length >= limit) return { partitions, more: true };

@@ -94,6 +94,33 @@ export function queuePartitionsSuite(h: Harness): void {
       expect(parts.every((p) => p.len === 1 && p.reserved === 0)).toBe(true);
     });
 
+    it.skipIf(typeof h.supports.reservations === "string")("counts reserved items in len and reserved until acked, released or their delay ends", async () => {
+      const clock = new ManualClock();
+      const store = await h.make({ clock });
+      const q = await store.queues.ephemeral<number>();
+      await q.putMany([1, 2, 3], { partition: "p" });
+      await q.put(0);
+      const of = async (partition: string | undefined) => (await collect(q.partitions())).find((p) => p.partition === partition);
+      const [a, b] = await q.reserve(2, { partition: "p", leaseMs: 10_000 });
+      expect(await of("p")).toMatchObject({ len: 3, reserved: 2 });
+      expect(await of(undefined)).toMatchObject({ len: 1, reserved: 0 });
+      await a!.ack();
+      expect(await of("p")).toMatchObject({ len: 2, reserved: 1 });
+      await b!.release();
+      expect(await of("p")).toMatchObject({ len: 2, reserved: 0 });
+      // Every item reserved: the partition is still listed, with its items.
+      const all = await q.reserve(5, { partition: "p", leaseMs: 10_000 });
+      expect(all.map((r) => r.value)).toEqual([2, 3]);
+      expect(await of("p")).toMatchObject({ len: 2, reserved: 2 });
+      // A release with a delay keeps the item reserved until the delay ends; a lease that runs out frees it.
+      await all[0]!.release({ delayMs: 5_000 });
+      expect(await of("p")).toMatchObject({ len: 2, reserved: 2 });
+      clock.advance(5_000);
+      expect(await of("p")).toMatchObject({ len: 2, reserved: 1 });
+      clock.advance(5_000);
+      expect(await of("p")).toMatchObject({ len: 2, reserved: 0 });
+    });
+
     it("is NOT_FOUND on a deleted queue and CLOSED on a closed handle", async () => {
       const store = await h.make();
       await store.queues.create("gone");
