@@ -140,6 +140,34 @@ export interface QueueIterateOptions {
   itemPollTimeoutMs?: number;
 }
 
+/** The handler of `Queue.process()`: resolves to ack the item, throws to release it with backoff. */
+export type ReservationHandler<T> = (value: T, reservation: Reservation<T>) => unknown;
+
+/** `Queue.process(handler, options)`. */
+export interface QueueProcessOptions<T = unknown> {
+  /** Handlers running at once, at most (default 1). */
+  concurrency?: number;
+  /** The lease of each reservation (default 30,000), extended every half lease while its handler runs. */
+  leaseMs?: number;
+  partition?: string;
+  /** Passed to each reserve: an item whose lease ends after this many deliveries is dead-lettered. */
+  maxDeliveries?: number;
+  /** Where items go after maxDeliveries (only with maxDeliveries); without it they are dropped. */
+  deadLetterPartition?: string;
+  /**
+   * Receives handler errors (with their reservation) and the worker's own failures
+   * (reserve, ack, release, extend; reservation undefined). Without it they are logged.
+   */
+  onError?: (error: unknown, reservation: Reservation<T> | undefined) => void;
+}
+
+/** What `Queue.process()` returns at once. */
+export interface QueueWorker {
+  /** Stops reserving, waits for running handlers (each acked or released), releases what was reserved but not started. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
 /** One partition of a queue, as `Queue.partitions()` yields it. */
 export interface QueuePartitionInfo {
   /** undefined: the default partition */
@@ -202,6 +230,12 @@ export interface Queue<T = unknown> extends Handle {
   reserve(n: number, options?: QueueReserveOptions): Promise<Reservation<T>[]>;
   /** Acks reservations of this queue in one durable write; LeaseExpiredError with `refused` after acking the rest. */
   ack(reservations: readonly Reservation<T>[]): Promise<void>;
+  /**
+   * A worker: reserves up to `concurrency` items at a time, runs the handler on each,
+   * extends its lease while it runs, acks when it resolves, and releases with a delay of
+   * min(1 s * 2^(deliveries - 1), 5 min) when it throws. Returns at once.
+   */
+  process(handler: ReservationHandler<T>, options?: QueueProcessOptions<T>): QueueWorker;
 }
 
 export interface Store {

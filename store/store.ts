@@ -22,8 +22,11 @@ import type {
   QueueIterateOptions,
   QueueLenOptions,
   QueuePartitionInfo,
+  QueueProcessOptions,
   QueuePutOptions,
   QueueReserveOptions,
+  QueueWorker,
+  ReservationHandler,
   QueueService,
   Reservation,
   Store,
@@ -34,6 +37,7 @@ import { ClosedError, InvalidError, KeyError, LeaseExpiredError, NotFoundError, 
 import type { ReservedItem } from "../proto/backend.ts";
 import { decodeKey, encodeKey } from "../proto/keys.ts";
 import { decodeValue, encodeValue } from "../proto/values.ts";
+import { Worker, type ReserveOptions } from "./worker.ts";
 import { validateBoolean, validateCount, validateEnvironment, validateName, validateTimeout, validateTtl } from "../proto/validate.ts";
 
 /** Longer than any id (a prefix and 22 characters): such a string names no object. */
@@ -600,6 +604,31 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
       this.ensureOpen();
     }
   }
+
+  process(handler: ReservationHandler<unknown>, options?: QueueProcessOptions<unknown>): QueueWorker {
+    this.ensureOpen();
+    return new Worker<unknown>({ label: this.describe(), reserve: (n, o, signal) => this.reserveFor(n, o, signal) }, handler, options);
+  }
+
+  /**
+   * For process(): a reserve that the worker's `signal` cancels, as the handle's close does.
+   * The two are joined once per worker (AbortSignal.any per call would add a listener to the
+   * handle's long-lived signal on every reserve).
+   */
+  private async reserveFor(n: number, options: ReserveOptions, signal: AbortSignal): Promise<Reservation<unknown>[]> {
+    const items = await this.waiting((handleSignal) => {
+      let joined = this.workerSignals.get(signal);
+      if (joined === undefined) {
+        joined = AbortSignal.any([handleSignal, signal]);
+        this.workerSignals.set(signal, joined);
+      }
+      return this.backend.queueReserve(this.id, n, { ...options, signal: joined });
+    });
+    return items.map((item) => new TypedReservation(this, item));
+  }
+
+  /** Each worker's stop signal joined with this handle's (reserveFor). */
+  private readonly workerSignals = new WeakMap<AbortSignal, AbortSignal>();
 }
 
 /** A reservation as the typed store hands it out; its calls go to its queue's backend. */

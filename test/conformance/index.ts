@@ -34,6 +34,7 @@ import { queueLimitsSuite } from "./queue-limits.ts";
 import { queueModelSuite } from "./queue-model.ts";
 import { queuePartitionsSuite } from "./queue-partitions.ts";
 import { queueReserveSuite } from "./queue-reserve.ts";
+import { queueWorkerSuite } from "./queue-worker.ts";
 
 export type { FactoryOptions, Harness, Supports } from "./harness.ts";
 
@@ -59,6 +60,7 @@ const SUITES: Array<(h: Harness) => void> = [
   queueModelSuite,
   queuePartitionsSuite,
   queueReserveSuite,
+  queueWorkerSuite,
   lifecycleSuite,
   eventLoopSuite,
   errorsSuite,
