@@ -37,6 +37,13 @@ export interface CrawlOptions {
   getTimeoutMs?: number;
   /** Other processes whose CPU time the report should include, by name. */
   cpuOf?: Record<string, number[]>;
+  /**
+   * Reserve mode: crawlers `reserve` URLs from a work Queue and `ack` each after its links
+   * are put, so a crawler that dies mid-crawl loses nothing (coordinator.ts, worker.ts).
+   */
+  reserve?: boolean;
+  /** Called once the crawlers run, with their process ids (server mode) and counters: tests kill workers with it. */
+  onStarted?: (crawlers: { readonly pids: number[]; stats(): CrawlerStats }) => void;
   /** Progress lines this often (0: none). */
   progressIntervalMs?: number;
   log?: (line: string) => void;
@@ -67,6 +74,7 @@ export async function runCrawl(options: CrawlOptions): Promise<CrawlReport> {
       throw err;
     }
   }
+  options.onStarted?.(pool);
   const cpu = new CpuMeter({ coordinator: [process.pid], ...(pool.pids.length > 0 ? { workers: pool.pids } : {}), ...options.cpuOf });
   cpu.start();
   const startMs = performance.now();
@@ -85,6 +93,7 @@ export async function runCrawl(options: CrawlOptions): Promise<CrawlReport> {
     result = await scrape(store, options.startUrl, {
       maxUrls: options.maxUrls,
       spawn: (q, d, urls) => pool.spawn(q, d, urls),
+      ...(options.reserve === true ? { consumers: (q, todo, d) => pool.consume(q, todo, d) } : {}),
       ...(options.getTimeoutMs === undefined ? {} : { getTimeoutMs: options.getTimeoutMs }),
     });
   } finally {
@@ -106,6 +115,9 @@ const USAGE = `usage: npm run crawl -- [options]
   --memory           the store (embedded or started server) keeps nothing on disk
   --durability D     fsync | buffered, for the store this program opens (default fsync)
   --queue-items N    queuePartitionItemsMax for the store this program opens (default 5000, at least 1000)
+  --reserve          crawlers reserve URLs from a work Queue and ack each after crawling it:
+                     a crawler that dies loses nothing (its URLs come back after --lease-ms)
+  --lease-ms N       the lease of each reserved URL (default ${DEFAULT_CRAWLER_OPTIONS.leaseMs})
   --per-url-calls    one contains("stop") per URL and one putMany per page, as the seed's
                      code reads (default: each worker groups the calls of its lanes)
   --seed N           seed of the synthetic web (default 1)
@@ -125,6 +137,8 @@ async function main(): Promise<void> {
       durability: { type: "string", default: "fsync" },
       "queue-items": { type: "string" },
       "per-url-calls": { type: "boolean", default: false },
+      reserve: { type: "boolean", default: false },
+      "lease-ms": { type: "string", default: String(DEFAULT_CRAWLER_OPTIONS.leaseMs) },
       seed: { type: "string", default: "1" },
       check: { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
@@ -171,12 +185,18 @@ async function main(): Promise<void> {
       larder = { url: server.url };
     }
     const mode = flags.embedded ? "embedded" : flags.url !== undefined ? `server ${flags.url}` : `server ${server!.url}`;
-    console.log(`crawling ${web.startUrl} (${pages} pages), max_urls ${flags["max-urls"]}, ${flags.workers} workers, ${mode}`);
+    console.log(`crawling ${web.startUrl} (${pages} pages), max_urls ${flags["max-urls"]}, ${flags.workers} workers, ${mode}${flags.reserve ? ", reserve mode" : ""}`);
     const report = await runCrawl({
       startUrl: web.startUrl,
       maxUrls: count("max-urls", flags["max-urls"]),
       workers: count("workers", flags.workers),
-      crawler: { concurrency: count("concurrency", flags.concurrency), verbose: flags.verbose, groupCalls: !flags["per-url-calls"] },
+      crawler: {
+        concurrency: count("concurrency", flags.concurrency),
+        verbose: flags.verbose,
+        groupCalls: !flags["per-url-calls"],
+        leaseMs: count("lease-ms", flags["lease-ms"]),
+      },
+      reserve: flags.reserve,
       larder,
       cpuOf: { web: [web.pid], ...(server === undefined ? {} : { "Larder server": [server.pid] }) },
       progressIntervalMs: 1000,
@@ -195,6 +215,9 @@ async function main(): Promise<void> {
       `  Larder calls: ${report.batches} getMany by the coordinator (${Math.round(c.linksPut / report.batches)} URLs each), ` +
         `${c.containsCalls} contains("stop") and ${c.putManyCalls} putMany (${Math.round(c.linksPut / c.putManyCalls)} links each) by the crawlers`,
     );
+    if (flags.reserve) {
+      console.log(`  reserve mode: ${c.reserveCalls} reserve and ${c.ackCalls} ack calls by the crawlers; ${c.redelivered} URLs redelivered, ${c.lateAcks} acks after a lease ended`);
+    }
     const cpuTotalMs = Object.values(report.cpuMs).reduce((a, b) => a + b, 0);
     const cpuParts = Object.entries(report.cpuMs).map(([name, ms]) => `${name} ${(ms / 1000).toFixed(1)}`);
     console.log(`  CPU seconds: ${cpuParts.join(", ")}; ${Math.round((cpuTotalMs * 1000) / Math.max(1, fetched))} µs per page fetched`);

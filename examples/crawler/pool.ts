@@ -7,6 +7,7 @@ import type { Dict, Queue } from "../../client/index.ts";
 import { firstMessage, forkTypeScript, siblingPath } from "./fork.ts";
 import {
   Crawler,
+  emptyStats,
   WORKER_CONFIG_ENV,
   type CrawlerOptions,
   type CrawlerStats,
@@ -18,6 +19,8 @@ import {
 export interface CrawlerPool {
   /** The seed's `crawl_pages.spawn`: spreads `urls` over the crawlers and returns at once. */
   spawn(q: Queue<string>, d: Dict<string, boolean>, urls: string[]): void;
+  /** Reserve mode: every crawler consumes the work Queue `todo` (worker.ts `Crawler.consume`). */
+  consume(q: Queue<string>, todo: Queue<string>, d: Dict<string, boolean>): void;
   /** Sum of the crawlers' counters so far. */
   stats(): CrawlerStats;
   /** Stops the crawlers (pending URLs are dropped) and returns their final counters. */
@@ -27,7 +30,7 @@ export interface CrawlerPool {
 }
 
 function sumStats(all: CrawlerStats[]): CrawlerStats {
-  const total: CrawlerStats = { crawled: 0, failed: 0, skipped: 0, linksPut: 0, containsCalls: 0, putManyCalls: 0 };
+  const total = emptyStats();
   for (const s of all) for (const key of Object.keys(total) as Array<keyof CrawlerStats>) total[key] += s[key];
   return total;
 }
@@ -52,6 +55,10 @@ export class LocalCrawlers implements CrawlerPool {
     const n = this.crawlers.length;
     for (const [i, part] of split(urls, n)) this.crawlers[(i + this.rotation) % n]!.crawlPages(q, d, part);
     this.rotation++;
+  }
+
+  consume(q: Queue<string>, todo: Queue<string>, d: Dict<string, boolean>): void {
+    for (const crawler of this.crawlers) crawler.consume(q, todo, d);
   }
 
   stats(): CrawlerStats {
@@ -103,6 +110,11 @@ export class WorkerPool implements CrawlerPool {
     this.rotation++;
   }
 
+  consume(q: Queue<string>, todo: Queue<string>, d: Dict<string, boolean>): void {
+    const message: ToWorker = { type: "consume", dictId: d.id, queueId: q.id, todoId: todo.id };
+    for (const w of this.workers) if (w.child.connected) w.child.send(message);
+  }
+
   stats(): CrawlerStats {
     return sumStats(this.workers.map((w) => w.stats));
   }
@@ -115,13 +127,15 @@ export class WorkerPool implements CrawlerPool {
 
 async function startWorker(config: WorkerConfig): Promise<WorkerProcess> {
   const child = forkTypeScript(WORKER_PATH, { [WORKER_CONFIG_ENV]: JSON.stringify(config) });
-  const worker: WorkerProcess = { child, stats: { crawled: 0, failed: 0, skipped: 0, linksPut: 0, containsCalls: 0, putManyCalls: 0 }, finished: undefined! };
+  const worker: WorkerProcess = { child, stats: emptyStats(), finished: undefined! };
   worker.finished = new Promise<CrawlerStats>((resolve) => {
     child.on("message", (message: FromWorker) => {
       if (message.type === "progress" || message.type === "finished") worker.stats = message.stats;
       else if (message.type === "error") console.error(`crawler worker ${child.pid}: ${message.message}`);
     });
     child.on("exit", () => resolve(worker.stats));
+    // A message sent to a worker that died (a test kills one) fails here, not in the coordinator.
+    child.on("error", (err) => console.error(`crawler worker ${child.pid}: ${err.message}`));
   });
   const first = await firstMessage<FromWorker>(child, `crawler worker ${child.pid}`);
   if (first.type !== "ready") {
