@@ -6,6 +6,7 @@ import type { Durability, OpenOptions } from "../proto/api.ts";
 import type { Backend, ObjectRecord } from "../proto/backend.ts";
 import { InvalidError } from "../proto/errors.ts";
 import { resolveLimits, type Limits } from "../proto/limits.ts";
+import { checkRetention } from "../proto/requests.ts";
 import { DEFAULT_ENVIRONMENT, validateEnvironment } from "../proto/validate.ts";
 import { LevelEngine } from "./engine.ts";
 import { openStorage } from "./storage.ts";
@@ -62,14 +63,6 @@ function durabilityOf(value: unknown): Durability {
   return value;
 }
 
-function retentionOf(value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new InvalidError(`requestIdRetentionMs must be a positive integer (ms), got ${String(value)}`);
-  }
-  return value;
-}
-
 /** An embedded engine's default: errors of work with no caller to answer go to stderr. */
 function consoleLogError(message: string, error: unknown): void {
   console.error(`larder: ${message}:`, error);
@@ -102,7 +95,7 @@ export async function openEngine(options: string | EngineOptions): Promise<Engin
         environment,
         deleteEphemeralAtOpen: ephemeralAtOpen === "delete",
         onStorageFailure: opts.onStorageFailure,
-        requestIdRetentionMs: retentionOf(opts.requestIdRetentionMs),
+        requestIdRetentionMs: checkRetention(opts.requestIdRetentionMs),
         logError: opts.logError ?? consoleLogError,
         observer: opts.observer,
         folder,

@@ -21,7 +21,8 @@
 //
 // Records are kept for `retentionMs` on the store's clock and then pruned by age.
 
-import { ClosedError, InternalError, InvalidError, LarderError } from "../proto/errors.ts";
+import { ClosedError, InternalError, LarderError } from "../proto/errors.ts";
+import { checkRequestId } from "../proto/requests.ts";
 import { packEnvelope, unpackEnvelope } from "../proto/wire.ts";
 import type { CallOptions } from "../proto/backend.ts";
 import type { Batch } from "./commit.ts";
@@ -37,16 +38,7 @@ import {
   requestKey,
 } from "./layout.ts";
 
-/** Longest request id, and its characters (they are written into keys as they are). */
-export const REQUEST_ID_LENGTH_MAX = 64;
-const REQUEST_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-
-/**
- * How long an applied id is kept by default: twelve times the client's default retry
- * budget (retryTimeoutMs, 5 s), so a retry after a long-poll of up to 30 s, a restart and
- * the whole budget still finds it.
- */
-export const REQUEST_ID_RETENTION_MS_DEFAULT = 60_000;
+export { REQUEST_ID_LENGTH_MAX, REQUEST_ID_RETENTION_MS_DEFAULT, checkRequestId } from "../proto/requests.ts";
 
 /** How long a settled attempt's outcome stays in memory, and how many at most. */
 const RECENT_MS = 2_000;
@@ -65,13 +57,6 @@ interface Attempt {
   settled: boolean;
   /** Date.now() when it settled. */
   settledAt: number;
-}
-
-export function checkRequestId(id: unknown): string {
-  if (typeof id !== "string" || !REQUEST_ID_PATTERN.test(id)) {
-    throw new InvalidError(`requestId must be 1 to ${REQUEST_ID_LENGTH_MAX} characters of [A-Za-z0-9_-]`);
-  }
-  return id;
 }
 
 export class RequestLog {

@@ -10,6 +10,7 @@ import type pg from "pg";
 import type { Clock } from "../proto/api.ts";
 import type {
   Backend,
+  CallOptions,
   DeleteObjectRequest,
   DictScanPage,
   DictScanRequest,
@@ -36,6 +37,8 @@ import { makePool, transaction, type TransactionOptions } from "./db.ts";
 import { Full, Round, partitionId, readRound, type OpResult, type RoundOp } from "./round.ts";
 import { migrate, STATS_STRIPES } from "./schema.ts";
 import { Sweeper } from "./sweeper.ts";
+import { claim, requestIdOf, settleCtes } from "./requests.ts";
+import { Statement } from "./statement.ts";
 import { decodeRun } from "./runs.ts";
 import { CHANNEL, Listener, WAKE_ALL, partitionToken } from "./wakeups.ts";
 
@@ -72,6 +75,8 @@ export interface PostgresEngineSettings {
   ephemeralExpiryMs: number;
   /** How often waits look again without a wake-up; default POLL_INTERVAL_MS. */
   pollIntervalMs?: number;
+  /** How long the record of an applied request id is kept (store's clock). */
+  requestIdRetentionMs: number;
 }
 
 interface ObjectRow {
@@ -125,6 +130,12 @@ function notIssued(): InvalidError {
   return new InvalidError("iterate cursor is not one this server issued");
 }
 
+/** Called by a call's body when it changed something, with what the call returns. */
+type Changed = (outcome: unknown) => void;
+
+/** A call run by once(): its own result, or the outcome recorded by an earlier attempt of its id. */
+type OnceResult<T> = { replayed: false; value: T } | { replayed: true; outcome: unknown };
+
 interface Pending {
   op: RoundOp;
   bytes: number;
@@ -172,6 +183,8 @@ interface PartitionWaits {
 }
 
 export class PostgresEngine implements Backend {
+  /** A call's request id is claimed in its transaction and its outcome recorded there (requests.ts). */
+  readonly appliesRequestIds = true;
   readonly limits: Limits;
   readonly environment: string;
   private readonly pool: pg.Pool;
@@ -192,7 +205,7 @@ export class PostgresEngine implements Backend {
     this.environment = settings.environment;
     this.pool = makePool(settings.url, POOL_CONNECTIONS);
     this.listener = new Listener(settings.url, (token) => this.woken(token));
-    this.sweeper = new Sweeper(this.pool, settings.clock, this.holder, settings.ephemeralExpiryMs, (tokens) => {
+    this.sweeper = new Sweeper(this.pool, settings.clock, this.holder, settings.ephemeralExpiryMs, settings.requestIdRetentionMs, (tokens) => {
       for (const token of tokens) this.woken(token);
     });
     this.pollTimer = setInterval(() => this.woken(WAKE_ALL), settings.pollIntervalMs ?? POLL_INTERVAL_MS);
@@ -235,6 +248,29 @@ export class PostgresEngine implements Backend {
   private tx<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     return transaction(this.pool, body, this.txOptions).catch((err: unknown) => {
       throw this.publicError(err);
+    });
+  }
+
+  /**
+   * A call that changes state, in one transaction, applied at most once per request id
+   * (requests.ts): the id is claimed first (waiting for another attempt of it, in any
+   * process, to end); an id already applied answers with its recorded outcome; otherwise
+   * `body` runs and reports what it changed, recorded in the same transaction.
+   */
+  private once<T>(call: CallOptions | undefined, body: (client: pg.PoolClient, changed: Changed) => Promise<T>): Promise<OnceResult<T>> {
+    const requestId = requestIdOf(call);
+    return this.tx(async (client): Promise<OnceResult<T>> => {
+      if (requestId === undefined) return { replayed: false, value: await body(client, () => {}) };
+      const prior = await claim(client, [requestId], this.now());
+      if (prior.has(requestId)) return { replayed: true, outcome: prior.get(requestId) };
+      let outcome: { value: unknown } | undefined;
+      const value = await body(client, (o) => {
+        outcome = { value: o };
+      });
+      const sql = new Statement();
+      settleCtes(sql, outcome ? [[requestId, outcome.value]] : [], outcome ? [] : [requestId]);
+      await client.query(`WITH ${sql.parts.join(",\n")} SELECT 1`, sql.params);
+      return { replayed: false, value };
     });
   }
 
@@ -302,9 +338,17 @@ export class PostgresEngine implements Backend {
         let bytes = 0;
         let rows = 0;
         let count = 0;
+        // Two attempts of one request id never share a round: the later one is answered
+        // from the earlier's record in the next (requests.ts).
+        const requestIds = new Set<string>();
         for (; count < this.pending.length && count < ROUND_OPS_MAX; count++) {
           const next = this.pending[count]!;
           if (count > 0 && (bytes + next.bytes > ROUND_BYTES_MAX || rows + next.rows > ROUND_ROWS_MAX)) break;
+          const requestId = next.op.requestId;
+          if (requestId !== undefined) {
+            if (requestIds.has(requestId)) break;
+            requestIds.add(requestId);
+          }
           bytes += next.bytes;
           rows += next.rows;
         }
@@ -532,7 +576,7 @@ export class PostgresEngine implements Backend {
 
   // ---- objects ----
 
-  async getObject(kind: ObjectKind, request: GetObjectRequest): Promise<ObjectRecord> {
+  async getObject(kind: ObjectKind, request: GetObjectRequest, call?: CallOptions): Promise<ObjectRecord> {
     this.ensureOpen();
     if (kind !== "dict" && kind !== "queue") throw new InvalidError("kind must be dict or queue");
     const environment = validateEnvironment(request.environment ?? this.environment);
@@ -543,19 +587,27 @@ export class PostgresEngine implements Backend {
     const ttlColumn = entryTtlMs === undefined || entryTtlMs === Infinity ? null : entryTtlMs;
     if (request.mode === "ephemeral") {
       if (request.name !== undefined && request.name !== null) throw new InvalidError("ephemeral objects have no name");
-      const record = await this.tx((client) => this.insertObject(client, kind, null, environment, true, ttlColumn));
-      if (this.settings.ephemeralKeptBy === "process") this.keptAlive.add(record!.id);
-      return record!;
+      const done = await this.once(call, async (client, changed) => {
+        const record = (await this.insertObject(client, kind, null, environment, true, ttlColumn))!;
+        changed(record);
+        return record;
+      });
+      if (done.replayed) return done.outcome as ObjectRecord;
+      if (this.settings.ephemeralKeptBy === "process") this.keptAlive.add(done.value.id);
+      return done.value;
     }
     const name = validateName(kind, request.name);
     const mode = request.mode;
     if (mode !== "lookup" && mode !== "createIfMissing" && mode !== "createFailIfExists") {
       throw new InvalidError(`unknown lookup mode ${String(mode)}`);
     }
-    return this.tx(async (client) => {
+    const done = await this.once(call, async (client, changed) => {
       if (mode !== "lookup") {
         const created = await this.insertObject(client, kind, name, environment, false, ttlColumn);
-        if (created) return created;
+        if (created) {
+          changed(created);
+          return created;
+        }
         if (mode === "createFailIfExists") throw new AlreadyExistsError(`${label(kind)} '${name}' already exists in environment '${environment}'`);
       }
       const { rows } = await client.query<ObjectRow>(
@@ -571,6 +623,7 @@ export class PostgresEngine implements Backend {
       }
       return toRecord(row);
     });
+    return done.replayed ? (done.outcome as ObjectRecord) : done.value;
   }
 
   /** Inserts an object (and a dict's counter stripes); undefined when the name is taken. */
@@ -618,20 +671,24 @@ export class PostgresEngine implements Backend {
     return rows.map(toRecord);
   }
 
-  async deleteObject(kind: ObjectKind, request: DeleteObjectRequest): Promise<void> {
+  async deleteObject(kind: ObjectKind, request: DeleteObjectRequest, call?: CallOptions): Promise<void> {
     this.ensureOpen();
     const environment = validateEnvironment(request.environment ?? this.environment);
     const name = validateName(kind, request.name);
-    const deleted = await this.tx((client) => this.remove(client, "kind = $1 AND environment = $2 AND name = $3", [kind, environment, name]));
+    const done = await this.once(call, (client, changed) => this.remove(client, "kind = $1 AND environment = $2 AND name = $3", [kind, environment, name], changed));
+    if (done.replayed) return;
+    const deleted = done.value;
     if (deleted.length === 0 && request.allowMissing !== true) {
       throw new NotFoundError(`${label(kind)} '${name}' not found in environment '${environment}'`);
     }
     this.removed(deleted);
   }
 
-  async deleteObjectById(kind: ObjectKind, id: string): Promise<void> {
+  async deleteObjectById(kind: ObjectKind, id: string, call?: CallOptions): Promise<void> {
     this.checkId(kind, id);
-    const deleted = await this.tx((client) => this.remove(client, "id = $1 AND kind = $2", [id, kind]));
+    const done = await this.once(call, (client, changed) => this.remove(client, "id = $1 AND kind = $2", [id, kind], changed));
+    if (done.replayed) return;
+    const deleted = done.value;
     if (deleted.length === 0) throw new NotFoundError(`${label(kind)} ${id} not found`);
     this.removed(deleted);
   }
@@ -641,8 +698,9 @@ export class PostgresEngine implements Backend {
    * (waiting for the rounds that hold their locks), queue items by queue id after that, in
    * the same transaction, and one NOTIFY names each deleted queue for its waiters elsewhere.
    */
-  private async remove(client: pg.ClientBase, where: string, params: unknown[]): Promise<string[]> {
+  private async remove(client: pg.ClientBase, where: string, params: unknown[], changed?: Changed): Promise<string[]> {
     const { rows } = await client.query<{ id: string; kind: ObjectKind }>(`DELETE FROM larder_objects WHERE ${where} RETURNING id, kind`, params);
+    if (rows.length > 0) changed?.(undefined);
     const queues = rows.filter((r) => r.kind === "queue").map((r) => r.id);
     if (queues.length > 0) {
       await client.query("DELETE FROM larder_items WHERE queue_id = ANY($1::text[])", [queues]);
@@ -689,15 +747,17 @@ export class PostgresEngine implements Backend {
     return (await this.call({ kind: "dictRead", id, key: this.checkKey(key), contains: true })) as boolean;
   }
 
-  async dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean): Promise<boolean> {
+  async dictPut(id: string, key: Uint8Array, value: Uint8Array, skipIfExists: boolean, call?: CallOptions): Promise<boolean> {
     this.checkId("dict", id);
     const k = this.checkKey(key);
     const v = this.checkValue(value);
-    return (await this.call({ kind: "dictPut", id, key: k, value: v, skipIfExists: skipIfExists === true }, v.length)) as boolean;
+    const requestId = requestIdOf(call);
+    return (await this.call({ kind: "dictPut", id, key: k, value: v, skipIfExists: skipIfExists === true, requestId }, v.length)) as boolean;
   }
 
-  async dictUpdate(id: string, entries: Array<[Uint8Array, Uint8Array]>): Promise<void> {
+  async dictUpdate(id: string, entries: Array<[Uint8Array, Uint8Array]>, call?: CallOptions): Promise<void> {
     this.checkId("dict", id);
+    const requestId = requestIdOf(call);
     if (!Array.isArray(entries)) throw new InvalidError("update takes a list of [key, value] pairs");
     const max = this.limits.dictUpdateEntriesMax;
     if (entries.length > max) throw new RequestSizeError(`update of ${entries.length} entries is over dictUpdateEntriesMax ${max}`);
@@ -713,12 +773,13 @@ export class PostgresEngine implements Backend {
       await this.getObjectById("dict", id);
       return;
     }
-    await this.call({ kind: "dictUpdate", id, entries: checked }, bytes);
+    await this.call({ kind: "dictUpdate", id, entries: checked, requestId }, bytes);
   }
 
-  async dictPop(id: string, key: Uint8Array): Promise<Uint8Array | undefined> {
+  async dictPop(id: string, key: Uint8Array, call?: CallOptions): Promise<Uint8Array | undefined> {
     this.checkId("dict", id);
-    return (await this.call({ kind: "dictPop", id, key: this.checkKey(key) })) as Uint8Array | undefined;
+    const requestId = requestIdOf(call);
+    return (await this.call({ kind: "dictPop", id, key: this.checkKey(key), requestId })) as Uint8Array | undefined;
   }
 
   /** Locks the dict (it must exist) and this call's counter stripe. */
@@ -760,11 +821,12 @@ export class PostgresEngine implements Backend {
     });
   }
 
-  async dictClear(id: string): Promise<void> {
+  async dictClear(id: string, call?: CallOptions): Promise<void> {
     this.checkId("dict", id);
-    await this.tx(async (client) => {
+    await this.once(call, async (client, changed) => {
       // Every stripe first: rounds lock their stripe before their entries, so none is midway.
       await this.lockDict(client, id, "all");
+      changed(undefined);
       await client.query("DELETE FROM larder_dict_entries WHERE dict_id = $1", [id]);
       await client.query("UPDATE larder_dict_stats SET count = 0, bytes = 0 WHERE dict_id = $1", [id]);
     });
@@ -808,8 +870,9 @@ export class PostgresEngine implements Backend {
     return partition === undefined || partition === null ? "the default partition" : `partition ${JSON.stringify(partition)}`;
   }
 
-  async queuePut(id: string, values: Uint8Array[], request: QueuePutRequest): Promise<void> {
+  async queuePut(id: string, values: Uint8Array[], request: QueuePutRequest, call?: CallOptions): Promise<void> {
     this.checkId("queue", id);
+    const requestId = requestIdOf(call);
     const pkey = this.partitionKey(request.partition);
     const ttlMs = validateTtl("partitionTtlMs", request.partitionTtlMs) ?? this.limits.partitionTtlMs;
     const timeoutMs = validateTimeout("timeoutMs", request.timeoutMs);
@@ -830,7 +893,7 @@ export class PostgresEngine implements Backend {
       await this.getObjectById("queue", id);
       return;
     }
-    const op: RoundOp = { kind: "queuePut", id, pkey, values: items, ttlMs };
+    const op: RoundOp = { kind: "queuePut", id, pkey, values: items, ttlMs, requestId };
     const full = (): QueueFullError =>
       new QueueFullError(`${this.describePartition(request.partition)} of Queue ${id} is full: it holds at most ${max} items (queuePartitionItemsMax)`);
     const pid = partitionId(id, pkey);
@@ -852,13 +915,14 @@ export class PostgresEngine implements Backend {
     });
   }
 
-  async queueGet(id: string, n: number, request: QueueGetRequest): Promise<Uint8Array[]> {
+  async queueGet(id: string, n: number, request: QueueGetRequest, call?: CallOptions): Promise<Uint8Array[]> {
     this.checkId("queue", id);
+    const requestId = requestIdOf(call);
     validateCount("n", n, 1);
     const pkey = this.partitionKey(request.partition);
     const timeoutMs = validateTimeout("timeoutMs", request.timeoutMs);
     if (request.signal?.aborted) throw cancelled();
-    const op: Extract<RoundOp, { kind: "queueGet" }> = { kind: "queueGet", id, pkey, n };
+    const op: Extract<RoundOp, { kind: "queueGet" }> = { kind: "queueGet", id, pkey, n, requestId };
     const pid = partitionId(id, pkey);
     const waiting = this.waits.get(pid)?.getters.length ?? 0;
     if (waiting === 0 || timeoutMs === 0) {
@@ -899,7 +963,7 @@ export class PostgresEngine implements Backend {
     return rows[0]!.n ?? 0;
   }
 
-  async queueClear(id: string, request: { partition?: string; all?: boolean }): Promise<void> {
+  async queueClear(id: string, request: { partition?: string; all?: boolean }, call?: CallOptions): Promise<void> {
     this.checkId("queue", id);
     let pkey: Buffer | null = null;
     if (request.all === true) {
@@ -909,9 +973,10 @@ export class PostgresEngine implements Backend {
     } else {
       pkey = this.partitionKey(request.partition);
     }
-    const cleared = await this.tx(async (client) => {
+    const done = await this.once(call, async (client, changed) => {
       const obj = await client.query("SELECT 1 FROM larder_objects WHERE id = $1 AND kind = 'queue' FOR KEY SHARE", [id]);
       if (obj.rowCount === 0) throw new NotFoundError(`Queue ${id} not found`);
+      changed(undefined);
       const { rows } = await client.query<{ pkey: Buffer }>(
         `SELECT pkey FROM larder_partitions WHERE queue_id = $1 AND ($2::bytea IS NULL OR pkey = $2) AND tail > head
          ORDER BY pkey FOR UPDATE`,
@@ -924,7 +989,8 @@ export class PostgresEngine implements Backend {
       await client.query("SELECT pg_notify($1, $2)", [CHANNEL, pkey === null ? id : partitionToken(id, pkey)]);
       return rows;
     });
-    for (const row of cleared) this.kick(partitionId(id, row.pkey), "room");
+    if (done.replayed) return;
+    for (const row of done.value) this.kick(partitionId(id, row.pkey), "room");
   }
 
   async queueNext(id: string, request: QueueNextRequest): Promise<QueueItem[]> {

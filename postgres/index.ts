@@ -7,6 +7,7 @@ import { InvalidError } from "../proto/errors.ts";
 import { resolveLimits } from "../proto/limits.ts";
 import { DEFAULT_ENVIRONMENT, validateEnvironment } from "../proto/validate.ts";
 import { PostgresEngine } from "./engine.ts";
+import { REQUEST_ID_RETENTION_MS_DEFAULT, checkRetention } from "../proto/requests.ts";
 
 export { PostgresEngine } from "./engine.ts";
 
@@ -21,6 +22,8 @@ export interface PostgresOptions extends OpenOptions {
   ephemeralAtOpen?: "delete" | "keep";
   /** An ephemeral object is deleted after this long without a heartbeat (or its process). */
   ephemeralExpiryMs?: number;
+  /** How long the record of an applied request id is kept, in ms (docs/protocol.md, "Request ids"). */
+  requestIdRetentionMs?: number;
   /** For tests: how often waits look again without a wake-up (default 1,000 ms). */
   pollIntervalMs?: number;
 }
@@ -49,5 +52,6 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresEn
     ephemeralKeptBy: keep === "delete" ? "process" : "heartbeats",
     ephemeralExpiryMs: options.ephemeralExpiryMs ?? EPHEMERAL_EXPIRY_MS_DEFAULT,
     pollIntervalMs: options.pollIntervalMs,
+    requestIdRetentionMs: checkRetention(options.requestIdRetentionMs) ?? REQUEST_ID_RETENTION_MS_DEFAULT,
   });
 }

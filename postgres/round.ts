@@ -22,17 +22,22 @@ import type { Limits } from "../proto/limits.ts";
 import { STATS_STRIPES } from "./schema.ts";
 import { CHANNEL, partitionToken, payloadOf } from "./wakeups.ts";
 import { decodeRun, encodeRun, splitRuns } from "./runs.ts";
+import { Statement } from "./statement.ts";
+import { claimCte, recordedOutcomes, settleCtes } from "./requests.ts";
 
 /** A read refreshes an entry's TTL at most this often (and at most every ttl/1000), as the embedded engine. */
 const REFRESH_GRANULARITY_MS_MAX = 1000;
 
+/** A call that changes state may carry its request id (requests.ts): applied once, its outcome recorded. */
+type Once = { requestId?: string | undefined };
+
 export type RoundOp =
-  | { kind: "dictRead"; id: string; key: Buffer; contains: boolean }
-  | { kind: "dictPut"; id: string; key: Buffer; value: Buffer; skipIfExists: boolean }
-  | { kind: "dictUpdate"; id: string; entries: Array<[Buffer, Buffer]> }
-  | { kind: "dictPop"; id: string; key: Buffer }
-  | { kind: "queuePut"; id: string; pkey: Buffer; values: Buffer[]; ttlMs: number }
-  | { kind: "queueGet"; id: string; pkey: Buffer; n: number };
+  | { kind: "dictRead"; id: string; key: Buffer; contains: boolean; requestId?: undefined }
+  | ({ kind: "dictPut"; id: string; key: Buffer; value: Buffer; skipIfExists: boolean } & Once)
+  | ({ kind: "dictUpdate"; id: string; entries: Array<[Buffer, Buffer]> } & Once)
+  | ({ kind: "dictPop"; id: string; key: Buffer } & Once)
+  | ({ kind: "queuePut"; id: string; pkey: Buffer; values: Buffer[]; ttlMs: number } & Once)
+  | ({ kind: "queueGet"; id: string; pkey: Buffer; n: number } & Once);
 
 /** What a call got: a value, or an error for that call alone (the round still commits). */
 export type OpResult = { ok: true; value: unknown } | { ok: false; error: Error };
@@ -181,6 +186,8 @@ export class Round {
   private readonly livePartitions = new Map<string, number>();
   private readonly refreshes: EntryState[] = [];
   private readonly stripe = Math.floor(Math.random() * STATS_STRIPES);
+  /** calls answered from the record of an earlier attempt (their request id was applied) */
+  private readonly answered = new Set<number>();
 
   constructor(
     private readonly ops: readonly RoundOp[],
@@ -194,7 +201,7 @@ export class Round {
     await this.lockObjects(client);
     await this.lockPartitions(client);
     await this.lockDicts(client);
-    for (let i = 0; i < this.ops.length; i++) await this.apply(client, i);
+    for (let i = 0; i < this.ops.length; i++) if (!this.answered.has(i)) await this.apply(client, i);
     await this.write(client);
     const filled = new Set<string>();
     const emptied = new Set<string>();
@@ -207,13 +214,47 @@ export class Round {
 
   // ---- locking ----
 
+  /**
+   * Locks the objects named and, in the same statement, claims the calls' request ids
+   * (requests.ts): a call whose id an earlier attempt applied is answered with that
+   * attempt's outcome and takes no further part in the round.
+   */
   private async lockObjects(client: pg.ClientBase): Promise<void> {
     const ids = [...new Set(this.ops.map((op) => op.id))].sort();
-    const { rows } = await client.query<{ id: string; kind: string; entry_ttl_ms: number | null }>(
-      "SELECT id, kind, entry_ttl_ms FROM larder_objects WHERE id = ANY($1::text[]) ORDER BY id FOR KEY SHARE",
-      [ids],
+    const requestIds = this.ops.flatMap((op) => (op.requestId === undefined ? [] : [op.requestId]));
+    if (requestIds.length === 0) {
+      const { rows } = await client.query<{ id: string; kind: string; entry_ttl_ms: number | null }>(
+        "SELECT id, kind, entry_ttl_ms FROM larder_objects WHERE id = ANY($1::text[]) ORDER BY id FOR KEY SHARE",
+        [ids],
+      );
+      for (const row of rows) this.objects.set(row.id, { kind: row.kind, entryTtlMs: row.entry_ttl_ms ?? undefined });
+      return;
+    }
+    const sql = new Statement();
+    const claimed = claimCte(sql, requestIds, this.now);
+    const objects = sql.cte(`SELECT id, kind, entry_ttl_ms FROM larder_objects WHERE id = ANY(${sql.param(ids)}::text[]) ORDER BY id FOR KEY SHARE`);
+    const { rows } = await client.query<{ id: string; kind: string | null; entry_ttl_ms: number | null }>(
+      `WITH ${sql.parts.join(",\n")}
+       SELECT id, kind, entry_ttl_ms FROM ${objects} UNION ALL SELECT id, NULL, NULL FROM ${claimed}`,
+      sql.params,
     );
-    for (const row of rows) this.objects.set(row.id, { kind: row.kind, entryTtlMs: row.entry_ttl_ms ?? undefined });
+    const claims = new Set<string>();
+    for (const row of rows) {
+      if (row.kind === null) claims.add(row.id);
+      else this.objects.set(row.id, { kind: row.kind, entryTtlMs: row.entry_ttl_ms ?? undefined });
+    }
+    const outcomes = await recordedOutcomes(client, requestIds.filter((id) => !claims.has(id)));
+    for (let i = 0; i < this.ops.length; i++) {
+      const id = this.ops[i]!.requestId;
+      if (id === undefined || !outcomes.has(id)) continue;
+      this.results[i] = { ok: true, value: outcomes.get(id) };
+      this.answered.add(i);
+    }
+  }
+
+  /** The calls taking part in the round: all but those answered from a record. */
+  private *applied(): Generator<RoundOp> {
+    for (let i = 0; i < this.ops.length; i++) if (!this.answered.has(i)) yield this.ops[i]!;
   }
 
   private found(i: number, kind: "dict" | "queue"): ObjectState | undefined {
@@ -226,7 +267,7 @@ export class Round {
 
   private async lockPartitions(client: pg.ClientBase): Promise<void> {
     const touched = new Map<string, { queueId: string; pkey: Buffer; put: boolean }>();
-    for (const op of this.ops) {
+    for (const op of this.applied()) {
       if (op.kind !== "queuePut" && op.kind !== "queueGet") continue;
       if (this.objects.get(op.id)?.kind !== "queue") continue;
       const pid = partitionId(op.id, op.pkey);
@@ -287,7 +328,7 @@ export class Round {
   private async lockDicts(client: pg.ClientBase): Promise<void> {
     const written = new Map<string, { dictId: string; key: Buffer }>();
     const read = new Map<string, { dictId: string; key: Buffer }>();
-    for (const op of this.ops) {
+    for (const op of this.applied()) {
       if (this.objects.get(op.id)?.kind !== "dict") continue;
       const add = (map: typeof written, key: Buffer): void => void map.set(entryId(op.id, key), { dictId: op.id, key });
       if (op.kind === "dictPut" || op.kind === "dictPop") add(written, op.key);
@@ -580,6 +621,7 @@ export class Round {
     this.writePartitions(sql);
     this.writeEntries(sql);
     this.writeStats(sql);
+    this.writeRequests(sql);
     const notify = this.notifyPayload();
     if (sql.parts.length === 0 && notify === undefined) return;
     const main = notify === undefined ? "SELECT 1" : `SELECT pg_notify(${sql.param(CHANNEL)}, ${sql.param(notify)})`;
@@ -665,6 +707,20 @@ export class Round {
     );
   }
 
+  /** The outcomes of the calls with request ids that changed something; the claims of the others go. */
+  private writeRequests(sql: Statement): void {
+    const recorded: Array<[string, unknown]> = [];
+    const dropped: string[] = [];
+    for (let i = 0; i < this.ops.length; i++) {
+      const op = this.ops[i]!;
+      if (op.requestId === undefined || this.answered.has(i)) continue;
+      const outcome = changedOutcome(op, this.results[i]!);
+      if (outcome === undefined) dropped.push(op.requestId);
+      else recorded.push([op.requestId, outcome.value]);
+    }
+    settleCtes(sql, recorded, dropped);
+  }
+
   /** The NOTIFY payload: partitions that got items, and those that made room for putters. */
   private notifyPayload(): string | undefined {
     const tokens: string[] = [];
@@ -677,20 +733,21 @@ export class Round {
   }
 }
 
-/** One statement being built: its CTEs and its parameters. */
-class Statement {
-  readonly parts: string[] = [];
-  readonly params: unknown[] = [];
-
-  param(value: unknown): string {
-    this.params.push(value);
-    return `$${this.params.length}`;
-  }
-
-  /** Adds a CTE and returns its name. */
-  cte(body: string): string {
-    const name = `w${this.parts.length}`;
-    this.parts.push(`${name} AS (${body})`);
-    return name;
+/** What a call returned when it changed something (the outcome to record), else undefined. */
+function changedOutcome(op: RoundOp, result: OpResult): { value: unknown } | undefined {
+  if (!result.ok) return undefined;
+  switch (op.kind) {
+    case "dictPut":
+      return result.value === true ? { value: true } : undefined;
+    case "dictPop":
+      return result.value === undefined ? undefined : { value: result.value };
+    case "queuePut":
+      return result.value instanceof Full ? undefined : { value: undefined };
+    case "queueGet":
+      return (result.value as Buffer[]).length > 0 ? { value: result.value } : undefined;
+    case "dictUpdate":
+      return { value: undefined };
+    case "dictRead":
+      return undefined;
   }
 }

@@ -10,11 +10,12 @@
 //   larder_partitions    (queue_id, pkey, gen, head, head_run, tail, expires_at)  one row per partition: its lock and its len
 //   larder_items         (queue_id, pkey, seq, value)                one row per run of items (runs.ts), seq its first
 //   larder_leases        (name, holder, expires_at)                  who sweeps expired data
+//   larder_requests      (id, recorded_at, outcome)                  applied request ids (requests.ts); from version 2
 
 import type pg from "pg";
 
 /** The version this code writes. Bump it with a new entry in MIGRATIONS. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Stripes of a dict's counters: a transaction adds to one, `len` sums them. */
 export const STATS_STRIPES = 16;
@@ -83,6 +84,16 @@ const MIGRATIONS: string[] = [
   );
   INSERT INTO larder_leases (name) VALUES ('sweeper');
   `,
+  // 1 -> 2: request ids applied once (requests.ts). `outcome` is NULL only while the
+  // transaction that claimed the id runs: it writes the outcome or deletes the row.
+  `
+  CREATE TABLE larder_requests (
+    id          text PRIMARY KEY,
+    recorded_at double precision NOT NULL,
+    outcome     bytea
+  );
+  CREATE INDEX larder_requests_age ON larder_requests (recorded_at);
+  `,
 ];
 
 /**
@@ -117,6 +128,11 @@ export async function migrate(client: pg.ClientBase): Promise<void> {
   }
 }
 
+/**
+ * The other creator won: a unique index of the catalog (23505), the table (42P07) or its
+ * row type (42710, duplicate_object) exists already.
+ */
 function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: string }).code === "23505" || (err as { code?: string }).code === "42P07";
+  const code = (err as { code?: string }).code;
+  return code === "23505" || code === "42P07" || code === "42710";
 }

@@ -1,5 +1,6 @@
 // The sweeper: one process at a time removes what has expired (partitions past their TTL,
-// dict entries past theirs, ephemeral objects whose heartbeats stopped). Reads never
+// dict entries past theirs, ephemeral objects whose heartbeats stopped, records of request
+// ids past their retention). Reads never
 // return expired data on their own; the sweep is what frees the rows. The process that
 // sweeps is elected by a lease row (larder_leases 'sweeper'): it takes the row when the
 // lease has run out on the database's clock and renews it on each pass. A row, not an
@@ -8,6 +9,7 @@
 import type pg from "pg";
 import type { Clock } from "../proto/api.ts";
 import { transaction } from "./db.ts";
+import { pruneRequests } from "./requests.ts";
 import { STATS_STRIPES } from "./schema.ts";
 import { CHANNEL, partitionToken } from "./wakeups.ts";
 
@@ -27,6 +29,7 @@ export class Sweeper {
     private readonly clock: Clock,
     private readonly holder: string,
     private readonly ephemeralExpiryMs: number,
+    private readonly requestIdRetentionMs: number,
     private readonly onRemoved: (tokens: string[]) => void,
   ) {}
 
@@ -61,7 +64,8 @@ export class Sweeper {
     if (this.stopped || !(await this.elected())) return;
     for (let page = 0; page < PAGES_PER_PASS_MAX && !this.stopped; page++) {
       const now = this.clock.now();
-      const removed = (await this.partitions(now)) + (await this.entries(now)) + (await this.ephemeral());
+      const removed =
+        (await this.partitions(now)) + (await this.entries(now)) + (await this.ephemeral()) + (await pruneRequests(this.pool, now - this.requestIdRetentionMs));
       if (removed === 0) return;
     }
   }

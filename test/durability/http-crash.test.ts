@@ -1,5 +1,5 @@
 // Crash: SIGKILL the server process while producers and consumers run through it, restart
-// it on the same folder and port, and check from the clients' own logs that no acknowledged
+// it on the same folder (or PostgreSQL database, whose server keeps running) and port, and check from the clients' own logs that no acknowledged
 // put was lost and no item was delivered twice.
 //
 // Every call carries a request id (docs/protocol.md, "Request ids"), so a get whose
@@ -11,6 +11,7 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import { connect } from "../../client/index.ts";
+import { postgresMissing, startPostgres } from "../support/postgres.ts";
 import { tempFolder } from "../support/remote-store.ts";
 import { finished, startWorker, type Worker } from "../support/workers.ts";
 
@@ -26,8 +27,11 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function serverWorker(path: string, port: number): Worker {
-  const worker = startWorker("server", { path, port });
+/** Where the server keeps its data: `{ path }` (LevelDB) or `{ postgres }` (a database URL). */
+type Data = { path: string } | { postgres: string };
+
+function serverWorker(data: Data, port: number): Worker {
+  const worker = startWorker("server", { ...data, port });
   cleanups.push(async () => {
     if (worker.child.exitCode === null && worker.child.signalCode === null) {
       worker.child.kill("SIGTERM");
@@ -41,12 +45,32 @@ function values(lines: string[], prefix: string): string[] {
   return lines.filter((l) => l.startsWith(prefix)).map((l) => l.split(" ").slice(1, 3).join(" "));
 }
 
-describe("server crash", () => {
-  it("after SIGKILL and restart, no acknowledged put is lost and no item is delivered twice", async () => {
-    const folder = await tempFolder("larder-http-crash-");
-    cleanups.push(folder.remove);
+/** The LevelDB server's folder, or a PostgreSQL database whose server outlives the Larder server killed. */
+const backends: Array<{ name: string; missing: string | undefined; data(): Promise<Data> }> = [
+  {
+    name: "LevelDB",
+    missing: undefined,
+    async data() {
+      const folder = await tempFolder("larder-http-crash-");
+      cleanups.push(folder.remove);
+      return { path: folder.path };
+    },
+  },
+  {
+    name: "PostgreSQL",
+    missing: postgresMissing(),
+    async data() {
+      const cluster = await startPostgres({ noFsync: true });
+      cleanups.push(() => cluster.stop());
+      return { postgres: await cluster.createDatabase() };
+    },
+  },
+];
 
-    const first = serverWorker(folder.path, 0);
+describe.each(backends)("server crash on $name", ({ missing, data: dataOf }) => {
+  it.skipIf(missing !== undefined)("after SIGKILL and restart, no acknowledged put is lost and no item is delivered twice", { timeout: 120_000 }, async () => {
+    const data = await dataOf();
+    const first = serverWorker(data, 0);
     const url = (await first.waitFor(/^listening /)).slice("listening ".length);
     const port = Number(new URL(url).port);
 
@@ -66,7 +90,7 @@ describe("server crash", () => {
     first.child.kill("SIGKILL");
     await first.exited;
 
-    const second = serverWorker(folder.path, port);
+    const second = serverWorker(data, port);
     await second.waitFor(/^listening /);
     await Promise.all(producers.map(finished));
 

@@ -3,51 +3,16 @@
 // blocked on one server is woken by a put through the other; an ephemeral queue kept alive
 // by heartbeats to one server is deleted by the database's sweeper once they stop.
 
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../../client/index.ts";
 import { NotFoundError } from "../../proto/errors.ts";
 import type { Store } from "../../proto/api.ts";
 import { expectError } from "../conformance/expect-error.ts";
 import { postgresMissing, startPostgres, type PgCluster } from "../support/postgres.ts";
+import { serve, stop, type Served } from "../support/serve.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const ENTRY = fileURLToPath(new URL("../../bin/larder.ts", import.meta.url));
 const missing = postgresMissing();
 if (missing) console.warn(`skipping larder serve --postgres: ${missing}`);
-
-interface Served {
-  child: ChildProcess;
-  url: string;
-  stderr: () => string;
-}
-
-function serve(args: string[], env: Record<string, string> = {}): Promise<Served> {
-  const child = spawn(process.execPath, ["--import", "tsx", ENTRY, "serve", "--port", "0", ...args], {
-    cwd: ROOT,
-    env: { ...process.env, LARDER_TOKEN: "", LARDER_POSTGRES_URL: "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout!.setEncoding("utf8").on("data", (s: string) => {
-      out += s;
-      const m = /listening on (\S+)/.exec(out);
-      if (m) resolve({ child, url: m[1]!, stderr: () => stderr });
-    });
-    child.on("exit", (code) => reject(new Error(`larder serve exited ${code}: ${stderr}`)));
-  });
-}
-
-async function stop(served: Served | undefined): Promise<void> {
-  if (!served || served.child.exitCode !== null) return;
-  const exited = new Promise((r) => served.child.once("exit", r));
-  served.child.kill("SIGTERM");
-  await exited;
-}
 
 describe.skipIf(missing !== undefined)("larder serve --postgres: two servers on one database", () => {
   let cluster: PgCluster;

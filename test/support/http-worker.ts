@@ -2,7 +2,7 @@
 // JSON-ARGS`. Each role writes one line per event to stdout, so that the parent test checks
 // the outcome from the clients' own logs:
 //
-//   server    {path, port, durability?}        -> "listening <url>"; closes on SIGTERM
+//   server    {path | postgres, port, durability?} -> "listening <url>"; closes on SIGTERM
 //   producer  {url, queue, name, count, partitions, lanes?, retryTimeoutMs?}
 //                                              -> "ack <partition> <name>:<i>" after each acknowledged put,
 //                                                 "fail <partition> <name>:<i> <code>" when a put failed
@@ -41,7 +41,8 @@ function partitionName(i: number): string {
 }
 
 async function server(): Promise<void> {
-  const s = await startServer({ path: args.path, port: args.port ?? 0, durability: args.durability ?? "fsync" });
+  const where = args.postgres === undefined ? { path: args.path, durability: args.durability ?? "fsync" } : { postgres: args.postgres };
+  const s = await startServer({ ...where, port: args.port ?? 0 });
   process.once("SIGTERM", () => {
     void s.close().then(() => log("done"));
   });

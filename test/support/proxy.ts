@@ -27,9 +27,15 @@ export interface Proxy {
   release(): void;
 }
 
-/** A TCP proxy in front of `target` that counts requests by path and can break a batch's connection after forwarding it. */
-export async function proxy(target: string, cleanups: Array<() => Promise<void>>): Promise<Proxy> {
-  const { port: targetPort } = new URL(target);
+/**
+ * A TCP proxy in front of `target` that counts requests by path and can break a batch's
+ * connection after forwarding it. Given several targets (servers sharing one database),
+ * it sends each new connection to the next, in turn: a call sent again after a cut
+ * connection usually reaches another server.
+ */
+export async function proxy(target: string | string[], cleanups: Array<() => Promise<void>>): Promise<Proxy> {
+  const targetPorts = (Array.isArray(target) ? target : [target]).map((t) => Number(new URL(t).port));
+  let turn = 0;
   const sockets = new Set<Socket>();
   const held: Array<() => void> = [];
   const state: Proxy = {
@@ -45,7 +51,7 @@ export async function proxy(target: string, cleanups: Array<() => Promise<void>>
     },
   };
   const tcp = createTcpServer((downstream) => {
-    const upstream = netConnect(Number(targetPort), "127.0.0.1");
+    const upstream = netConnect(targetPorts[turn++ % targetPorts.length]!, "127.0.0.1");
     let seen = "";
     let cut = false;
     let lastPath: string | undefined;

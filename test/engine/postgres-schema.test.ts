@@ -1,0 +1,74 @@
+// The PostgreSQL schema's version table (postgres/schema.ts): processes opening a new
+// database at once create the tables once; a database of an older version is migrated in
+// place, its data kept (version 1, before request ids, to 2); a newer one is refused.
+
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { open } from "../../index.ts";
+import { openPostgres } from "../../postgres/index.ts";
+import { SCHEMA_VERSION } from "../../postgres/schema.ts";
+import { postgresMissing, startPostgres, type PgCluster } from "../support/postgres.ts";
+
+const missing = postgresMissing();
+if (missing) console.warn(`skipping the PostgreSQL schema tests: ${missing}`);
+
+describe.skipIf(missing !== undefined)("PostgreSQL schema versions", () => {
+  let cluster: PgCluster;
+
+  beforeAll(async () => {
+    cluster = await startPostgres({ noFsync: true });
+  }, 60_000);
+  afterAll(async () => cluster?.stop());
+
+  async function sql(url: string, text: string): Promise<pg.QueryResult> {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return await client.query(text);
+    } finally {
+      await client.end();
+    }
+  }
+
+  it("four stores opening a new database at once create its tables once", async () => {
+    const url = await cluster.createDatabase();
+    const stores = await Promise.all(Array.from({ length: 4 }, () => open({ postgres: url })));
+    try {
+      const { rows } = await sql(url, "SELECT version FROM larder_version");
+      expect(rows).toEqual([{ version: SCHEMA_VERSION }]);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it("a version-1 database is migrated to the current version with its data, and applies request ids after", async () => {
+    expect(SCHEMA_VERSION).toBe(2);
+    const url = await cluster.createDatabase();
+    const first = await open({ postgres: url });
+    const q = await first.queues.fromName<string>("kept", { createIfMissing: true });
+    await q.putMany(["a", "b"]);
+    await first.close();
+    // What version 1 was: the same tables without larder_requests.
+    await sql(url, "DROP TABLE larder_requests; UPDATE larder_version SET version = 1");
+
+    const engine = await openPostgres({ postgres: url, ephemeralAtOpen: "keep" });
+    try {
+      expect((await sql(url, "SELECT version FROM larder_version")).rows).toEqual([{ version: 2 }]);
+      const id = (await engine.getObject("queue", { name: "kept", mode: "lookup" })).id;
+      expect(await engine.queueLen(id, {})).toBe(2);
+      await engine.queuePut(id, [Buffer.from("c")], { timeoutMs: 0 }, { requestId: "after-migration" });
+      await engine.queuePut(id, [Buffer.from("c")], { timeoutMs: 0 }, { requestId: "after-migration", retry: true });
+      expect(await engine.queueLen(id, {})).toBe(3);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("a database written by a newer Larder is refused, untouched", async () => {
+    const url = await cluster.createDatabase();
+    await (await open({ postgres: url })).close();
+    await sql(url, `UPDATE larder_version SET version = ${SCHEMA_VERSION + 1}`);
+    await expect(open({ postgres: url })).rejects.toThrow(/schema version 3.*upgrade Larder/);
+    expect((await sql(url, "SELECT version FROM larder_version")).rows).toEqual([{ version: SCHEMA_VERSION + 1 }]);
+  });
+});
