@@ -141,6 +141,8 @@ interface Pending {
   bytes: number;
   /** rows it writes (items, entries) */
   rows: number;
+  /** a waiting getter's retry: its place among the getters of its partition */
+  ticket: number | undefined;
   resolve(result: OpResult): void;
   reject(err: unknown): void;
 }
@@ -196,6 +198,8 @@ export class PostgresEngine implements Backend {
   private scheduled = false;
   private closing: Promise<void> | null = null;
   private readonly waits = new Map<string, PartitionWaits>();
+  /** partition id -> getters' first attempts in flight (see queueGet) */
+  private readonly attempting = new Map<string, number>();
   private readonly pollTimer: NodeJS.Timeout;
   private readonly keptAlive = new Set<string>();
   private readonly keepAliveTimer: NodeJS.Timeout | undefined;
@@ -305,10 +309,10 @@ export class PostgresEngine implements Backend {
   // ---- rounds ----
 
   /** Queues a data call for the next round; resolves with its own result. */
-  private submit(op: RoundOp, bytes = 0): Promise<OpResult> {
+  private submit(op: RoundOp, bytes = 0, ticket?: number): Promise<OpResult> {
     return new Promise<OpResult>((resolve, reject) => {
       const rows = op.kind === "queuePut" ? op.values.length : op.kind === "dictUpdate" ? op.entries.length : 1;
-      this.pending.push({ op, bytes, rows, resolve, reject });
+      this.pending.push({ op, bytes, rows, ticket, resolve, reject });
       this.schedule();
     });
   }
@@ -352,8 +356,7 @@ export class PostgresEngine implements Backend {
           bytes += next.bytes;
           rows += next.rows;
         }
-        const batch = this.pending.splice(0, count);
-        await this.runRound(batch);
+        await this.runRound(waitersLast(this.pending.splice(0, count)));
       }
     } finally {
       this.running = false;
@@ -466,7 +469,7 @@ export class PostgresEngine implements Backend {
   private retryGet(pid: string, w: PartitionWaits, g: GetWait): void {
     g.inFlight = true;
     g.again = false;
-    this.submit(g.op).then(
+    this.submit(g.op, 0, g.ticket).then(
       (result) => {
         g.inFlight = false;
         if (g.done) return;
@@ -897,6 +900,9 @@ export class PostgresEngine implements Backend {
     const full = (): QueueFullError =>
       new QueueFullError(`${this.describePartition(request.partition)} of Queue ${id} is full: it holds at most ${max} items (queuePartitionItemsMax)`);
     const pid = partitionId(id, pkey);
+    // Its place among waiters is its arrival, not the end of its first attempt: waiters
+    // that came while that attempt ran must not go ahead of it.
+    const ticket = request.ticket ?? waitTicket();
     const waiting = this.waits.get(pid)?.putters.length ?? 0;
     if (waiting === 0 || timeoutMs === 0) {
       const result = await this.call(op, bytes);
@@ -908,7 +914,7 @@ export class PostgresEngine implements Backend {
       const w = this.waitsOf(pid, id);
       const wait: PutWait = {
         op, resolve, reject, full: () => reject(full()),
-        ticket: request.ticket ?? waitTicket(), inFlight: false, done: false, timer: undefined, signal: request.signal, onAbort: undefined, timedOut: false, again: false, endedBy: undefined,
+        ticket, inFlight: false, done: false, timer: undefined, signal: request.signal, onAbort: undefined, timedOut: false, again: false, endedBy: undefined,
       };
       this.arm(pid, w.putters, wait, timeoutMs, () => wait.full(), () => this.kick(pid, "room"));
       this.kick(pid, "room");
@@ -924,9 +930,21 @@ export class PostgresEngine implements Backend {
     if (request.signal?.aborted) throw cancelled();
     const op: Extract<RoundOp, { kind: "queueGet" }> = { kind: "queueGet", id, pkey, n, requestId };
     const pid = partitionId(id, pkey);
-    const waiting = this.waits.get(pid)?.getters.length ?? 0;
+    const ticket = request.ticket ?? waitTicket();
+    // A getter whose first attempt is in flight counts as waiting: one arriving after it
+    // waits behind it rather than trying on its own (and maybe taking an item that a put
+    // in another process committed between the two attempts).
+    const waiting = (this.waits.get(pid)?.getters.length ?? 0) + (this.attempting.get(pid) ?? 0);
     if (waiting === 0 || timeoutMs === 0) {
-      const values = (await this.call(op)) as Buffer[];
+      this.attempting.set(pid, (this.attempting.get(pid) ?? 0) + 1);
+      let values: Buffer[];
+      try {
+        values = (await this.call(op)) as Buffer[];
+      } finally {
+        const left = this.attempting.get(pid)! - 1;
+        if (left === 0) this.attempting.delete(pid);
+        else this.attempting.set(pid, left);
+      }
       if (values.length > 0 || timeoutMs === 0) return values;
     }
     this.ensureOpen();
@@ -934,7 +952,7 @@ export class PostgresEngine implements Backend {
       const w = this.waitsOf(pid, id);
       const wait: GetWait = {
         op, resolve, reject,
-        ticket: request.ticket ?? waitTicket(), inFlight: false, done: false, timer: undefined, signal: request.signal, onAbort: undefined, timedOut: false, again: false, endedBy: undefined,
+        ticket, inFlight: false, done: false, timer: undefined, signal: request.signal, onAbort: undefined, timedOut: false, again: false, endedBy: undefined,
       };
       this.arm(pid, w.getters, wait, timeoutMs, () => resolve([]));
       // Items may have arrived between the attempt and now: look once more.
@@ -1162,4 +1180,15 @@ function parseCursor(cursor: unknown): { gen: number; seq: number } | undefined 
   const m = typeof cursor === "string" ? /^(\d{1,16})\.(\d{1,16})$/.exec(cursor) : null;
   if (!m) throw notIssued();
   return { gen: Number(m[1]), seq: Number(m[2]) };
+}
+
+/**
+ * A round's calls with the retries of waiting getters moved to its end, in ticket order:
+ * a getter retried later (its previous retry was in flight when items came) still comes
+ * before those that arrived after it, and every put of the round is there for them.
+ */
+function waitersLast(batch: Pending[]): Pending[] {
+  if (!batch.some((p) => p.ticket !== undefined)) return batch;
+  const retries = batch.filter((p) => p.ticket !== undefined).sort((a, b) => a.ticket! - b.ticket!);
+  return [...batch.filter((p) => p.ticket === undefined), ...retries];
 }
