@@ -1,5 +1,7 @@
-// The conformance suite, unchanged, over HTTP against `startServer({ postgres })` on a real
-// PostgreSQL server started for this file (test/support/postgres-harness.ts).
+// The conformance suite, unchanged, over HTTP against two servers on one PostgreSQL
+// database, each `startServer({ postgres })` in a child process of its own (what `larder
+// serve --postgres` runs), with a client on each: every store's calls go to one and the
+// other in turn (test/support/postgres-harness.ts, split-store.ts).
 
 import { afterAll, beforeAll } from "vitest";
 import { conformance } from "../conformance/index.ts";
@@ -10,7 +12,7 @@ const missing = postgresMissing();
 if (missing) console.warn(`skipping the PostgreSQL HTTP conformance suite: ${missing}`);
 
 if (!missing) {
-  const harness = postgresHarness("remote over HTTP on PostgreSQL", "http");
+  const harness = postgresHarness("two servers over HTTP on PostgreSQL", "servers");
   beforeAll(() => harness.start(), 60_000);
   afterAll(() => harness.stop());
   conformance(harness);
