@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { errorFromCode } from "../../proto/errors.ts";
 
 const SCRIPT = fileURLToPath(new URL("./postgres-peer.ts", import.meta.url));
 
@@ -12,6 +13,7 @@ interface Answer {
   url?: string;
   closed?: boolean;
   error?: string;
+  code?: string;
 }
 
 export class Peer {
@@ -34,7 +36,10 @@ export class Peer {
   private ask(message: Record<string, unknown>): Promise<Answer> {
     return new Promise((resolve, reject) => {
       const n = message.n as number;
-      this.waiting.set(n, (answer) => (answer.error === undefined ? resolve(answer) : reject(new Error(`peer: ${answer.error}`))));
+      this.waiting.set(n, (answer) => {
+        if (answer.error === undefined) resolve(answer);
+        else reject(answer.code === undefined ? new Error(`peer: ${answer.error}`) : errorFromCode(answer.code, answer.error));
+      });
       this.child.stdin!.write(`${JSON.stringify(message)}\n`);
     });
   }

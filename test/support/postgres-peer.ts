@@ -4,9 +4,10 @@
 //
 //   {"n": 1, "url": "postgres://...", "options": {limits?, environment?}}  -> {"n": 1, "url": "http://..."}
 //   {"n": 1, "close": true}                                                -> {"n": 1, "closed": true}
-//   errors                                                                 -> {"n": 1, "error": "..."}
+//   errors                                                                 -> {"n": 1, "error": "...", "code"?: "INVALID"}
 
 import { createInterface } from "node:readline";
+import { isLarderError } from "../../proto/errors.ts";
 import { startServer, type LarderServer } from "../../server/index.ts";
 
 const servers = new Map<number, LarderServer>();
@@ -24,11 +25,11 @@ async function handle(line: string): Promise<void> {
       answer({ n, closed: true });
       return;
     }
-    const server = await startServer({ ...options, postgres: url!, port: 0, longPollMaxMs: 1_000 });
+    const server = await startServer({ ...options, postgres: url!, port: 0 });
     servers.set(n, server);
     answer({ n, url: server.url });
   } catch (err) {
-    answer({ n, error: err instanceof Error ? err.message : String(err) });
+    answer({ n, error: err instanceof Error ? err.message : String(err), ...(isLarderError(err) ? { code: err.code } : {}) });
   }
 }
 
