@@ -68,7 +68,7 @@ const backends: Array<{ name: string; missing: string | undefined; data(): Promi
 ];
 
 describe.each(backends)("server crash on $name", ({ missing, data: dataOf }) => {
-  it.skipIf(missing !== undefined)("after SIGKILL and restart, no acknowledged put is lost and no item is delivered twice", { timeout: 120_000 }, async () => {
+  it.skipIf(missing !== undefined)("after SIGKILL and restart, no acknowledged put is lost and no item is delivered twice", { timeout: 240_000 }, async () => {
     const data = await dataOf();
     const first = serverWorker(data, 0);
     const url = (await first.waitFor(/^listening /)).slice("listening ".length);
