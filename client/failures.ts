@@ -20,13 +20,13 @@ export class ServerUnavailable extends UnavailableError {}
 
 /** The connection failed; `sent` tells whether the server may have run the call. */
 export class ConnectionFailure extends Error {
-  constructor(readonly sent: boolean, cause: unknown) {
+  constructor(readonly sent: boolean, cause: unknown, private readonly answerTimedOut = false) {
     super(cause instanceof Error ? cause.message : String(cause), { cause });
   }
 
-  /** No answer within the pool's answer timeout: the server is stuck, and a retry would wait as long again. */
+  /** No answer within the answer timeout: the server is stuck, and a retry would wait as long again. */
   get timedOut(): boolean {
-    return (this.cause as { code?: unknown } | undefined)?.code === "UND_ERR_HEADERS_TIMEOUT";
+    return this.answerTimedOut || (this.cause as { code?: unknown } | undefined)?.code === "UND_ERR_HEADERS_TIMEOUT";
   }
 }
 

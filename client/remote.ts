@@ -28,7 +28,17 @@ import { InvalidError, QueueFullError } from "../proto/errors.ts";
 import { validateToken } from "../proto/validate.ts";
 import { Heartbeats } from "./heartbeats.ts";
 import { checkReply } from "./replies.ts";
-import { Transport, newWaitId } from "./transport.ts";
+import { newWaitId } from "./retries.ts";
+import { Transport } from "./transport.ts";
+import { WireTransport } from "./wire-transport.ts";
+import type { Reply } from "./reply-handler.ts";
+import type { RouteName } from "../proto/calls.ts";
+
+/** What the backend needs of a transport: HTTP (client/transport.ts) or framed (client/wire-transport.ts). */
+interface CallTransport {
+  call(route: RouteName, envelope: Record<string, unknown>, signal?: AbortSignal, retryUntil?: number): Promise<Reply>;
+  close(): Promise<void>;
+}
 
 /** The defaults of `connect()`'s options (proto/api.ts ConnectOptions). */
 export const CONNECT_DEFAULTS = Object.freeze({
@@ -113,7 +123,7 @@ class Wait {
 export class RemoteBackend implements Backend {
   private readonly heartbeats: Heartbeats;
 
-  private constructor(private readonly transport: Transport, heartbeatIntervalMs: number) {
+  private constructor(private readonly transport: CallTransport, heartbeatIntervalMs: number) {
     this.heartbeats = new Heartbeats(heartbeatIntervalMs, (kind, id) => this.heartbeat(kind, id));
   }
 
@@ -132,10 +142,11 @@ export class RemoteBackend implements Backend {
     }
     const requestIds = options.requestIds ?? true;
     if (typeof requestIds !== "boolean") throw new InvalidError("requestIds must be a boolean");
-    return new RemoteBackend(
-      new Transport(url, { token, retryTimeoutMs, answerTimeoutMs, connections, requestsInFlightMax, requestIds }),
-      heartbeatIntervalMs,
-    );
+    // `larder://` selects the framed transport (docs/protocol.md); anything else is HTTP's to accept or refuse.
+    const transport = url.startsWith("larder:")
+      ? new WireTransport(url, { token, retryTimeoutMs, answerTimeoutMs, requestIds })
+      : new Transport(url, { token, retryTimeoutMs, answerTimeoutMs, connections, requestsInFlightMax, requestIds });
+    return new RemoteBackend(transport, heartbeatIntervalMs);
   }
 
   /** One call of the table (proto/calls.ts): its envelope as the row gives it, its answer checked by the row. */

@@ -3,33 +3,16 @@
 // undici handler of each request, which also rebuilds error bodies into the embedded
 // store's error classes, is client/reply-handler.ts; how a request failed, failures.ts.
 //
-// When a call fails at the connection level, whether to send it again depends on whether
-// the server may have run it:
-// - the request never left (connection refused, host unreachable, connect timeout) or the
-//   server answered 503 UNAVAILABLE (it was closing and did nothing): every call is retried;
-// - the connection broke after the request may have been sent (reset, closed mid-answer,
-//   timeout): only calls whose row is retry-safe (proto/calls.ts) are retried, because repeating them
-//   cannot duplicate or lose data; any other call fails at once with UnavailableError
-//   saying it may or may not have taken effect.
-// Retries back off from 50 ms to 1 s and stop after retryTimeoutMs (counted from the first
-// failure of the call) with UnavailableError.
+// Which failed calls are sent again, and how, is the retry loop shared with the framed
+// transport (client/retries.ts); here an attempt is one HTTP request.
 
-import { randomBytes } from "node:crypto";
 import { Pool } from "undici";
-import {
-  ClosedError,
-  InternalError,
-  InvalidError,
-  LarderError,
-  NotFoundError,
-  RequestSizeError,
-  UnavailableError,
-} from "../proto/errors.ts";
-import { loneSurrogate } from "../proto/validate.ts";
-import { ROUTES, carriesRequestId, isRetrySafe, mayWait, type RouteName } from "../proto/calls.ts";
+import { ClosedError, InternalError, InvalidError, NotFoundError, RequestSizeError } from "../proto/errors.ts";
+import { ROUTES, type RouteName } from "../proto/calls.ts";
 import { HEALTH_PATH, WAIT_IDS_MAX, MSGPACK_TYPE, isMap, packBatch, packEnvelope } from "../proto/wire.ts";
-import { ConnectionFailure, NOT_SENT_CODES, ServerUnavailable, abortReason } from "./failures.ts";
+import { ConnectionFailure, NOT_SENT_CODES, ServerUnavailable } from "./failures.ts";
 import { ReplyHandler, errorFromAnswer, type Reply } from "./reply-handler.ts";
+import { callWithRetries } from "./retries.ts";
 
 
 export interface TransportOptions {
@@ -72,36 +55,6 @@ const HEADERS_TIMEOUT_MS = 300_000;
  * comes at once: CLOSED, or the items the wait had already been handed.
  */
 const WAIT_CANCEL_GRACE_MS = 2_000;
-const RETRY_DELAY_FIRST_MS = 50;
-/** A retry goes no later than the server's retention less a quarter of it, or less this: the way there. */
-const RETENTION_MARGIN_MS_MAX = 5_000;
-const RETRY_DELAY_MAX_MS = 1_000;
-
-/**
- * MessagePack writes strings as UTF-8, where a lone surrogate becomes U+FFFD: sent as is, a
- * partition "\ud800" would silently reach the server as the partition "\ufffd". The
- * embedded store refuses such strings, so the client does too, before anything is sent.
- */
-function checkWellFormed(envelope: Record<string, unknown>): void {
-  for (const field in envelope) {
-    const value = envelope[field];
-    if (typeof value === "string" && !value.isWellFormed()) throw loneSurrogate(field === "partition" ? "Queue partition key" : field);
-  }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortReason(signal!));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /** Parses `url` into the pool's origin and a base path that every route is appended to. */
 function parseServerUrl(url: string): { origin: string; basePath: string } {
@@ -113,26 +66,6 @@ function parseServerUrl(url: string): { origin: string; basePath: string } {
   }
   if (parsed.protocol !== "http:") throw new InvalidError(`the server URL must start with http://, got ${JSON.stringify(url)}`);
   return { origin: parsed.origin, basePath: parsed.pathname.replace(/\/+$/, "") };
-}
-
-/** Wait ids: a random prefix per process, then a counter; unique across clients in practice. */
-const WAIT_ID_PREFIX = randomBytes(9).toString("base64url");
-let waitIds = 0;
-
-/** A new wait id (12 random characters and a counter: 0.05 us, where randomBytes per id took 1.8). */
-export function newWaitId(): string {
-  return `${WAIT_ID_PREFIX}${(++waitIds).toString(36)}`;
-}
-
-/**
- * Request ids, made the same way with a longer prefix (16 random characters, 96 bits):
- * an id must never be given twice within the server's retention window, by any client.
- */
-const REQUEST_ID_PREFIX = randomBytes(12).toString("base64url");
-let requestIds = 0;
-
-export function newRequestId(): string {
-  return `${REQUEST_ID_PREFIX}${(++requestIds).toString(36)}`;
 }
 
 export class Transport {
@@ -178,81 +111,20 @@ export class Transport {
     this.waitPool = new Pool(origin, { ...poolOptions, headersTimeout: HEADERS_TIMEOUT_MS });
   }
 
-  /** Sends one RPC and returns its reply map, retrying connection failures where that is safe. */
-  async call(route: RouteName, envelope: Record<string, unknown>, signal?: AbortSignal, retryUntil = Infinity): Promise<Reply> {
-    checkWellFormed(envelope);
-    // A call that changes state gets its id here, once: every retry below sends the same one.
-    if (this.options.requestIds && carriesRequestId(route)) envelope.requestId = newRequestId();
-    const retrySafe = isRetrySafe(route, envelope);
-    const waits = mayWait(route, envelope);
-    const pool = waits ? this.waitPool : this.pool;
-    // Only a waiting call needs to be cancellable in flight; the others answer at once, and
-    // an abort listener per request costs undici more than the rest of the call.
-    const requestSignal = waits ? signal : undefined;
-    // A cancellable wait has an id, so that it can be cancelled at the server rather than
-    // by dropping its connection (see cancelWait): the caller's (kept across the rounds of
-    // one wait, which also keeps its place in line), or a new one.
-    const waitId = requestSignal === undefined ? undefined : typeof envelope.waitId === "string" ? envelope.waitId : newWaitId();
-    let sent = waitId === undefined ? envelope : { ...envelope, waitId };
-    let body = packEnvelope(sent);
-    const started = Date.now();
-    let deadline: number | undefined;
-    let firstFailure: number | undefined;
-    let delay = RETRY_DELAY_FIRST_MS;
-    for (;;) {
-      this.ensureOpen();
-      if (signal?.aborted) throw abortReason(signal);
-      try {
-        if (sent.retry === true) await this.checkRetention(route, started);
-        return await (waits ? this.attempt(pool, route, body, requestSignal, waitId) : this.send(route, body));
-      } catch (err) {
-        if (signal?.aborted) throw abortReason(signal);
-        this.ensureOpen();
-        const mayRetry = err instanceof ServerUnavailable || (err instanceof ConnectionFailure && !err.timedOut && (!err.sent || retrySafe));
-        if (!mayRetry) throw this.finalError(route, err);
-        // A call with a time limit (a get or put with timeoutMs) retries no longer than that:
-        // its caller asked to hear within it. Except once it may have taken effect: a call
-        // with a request id then retries for the whole budget, to hear its outcome (a get
-        // that took items gets them), rather than leave it unknown.
-        firstFailure ??= Date.now();
-        deadline ??= Math.min(firstFailure + this.options.retryTimeoutMs, retryUntil);
-        if (err instanceof ConnectionFailure && err.sent && sent.requestId !== undefined) {
-          deadline = Math.max(deadline, firstFailure + this.options.retryTimeoutMs);
-        }
-        if (Date.now() + delay > deadline) {
-          const within = deadline === retryUntil ? "the call's own wait (timeoutMs)" : `${this.options.retryTimeoutMs} ms (retryTimeoutMs)`;
-          throw new UnavailableError(`could not reach the Larder server for ${route} within ${within}: ${(err as Error).message}`, { cause: err });
-        }
-        await sleep(delay, signal);
-        delay = Math.min(delay * 2, RETRY_DELAY_MAX_MS);
-        // A retry says so: the server then looks its id up among the calls it has applied.
-        // (Only after a request that may have reached the server: after a refused connection
-        // or a 503 nothing was done, and a backend without ids can serve the call as new.)
-        if (sent.requestId !== undefined && sent.retry !== true && err instanceof ConnectionFailure && err.sent) {
-          sent = { ...sent, retry: true };
-          body = packEnvelope(sent);
-        }
-        // A wait sent again waits only what is left of it, not its whole time once more.
-        if (waits) body = packEnvelope(waitLeft(sent, Date.now() - started));
-      }
-    }
+  /** Sends one RPC and returns its reply map, retrying connection failures where that is safe (client/retries.ts). */
+  call(route: RouteName, envelope: Record<string, unknown>, signal?: AbortSignal, retryUntil = Infinity): Promise<Reply> {
+    return callWithRetries(this, this.options, route, envelope, signal, retryUntil);
   }
 
-  /**
-   * A retry must reach the server while it still keeps the record of the first attempt,
-   * which it applied at the earliest when the call `started`: a retry later than the
-   * server's retention (less a margin for the way there) could run the call again. So the
-   * retention is asked for once, and past it the call fails as one that may or may not have
-   * taken effect. A health check that fails is a round that did nothing (retried).
-   */
-  private async checkRetention(route: RouteName, started: number): Promise<void> {
+  /** One attempt of a call: a waiting call on the wait pool, cancellable by its wait id; any other through `send`. */
+  attemptCall(route: RouteName, body: Buffer, waits: boolean, signal: AbortSignal | undefined, waitId: string | undefined): Promise<Reply> {
+    return waits ? this.attempt(this.waitPool, route, body, signal, waitId) : this.send(route, body);
+  }
+
+  /** The server's requestIdRetentionMs, asked once from GET /v1/health before the first retry that needs it. */
+  async requestIdRetentionMs(): Promise<number> {
     this.retentionMs ??= await this.askRetention();
-    const retention = this.retentionMs;
-    if (Date.now() <= started + retention - Math.min(retention / 4, RETENTION_MARGIN_MS_MAX)) return;
-    throw new UnavailableError(
-      `${route} could not be sent again within the server's requestIdRetentionMs (${retention} ms) of its first attempt; ` +
-        `the call may or may not have taken effect`,
-    );
+    return this.retentionMs;
   }
 
   private async askRetention(): Promise<number> {
@@ -273,24 +145,6 @@ export class Transport {
       ms = undefined;
     }
     return typeof ms === "number" && ms > 0 ? ms : Infinity;
-  }
-
-  private finalError(route: RouteName, err: unknown): LarderError {
-    if (err instanceof LarderError) return err;
-    if (err instanceof ConnectionFailure && err.timedOut) {
-      return new UnavailableError(
-        `the Larder server did not answer ${route} within ${this.options.answerTimeoutMs} ms (answerTimeoutMs); the call may or may not have taken effect`,
-        { cause: err.cause },
-      );
-    }
-    if (err instanceof ConnectionFailure) {
-      return new UnavailableError(
-        `the connection to the Larder server failed during ${route}; the call may or may not have taken effect ` +
-          `and is not sent again because repeating it could duplicate or lose data: ${err.message}`,
-        { cause: err.cause },
-      );
-    }
-    return new InternalError(`${route} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
 
   /**
@@ -440,7 +294,7 @@ export class Transport {
     return new ConnectionFailure(!answered && NOT_SENT_CODES.has(code) ? false : true, err);
   }
 
-  private ensureOpen(): void {
+  ensureOpen(): void {
     if (this.closed) throw new ClosedError("the remote store is closed");
   }
 
@@ -463,16 +317,6 @@ export class Transport {
 }
 
 const noop = (): void => {};
-
-/** The envelope of a waiting call with its wait (`timeoutMs`, `pollTimeoutMs`) shortened by `elapsedMs`. */
-function waitLeft(envelope: Record<string, unknown>, elapsedMs: number): Record<string, unknown> {
-  const out = { ...envelope };
-  for (const field of ["timeoutMs", "pollTimeoutMs"]) {
-    const ms = out[field];
-    if (typeof ms === "number" && Number.isFinite(ms) && ms > 0) out[field] = Math.max(0, ms - elapsedMs);
-  }
-  return out;
-}
 
 /** How long close() waits for the answers to calls in flight that answer at once. */
 const IN_FLIGHT_GRACE_MS = 2_000;

@@ -23,4 +23,12 @@ export class TokenCheck {
       throw new AuthError(header === undefined ? "a bearer token is required" : "the bearer token is wrong");
     }
   }
+
+  /** Throws AuthError unless `token` (a framed connection's hello) is the token. */
+  checkToken(token: string | undefined): void {
+    const presented = digest(token ?? "");
+    if (!timingSafeEqual(presented, this.expected) || token === undefined) {
+      throw new AuthError(token === undefined ? "a token is required" : "the token is wrong");
+    }
+  }
 }

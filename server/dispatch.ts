@@ -56,10 +56,18 @@ export class Dispatcher {
     if (this.inFlight.size === 0) this.drained?.();
   }
 
-  /** Runs the route for a decoded envelope; the call's wait id (if any) is registered and ended around it. */
+  /**
+   * Runs the route for a decoded envelope; the call's wait id (if any) is registered and
+   * ended around it. Always a promise: a route that refuses its envelope at once (a field
+   * of the wrong type) throws before it makes one, and that becomes a rejection here.
+   */
   run(call: ServedCall, route: Route, envelope: Envelope): Promise<Reply> {
-    if (envelope.waitId === undefined) return route.handle(call, envelope);
-    return this.runWait(call, route, envelope);
+    if (envelope.waitId !== undefined) return this.runWait(call, route, envelope);
+    try {
+      return route.handle(call, envelope);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   private async runWait(call: ServedCall, route: Route, envelope: Envelope): Promise<Reply> {

@@ -13,6 +13,12 @@ export interface ServerOptions extends Omit<EngineOptions, "ephemeralAtOpen" | "
   host?: string;
   /** TCP port; 0 binds any free port (read it back from `url`). */
   port?: number;
+  /**
+   * TCP port of the framed transport (docs/protocol.md, "The framed transport"), served
+   * beside HTTP on the same host; 0 binds any free port (read it from `wireUrl`). Off unless
+   * given; `larder serve` serves it on 7071 unless `--no-wire`.
+   */
+  wirePort?: number;
   /** When set, every route but the health route needs `Authorization: Bearer <token>`. */
   token?: string;
   /** An ephemeral object is deleted when no heartbeat arrived for this long. */
@@ -44,6 +50,8 @@ export const SERVER_DEFAULTS = Object.freeze({
   /** Loopback only: exposing the server is a deliberate choice. */
   host: "127.0.0.1",
   port: 7070,
+  /** undefined: no framed transport (`larder serve`: 7071). */
+  wirePort: undefined as number | undefined,
   token: undefined as string | undefined,
   /** "A few minutes": ten missed heartbeats at the client's default 30 s interval. */
   ephemeralExpiryMs: 300_000,
@@ -79,6 +87,7 @@ export const LONG_POLL_CEILING_MS = 240_000;
 export interface ResolvedServerOptions {
   readonly host: string;
   readonly port: number;
+  readonly wirePort: number | undefined;
   readonly token: string | undefined;
   readonly ephemeralExpiryMs: number;
   readonly reapIntervalMs: number;
@@ -110,11 +119,16 @@ function stderrLogger(level: LogLevel): ServerLogger {
   return logger;
 }
 
-export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
-  const port = options.port ?? SERVER_DEFAULTS.port;
+function checkPort(name: string, port: number): number {
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new InvalidError(`port must be an integer from 0 to 65535, got ${String(port)}`);
+    throw new InvalidError(`${name} must be an integer from 0 to 65535, got ${String(port)}`);
   }
+  return port;
+}
+
+export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
+  const port = checkPort("port", options.port ?? SERVER_DEFAULTS.port);
+  const wirePort = options.wirePort === undefined || options.wirePort === null ? undefined : checkPort("wirePort", options.wirePort);
   const token = validateToken(options.token ?? SERVER_DEFAULTS.token);
   const ephemeralExpiryMs = positive("ephemeralExpiryMs", options.ephemeralExpiryMs, SERVER_DEFAULTS.ephemeralExpiryMs);
   const reapDefault = Math.min(10_000, Math.max(10, ephemeralExpiryMs / 4));
@@ -127,6 +141,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   return {
     host: options.host ?? SERVER_DEFAULTS.host,
     port,
+    wirePort,
     token,
     ephemeralExpiryMs,
     reapIntervalMs: positive("reapIntervalMs", options.reapIntervalMs, reapDefault),
@@ -149,6 +164,7 @@ export function engineOptions(options: ServerOptions): EngineOptions {
   const {
     host: _host,
     port: _port,
+    wirePort: _wirePort,
     token: _token,
     ephemeralExpiryMs: _expiry,
     reapIntervalMs: _reap,

@@ -82,8 +82,13 @@ export function prepackedReply(pieces: readonly Buffer[]): Record<string, unknow
   return reply;
 }
 
+/** A route's reply as the bytes of a success body: one buffer, or buffers to send in order. */
+export function packedReply(reply: Record<string, unknown>): Buffer | readonly Buffer[] {
+  return PACKED.get(reply) ?? PACKED_BY_ROUTE.get(reply) ?? packEnvelope(reply);
+}
+
 export function sendReply(req: IncomingMessage, res: ServerResponse, reply: Record<string, unknown>, closing: boolean): void {
-  send(req, res, 200, MSGPACK_TYPE, PACKED.get(reply) ?? PACKED_BY_ROUTE.get(reply) ?? packEnvelope(reply), closing);
+  send(req, res, 200, MSGPACK_TYPE, packedReply(reply), closing);
 }
 
 export function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, closing: boolean, extra?: Record<string, string>): void {

@@ -7,8 +7,8 @@
 // nothing arrived); let other in-flight requests finish (at most closeGraceMs); stop the
 // reaper; close the engine.
 
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer } from "node:http";
+import type { AddressInfo, Server as NetServer } from "node:net";
 import { openEngine, type Engine } from "../engine/index.ts";
 import { RecoveringEngine } from "./recovering.ts";
 import { InvalidError, LockedError } from "../proto/errors.ts";
@@ -17,11 +17,14 @@ import { Dispatcher } from "./dispatch.ts";
 import { HttpEdge, KEEP_ALIVE_MS } from "./http-edge.ts";
 import { Leases } from "./leases.ts";
 import { ServerMetrics } from "./metrics.ts";
+import { WireEdge } from "./wire-edge.ts";
 import { engineOptions, resolveServerOptions, type ServerOptions } from "./options.ts";
 
 export interface LarderServer {
   /** `http://HOST:PORT` with the port actually bound; loopback when bound to every interface. */
   readonly url: string;
+  /** `larder://HOST:PORT` of the framed transport (docs/protocol.md), when `wirePort` was given. */
+  readonly wireUrl: string | undefined;
   /** Graceful: stops accepting, answers in-flight requests, releases long-polls, closes the engine. */
   close(): Promise<void>;
   /** `await using server = await startServer(...)`: close() at the end of the scope. */
@@ -51,7 +54,7 @@ async function shutdown(core: Dispatcher, edges: readonly Edge[]): Promise<void>
  * are fine; another process holds the resource); a host that is not this machine's, or a
  * port that needs privileges, is INVALID; neither is INTERNAL.
  */
-function listen(http: Server, host: string, port: number): Promise<AddressInfo> {
+function listen(http: NetServer, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const failed = (err: NodeJS.ErrnoException): void => {
       const where = `cannot listen on ${host}:${port}`;
@@ -70,10 +73,10 @@ function listen(http: Server, host: string, port: number): Promise<AddressInfo> 
   });
 }
 
-function urlOf(address: AddressInfo): string {
+function urlOf(address: AddressInfo, scheme: "http" | "larder"): string {
   const unspecified = address.address === "0.0.0.0" || address.address === "::";
   const host = unspecified ? (address.family === "IPv6" ? "::1" : "127.0.0.1") : address.address;
-  return `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
+  return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
 }
 
 /** Opens the engine and serves it over HTTP; resolves once the port is bound. */
@@ -118,10 +121,21 @@ export async function startServer(options: ServerOptions | null = {}): Promise<L
     const http = createServer({ keepAliveTimeout: KEEP_ALIVE_MS });
     const edges: Edge[] = [new HttpEdge(core, tokenCheck, http)];
     const address = await listen(http, resolved.host, resolved.port);
+    let wireUrl: string | undefined;
+    if (resolved.wirePort !== undefined) {
+      const wire = new WireEdge(core, tokenCheck);
+      try {
+        wireUrl = urlOf(await listen(wire.net, resolved.host, resolved.wirePort), "larder");
+      } catch (err) {
+        await new Promise((resolve) => http.close(resolve));
+        throw err;
+      }
+      edges.push(wire);
+    }
     if (!postgres) leases.startReaper();
     let closed: Promise<void> | undefined;
     const close = (): Promise<void> => (closed ??= shutdown(core, edges));
-    return { url: urlOf(address), close, [Symbol.asyncDispose]: close };
+    return { url: urlOf(address, "http"), wireUrl, close, [Symbol.asyncDispose]: close };
   } catch (err) {
     await engine.close();
     throw err;

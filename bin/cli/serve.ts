@@ -1,5 +1,7 @@
-// `larder serve`: the HTTP server on an embedded store. Prints exactly one line on stdout,
-// `listening on http://HOST:PORT`, once it accepts connections; on SIGINT or SIGTERM it
+// `larder serve`: the HTTP server on an embedded store, and beside it the framed transport
+// (docs/protocol.md) on --wire-port. Prints exactly one line on stdout,
+// `listening on http://HOST:PORT`, once it accepts connections (and the framed transport's
+// `larder://HOST:PORT` on stderr); on SIGINT or SIGTERM it
 // closes gracefully (stops accepting, lets in-flight requests finish, closes the engine)
 // and exits 0. A second signal during shutdown exits at once with status 1.
 //
@@ -30,6 +32,8 @@ export interface ServeSettings {
   postgres?: string;
   host: string;
   port: number;
+  /** The framed transport's port; absent with `--no-wire`. */
+  wirePort?: number;
   token?: string;
   durability?: Durability;
   limits?: Partial<Limits>;
@@ -71,6 +75,8 @@ export const SERVE_ENV: Readonly<Record<string, string>> = Object.freeze({
   postgres: "LARDER_POSTGRES_URL",
   host: "LARDER_HOST",
   port: "LARDER_PORT",
+  "wire-port": "LARDER_WIRE_PORT",
+  "no-wire": "LARDER_NO_WIRE",
   token: "LARDER_TOKEN",
   durability: "LARDER_DURABILITY",
   limit: "LARDER_LIMITS",
@@ -142,6 +148,22 @@ function parsePort(setting: Given | undefined): number {
   return port;
 }
 
+/**
+ * The framed transport's port: --wire-port, else the HTTP port + 1 (7071), or any free
+ * port when the HTTP port is 0 (so that servers started with --port 0 never collide).
+ * Undefined with --no-wire.
+ */
+function wirePort(args: ParsedArgs, io: Io, port: number): number | undefined {
+  const setting = given(args, io, "wire-port");
+  if (flagOrEnv(args, io, "no-wire").on) {
+    if (setting?.from === "--wire-port") throw new UsageError("--wire-port and --no-wire cannot be used together", PATH);
+    return undefined;
+  }
+  if (setting !== undefined) return parsePort(setting);
+  if (port === 65_535) throw new UsageError("--port 65535 leaves no next port for the framed transport: give --wire-port or --no-wire", PATH);
+  return port === 0 ? 0 : port + 1;
+}
+
 type Storage = { memory: true } | { path: string } | { postgres: string };
 
 /**
@@ -177,10 +199,13 @@ export function serveSettings(args: ParsedArgs, io: Io): ServeSettings {
   if (ephemeralExpiryMs === 0) throw new UsageError(`${expiry!.from} must be positive`, PATH);
   const environment = given(args, io, "env")?.text;
   if (environment !== undefined) validateEnvironment(environment);
+  const port = parsePort(given(args, io, "port"));
+  const wire = wirePort(args, io, port);
   return {
     ...storage(args, io),
     host: given(args, io, "host")?.text ?? DEFAULT_HOST,
-    port: parsePort(given(args, io, "port")),
+    port,
+    ...(wire === undefined ? {} : { wirePort: wire }),
     ...(token === undefined ? {} : { token }),
     ...(durability === undefined ? {} : { durability }),
     ...(limits === undefined ? {} : { limits }),
@@ -281,6 +306,7 @@ async function run(args: ParsedArgs, io: Io): Promise<number> {
   const { server } = first;
   logger.info({ url: server.url, version: PACKAGE_VERSION, storage: storageName(settings) }, "listening");
   await io.out(`listening on ${server.url}\n`);
+  if (server.wireUrl !== undefined) await io.err(`larder: the framed transport is on ${server.wireUrl} (connect("${server.wireUrl}"))\n`);
   const signal = await stop;
   exitOnSecondSignal(signal);
   logger.info({ signal }, `${signal}: shutting down`);
@@ -345,7 +371,8 @@ export const SERVE_COMMAND: Command = {
     "Prints `listening on http://HOST:PORT` when ready; SIGINT or SIGTERM shuts it down gracefully.\n" +
     "Every flag can also come from the environment variable named after it (the flag wins).\n" +
     `The data lives in --data (default ${DEFAULT_DATA_DIR}), in memory with --memory, or in a PostgreSQL database with --postgres URL.\n` +
-    "The web console is at http://HOST:PORT/ui/ (log in with the token) unless --no-ui.",
+    "The web console is at http://HOST:PORT/ui/ (log in with the token) unless --no-ui.\n" +
+    "The framed transport for the Node.js client (connect(\"larder://HOST:WIRE_PORT\")) is on --wire-port unless --no-wire.",
   positionals: [],
   options: withEnvNames({
     data: { type: "string", valueName: "DIR", help: `Data folder (default ${DEFAULT_DATA_DIR}); created if missing.` },
@@ -357,6 +384,12 @@ export const SERVE_COMMAND: Command = {
     },
     host: { type: "string", valueName: "HOST", help: `Interface to bind (default ${DEFAULT_HOST}).` },
     port: { type: "string", valueName: "PORT", help: `TCP port (default ${DEFAULT_PORT}); 0 picks a free one.` },
+    "wire-port": {
+      type: "string",
+      valueName: "PORT",
+      help: `TCP port of the framed transport, larder://HOST:PORT (default the HTTP port + 1, ${DEFAULT_PORT + 1}; with --port 0 a free one).`,
+    },
+    "no-wire": { type: "boolean", help: "Do not serve the framed transport (docs/protocol.md); HTTP alone." },
     token: { type: "string", valueName: "T", help: "Require this bearer token (none when unset)." },
     durability: {
       type: "string",

@@ -19,6 +19,7 @@ const ENV = {
   LARDER_DATA: "/tmp/from-env",
   LARDER_HOST: "0.0.0.0",
   LARDER_PORT: "7171",
+  LARDER_WIRE_PORT: "7272",
   LARDER_TOKEN: "env-token",
   LARDER_DURABILITY: "buffered",
   LARDER_LIMITS: "queuePartitionItemsMax=100, dictBytesMax=4096",
@@ -44,6 +45,7 @@ describe("larder serve settings from the environment", () => {
       path: "/tmp/from-env",
       host: "0.0.0.0",
       port: 7171,
+      wirePort: 7272,
       token: "env-token",
       durability: "buffered",
       limits: { queuePartitionItemsMax: 100, dictBytesMax: 4096 },
@@ -55,15 +57,21 @@ describe("larder serve settings from the environment", () => {
       metrics: false,
     });
     expect(settings([], { LARDER_MEMORY: "true" })).toMatchObject({ memory: true, logLevel: "info", accessLog: false, metrics: true });
+    // The framed transport: HTTP port + 1 by default, a free one with port 0, none with LARDER_NO_WIRE.
+    expect(settings([], {}).wirePort).toBe(7071);
+    expect(settings([], { LARDER_PORT: "8000" }).wirePort).toBe(8001);
+    expect(settings([], { LARDER_PORT: "0" }).wirePort).toBe(0);
+    expect(settings([], { LARDER_NO_WIRE: "1", LARDER_WIRE_PORT: "7272" }).wirePort).toBeUndefined();
   });
 
   it("a flag wins over its variable", () => {
-    const argv = ["--data", "/tmp/flag", "--host", "127.0.0.1", "--port", "0", "--token", "flag-token", "--durability", "fsync",
+    const argv = ["--data", "/tmp/flag", "--host", "127.0.0.1", "--port", "0", "--wire-port", "7373", "--token", "flag-token", "--durability", "fsync",
       "--limit", "queuePartitionItemsMax=7", "--env", "prod", "--ephemeral-expiry-ms", "5000", "--log-level", "warn"];
     expect(settings(argv, ENV)).toEqual({
       path: "/tmp/flag",
       host: "127.0.0.1",
       port: 0,
+      wirePort: 7373,
       token: "flag-token",
       durability: "fsync",
       limits: { queuePartitionItemsMax: 7 },
@@ -84,6 +92,8 @@ describe("larder serve settings from the environment", () => {
     const bad: Array<[Record<string, string>, RegExp]> = [
       [{ LARDER_PORT: "70000" }, /LARDER_PORT must be from 0 to 65535/],
       [{ LARDER_PORT: "http" }, /LARDER_PORT must be a non-negative integer/],
+      [{ LARDER_WIRE_PORT: "70000" }, /LARDER_WIRE_PORT must be from 0 to 65535/],
+      [{ LARDER_PORT: "65535" }, /give --wire-port or --no-wire/],
       [{ LARDER_DURABILITY: "sometimes" }, /LARDER_DURABILITY must be fsync or buffered/],
       [{ LARDER_LOG_LEVEL: "loud" }, /LARDER_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/],
       [{ LARDER_ACCESS_LOG: "on" }, /LARDER_ACCESS_LOG must be 1, true, 0 or false/],

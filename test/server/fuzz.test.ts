@@ -3,7 +3,9 @@
 // real ids, names and encoded keys mixed in so requests get past the first checks) to
 // every route of a real server. Every answer must be 200 or 4xx with a known code, never 5xx;
 // the server must stay healthy; and a sentinel queue and dict written before the run must
-// read back unchanged. Requests that validly write go to scratch objects only.
+// read back unchanged. Requests that validly write go to scratch objects only. The framed
+// transport (`larder://`) gets the same: random byte streams after its hello, and random
+// envelopes in call frames, many in flight on one connection.
 
 import fc from "fast-check";
 import { Pool } from "undici";
@@ -16,6 +18,7 @@ import { encodeValue } from "../../proto/values.ts";
 import { ROUTES } from "../../proto/calls.ts";
 import { HEALTH_PATH, MSGPACK_TYPE, packEnvelope, unpackEnvelope } from "../../proto/wire.ts";
 import { startServer, type LarderServer } from "../../server/index.ts";
+import { rawConnection } from "../support/wire-raw.ts";
 
 const KNOWN_CODES = new Set(ERRORS.map((e) => e.code));
 const RUNS = Number(process.env.FC_RUNS ?? 300);
@@ -37,7 +40,7 @@ describe("HTTP fuzz: random bodies to every route", () => {
   let scratchIds: { dict: string; queue: string };
 
   beforeAll(async () => {
-    server = await startServer({ memory: true, port: 0, longPollMaxMs: 50, limits: { queuePartitionItemsMax: 50 } });
+    server = await startServer({ memory: true, port: 0, wirePort: 0, longPollMaxMs: 50, limits: { queuePartitionItemsMax: 50 } });
     store = await connect(server.url);
     pool = new Pool(server.url, { connections: 4 });
     sentinelQueue = await store.queues.fromName("sentinel", { createIfMissing: true });
@@ -204,6 +207,47 @@ describe("HTTP fuzz: random bodies to every route", () => {
           assertAnswer(answer);
         }
       }
+    }
+  }, 120_000);
+
+  it("framed transport, random bytes after the hello: answers or one connection error, 4xx with a code, never 5xx", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 600 }), async (bytes) => {
+        const c = await rawConnection(server.wireUrl!);
+        c.hello();
+        c.write(bytes);
+        c.end();
+        await c.closed;
+        for (const answer of c.answers) assertAnswer(answer.status === 200 ? { status: 200 } : { status: answer.status, code: answer.body.code as string });
+      }),
+      { numRuns: RUNS, ...SEED },
+    );
+  }, 120_000);
+
+  it("framed transport, mutated calls in flight together on one connection: each 200 or 4xx with a code, never 5xx", async () => {
+    const call = fc.tuple(fc.constantFrom(...fuzzRoutes), mutation());
+    const c = await rawConnection(server.wireUrl!);
+    c.hello();
+    let nextId = 1;
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(call, { minLength: 1, maxLength: 8 }), async (calls) => {
+          const ids = calls.map(([route, changes]) => {
+            const id = nextId++;
+            c.call(id, ROUTES[route], mutated(route, changes));
+            return id;
+          });
+          for (const id of ids) {
+            const answer = await c.answer(id);
+            assertAnswer(answer.status === 200 ? { status: 200 } : { status: answer.status, code: answer.body.code as string });
+          }
+        }),
+        { numRuns: RUNS, ...SEED },
+      );
+      // None of it broke the framing: the connection is still open.
+      expect(c.socket.destroyed).toBe(false);
+    } finally {
+      c.socket.destroy();
     }
   }, 120_000);
 

@@ -1,5 +1,6 @@
 // Graceful close: requests in flight are answered, long-polls are released, a put waiting
-// for room writes nothing, and whatever a client saw acknowledged is there after a restart.
+// for room writes nothing, and whatever a client saw acknowledged is there after a restart;
+// over HTTP and over the framed transport (`larder://`, a port of its own).
 
 import { afterEach, describe, expect, it } from "vitest";
 import { request } from "undici";
@@ -15,10 +16,21 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function serve(path: string, options: { limits?: Record<string, number> } = {}): Promise<LarderServer> {
+type Transport = "http" | "wire";
+
+async function serve(path: string, options: { limits?: Record<string, number>; wirePort?: number } = {}): Promise<LarderServer> {
   const server = await startServer({ path, port: 0, durability: "buffered", ...options });
   cleanups.push(() => server.close());
   return server;
+}
+
+/** The URL a client of `transport` connects to. */
+function urlOf(server: LarderServer, transport: Transport): string {
+  return transport === "wire" ? server.wireUrl! : server.url;
+}
+
+function wireOption(transport: Transport, port = 0): { wirePort?: number } {
+  return transport === "wire" ? { wirePort: port } : {};
 }
 
 async function folder(): Promise<string> {
@@ -27,11 +39,11 @@ async function folder(): Promise<string> {
   return f.path;
 }
 
-describe("server close", () => {
+describe.each<Transport>(["http", "wire"])("server close (%s)", (transport) => {
   it("every write a client saw acknowledged during close is there after a restart", async () => {
     const path = await folder();
-    const first = await serve(path);
-    const store = await connect(first.url, { retryTimeoutMs: 200 });
+    const first = await serve(path, wireOption(transport));
+    const store = await connect(urlOf(first, transport), { retryTimeoutMs: 200 });
     cleanups.push(() => store.close());
     const d = await store.dicts.fromName<number, number>("d", { createIfMissing: true });
     const q = await store.queues.fromName<number>("q", { createIfMissing: true });
@@ -61,8 +73,8 @@ describe("server close", () => {
     await Promise.all(writers);
     expect(failures.map((err) => (err as LarderError).code)).toEqual(Array(8).fill("UNAVAILABLE"));
 
-    const second = await serve(path);
-    const reader = await connect(second.url);
+    const second = await serve(path, wireOption(transport));
+    const reader = await connect(urlOf(second, transport));
     cleanups.push(() => reader.close());
     const d2 = await reader.dicts.fromName<number, number>("d");
     const q2 = await reader.queues.fromName<number>("q");
@@ -80,9 +92,10 @@ describe("server close", () => {
     // Kept open until the in-flight requests are answered, such a connection's request is
     // answered 503 UNAVAILABLE, which the client retries, here against the restarted server.
     const path = await folder();
-    const first = await startServer({ path, port: 0, durability: "buffered" });
+    const first = await startServer({ path, port: 0, durability: "buffered", ...wireOption(transport) });
     const port = Number(new URL(first.url).port);
-    const store = await connect(first.url, { retryTimeoutMs: 10_000 });
+    const wirePort = transport === "wire" ? Number(new URL(first.wireUrl!).port) : 0;
+    const store = await connect(urlOf(first, transport), { retryTimeoutMs: 10_000 });
     cleanups.push(() => store.close());
     const q = await store.queues.fromName<string>("q", { createIfMissing: true });
     let stop = false;
@@ -102,7 +115,7 @@ describe("server close", () => {
     for (let round = 0; round < 3; round++) {
       await new Promise((resolve) => setTimeout(resolve, 300));
       await server.close();
-      server = await startServer({ path, port, durability: "buffered" });
+      server = await startServer({ path, port, durability: "buffered", ...wireOption(transport, wirePort) });
     }
     cleanups.push(() => server.close());
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -117,8 +130,8 @@ describe("server close", () => {
 
   it("a put waiting for room in a full partition is answered UNAVAILABLE and writes nothing", async () => {
     const path = await folder();
-    const first = await serve(path, { limits: { queuePartitionItemsMax: 1 } });
-    const store = await connect(first.url, { retryTimeoutMs: 200 });
+    const first = await serve(path, { limits: { queuePartitionItemsMax: 1 }, ...wireOption(transport) });
+    const store = await connect(urlOf(first, transport), { retryTimeoutMs: 200 });
     cleanups.push(() => store.close());
     const q = await store.queues.fromName<string>("q", { createIfMissing: true });
     await q.put("first");
@@ -129,15 +142,15 @@ describe("server close", () => {
     await first.close();
     await expectError(waiting, UnavailableError);
 
-    const second = await serve(path, { limits: { queuePartitionItemsMax: 1 } });
-    const reader = await connect(second.url);
+    const second = await serve(path, { limits: { queuePartitionItemsMax: 1 }, ...wireOption(transport) });
+    const reader = await connect(urlOf(second, transport));
     cleanups.push(() => reader.close());
     const q2 = await reader.queues.fromName<string>("q");
     expect(await q2.getMany(5, { timeoutMs: 0 })).toEqual(["first"]);
   });
 
   it("close() twice is one close; the health route reports the server gone", async () => {
-    const first = await serve(await folder());
+    const first = await serve(await folder(), wireOption(transport));
     const health = await fetchHealth(first.url);
     expect(health).toBe(200);
     await Promise.all([first.close(), first.close()]);

@@ -1,7 +1,7 @@
-// The conformance harness over HTTP: each store is a real server on port 0 over a fresh
-// folder, and a real client connected to it. `reopen` closes client and server and serves
-// the same folder again. The server's long-poll cap is short, so that the suite's waits
-// also run through the client's long-poll loops.
+// The conformance harness over the network, HTTP or the framed transport: each store is a
+// real server on port 0 over a fresh folder, and a real client connected to it. `reopen`
+// closes client and server and serves the same folder again. The server's long-poll cap
+// is short, so that the suite's waits also run through the client's long-poll loops.
 
 import type { ConnectOptions, Store } from "../../proto/api.ts";
 import type { FactoryOptions, Harness } from "../conformance/index.ts";
@@ -9,7 +9,7 @@ import { remoteStore, tempFolder, type RemoteStore } from "./remote-store.ts";
 
 const LONG_POLL_MAX_MS = 1_000;
 
-export function httpHarness(name: string, client: ConnectOptions = {}): Harness {
+export function httpHarness(name: string, client: ConnectOptions = {}, transport: "http" | "wire" = "http"): Harness {
   const folderOf = new Map<Store, string>();
   const removals: Array<() => Promise<void>> = [];
 
@@ -18,6 +18,7 @@ export function httpHarness(name: string, client: ConnectOptions = {}): Harness 
       path,
       ...options,
       client,
+      transport,
       server: { longPollMaxMs: LONG_POLL_MAX_MS, ...(options.environment === undefined ? {} : { environment: options.environment }) },
     });
     folderOf.set(store, path);

@@ -22,6 +22,8 @@ export interface RemoteStoreOptions {
   path?: string;
   server?: Partial<ServerOptions>;
   client?: ConnectOptions;
+  /** "wire": the client connects over the framed transport (`larder://`), served on a port of its own. */
+  transport?: "http" | "wire";
 }
 
 export async function remoteStore(options: RemoteStoreOptions = {}): Promise<RemoteStore> {
@@ -30,9 +32,11 @@ export async function remoteStore(options: RemoteStoreOptions = {}): Promise<Rem
     ...(options.path === undefined ? { memory: true } : { path: options.path, durability: "buffered" as const }),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.transport === "wire" ? { wirePort: 0 } : {}),
     ...options.server,
   });
-  const store = await connect(server.url, {
+  const url = options.transport === "wire" ? server.wireUrl! : server.url;
+  const store = await connect(url, {
     ...(options.environment === undefined ? {} : { environment: options.environment }),
     ...options.client,
   });
@@ -47,7 +51,7 @@ export async function remoteStore(options: RemoteStoreOptions = {}): Promise<Rem
     dicts: store.dicts,
     queues: store.queues,
     server,
-    url: server.url,
+    url,
     close,
     [Symbol.asyncDispose]: close,
   };
