@@ -1,6 +1,6 @@
 // Larder under test, through its public API only: `open()` (embedded, fsync or buffered)
 // and `startServer()` (in a child process, lib/server-child.ts) + `connect()` (over HTTP
-// on loopback). Each system keeps one store
+// on loopback, or over the framed transport, `larder://`). Each system keeps one store
 // for the whole run; each shape gets its own named queue and dict, deleted afterwards.
 //
 // The bench raises `queuePartitionItemsMax` (a public limit, lib/larder-limits.ts) so that
@@ -68,7 +68,7 @@ export class LarderSystem implements System {
     /** Remote systems: a fresh client per shape and per slice, so no slice inherits another's sockets. */
     private readonly newClient: (() => Promise<Store>) | undefined,
     readonly durability: Durability,
-    readonly transport: "embedded" | "http",
+    readonly transport: "embedded" | "http" | "wire",
     unbatched: boolean,
     requestIds = true,
     metrics = true,
@@ -76,7 +76,7 @@ export class LarderSystem implements System {
     this.name =
       transport === "embedded"
         ? `larder-${durability}`
-        : `larder-http-${durability}${unbatched ? "-unbatched" : ""}${requestIds ? "" : "-noids"}${metrics ? "" : "-nometrics"}`;
+        : `larder-${transport}-${durability}${unbatched ? "-unbatched" : ""}${requestIds ? "" : "-noids"}${metrics ? "" : "-nometrics"}`;
   }
 
   /**
@@ -85,14 +85,15 @@ export class LarderSystem implements System {
    * made while 4 requests are in flight together in batches.
    */
   /** `metrics: false`: a server without /metrics and with its log silent, to measure what they cost (bench/ops.ts). */
-  static async open(durability: Durability, transport: "embedded" | "http", unbatched = false, requestIds = true, metrics = true): Promise<LarderSystem> {
+  static async open(durability: Durability, transport: "embedded" | "http" | "wire", unbatched = false, requestIds = true, metrics = true): Promise<LarderSystem> {
     if (transport === "embedded") {
       const opened = await openEmbedded(durability);
       return new LarderSystem(opened.store, opened.close, undefined, durability, transport, false);
     }
     // `requestIds: false`: the client sends no request ids (docs/protocol.md, "Request ids"), to measure what they cost.
     const client = { ...(unbatched ? { requestsInFlightMax: Infinity } : {}), ...(requestIds ? {} : { requestIds: false }) };
-    const opened = await openRemote(durability, undefined, client, metrics ? [] : ["--metrics=off"]);
+    const serverFlags = [...(metrics ? [] : ["--metrics=off"]), ...(transport === "wire" ? ["--wire"] : [])];
+    const opened = await openRemote(durability, `larder-${transport}-${durability}`, client, serverFlags);
     return new LarderSystem(opened.store, opened.close, () => opened.connectTo(), durability, transport, unbatched, requestIds, metrics);
   }
 

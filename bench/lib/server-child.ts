@@ -2,6 +2,8 @@
 // the client under test and the server do not share one event loop, as in a deployment:
 //   --child=larder --dir=D --durability=fsync|buffered    Larder's startServer()
 //                  [--metrics=off]                        ... without /metrics and with the log silent (bench/ops.ts)
+//     [--wire]                                            ... also serving the framed transport,
+//                                                         whose larder:// URL is then the one printed
 //   --child=bare                                          the bare node:http baseline
 // Prints one JSON line `{ "url": ... }` when listening; closes gracefully on SIGTERM.
 
@@ -18,7 +20,9 @@ async function start(): Promise<{ url: string; close(): Promise<void> }> {
     const { startServer } = await import("../../dist/server/index.js");
     const durability = args.extra.get("durability") === "buffered" ? "buffered" : "fsync";
     const observed = args.extra.get("metrics") === "off" ? { metrics: false, logLevel: "silent" as const } : {};
-    return startServer({ path: args.extra.get("dir")!, durability, host: "127.0.0.1", port: 0, limits: BENCH_LIMITS, ...observed });
+    const wire = args.extra.has("wire");
+    const server = await startServer({ path: args.extra.get("dir")!, durability, host: "127.0.0.1", port: 0, limits: BENCH_LIMITS, ...observed, ...(wire ? { wirePort: 0 } : {}) });
+    return { url: wire ? server.wireUrl! : server.url, close: () => server.close() };
   }
   throw new Error("lib/server-child.ts runs as a child of the bench: --child=larder|bare");
 }

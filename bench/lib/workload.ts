@@ -147,7 +147,8 @@ export interface System {
   readonly family: "larder" | "level" | "bare-http" | "redis";
   /** fsync: a resolved write is on disk; buffered: survives a process crash only; none: nothing written. */
   readonly durability: "fsync" | "buffered" | "none";
-  readonly transport: "embedded" | "http" | "tcp";
+  /** "wire": Larder's framed transport (`larder://`, docs/protocol.md). */
+  readonly transport: "embedded" | "http" | "tcp" | "wire";
   /** Fresh primitives for one shape (its own queue and dict). */
   primitives(shape: Shape): Promise<Primitives>;
   close(): Promise<void>;
