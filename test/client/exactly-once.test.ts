@@ -154,16 +154,17 @@ describe("calls through a network that cuts answers", () => {
   });
 });
 
-describe("retries and the server's retention of request ids", () => {
+describe.each(["http", "wire"] as const)("retries and the server's retention of request ids (%s)", (transport) => {
   it("a call is not sent again past the server's requestIdRetentionMs, even within retryTimeoutMs", { timeout: 60_000 }, async () => {
     // Seen failing before the client asked for the retention: its retries went on for
     // retryTimeoutMs, the server had pruned the first attempt's record, and the put was
     // applied again (len 2 or more), resolving as if once.
-    const server = await startServer({ memory: true, port: 0, requestIdRetentionMs: 1_000 });
+    // Over larder:// the retention comes with the hello's answer (docs/protocol.md, "Handshake and auth").
+    const server = await startServer({ memory: true, port: 0, requestIdRetentionMs: 1_000, ...(transport === "wire" ? { wirePort: 0 } : {}) });
     cleanups.push(() => server.close());
     const health = (await (await fetch(`${server.url}/v1/health`)).json()) as Record<string, unknown>;
     expect(health.requestIdRetentionMs).toBe(1_000);
-    const cutter = await proxy(server.url, cleanups as Array<() => Promise<void>>);
+    const cutter = await proxy(transport === "wire" ? server.wireUrl! : server.url, cleanups as Array<() => Promise<void>>);
     const store = await connect(cutter.url, { retryTimeoutMs: 20_000 });
     cleanups.push(() => store.close());
     const q = await store.queues.fromName<string>("jobs", { createIfMissing: true });
