@@ -17,6 +17,7 @@ import {
   FrameError,
   FrameReader,
   LARGE_FRAME_BYTES,
+  TurnWriter,
   WIRE_SCHEME,
   WIRE_VERSION,
   callHead,
@@ -45,8 +46,6 @@ const SWEEP_MS = 1_000;
 const WAIT_CANCEL_GRACE_MS = 2_000;
 /** How long close() waits for the answers to calls in flight. */
 const IN_FLIGHT_GRACE_MS = 2_000;
-/** Frames waiting for a write are joined into one buffer up to this size; bigger ones are written as they are. */
-const JOINED_WRITE_BYTES_MAX = 256 * 1024;
 
 /** `larder://host:port` to where to connect. */
 export function parseWireUrl(url: string): { host: string; port: number } {
@@ -164,10 +163,9 @@ class WireConnection implements FrameSink {
   private closed = false;
   /** The server's reason when it closed the connection on us. */
   private failure: Error | undefined;
-  private out: Buffer[] = [];
-  private outBytes = 0;
+  private readonly writer: TurnWriter;
+  /** Calls whose frames wait in the writer. */
   private outCalls: PendingCall[] = [];
-  private flushing = false;
   private lastActive = Date.now();
   private readonly sweeper: NodeJS.Timeout;
   /** Settles with the hello's answer: resolves when taken, rejects (ServerUnavailable) when refused or broken. */
@@ -183,6 +181,7 @@ class WireConnection implements FrameSink {
     this.greeting = new Promise<void>((resolve, reject) => (this.greeted_ = { resolve, reject }));
     this.greeting.catch(noop);
     this.reader = new FrameReader(this, 0xffff_ffff);
+    this.writer = new TurnWriter(socket, () => !this.closed, this.written);
     socket.on("connect", () => (this.connected = true));
     socket.on("data", (chunk: Buffer) => this.reader.push(chunk));
     socket.on("error", (err) => this.broken(err));
@@ -212,7 +211,7 @@ class WireConnection implements FrameSink {
         signal.addEventListener("abort", call.onAbort, { once: true });
       }
       this.calls.set(id, call);
-      this.write(callHead(id, ROUTES[route], body.length), body);
+      this.writer.write(callHead(id, ROUTES[route], body.length), body);
       this.outCalls.push(call);
     });
   }
@@ -229,41 +228,17 @@ class WireConnection implements FrameSink {
       this.settle(call, undefined, abortReason(call.signal!));
       return;
     }
-    this.write(cancelFrame(call.id));
+    this.writer.write(cancelFrame(call.id));
     const timer = setTimeout(() => {
       if (this.calls.get(call.id) === call) this.settle(call, undefined, abortReason(call.signal!));
     }, WAIT_CANCEL_GRACE_MS);
     timer.unref();
   }
 
-  private write(...pieces: Buffer[]): void {
-    for (const piece of pieces) {
-      this.out.push(piece);
-      this.outBytes += piece.length;
-    }
-    if (!this.flushing) {
-      this.flushing = true;
-      setImmediate(this.flush);
-    }
-  }
-
-  /** Writes every frame made in this turn of the event loop at once. */
-  private readonly flush = (): void => {
-    this.flushing = false;
-    if (this.closed) return;
-    const out = this.out;
+  /** After each write: the calls whose frames went out are sent, their answer timeouts counted from now. */
+  private readonly written = (): void => {
     const calls = this.outCalls;
-    this.out = [];
     this.outCalls = [];
-    const bytes = this.outBytes;
-    this.outBytes = 0;
-    if (out.length === 1) this.socket.write(out[0]!);
-    else if (bytes <= JOINED_WRITE_BYTES_MAX) this.socket.write(Buffer.concat(out, bytes));
-    else {
-      this.socket.cork();
-      for (const piece of out) this.socket.write(piece);
-      this.socket.uncork();
-    }
     const now = Date.now();
     this.lastActive = now;
     for (const call of calls) {

@@ -15,6 +15,7 @@
 // (array header, call id, path, status): the envelope and the body are msgpackr's.
 
 import { FIXSTR, STR8, packedStringBytes, writeString } from "./msgpack.ts";
+import { numberSize, writeNumber } from "./wire.ts";
 
 /** Bytes of a frame's length prefix. */
 export const FRAME_HEADER_BYTES = 4;
@@ -75,57 +76,32 @@ export function readShortString(bytes: Buffer, at: number, what: string): { valu
   return { value: bytes.toString("latin1", start, start + length), next: start + length };
 }
 
-/** Bytes of a MessagePack uint of at most 32 bits. */
-function uintBytes(value: number): number {
-  return value < 0x80 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : 5;
-}
-
-function writeUint(out: Buffer, at: number, value: number): number {
-  if (value < 0x80) {
-    out[at] = value;
-    return at + 1;
-  }
-  if (value < 0x100) {
-    out[at] = 0xcc;
-    out[at + 1] = value;
-    return at + 2;
-  }
-  if (value < 0x10000) {
-    out[at] = 0xcd;
-    out.writeUInt16BE(value, at + 1);
-    return at + 3;
-  }
-  out[at] = 0xce;
-  out.writeUInt32BE(value, at + 1);
-  return at + 5;
-}
-
 /** The length prefix and head of a call frame, `[callId, path, ` + an envelope of `bodyBytes`. */
 export function callHead(callId: number, path: string, bodyBytes: number): Buffer {
-  const headBytes = 1 + uintBytes(callId) + packedStringBytes(path.length);
+  const headBytes = 1 + numberSize(callId) + packedStringBytes(path.length);
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + headBytes);
   out.writeUInt32BE(headBytes + bodyBytes, 0);
   out[4] = 0x93;
-  writeString(out, writeUint(out, 5, callId), path, path.length);
+  writeString(out, writeNumber(out, 5, callId), path, path.length);
   return out;
 }
 
 /** The length prefix and head of an answer frame, `[callId, status, ` + a body of `bodyBytes`. */
 export function answerHead(callId: number, status: number, bodyBytes: number): Buffer {
-  const headBytes = 1 + uintBytes(callId) + uintBytes(status);
+  const headBytes = 1 + numberSize(callId) + numberSize(status);
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + headBytes);
   out.writeUInt32BE(headBytes + bodyBytes, 0);
   out[4] = 0x93;
-  writeUint(out, writeUint(out, 5, callId), status);
+  writeNumber(out, writeNumber(out, 5, callId), status);
   return out;
 }
 
 /** A whole cancel frame, `[callId]`. */
 export function cancelFrame(callId: number): Buffer {
-  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 1 + uintBytes(callId));
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 1 + numberSize(callId));
   out.writeUInt32BE(out.length - FRAME_HEADER_BYTES, 0);
   out[4] = 0x91;
-  writeUint(out, 5, callId);
+  writeNumber(out, 5, callId);
   return out;
 }
 
@@ -135,6 +111,65 @@ export function wholeFrame(payload: Buffer): Buffer {
   out.writeUInt32BE(payload.length, 0);
   payload.copy(out, FRAME_HEADER_BYTES);
   return out;
+}
+
+/** What a TurnWriter writes to: a socket. */
+export interface Writable {
+  write(bytes: Buffer): unknown;
+  cork(): void;
+  uncork(): void;
+}
+
+/** Pieces waiting for a write are joined into one buffer up to this size; past it they are written as they are. */
+const JOINED_WRITE_BYTES_MAX = 256 * 1024;
+
+/**
+ * Frames made in one turn of the event loop, written together at its end (setImmediate
+ * runs after the turn's I/O callbacks and their promise continuations): many answers, or
+ * many calls, in one socket write. Small pieces are joined into one buffer; big ones (a
+ * stored value) go to the socket as they are.
+ */
+export class TurnWriter {
+  private out: Buffer[] = [];
+  private bytes = 0;
+  private scheduled = false;
+
+  constructor(
+    private readonly socket: Writable,
+    /** False once the socket is gone: what is queued is dropped. */
+    private readonly open: () => boolean,
+    /** Called after each write (the client marks its calls sent then). */
+    private readonly written: () => void = () => {},
+  ) {}
+
+  write(...pieces: Buffer[]): void {
+    for (const piece of pieces) {
+      this.out.push(piece);
+      this.bytes += piece.length;
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Writes what is queued now (also called at the end of the turn). */
+  readonly flush = (): void => {
+    this.scheduled = false;
+    const out = this.out;
+    if (out.length === 0 || !this.open()) return;
+    this.out = [];
+    const bytes = this.bytes;
+    this.bytes = 0;
+    if (out.length === 1) this.socket.write(out[0]!);
+    else if (bytes <= JOINED_WRITE_BYTES_MAX) this.socket.write(Buffer.concat(out, bytes));
+    else {
+      this.socket.cork();
+      for (const piece of out) this.socket.write(piece);
+      this.socket.uncork();
+    }
+    this.written();
+  };
 }
 
 /** Frames over this many bytes are announced to `onLargeFrame` before they are buffered. */

@@ -145,7 +145,8 @@ function containerHeader(length: number): number {
   return length < 0x10 ? 1 : length < 0x10000 ? 3 : 5;
 }
 
-function numberSize(value: number): number {
+/** Bytes a number packs to (the smallest int form for 32-bit integers, else float64). */
+export function numberSize(value: number): number {
   if (value >>> 0 === value) return value < 0x80 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : 5;
   if (value >> 0 === value) return value >= -0x20 ? 1 : value >= -0x80 ? 2 : value >= -0x8000 ? 3 : 5;
   return 9;
@@ -208,7 +209,8 @@ function writeContainerHeader(out: Buffer, at: number, length: number, fix: numb
   return at + 5;
 }
 
-function writeNumber(out: Buffer, at: number, value: number): number {
+/** Writes what numberSize measured; returns the position after it. */
+export function writeNumber(out: Buffer, at: number, value: number): number {
   if (value >>> 0 === value) {
     if (value < 0x80) {
       out[at] = value;

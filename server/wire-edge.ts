@@ -16,6 +16,7 @@ import { ClosedError, InvalidError, LarderError, NotFoundError, RequestSizeError
 import {
   FrameError,
   FrameReader,
+  TurnWriter,
   WIRE_VERSION,
   answerHead,
   readFrameHead,
@@ -105,9 +106,7 @@ class WireConnection implements FrameSink {
   private helloTimer: NodeJS.Timeout | undefined;
   private readonly calls = new Map<number, WireCall>();
   /** Frames ready to write, sent together at the end of this turn of the event loop. */
-  private out: Buffer[] = [];
-  private outBytes = 0;
-  private flushing = false;
+  private readonly writer: TurnWriter;
   private readonly core: Dispatcher;
 
   constructor(
@@ -116,6 +115,7 @@ class WireConnection implements FrameSink {
   ) {
     this.core = edge.core;
     this.reader = new FrameReader(this, HELLO_BYTES_MAX);
+    this.writer = new TurnWriter(socket, () => !this.closed);
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.data(chunk));
     socket.on("error", () => socket.destroy());
@@ -242,7 +242,7 @@ class WireConnection implements FrameSink {
     // As the health route tells HTTP clients: a client caps its retries of a call with a request id by it.
     const engine = this.core.engine;
     const retention = engine.appliesRequestIds === true ? engine.requestIdRetentionMs : undefined;
-    this.queue(connectionFrame(200, { larder: WIRE_VERSION, requestIdRetentionMs: retention }));
+    this.writer.write(connectionFrame(200, { larder: WIRE_VERSION, requestIdRetentionMs: retention }));
   }
 
   private finish(call: WireCall, reply: Reply | undefined, err?: unknown): void {
@@ -256,54 +256,26 @@ class WireConnection implements FrameSink {
     if (this.closed) return;
     const body = answerPieces(reply);
     if (Buffer.isBuffer(body)) {
-      this.queue(answerHead(callId, 200, body.length), body);
+      this.writer.write(answerHead(callId, 200, body.length), body);
       return;
     }
     let bytes = 0;
     for (const piece of body) bytes += piece.length;
-    this.queue(answerHead(callId, 200, bytes), ...body);
+    this.writer.write(answerHead(callId, 200, bytes), ...body);
   }
 
   private answerError(callId: number, err: unknown): void {
     if (this.closed) return;
     const { status, code, message } = errorReply(err, this.core.options.logError);
     const body = packEnvelope({ code, message });
-    this.queue(answerHead(callId, status, body.length), body);
+    this.writer.write(answerHead(callId, status, body.length), body);
   }
-
-  private queue(...pieces: Buffer[]): void {
-    for (const piece of pieces) {
-      this.out.push(piece);
-      this.outBytes += piece.length;
-    }
-    if (!this.flushing) {
-      this.flushing = true;
-      setImmediate(this.flush);
-    }
-  }
-
-  /** Writes what is ready: small pieces joined into one buffer, big values as they are. */
-  private readonly flush = (): void => {
-    this.flushing = false;
-    const out = this.out;
-    if (out.length === 0 || this.closed) return;
-    this.out = [];
-    const bytes = this.outBytes;
-    this.outBytes = 0;
-    if (out.length === 1) this.socket.write(out[0]!);
-    else if (bytes <= UNCOPIED_VALUE_BYTES_MIN * 4) this.socket.write(Buffer.concat(out, bytes));
-    else {
-      this.socket.cork();
-      for (const piece of out) this.socket.write(piece);
-      this.socket.uncork();
-    }
-  };
 
   /** The server is closing: this connection takes no new calls; the client opens a new one for them. */
   goAway(): void {
     if (this.closed || this.hello) return;
     this.draining = true;
-    this.queue(connectionFrame(503, { code: "UNAVAILABLE", message: "the server is shutting down; this connection takes no new calls" }));
+    this.writer.write(connectionFrame(503, { code: "UNAVAILABLE", message: "the server is shutting down; this connection takes no new calls" }));
   }
 
   /** A connection error: it is answered on call id 0, and the connection closes. */
@@ -314,14 +286,14 @@ class WireConnection implements FrameSink {
     this.draining = true;
     const error = err instanceof FrameError ? new InvalidError(`malformed frame: ${err.message}`) : err;
     const { status, code, message } = errorReply(error, this.core.options.logError);
-    this.queue(connectionFrame(status, { code, message }));
+    this.writer.write(connectionFrame(status, { code, message }));
     this.end();
   }
 
   /** Ends the connection once what is queued is written; a peer that keeps its side open is cut off. */
   end(): void {
     if (this.closed) return;
-    this.flush();
+    this.writer.flush();
     this.endWith(undefined);
   }
 
