@@ -19,6 +19,8 @@ export interface Proxy {
   cutAnswers: number;
   /** Connections reset by cutAnswers so far. */
   answersCut: number;
+  /** Client connections accepted so far. */
+  connectionsOpened: number;
   /**
    * Answers on a connection whose latest request was to this path are held back until
    * `release()`; it can be set while such a request is in flight (a long-poll).
@@ -35,6 +37,9 @@ export interface Proxy {
  */
 export async function proxy(target: string | string[], cleanups: Array<() => Promise<void>>): Promise<Proxy> {
   const targetPorts = (Array.isArray(target) ? target : [target]).map((t) => Number(new URL(t).port));
+  // The proxy speaks the target's scheme: http://, or larder:// (the framed transport, whose
+  // frames it forwards as bytes; only cutAnswers applies to them).
+  const protocol = new URL(Array.isArray(target) ? target[0]! : target).protocol;
   let turn = 0;
   const sockets = new Set<Socket>();
   const held: Array<() => void> = [];
@@ -44,6 +49,7 @@ export async function proxy(target: string | string[], cleanups: Array<() => Pro
     cutBatches: 0,
     cutAnswers: 0,
     answersCut: 0,
+    connectionsOpened: 0,
     holdPath: undefined,
     release: () => {
       state.holdPath = undefined;
@@ -51,6 +57,7 @@ export async function proxy(target: string | string[], cleanups: Array<() => Pro
     },
   };
   const tcp = createTcpServer((downstream) => {
+    state.connectionsOpened++;
     const upstream = netConnect(targetPorts[turn++ % targetPorts.length]!, "127.0.0.1");
     let seen = "";
     let cut = false;
@@ -91,6 +98,6 @@ export async function proxy(target: string | string[], cleanups: Array<() => Pro
     for (const s of sockets) s.destroy();
     await new Promise((resolve) => tcp.close(resolve));
   });
-  return Object.assign(state, { url: `http://127.0.0.1:${(tcp.address() as { port: number }).port}` });
+  return Object.assign(state, { url: `${protocol}//127.0.0.1:${(tcp.address() as { port: number }).port}` });
 }
 
