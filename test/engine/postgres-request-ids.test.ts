@@ -14,23 +14,12 @@ import { encodeKey } from "../../proto/keys.ts";
 import { openPostgres } from "../../postgres/index.ts";
 import { ManualClock } from "../support/clock.ts";
 import { postgresMissing, startPostgres, type PgCluster } from "../support/postgres.ts";
-import { requestIdCases } from "../support/request-id-cases.ts";
+import { bytes, dictOf, queueOf, requestIdCases, text } from "../support/request-id-cases.ts";
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-const bytes = (s: string): Uint8Array => Buffer.from(s);
-const text = (values: Uint8Array[]): string[] => values.map((v) => Buffer.from(v).toString());
-
-async function queueOf(engine: Engine): Promise<string> {
-  return (await engine.getObject("queue", { name: "q", mode: "createIfMissing" })).id;
-}
-
-async function dictOf(engine: Engine): Promise<string> {
-  return (await engine.getObject("dict", { name: "d", mode: "createIfMissing" })).id;
-}
 
 type Options = Pick<EngineOptions, "clock" | "requestIdRetentionMs">;
 

@@ -16,14 +16,14 @@ export interface RequestIdEnv {
   listsEphemeral: boolean;
 }
 
-const bytes = (s: string): Uint8Array => Buffer.from(s);
-const text = (values: Uint8Array[]): string[] => values.map((v) => Buffer.from(v).toString());
+export const bytes = (s: string): Uint8Array => Buffer.from(s);
+export const text = (values: Uint8Array[]): string[] => values.map((v) => Buffer.from(v).toString());
 
-async function queueOf(engine: Engine): Promise<string> {
+export async function queueOf(engine: Engine): Promise<string> {
   return (await engine.getObject("queue", { name: "q", mode: "createIfMissing" })).id;
 }
 
-async function dictOf(engine: Engine): Promise<string> {
+export async function dictOf(engine: Engine): Promise<string> {
   return (await engine.getObject("dict", { name: "d", mode: "createIfMissing" })).id;
 }
 
