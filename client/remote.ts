@@ -29,6 +29,7 @@ import { validateToken } from "../proto/validate.ts";
 import { Heartbeats } from "./heartbeats.ts";
 import { checkReply } from "./replies.ts";
 import { newWaitId } from "./retries.ts";
+import { ReceivedItems } from "./received.ts";
 import { Transport } from "./transport.ts";
 import { WireTransport } from "./wire-transport.ts";
 import type { Reply } from "./reply-handler.ts";
@@ -122,9 +123,13 @@ class Wait {
 
 export class RemoteBackend implements Backend {
   private readonly heartbeats: Heartbeats;
+  /** Items gets received, to acknowledge (docs/protocol.md, "Got items in transit"). */
+  private readonly received: ReceivedItems;
 
-  private constructor(private readonly transport: CallTransport, heartbeatIntervalMs: number) {
+  /** `ackable`: gets ask to be served in transit (they carry request ids). */
+  private constructor(private readonly transport: CallTransport, heartbeatIntervalMs: number, private readonly ackable: boolean) {
     this.heartbeats = new Heartbeats(heartbeatIntervalMs, (kind, id) => this.heartbeat(kind, id));
+    this.received = new ReceivedItems((id, tokens) => this.call("queueAck", { id, tokens }));
   }
 
   /** Makes no request: the first call finds out whether the server is there. */
@@ -146,7 +151,21 @@ export class RemoteBackend implements Backend {
     const transport = url.startsWith("larder:")
       ? new WireTransport(url, { token, retryTimeoutMs, answerTimeoutMs, requestIds })
       : new Transport(url, { token, retryTimeoutMs, answerTimeoutMs, connections, requestsInFlightMax, requestIds });
-    return new RemoteBackend(transport, heartbeatIntervalMs);
+    return new RemoteBackend(transport, heartbeatIntervalMs, requestIds);
+  }
+
+  /**
+   * A call on queue `id`: it carries the acknowledgements pending for that queue, so that it
+   * sees the items gone, as an embedded store's caller would; they are kept if it fails.
+   */
+  private async onQueue<N extends CallName>(name: N, id: string, envelope: RequestOf<N>, signal?: AbortSignal, retryUntil?: number): Promise<ReplyOf<N>> {
+    const ack = this.received.take(id);
+    try {
+      return await this.call(name, ack === undefined ? envelope : { ...envelope, ack }, signal, retryUntil);
+    } catch (err) {
+      this.received.restore(id, ack);
+      throw err;
+    }
   }
 
   /** One call of the table (proto/calls.ts): its envelope as the row gives it, its answer checked by the row. */
@@ -241,7 +260,7 @@ export class RemoteBackend implements Backend {
       if (timeoutMs !== 0) waitId ??= newWaitId();
       const envelope = { id, values, partition: request.partition, partitionTtlMs: request.partitionTtlMs, timeoutMs, waitId: timeoutMs === 0 ? undefined : waitId };
       try {
-        await this.call("queuePut", envelope, request.signal, wait.retryUntil);
+        await this.onQueue("queuePut", id, envelope, request.signal, wait.retryUntil);
         return;
       } catch (err) {
         if (!(err instanceof QueueFullError) || !wait.more) throw err;
@@ -256,18 +275,19 @@ export class RemoteBackend implements Backend {
     for (;;) {
       const timeoutMs = wait.next();
       if (timeoutMs !== 0) waitId ??= newWaitId();
-      const envelope = { id, n, partition: request.partition, timeoutMs, waitId: timeoutMs === 0 ? undefined : waitId };
-      const { values } = await this.call("queueGet", envelope, request.signal, wait.retryUntil);
+      const envelope = { id, n, partition: request.partition, timeoutMs, waitId: timeoutMs === 0 ? undefined : waitId, ackable: this.ackable || undefined };
+      const { values, tokens } = await this.onQueue("queueGet", id, envelope, request.signal, wait.retryUntil);
+      if (tokens !== undefined) this.received.add(id, tokens);
       if (values.length > 0 || !wait.more) return values;
     }
   }
 
   async queueLen(id: string, request: { partition?: string; total?: boolean }): Promise<number> {
-    return (await this.call("queueLen", { id, partition: request.partition, total: request.total })).len;
+    return (await this.onQueue("queueLen", id, { id, partition: request.partition, total: request.total })).len;
   }
 
   async queueClear(id: string, request: { partition?: string; all?: boolean }): Promise<void> {
-    await this.call("queueClear", { id, partition: request.partition, all: request.all });
+    await this.onQueue("queueClear", id, { id, partition: request.partition, all: request.all });
   }
 
   /** Long-polls until an item after the cursor arrives or pollTimeoutMs passes. */
@@ -275,13 +295,13 @@ export class RemoteBackend implements Backend {
     const wait = new Wait(request.pollTimeoutMs);
     for (;;) {
       const envelope = { id, partition: request.partition, after: request.after, limit: request.limit, pollTimeoutMs: wait.next() as number };
-      const { items } = await this.call("queueNext", envelope, request.signal, wait.retryUntil);
+      const { items } = await this.onQueue("queueNext", id, envelope, request.signal, wait.retryUntil);
       if (items.length > 0 || !wait.more) return items;
     }
   }
 
   async queueStats(id: string): Promise<QueueStats> {
-    const { partitions, items } = await this.call("queueStats", { id });
+    const { partitions, items } = await this.onQueue("queueStats", id, { id });
     return { partitions, items };
   }
 
@@ -325,7 +345,19 @@ export class RemoteBackend implements Backend {
 
   /** Stops heartbeats and closes every connection; calls still in flight fail with ClosedError. */
   async close(): Promise<void> {
+    // What gets received is acknowledged before the connections go (else it comes back one lease later).
+    await within(this.received.settle(), ACKS_AT_CLOSE_MS);
     this.heartbeats.stop();
     await this.transport.close();
   }
+}
+
+/** How long close() waits for the acknowledgements still to send (a server gone away cannot answer them). */
+const ACKS_AT_CLOSE_MS = 2_000;
+
+/** Resolves when `promise` settles or after `ms`, whichever comes first. */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }

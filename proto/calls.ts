@@ -102,6 +102,16 @@ const READ = { retrySafe: true, mayWait: false, readOnly: true, largeReply: fals
  */
 const ONCE = { requestId: "str?", retry: "bool?" } as const;
 
+/**
+ * Most reservation tokens one call carries in `ack` (docs/protocol.md, "Got items in
+ * transit"), and the body room they take: a token is three decimal u64s and two dots.
+ */
+export const ACK_TOKENS_MAX = 1_024;
+const ACK_BYTES_MAX = ACK_TOKENS_MAX * (3 * 16 + 2 + ITEM_FRAMING_BYTES);
+/** Every call on a queue takes the tokens of items its client received from earlier gets, to acknowledge them first. */
+const ACKS = { ack: "str[]?" } as const;
+const acking = (bytes: (limits: Limits) => number) => (limits: Limits): number => bytes(limits) + ACK_BYTES_MAX;
+
 /** One row per Backend call, named as the Backend method. */
 export const CALLS = {
   getObject: {
@@ -205,43 +215,48 @@ export const CALLS = {
   queuePut: {
     ...WRITE,
     path: "/queue/put",
-    request: { ...ONCE, id: "str", values: "bin[]", partition: "str?", partitionTtlMs: "float?", timeoutMs: "float?", waitId: "str?" },
+    request: { ...ACKS, ...ONCE, id: "str", values: "bin[]", partition: "str?", partitionTtlMs: "float?", timeoutMs: "float?", waitId: "str?" },
     reply: {},
     mayWait: (envelope) => envelope.timeoutMs !== 0,
-    bodyBytesMax: (limits) => limits.queuePartitionItemsMax * (limits.queueItemBytesMax + ITEM_FRAMING_BYTES) + ENVELOPE_BYTES_MAX,
+    bodyBytesMax: acking((limits) => limits.queuePartitionItemsMax * (limits.queueItemBytesMax + ITEM_FRAMING_BYTES) + ENVELOPE_BYTES_MAX),
   },
   queueGet: {
     ...WRITE,
     path: "/queue/get",
-    request: { ...ONCE, id: "str", n: "int", partition: "str?", timeoutMs: "float?", waitId: "str?" },
-    reply: { values: "bin[]" },
+    request: { ...ACKS, ...ONCE, id: "str", n: "int", partition: "str?", timeoutMs: "float?", waitId: "str?", ackable: "bool?" },
+    reply: { values: "bin[]", tokens: "str[]?" },
     mayWait: (envelope) => envelope.timeoutMs !== 0,
+    bodyBytesMax: acking(small),
   },
   queueLen: {
     ...READ,
     path: "/queue/len",
-    request: { id: "str", partition: "str?", total: "bool?" },
+    request: { ...ACKS, id: "str", partition: "str?", total: "bool?" },
     reply: { len: "int" },
+    bodyBytesMax: acking(small),
   },
   queueClear: {
     ...WRITE,
     path: "/queue/clear",
-    request: { ...ONCE, id: "str", partition: "str?", all: "bool?" },
+    request: { ...ACKS, ...ONCE, id: "str", partition: "str?", all: "bool?" },
     reply: {},
+    bodyBytesMax: acking(small),
   },
   queueNext: {
     ...READ,
     path: "/queue/next",
-    request: { id: "str", partition: "str?", after: "str?", limit: "int", pollTimeoutMs: "float", waitId: "str?" },
+    request: { ...ACKS, id: "str", partition: "str?", after: "str?", limit: "int", pollTimeoutMs: "float", waitId: "str?" },
     reply: { items: "items[]" },
     mayWait: (envelope) => typeof envelope.pollTimeoutMs === "number" && envelope.pollTimeoutMs > 0,
     largeReply: true,
+    bodyBytesMax: acking(small),
   },
   queueStats: {
     ...READ,
     path: "/queue/stats",
-    request: { id: "str" },
+    request: { ...ACKS, id: "str" },
     reply: { partitions: "int", items: "int" },
+    bodyBytesMax: acking(small),
   },
   queuePartitions: {
     ...READ,

@@ -18,6 +18,7 @@ import { EMPTY, constantReply, errorReply, prepackedReply } from "./reply.ts";
 import type { Leases } from "./leases.ts";
 import type { QueueCounters } from "./counters.ts";
 import { checkWaitId } from "./waits.ts";
+import { transitLeaseMs, withAcks } from "./transit.ts";
 
 /**
  * Most MessagePack values (containers and their elements alike) one request body may hold:
@@ -178,6 +179,13 @@ const handlers: { [N in CallName]: Handler<N> } = {
       signal: waitSignal(ctx, timeoutMs),
       ticket: timeoutMs === 0 ? undefined : ctx.waitTicket(),
     };
+    // Served in transit: held for this client until it acknowledges them (server/transit.ts).
+    const leaseMs = r.ackable && call !== undefined ? transitLeaseMs(ctx.engine) : undefined;
+    if (leaseMs !== undefined) {
+      const held = await releasedEmpty(ctx, ctx.engine.queueReserve(r.id, r.n, { ...request, leaseMs }, call), []);
+      if (call?.replayed !== true) ctx.counters.got(r.id, held.length);
+      return { values: held.map((item) => item.value), tokens: held.map((item) => item.token) };
+    }
     const values = await releasedEmpty(ctx, ctx.engine.queueGet(r.id, r.n, request, call), []);
     if (call?.replayed !== true) ctx.counters.got(r.id, values.length);
     return { values };
@@ -215,7 +223,7 @@ const handlers: { [N in CallName]: Handler<N> } = {
       ticket: timeoutMs === 0 ? undefined : ctx.waitTicket(),
     };
     const reservations = await releasedEmpty(ctx, ctx.engine.queueReserve(r.id, r.n, request, call), []);
-    ctx.counters.got(r.id, reservations.length);
+    if (call?.replayed !== true) ctx.counters.got(r.id, reservations.length);
     return { reservations };
   },
   async queueAck(ctx, r, call) {
@@ -347,6 +355,12 @@ function backendRoute<N extends CallName>(name: N): Route {
   const handler = handlers[name] as Handler<N>;
   const handle = (ctx: RouteContext, body: e.Envelope): Promise<Reply> => {
     const request = decode(body);
+    // Items received by earlier gets on this queue, acknowledged first (server/transit.ts).
+    const ack = (request as { ack?: string[] }).ack;
+    if (ack !== undefined && ack.length > 0) return withAcks(ctx.engine, (request as { id: string }).id, ack, () => run(ctx, body, request));
+    return run(ctx, body, request);
+  };
+  const run = (ctx: RouteContext, body: e.Envelope, request: DecodedRequestOf<N>): Promise<Reply> => {
     const call = callOptions(body);
     if (call === undefined || ctx.engine.appliesRequestIds === true) return handler(ctx, request, call);
     // A backend that does not apply ids cannot tell whether a first attempt took effect.
