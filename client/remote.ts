@@ -306,7 +306,7 @@ export class RemoteBackend implements Backend {
   }
 
   async queuePartitions(id: string, request: QueuePartitionsRequest): Promise<QueuePartitionsPage> {
-    return this.call("queuePartitions", { id, after: request.after, limit: request.limit });
+    return this.onQueue("queuePartitions", id, { id, after: request.after, limit: request.limit });
   }
 
   /** Long-polls like queueGet until at least one item is reserved or the caller's timeout passes. */

@@ -261,8 +261,9 @@ export const CALLS = {
   queuePartitions: {
     ...READ,
     path: "/queue/partitions",
-    request: { id: "str", after: "str?", limit: "int" },
+    request: { ...ACKS, id: "str", after: "str?", limit: "int" },
     reply: { partitions: "partitions[]", more: "bool" },
+    bodyBytesMax: acking(small),
   },
   queueReserve: {
     ...WRITE,
