@@ -345,19 +345,10 @@ export class RemoteBackend implements Backend {
 
   /** Stops heartbeats and closes every connection; calls still in flight fail with ClosedError. */
   async close(): Promise<void> {
-    // What gets received is acknowledged before the connections go (else it comes back one lease later).
-    await within(this.received.settle(), ACKS_AT_CLOSE_MS);
     this.heartbeats.stop();
-    await this.transport.close();
+    // What gets received is acknowledged before the connections go (else it comes back one
+    // lease later), answers that arrive while closing included.
+    await this.transport.close(() => this.received.settle());
   }
 }
 
-/** How long close() waits for the acknowledgements still to send (a server gone away cannot answer them). */
-const ACKS_AT_CLOSE_MS = 2_000;
-
-/** Resolves when `promise` settles or after `ms`, whichever comes first. */
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}

@@ -298,8 +298,12 @@ export class Transport {
     if (this.closed) throw new ClosedError("the remote store is closed");
   }
 
-  /** Closes every connection; calls still in flight fail with ClosedError. */
-  async close(): Promise<void> {
+  /**
+   * Closes every connection; calls still in flight fail with ClosedError. `lastCalls` runs
+   * once the answers in flight are read, before the connections go: the acknowledgements of
+   * items those answers brought (client/received.ts) may still be sent then.
+   */
+  async close(lastCalls?: () => Promise<void>): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const ready = this.ready;
@@ -312,6 +316,14 @@ export class Transport {
     await graceful(Promise.all(this.answering), IN_FLIGHT_GRACE_MS);
     // Waits being cancelled may still bring back items they were handed (cancelWait).
     await Promise.all(this.cancelling);
+    if (lastCalls !== undefined) {
+      this.closed = false;
+      try {
+        await graceful(lastCalls(), IN_FLIGHT_GRACE_MS);
+      } finally {
+        this.closed = true;
+      }
+    }
     await Promise.all([this.pool.destroy(), this.waitPool.destroy()]);
   }
 }

@@ -7,7 +7,7 @@ import { request } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { connect } from "../../client/index.ts";
 import type { Queue, Store } from "../../proto/api.ts";
-import { ClosedError } from "../../proto/errors.ts";
+import { ClosedError, QueueEmptyError } from "../../proto/errors.ts";
 import { encodeValue } from "../../proto/values.ts";
 import { ROUTES } from "../../proto/calls.ts";
 import { MSGPACK_TYPE, packEnvelope, unpackEnvelope } from "../../proto/wire.ts";
@@ -134,13 +134,15 @@ describe("closing a store reads the answers to calls in flight", () => {
     const { q, p, proxied, h } = await heldStore(ROUTES.queueGet);
     await q.put("x");
     const got = settle(h.get());
-    await sleep(50); // the server took the item; its answer is held at the proxy
-    expect(await q.len()).toBe(0);
+    await sleep(50); // the server took the item (held for h in transit); its answer is held at the proxy
+    await expect(q.get({ timeoutMs: 0 })).rejects.toBeInstanceOf(QueueEmptyError);
     const closing = proxied.close();
     await sleep(50);
     p.release();
     await closing;
     expect(await got).toEqual({ value: "x" });
+    // Its close acknowledged the item (docs/protocol.md, "Got items in transit"): gone for good.
+    expect(await q.len()).toBe(0);
   });
 
   it("a put written by the server but not yet heard when the store closes reports success", async () => {
