@@ -38,7 +38,8 @@ import type { RouteName } from "../proto/calls.ts";
 /** What the backend needs of a transport: HTTP (client/transport.ts) or framed (client/wire-transport.ts). */
 interface CallTransport {
   call(route: RouteName, envelope: Record<string, unknown>, signal?: AbortSignal, retryUntil?: number): Promise<Reply>;
-  close(): Promise<void>;
+  /** `lastCalls` runs once the answers in flight are read, before the connections go. */
+  close(lastCalls?: () => Promise<void>): Promise<void>;
 }
 
 /** The defaults of `connect()`'s options (proto/api.ts ConnectOptions). */
@@ -348,6 +349,8 @@ export class RemoteBackend implements Backend {
     this.heartbeats.stop();
     // What gets received is acknowledged before the connections go (else it comes back one
     // lease later), answers that arrive while closing included.
+    // (The framed transport takes no last calls: its acks go before it closes.)
+    if (!(this.transport instanceof Transport)) await this.received.settle();
     await this.transport.close(() => this.received.settle());
   }
 }
