@@ -186,7 +186,7 @@ export class Reservations implements GroupHost {
         } else {
           refused.push(tokens[i] as string);
         }
-      } else if (!h && q.origins.has(key)) {
+      } else if (!h && this.stillDeadLettered(key)) {
         // Dead-lettered: still there, in another partition.
         refused.push(tokens[i] as string);
       }
@@ -203,6 +203,18 @@ export class Reservations implements GroupHost {
     for (const p of touched) q.settle(p);
     await batch.done;
     return refused;
+  }
+
+  /**
+   * Whether the item a token named sits in a dead-letter partition now. That partition may
+   * have expired without a sweep yet: its items are gone (so an ack of them resolves), and
+   * expiring it here says so.
+   */
+  private stillDeadLettered(key: string): boolean {
+    const origin = this.q.origins.get(key);
+    if (origin === undefined) return false;
+    this.q.expireIfDue(origin.p, this.core.now());
+    return this.q.origins.has(key);
   }
 
   async release(token: unknown, delayMs: unknown, receipt: Receipt | undefined): Promise<void> {
