@@ -11,8 +11,10 @@
 //                                                 "failed-get <partition> <code>" when a get failed;
 //                                                 stops reading a partition at its "STOP" item
 //   locker    {url, dict, name, rounds}        -> "won <round>" for each skipIfExists put it won
-//   reserver  {url, queue, leaseMs, batch, retryTimeoutMs?}
+//   reserver  {url, queue, leaseMs, batch, retryTimeoutMs?, holdAfterAcks?}
 //                                              -> "reserved <value> <deliveries>" per reservation,
+//                                                 "holding <n>" when, after holdAfterAcks acks, it
+//                                                 has reserved n more and keeps them (to be killed),
 //                                                 "acking <value> <deliveries>" before its ack,
 //                                                 "acked <value> <deliveries>" once the ack resolved,
 //                                                 "ack-failed <value> <code>"; stops at a "STOP" item
@@ -107,6 +109,7 @@ async function locker(): Promise<void> {
 async function reserver(): Promise<void> {
   const store = await connect(args.url, { retryTimeoutMs: args.retryTimeoutMs ?? 5_000 });
   const q = await store.queues.fromName<string>(args.queue, { createIfMissing: true });
+  let acks = 0;
   for (let stop = false; !stop; ) {
     let jobs;
     try {
@@ -118,6 +121,10 @@ async function reserver(): Promise<void> {
       continue;
     }
     for (const job of jobs) log(`reserved ${job.value} ${job.deliveries}`);
+    if (args.holdAfterAcks !== undefined && acks >= args.holdAfterAcks) {
+      log(`holding ${jobs.length}`);
+      await new Promise(() => {});
+    }
     for (const job of jobs) {
       // Past its STOP, a reserver hands back what else it took: the next STOP is another's.
       if (stop) {
@@ -131,6 +138,7 @@ async function reserver(): Promise<void> {
       try {
         await job.ack();
         log(`acked ${job.value} ${job.deliveries}`);
+        acks++;
       } catch (err) {
         log(`ack-failed ${job.value} ${codeOf(err)}`);
         if (!(err instanceof LarderError)) throw err;
