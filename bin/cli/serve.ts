@@ -304,9 +304,9 @@ async function run(args: ParsedArgs, io: Io): Promise<number> {
     return stopWhileStarting(first.signal, starting, io, START_WAIT_MS, logger);
   }
   const { server } = first;
-  logger.info({ url: server.url, version: PACKAGE_VERSION, storage: storageName(settings) }, "listening");
+  // `wire`: the framed transport's larder:// URL (connect() takes it), absent with --no-wire.
+  logger.info({ url: server.url, ...(server.wireUrl === undefined ? {} : { wire: server.wireUrl }), version: PACKAGE_VERSION, storage: storageName(settings) }, "listening");
   await io.out(`listening on ${server.url}\n`);
-  if (server.wireUrl !== undefined) await io.err(`larder: the framed transport is on ${server.wireUrl} (connect("${server.wireUrl}"))\n`);
   const signal = await stop;
   exitOnSecondSignal(signal);
   logger.info({ signal }, `${signal}: shutting down`);

@@ -98,6 +98,7 @@ describe("larder serve's log", () => {
     const s = await serve([]);
     const listening = await lineWhere(s, (l) => l.msg === "listening");
     expect(listening).toMatchObject({ level: "info", url: s.url, version: PACKAGE_VERSION, storage: "memory" });
+    expect(listening["wire"]).toMatch(/^larder:\/\/127\.0\.0\.1:\d+$/);
     expect(new Date(listening.time).toISOString()).toBe(listening.time);
     expect((await fetch(`${s.url}/v1/health`)).status).toBe(200);
     expect((await post(s.url, "/v1/objects/list")).status).toBe(400);
