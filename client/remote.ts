@@ -148,11 +148,13 @@ export class RemoteBackend implements Backend {
     }
     const requestIds = options.requestIds ?? true;
     if (typeof requestIds !== "boolean") throw new InvalidError("requestIds must be a boolean");
+    const getsInTransit = options.getsInTransit ?? false;
+    if (typeof getsInTransit !== "boolean") throw new InvalidError("getsInTransit must be a boolean");
     // `larder://` selects the framed transport (docs/protocol.md); anything else is HTTP's to accept or refuse.
     const transport = url.startsWith("larder:")
       ? new WireTransport(url, { token, retryTimeoutMs, answerTimeoutMs, requestIds })
       : new Transport(url, { token, retryTimeoutMs, answerTimeoutMs, connections, requestsInFlightMax, requestIds });
-    return new RemoteBackend(transport, heartbeatIntervalMs, requestIds);
+    return new RemoteBackend(transport, heartbeatIntervalMs, requestIds && getsInTransit);
   }
 
   /**

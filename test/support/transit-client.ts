@@ -9,7 +9,7 @@ import { writeSync } from "node:fs";
 import { connect } from "../../client/index.ts";
 
 const [url, name, n, requestIds] = process.argv.slice(2);
-const store = await connect(url!, { requestIds: requestIds === "true" });
+const store = await connect(url!, { requestIds: requestIds === "true", getsInTransit: true });
 const q = await store.queues.fromName<string>(name!);
 const got = await q.getMany(Number(n), { timeoutMs: 0 });
 writeSync(1, `${JSON.stringify(got)}\n`);
