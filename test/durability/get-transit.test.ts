@@ -40,8 +40,8 @@ async function served() {
 }
 
 /** Runs the client process: it gets up to n items, prints them and SIGKILLs itself. */
-async function getAndVanish(url: string, n: number, requestIds: boolean): Promise<{ got: string[]; signal: string | null }> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLIENT, url, "jobs", String(n), String(requestIds)], { stdio: ["ignore", "pipe", "pipe"] });
+async function getAndVanish(url: string, n: number, requestIds: boolean, inTransit: "true" | "default" = "true"): Promise<{ got: string[]; signal: string | null }> {
+  const child = spawn(process.execPath, ["--import", "tsx", CLIENT, url, "jobs", String(n), String(requestIds), inTransit], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
@@ -80,6 +80,18 @@ describe("got items in transit", () => {
     const { server, clock, q } = await served();
     await q.putMany(["a", "b", "c", "d"]);
     const { got, signal } = await getAndVanish(server.url, 3, false);
+    expect(signal).toBe("SIGKILL");
+    expect(got).toEqual(["a", "b", "c"]);
+    clock.advance(PAST_LEASE_MS);
+    expect(await rest(q)).toEqual(["d"]);
+  });
+
+  it("by default (getsInTransit unset) a get is not held in transit: the killed client's items stay taken", { timeout: 60_000 }, async () => {
+    // Transit is opt-in (docs/protocol.md, "Known gaps"). Seen failing with the client
+    // sending ackable by default: the items came back after the lease.
+    const { server, clock, q } = await served();
+    await q.putMany(["a", "b", "c", "d"]);
+    const { got, signal } = await getAndVanish(server.url, 3, true, "default");
     expect(signal).toBe("SIGKILL");
     expect(got).toEqual(["a", "b", "c"]);
     clock.advance(PAST_LEASE_MS);

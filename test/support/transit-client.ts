@@ -3,13 +3,15 @@
 // of the event loop as the answer: the server has committed the get, and the client never
 // acknowledges what it received.
 //
-//   node --import tsx transit-client.ts URL QUEUE N REQUEST_IDS
+//   node --import tsx transit-client.ts URL QUEUE N REQUEST_IDS [IN_TRANSIT]
+//
+// IN_TRANSIT (default true) is connect()'s getsInTransit; "default" leaves it unset.
 
 import { writeSync } from "node:fs";
 import { connect } from "../../client/index.ts";
 
-const [url, name, n, requestIds] = process.argv.slice(2);
-const store = await connect(url!, { requestIds: requestIds === "true", getsInTransit: true });
+const [url, name, n, requestIds, inTransit = "true"] = process.argv.slice(2);
+const store = await connect(url!, { requestIds: requestIds === "true", ...(inTransit === "default" ? {} : { getsInTransit: inTransit === "true" }) });
 const q = await store.queues.fromName<string>(name!);
 const got = await q.getMany(Number(n), { timeoutMs: 0 });
 writeSync(1, `${JSON.stringify(got)}\n`);
