@@ -6,9 +6,10 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { readFile, readdir } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { open } from "../../index.ts";
+import { alive, answersHealth, childProcesses } from "../support/processes.ts";
 import { tempFolder } from "../support/remote-store.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -22,20 +23,6 @@ interface Started {
   output: () => string;
   exit: Promise<[number | null, NodeJS.Signals | null]>;
   cleanup: () => Promise<void>;
-}
-
-async function childPids(pid: number): Promise<number[]> {
-  const found: number[] = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
-      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
 }
 
 async function npmStart(): Promise<Started> {
@@ -58,7 +45,8 @@ async function npmStart(): Promise<Started> {
     });
     void exit.then(([code]) => reject(new Error(`npm start exited ${code}: ${output}`)));
   });
-  const [serverPid] = await childPids(npm.pid!);
+  const [server] = await childProcesses(npm.pid!);
+  const serverPid = server?.pid;
   const cleanup = async () => {
     try {
       process.kill(-npm.pid!, "SIGKILL");
@@ -70,29 +58,12 @@ async function npmStart(): Promise<Started> {
   return { npm, serverPid: serverPid!, url, folder: folder.path, output: () => output, exit, cleanup };
 }
 
-async function answers(url: string): Promise<boolean> {
-  try {
-    return (await fetch(`${url}/v1/health`)).ok;
-  } catch {
-    return false;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function expectStoppedGracefully(s: Started): Promise<void> {
   const [code] = await s.exit;
   while (alive(s.serverPid)) await new Promise((r) => setTimeout(r, 50));
   expect(code, s.output()).toBe(0);
   expect(s.output().match(/shutting down/g), s.output()).toHaveLength(1);
-  expect(await answers(s.url)).toBe(false);
+  expect(await answersHealth(s.url)).toBe(false);
   const reopened = await open(s.folder); // LOCKED if the server had not closed it
   await reopened.close();
 }
@@ -104,7 +75,7 @@ describe("npm start", () => {
       const argv = (await readFile(`/proc/${s.serverPid}/cmdline`, "utf8")).split("\0");
       expect(argv[0]).toMatch(/node$/);
       expect(argv).toContain("--max-semi-space-size=4");
-      expect(await answers(s.url)).toBe(true);
+      expect(await answersHealth(s.url)).toBe(true);
     } finally {
       await s.cleanup();
     }

@@ -7,10 +7,10 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { once } from "node:events";
 import { describe, expect, it } from "vitest";
 import { SERVE_NODE_FLAGS } from "../../bin/cli/node-flags.ts";
+import { alive, answersHealth, childProcesses } from "../support/processes.ts";
 
 const ENTRY = new URL("../../bin/larder.ts", import.meta.url).pathname;
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -46,38 +46,7 @@ async function serve(): Promise<{ child: ChildProcess; url: string; stderr: () =
 
 /** The node processes whose parent is `pid`, with their command lines. */
 async function nodeChildren(pid: number): Promise<Array<{ pid: number; argv: string[] }>> {
-  const { readdir } = await import("node:fs/promises");
-  const found: Array<{ pid: number; argv: string[] }> = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid !== pid) continue;
-      const argv = (await readFile(`/proc/${entry}/cmdline`, "utf8")).split("\0").filter((s) => s !== "");
-      if (argv[0] === process.execPath || argv[0]?.endsWith("/node")) found.push({ pid: Number(entry), argv });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
-
-async function answers(url: string): Promise<boolean> {
-  try {
-    return (await fetch(`${url}/v1/health`)).ok;
-  } catch {
-    return false;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return (await childProcesses(pid)).filter(({ argv }) => argv[0] === process.execPath || argv[0]?.endsWith("/node"));
 }
 
 describe("the node flags of larder serve", () => {
@@ -96,13 +65,13 @@ describe("the node flags of larder serve", () => {
     const [server] = await nodeChildren(child.pid!);
     expect(server, "the serving child process").toBeDefined();
     expect(server!.argv.slice(1, 1 + SERVE_NODE_FLAGS.length)).toEqual([...SERVE_NODE_FLAGS]);
-    expect(await answers(url)).toBe(true);
+    expect(await answersHealth(url)).toBe(true);
     child.kill("SIGTERM");
     const [code] = (await once(child, "exit")) as [number | null];
     expect(code, stderr()).toBe(0);
     expect(stderr()).toMatch(/SIGTERM: shutting down/);
     expect(alive(server!.pid)).toBe(false);
-    expect(await answers(url)).toBe(false);
+    expect(await answersHealth(url)).toBe(false);
   });
 
   it("a Ctrl-C (SIGINT to the whole process group) is one graceful stop, not two signals: status 0", SLOW, async () => {
@@ -111,7 +80,7 @@ describe("the node flags of larder serve", () => {
     const [code] = (await once(child, "exit")) as [number | null];
     expect(code, stderr()).toBe(0);
     expect(stderr().match(/shutting down/g)).toHaveLength(1);
-    expect(await answers(url)).toBe(false);
+    expect(await answersHealth(url)).toBe(false);
   });
 
   it("the serving child does not outlive a parent killed with SIGKILL", SLOW, async () => {
@@ -120,6 +89,6 @@ describe("the node flags of larder serve", () => {
     child.kill("SIGKILL");
     await once(child, "exit");
     while (alive(server!.pid)) await new Promise((r) => setTimeout(r, 50));
-    expect(await answers(url)).toBe(false);
+    expect(await answersHealth(url)).toBe(false);
   });
 });
