@@ -7,7 +7,8 @@
 // server, which answers it with the same item from the record written with the take: no
 // acknowledged item may be missing, and no put or get may end with an unknown outcome.
 // (Before request ids, up to one item per broken get was lost, and each consumer logged
-// such a get as "failed-get".)
+// such a get as "failed-get".) The same crash runs over HTTP and over the framed transport
+// (`larder://`), where every call of a client is in flight on one connection at the kill.
 
 import { afterEach, describe, expect, it } from "vitest";
 import { connect } from "../../client/index.ts";
@@ -30,8 +31,11 @@ afterEach(async () => {
 /** Where the server keeps its data: `{ path }` (LevelDB) or `{ postgres }` (a database URL). */
 type Data = { path: string } | { postgres: string };
 
-function serverWorker(data: Data, port: number): Worker {
-  const worker = startWorker("server", { ...data, port });
+type Transport = "http" | "wire";
+
+/** The server on `port`: its HTTP port, or, over larder://, its wire port (HTTP then on any free port). */
+function serverWorker(data: Data, port: number, transport: Transport): Worker {
+  const worker = startWorker("server", { ...data, ...(transport === "wire" ? { port: 0, wirePort: port } : { port }) });
   cleanups.push(async () => {
     if (worker.child.exitCode === null && worker.child.signalCode === null) {
       worker.child.kill("SIGTERM");
@@ -46,18 +50,18 @@ function values(lines: string[], prefix: string): string[] {
 }
 
 /** The LevelDB server's folder, or a PostgreSQL database whose server outlives the Larder server killed. */
-const backends: Array<{ name: string; missing: string | undefined; data(): Promise<Data> }> = [
+async function levelFolder(): Promise<Data> {
+  const folder = await tempFolder("larder-http-crash-");
+  cleanups.push(folder.remove);
+  return { path: folder.path };
+}
+
+const backends: Array<{ name: string; transport: Transport; missing: string | undefined; data(): Promise<Data> }> = [
+  { name: "LevelDB over HTTP", transport: "http", missing: undefined, data: levelFolder },
+  { name: "LevelDB over larder://", transport: "wire", missing: undefined, data: levelFolder },
   {
-    name: "LevelDB",
-    missing: undefined,
-    async data() {
-      const folder = await tempFolder("larder-http-crash-");
-      cleanups.push(folder.remove);
-      return { path: folder.path };
-    },
-  },
-  {
-    name: "PostgreSQL",
+    name: "PostgreSQL over HTTP",
+    transport: "http",
     missing: postgresMissing(),
     async data() {
       const cluster = await startPostgres({ noFsync: true });
@@ -67,11 +71,12 @@ const backends: Array<{ name: string; missing: string | undefined; data(): Promi
   },
 ];
 
-describe.each(backends)("server crash on $name", ({ missing, data: dataOf }) => {
+describe.each(backends)("server crash on $name", ({ transport, missing, data: dataOf }) => {
   it.skipIf(missing !== undefined)("after SIGKILL and restart, no acknowledged put is lost and no item is delivered twice", { timeout: 240_000 }, async () => {
     const data = await dataOf();
-    const first = serverWorker(data, 0);
+    const first = serverWorker(data, 0, transport);
     const url = (await first.waitFor(/^listening /)).slice("listening ".length);
+    expect(new URL(url).protocol).toBe(transport === "wire" ? "larder:" : "http:");
     const port = Number(new URL(url).port);
 
     const common = { url, queue: "jobs", partitions: PARTITIONS, retryTimeoutMs: RETRY_TIMEOUT_MS };
@@ -90,7 +95,7 @@ describe.each(backends)("server crash on $name", ({ missing, data: dataOf }) => 
     first.child.kill("SIGKILL");
     await first.exited;
 
-    const second = serverWorker(data, port);
+    const second = serverWorker(data, port, transport);
     await second.waitFor(/^listening /);
     await Promise.all(producers.map(finished));
 

@@ -2,7 +2,9 @@
 // JSON-ARGS`. Each role writes one line per event to stdout, so that the parent test checks
 // the outcome from the clients' own logs:
 //
-//   server    {path | postgres, port, durability?} -> "listening <url>"; closes on SIGTERM
+//   server    {path | postgres, port, wirePort?, durability?}
+//                                              -> "listening <url>" ("listening <larder://url>" when
+//                                                 it serves the framed transport); closes on SIGTERM
 //   producer  {url, queue, name, count, partitions, lanes?, retryTimeoutMs?}
 //                                              -> "ack <partition> <name>:<i>" after each acknowledged put,
 //                                                 "fail <partition> <name>:<i> <code>" when a put failed
@@ -44,11 +46,12 @@ function partitionName(i: number): string {
 
 async function server(): Promise<void> {
   const where = args.postgres === undefined ? { path: args.path, durability: args.durability ?? "fsync" } : { postgres: args.postgres };
-  const s = await startServer({ ...where, port: args.port ?? 0 });
+  const wire = args.wirePort === undefined ? {} : { wirePort: args.wirePort };
+  const s = await startServer({ ...where, port: args.port ?? 0, ...wire });
   process.once("SIGTERM", () => {
     void s.close().then(() => log("done"));
   });
-  log(`listening ${s.url}`);
+  log(`listening ${s.wireUrl ?? s.url}`);
 }
 
 async function producer(): Promise<void> {
