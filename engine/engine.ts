@@ -55,7 +55,8 @@ import {
   type ObjectRow,
 } from "./layout.ts";
 import { listPartitions } from "./partitions.ts";
-import { QueueState, type PartitionRegistry } from "./queues.ts";
+import type { PartitionRegistry } from "./partition.ts";
+import { QueueState } from "./queues.ts";
 import { REQUEST_ID_RETENTION_MS_DEFAULT, RequestLog, type Receipt } from "./requests.ts";
 import type { FolderSync } from "./storage.ts";
 import type { EngineObserver, EnvironmentStats } from "./observer.ts";

@@ -6,7 +6,7 @@
 
 import type { Core } from "./core.ts";
 import type { DictState } from "./dicts.ts";
-import type { PartitionRegistry } from "./queues.ts";
+import type { PartitionRegistry } from "./partition.ts";
 import { backgroundFailed } from "./background.ts";
 import { TTL_PREFIX, decodeTtlKey, ttlBound } from "./layout.ts";
 

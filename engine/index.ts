@@ -12,7 +12,7 @@ import { LevelEngine } from "./engine.ts";
 import { openStorage } from "./storage.ts";
 import type { EngineObserver, EnvironmentStats } from "./observer.ts";
 
-export { waitTicket } from "./queues.ts";
+export { waitTicket } from "../proto/tickets.ts";
 export { StorageStoppedError } from "./commit.ts";
 export type { EngineObserver, EnvironmentStats } from "./observer.ts";
 export { REQUEST_ID_RETENTION_MS_DEFAULT, checkRequestId } from "./requests.ts";

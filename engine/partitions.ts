@@ -10,7 +10,8 @@ import type { PartitionInfo, QueuePartitionsPage, QueuePartitionsRequest } from 
 import { PARTITIONS_PAGE_MAX, validatePartitionsPage } from "../proto/validate.ts";
 import type { Core } from "./core.ts";
 import { partitionKey, prefixEnd } from "./layout.ts";
-import type { Partition, QueueState } from "./queues.ts";
+import type { Partition } from "./partition.ts";
+import type { QueueState } from "./queues.ts";
 
 const EMPTY = Buffer.alloc(0);
 

@@ -1,28 +1,32 @@
-// Queue state and operations. A partition with items has a persisted row (its number,
-// head, tail, expiry and head run) and its items in runs: the items of one put are one
-// record under the sequence number of the first (docs/format.md), so the head item is one
-// LevelDB get away, a putMany is one write, and `len` is tail - head, kept in memory. An
-// empty partition keeps nothing on disk; its next put starts a new incarnation under a new
-// partition number, so old item keys can never be confused with new ones.
+// Queue state and operations: put, get, reserve, len and clear over a queue's partitions.
+// A partition with items has a persisted row and its items in runs (engine/partition.ts:
+// the items of one put are one record under the sequence number of the first,
+// docs/format.md), so the head item is one LevelDB get away, a putMany is one write, and
+// `len` is kept in memory. An empty partition keeps nothing on disk; its next put starts a
+// new incarnation under a new partition number, so old item keys can never be confused
+// with new ones.
 //
 // Reserved items stay in their partition below head (engine/holds.ts, engine/reservations.ts):
 // `len` counts them, `get` takes items visible again before those at head. Waiting is in
-// engine/waiters.ts.
+// engine/waiters.ts; reading without removing (`iterate`) in engine/iterate.ts.
 
 import assert from "node:assert/strict";
 import { ClosedError, InternalError, InvalidError, QueueFullError, RequestSizeError, ResourceExhaustedError } from "../proto/errors.ts";
 import type { QueueItem, QueueNextRequest, QueuePutRequest, QueueGetRequest, QueueReserveRequest, QueueStats, ReservedItem } from "../proto/backend.ts";
 import { checkBytes, validateCount, validatePartition, validateTimeout, validateTtl } from "../proto/validate.ts";
-import type { Batch, Dirty } from "./commit.ts";
-import type { Core, RunHolder } from "./core.ts";
+import { waitTicket } from "../proto/tickets.ts";
+import type { Batch } from "./commit.ts";
+import type { Core } from "./core.ts";
 import type { Collector } from "./gc.ts";
 import type { Receipt } from "./requests.ts";
-import { TTL_ENTRY_VALUE, deadlineAfter, decodeRun, encodePartitionRow, encodeRun, holdKey, itemKey, movedKey, partitionKey, ttlPartitionKey, ttlTime, type MovedRecord, type PartitionRow } from "./layout.ts";
-import type { Group, Held } from "./holds.ts";
+import { TTL_ENTRY_VALUE, deadlineAfter, encodeRun, holdKey, itemKey, movedKey, ttlPartitionKey, ttlTime, type PartitionRow } from "./layout.ts";
+import type { Held } from "./holds.ts";
+import { nextItems } from "./iterate.ts";
+import { Partition, sortedIndex, type PartitionName, type PartitionRegistry } from "./partition.ts";
 import { insertByTicket, settleWaiter, type GetWaiter, type PutWaiter, type Waiter } from "./waiters.ts";
 import { Reservations } from "./reservations.ts";
-import { CorruptionError, atKey } from "./corruption.ts";
-import { setLongTimeout, type LongTimer } from "../proto/timer.ts";
+import { CorruptionError } from "./corruption.ts";
+import { setLongTimeout } from "../proto/timer.ts";
 
 /** Partitions with at most this many items are cleared run by run in the batch; bigger ones by a gc marker. */
 const CLEAR_INLINE_ITEMS_MAX = 256;
@@ -32,126 +36,7 @@ const CLEAR_INLINE_ITEMS_MAX = 256;
  */
 const RUN_ITEMS_MAX = 1024;
 const RUN_BYTES_MAX = 64 * 1024;
-/** A page of `iterate` stops at this many value bytes even if `limit` items were not reached. */
-const PEEK_PAGE_BYTES_MAX = 8 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
-
-type PartitionName = string | undefined;
-
-/** Arrival order of waits, shared by every queue and backend (see WaitOptions.ticket). */
-export { waitTicket } from "../proto/tickets.ts";
-import { waitTicket } from "../proto/tickets.ts";
-
-/** A run written by a batch that is not durable yet: read from here, and awaited by readers. */
-interface PendingRun {
-  values: readonly Uint8Array[];
-  batch: Batch;
-}
-
-/** A run as a reader sees it; `batch` is set while the run is not durable. */
-interface LoadedRun {
-  values: readonly Uint8Array[];
-  batch: Batch | undefined;
-}
-
-/** Every live partition by its number, for the sweeper. */
-export type PartitionRegistry = Map<number, Partition>;
-
-export class Partition implements Dirty, RunHolder {
-  num = 0;
-  head = 0;
-  tail = 0;
-  expiresAt = Infinity;
-  indexedAt: number | undefined = undefined;
-  persisted = false;
-  /** first sequence of the run holding the head item (runs cover [headRun, tail)) */
-  headRun = 0;
-  /** runs not durable yet, by first sequence */
-  pending = new Map<number, PendingRun>();
-  /** the last durable run read, decoded: gets take the head run a few items at a time */
-  cached: { first: number; values: readonly Uint8Array[] } | undefined = undefined;
-  readonly getters: GetWaiter[] = [];
-  readonly putters: PutWaiter[] = [];
-  /** Set while putters wait for room in a partition that expires: its expiry makes room at once. */
-  expiryTimer: LongTimer | undefined = undefined;
-  readonly watchers = new Set<() => void>();
-  /** Items below head still in the partition, by sequence (in sequence order: only ever added at head). */
-  readonly held = new Map<number, Held>();
-  /** Sequences of held items visible again, ascending: gets and reserves take these first. */
-  visible: number[] = [];
-  /** Held items under a lease or a release delay. */
-  reserved = 0;
-  /** Held items per run record (by its first sequence): a run goes only when none is left. */
-  readonly runRefs = new Map<number, number>();
-  /** Groups holding items of this incarnation. */
-  readonly groups = new Set<Group>();
-  /** Items at or past head that were dead-lettered here, with their deliveries and origins. */
-  readonly moved = new Map<number, MovedRecord>();
-
-  constructor(
-    readonly queue: QueueState,
-    readonly name: PartitionName,
-    readonly keyBytes: Buffer,
-  ) {}
-
-  /** Items in the partition, reserved ones included. */
-  get count(): number {
-    return this.tail - this.head + this.held.size;
-  }
-
-  /** Items a get or reserve can take now. */
-  get available(): number {
-    return this.tail - this.head + this.visible.length;
-  }
-
-  dropCachedRun(): void {
-    this.cached = undefined;
-  }
-
-  get idle(): boolean {
-    return this.getters.length === 0 && this.putters.length === 0 && this.watchers.size === 0;
-  }
-
-  describe(): string {
-    return this.name === undefined ? "the default partition" : `partition ${JSON.stringify(this.name)}`;
-  }
-
-  row(): PartitionRow {
-    return { partNum: this.num, head: this.head, tail: this.tail, expiresAt: this.expiresAt, indexedAt: this.indexedAt, headRun: this.headRun, held: this.held.size, reserved: this.reserved };
-  }
-
-  flush(batch: Batch): void {
-    const key = partitionKey(this.queue.num, this.keyBytes);
-    if (this.count > 0) {
-      batch.put(key, encodePartitionRow(this.row()));
-      this.persisted = true;
-    } else if (this.persisted) {
-      batch.del(key);
-      this.persisted = false;
-    }
-    this.queue.maybeDrop(this);
-  }
-}
-
-/** A cursor names an item: its partition number, its sequence and the first sequence of its run. */
-interface Cursor {
-  num: number;
-  seq: number;
-  run: number;
-}
-
-function notIssued(): InvalidError {
-  return new InvalidError("iterate cursor is not one this server issued");
-}
-
-function parseCursor(cursor: unknown): Cursor | undefined {
-  if (cursor === undefined || cursor === null) return undefined;
-  const m = typeof cursor === "string" ? /^(\d{1,16})\.(\d{1,16})\.(\d{1,16})$/.exec(cursor) : null;
-  if (!m) throw notIssued();
-  const parsed = { num: Number(m[1]), seq: Number(m[2]), run: Number(m[3]) };
-  if (parsed.run > parsed.seq) throw notIssued();
-  return parsed;
-}
 
 function checkItems(values: unknown, itemBytesMax: number, itemsMax: number): Uint8Array[] {
   if (!Array.isArray(values)) throw new InvalidError("put takes a list of encoded values");
@@ -165,18 +50,6 @@ function checkItems(values: unknown, itemBytesMax: number, itemsMax: number): Ui
     );
   }
   return values as Uint8Array[];
-}
-
-/** Where `value` goes in the ascending `list`: the index of the first element not below it. */
-export function sortedIndex(list: readonly number[], value: number): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (list[mid]! < value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 export class QueueState {
@@ -318,32 +191,6 @@ export class QueueState {
     p.indexedAt = at;
   }
 
-  /** The run whose first sequence is `first`, or undefined if there is none. */
-  loadRun(p: Partition, first: number): LoadedRun | undefined {
-    const pending = p.pending.get(first);
-    if (pending) return pending;
-    if (p.cached?.first === first) {
-      this.core.runs.touch(p);
-      return { values: p.cached.values, batch: undefined };
-    }
-    const key = itemKey(p.num, first);
-    const record = this.core.db.getSync(key);
-    if (record === undefined) return undefined;
-    const values = decodeRun(record, key);
-    // A run of one item (a single put) is taken whole by the read that loads it: no need to keep it.
-    if (values.length > 1) {
-      p.cached = { first, values };
-      this.core.runs.keep(p, record.length);
-    }
-    return { values, batch: undefined };
-  }
-
-  runAt(p: Partition, first: number): LoadedRun {
-    const run = this.loadRun(p, first);
-    if (!run) throw new CorruptionError(`no run record at seq ${first}, inside the partition's [headRun, tail) = [${p.headRun}, ${p.tail})`, `${this.label}, ${atKey(itemKey(p.num, first))}`);
-    return run;
-  }
-
   /**
    * Takes up to n items for a get: those visible again first (they are below head), then
    * from head. They leave the partition in `batch`.
@@ -352,16 +199,11 @@ export class QueueState {
     const out: Uint8Array[] = [];
     while (out.length < n && p.visible.length > 0) {
       const h = p.held.get(p.visible[0]!)!;
-      out.push(this.valueOf(p, h.seq, h.run));
+      out.push(p.valueOf(h.seq, h.run));
       this.finishHeld(p, h, batch);
     }
     if (out.length < n && p.tail > p.head) this.takeFresh(p, n - out.length, batch, out, undefined);
     return out;
-  }
-
-  /** The value of item `seq` of the run at `run`. */
-  valueOf(p: Partition, seq: number, run: number): Uint8Array {
-    return this.runAt(p, run).values[seq - run]!;
   }
 
   /**
@@ -374,7 +216,7 @@ export class QueueState {
     let i = 0;
     while (i < k) {
       const first = p.headRun;
-      const run = this.runAt(p, first).values;
+      const run = p.runAt(first).values;
       const offset = p.head - first;
       const m = Math.min(k - i, run.length - offset);
       for (let j = 0; j < m; j++) out.push(run[offset + j]!);
@@ -389,7 +231,7 @@ export class QueueState {
       if (p.head === first + run.length) {
         // The whole run is past head: its record goes, unless held items are still in it.
         if (!p.runRefs.has(first)) batch.del(itemKey(p.num, first));
-        if (p.cached?.first === first) this.uncache(p);
+        if (p.cached?.first === first) p.uncache();
         p.headRun = p.head;
       }
     }
@@ -423,7 +265,7 @@ export class QueueState {
       // A run wholly below head goes with its last held item.
       if (h.run < p.headRun) {
         batch.del(itemKey(p.num, h.run));
-        if (p.cached?.first === h.run) this.uncache(p);
+        if (p.cached?.first === h.run) p.uncache();
       }
     }
     if (p.moved.size > 0) this.forgetMoved(p, h.seq, batch);
@@ -450,19 +292,14 @@ export class QueueState {
     p.indexedAt = undefined;
     p.expiresAt = Infinity;
     p.pending = new Map();
-    this.uncache(p);
-  }
-
-  uncache(p: Partition): void {
-    p.cached = undefined;
-    this.core.runs.forget(p);
+    p.uncache();
   }
 
   private clearPartition(p: Partition, batch: Batch): void {
     if (p.count === 0) return;
     if (p.count <= CLEAR_INLINE_ITEMS_MAX) {
       for (let first = p.headRun; first < p.tail; ) {
-        const length = this.runAt(p, first).values.length;
+        const length = p.runAt(first).values.length;
         batch.del(itemKey(p.num, first));
         first += length;
       }
@@ -727,82 +564,9 @@ export class QueueState {
     return batch.done;
   }
 
-  async next(request: QueueNextRequest): Promise<QueueItem[]> {
-    this.ensureLive();
-    const { name } = this.lookup(request.partition);
-    const limit = validateCount("limit", request.limit, 1);
-    const pollMs = validateTimeout("pollTimeoutMs", request.pollTimeoutMs) ?? 0;
-    const after = parseCursor(request.after);
-    const deadline = Date.now() + pollMs;
-    for (;;) {
-      this.ensureLive();
-      this.core.leases.runDue();
-      const p = this.partitions.get(name);
-      if (p) this.expireIfDue(p, this.core.now());
-      const { items, batch } = p ? this.peek(p, after, limit) : { items: [], batch: undefined };
-      if (items.length > 0) {
-        if (batch) await batch.readable;
-        return items;
-      }
-      const remaining = deadline - Date.now();
-      if (remaining <= 0 || request.signal?.aborted) return [];
-      await this.watch(this.partitionFor(name), remaining, request.signal);
-      // Released by its handle's close: answered before anything else (an ephemeral queue is deleted right after).
-      if (request.signal?.aborted) return [];
-    }
-  }
-
-  private peek(p: Partition, after: Cursor | undefined, limit: number) {
-    const resume = after !== undefined && after.num === p.num;
-    const items: QueueItem[] = [];
-    let batch: Batch | undefined;
-    let bytes = 0;
-    // Held items first (they are below head, in their place), then from head.
-    if (p.held.size > 0) {
-      for (const h of p.held.values()) {
-        if (items.length >= limit || bytes >= PEEK_PAGE_BYTES_MAX) return { items, batch };
-        if (resume && h.seq <= after.seq) continue;
-        const run = this.runAt(p, h.run);
-        if (run.batch) batch = run.batch;
-        const value = run.values[h.seq - h.run]!;
-        items.push({ value, cursor: `${p.num}.${h.seq}.${h.run}` });
-        bytes += value.length;
-      }
-    }
-    // Start after the cursor's item, from its run; or at the head if that item is gone.
-    const fromCursor = resume && after.seq + 1 > p.head;
-    let seq = fromCursor ? after.seq + 1 : p.head;
-    let first = fromCursor ? after.run : p.headRun;
-    if (fromCursor && first < p.headRun) throw notIssued();
-    while (seq < p.tail && items.length < limit && bytes < PEEK_PAGE_BYTES_MAX) {
-      const run = this.loadRun(p, first);
-      if (!run) throw notIssued();
-      if (seq >= first + run.values.length) {
-        first += run.values.length;
-        continue;
-      }
-      if (run.batch) batch = run.batch;
-      const value = run.values[seq - first]!;
-      items.push({ value, cursor: `${p.num}.${seq}.${first}` });
-      bytes += value.length;
-      seq++;
-    }
-    return { items, batch };
-  }
-
-  private watch(p: Partition, ms: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        timer.clear();
-        signal?.removeEventListener("abort", done);
-        p.watchers.delete(done);
-        this.maybeDrop(p);
-        resolve();
-      };
-      const timer = setLongTimeout(done, ms);
-      signal?.addEventListener("abort", done, { once: true });
-      p.watchers.add(done);
-    });
+  /** Reads without removing (engine/iterate.ts). */
+  next(request: QueueNextRequest): Promise<QueueItem[]> {
+    return nextItems(this, request);
   }
 
   stats(): QueueStats {

@@ -13,7 +13,9 @@ import { CorruptionError } from "./corruption.ts";
 import { Group, parseToken, reservationToken, type GroupHost, type Held } from "./holds.ts";
 import { HOLD_DELAY, HOLD_LEASE, HOLD_VISIBLE, deadlineAfter, encodeMoved, movedKey, type HoldRecord, type HoldState, type MovedRecord } from "./layout.ts";
 import type { Receipt } from "./requests.ts";
-import { sortedIndex, waitTicket, type Partition, type QueueState } from "./queues.ts";
+import { waitTicket } from "../proto/tickets.ts";
+import { sortedIndex, type Partition } from "./partition.ts";
+import type { QueueState } from "./queues.ts";
 import type { GetWaiter, LeaseTerms } from "./waiters.ts";
 
 /** The default lease (spec): 30 s, or leaseMsMax if lower. */
@@ -135,7 +137,7 @@ export class Reservations implements GroupHost {
       h.owner = group.num;
       group.add(h);
       p.reserved++;
-      out.push(item(h, this.q.valueOf(p, h.seq, h.run)));
+      out.push(item(h, p.valueOf(h.seq, h.run)));
     }
     if (out.length < n && p.tail > p.head) {
       const values: Uint8Array[] = [];
@@ -305,7 +307,7 @@ export class Reservations implements GroupHost {
    */
   private deadLetter(p: Partition, h: Held, group: Group, batch: Batch, now: number): void {
     const q = this.q;
-    const value = q.valueOf(p, h.seq, h.run);
+    const value = p.valueOf(h.seq, h.run);
     const origins: Array<[number, number]> = [...(p.moved.get(h.seq)?.origins ?? []), [p.num, h.seq]];
     const record: MovedRecord = { deliveries: h.deliveries, origins: origins.slice(-ORIGINS_MAX) };
     q.finishHeld(p, h, batch);
