@@ -41,6 +41,8 @@ import { claim, requestIdOf, settleCtes } from "./requests.ts";
 import { Statement } from "./statement.ts";
 import { decodeRun } from "./runs.ts";
 import { CHANNEL, Listener, WAKE_ALL, partitionToken } from "./wakeups.ts";
+import { DEAD_LETTER_DUE, checkDelay, checkExtend, leaseTerms, parseToken } from "./leases.ts";
+import type { QueueReserveRequest } from "../proto/backend.ts";
 
 /** Calls gathered into one round at most (a round's statements stay a fixed handful). */
 const ROUND_OPS_MAX = 1024;
@@ -124,8 +126,6 @@ function cancelled(): ClosedError {
   return new ClosedError("the wait was cancelled: its handle or store was closed");
 }
 
-export const RESERVATIONS_UNSUPPORTED = "reservations are not supported on the PostgreSQL backend yet";
-
 function notIssued(): InvalidError {
   return new InvalidError("iterate cursor is not one this server issued");
 }
@@ -164,9 +164,10 @@ interface Wait {
   reject(err: unknown): void;
 }
 
+/** A getter or a reserver: both wait in one line per partition, in arrival order. */
 interface GetWait extends Wait {
-  op: Extract<RoundOp, { kind: "queueGet" }>;
-  resolve(values: Uint8Array[]): void;
+  op: Extract<RoundOp, { kind: "queueGet" | "queueReserve" }>;
+  resolve(values: unknown[]): void;
 }
 
 interface PutWait extends Wait {
@@ -182,6 +183,9 @@ interface PartitionWaits {
   watchers: Set<() => void>;
   /** set while putters wait on a partition that expires */
   expiryTimer: LongTimer | undefined;
+  /** set while getters wait on a partition whose held items come back at a lease's or delay's end */
+  leaseTimer: LongTimer | undefined;
+  leaseTimerAt: number;
 }
 
 export class PostgresEngine implements Backend {
@@ -209,9 +213,15 @@ export class PostgresEngine implements Backend {
     this.environment = settings.environment;
     this.pool = makePool(settings.url, POOL_CONNECTIONS);
     this.listener = new Listener(settings.url, (token) => this.woken(token));
-    this.sweeper = new Sweeper(this.pool, settings.clock, this.holder, settings.ephemeralExpiryMs, settings.requestIdRetentionMs, (tokens) => {
-      for (const token of tokens) this.woken(token);
-    });
+    this.sweeper = new Sweeper(
+      this.pool, settings.clock, this.holder, settings.ephemeralExpiryMs, settings.requestIdRetentionMs,
+      (tokens) => {
+        for (const token of tokens) this.woken(token);
+      },
+      async (queueIds) => {
+        await Promise.allSettled(queueIds.map((id) => this.call({ kind: "queueSettle", id })));
+      },
+    );
     this.pollTimer = setInterval(() => this.woken(WAKE_ALL), settings.pollIntervalMs ?? POLL_INTERVAL_MS);
     this.pollTimer.unref();
     if (settings.ephemeralKeptBy === "process") {
@@ -311,7 +321,8 @@ export class PostgresEngine implements Backend {
   /** Queues a data call for the next round; resolves with its own result. */
   private submit(op: RoundOp, bytes = 0, ticket?: number): Promise<OpResult> {
     return new Promise<OpResult>((resolve, reject) => {
-      const rows = op.kind === "queuePut" ? op.values.length : op.kind === "dictUpdate" ? op.entries.length : 1;
+      const rows =
+        op.kind === "queuePut" ? op.values.length : op.kind === "dictUpdate" ? op.entries.length : op.kind === "queueReserve" ? op.n : op.kind === "queueAck" ? op.tokens.length : 1;
       this.pending.push({ op, bytes, rows, ticket, resolve, reject });
       this.schedule();
     });
@@ -392,6 +403,7 @@ export class PostgresEngine implements Backend {
       for (let i = 0; i < batch.length; i++) batch[i]!.resolve(outcome.results[i]!);
       for (const pid of outcome.filled) this.kick(pid, "items");
       for (const pid of outcome.emptied) this.kick(pid, "room");
+      for (const [pid, at] of outcome.leaseEnds) this.kickAtLeaseEnd(pid, at);
     } catch (err) {
       const error = this.publicError(err);
       for (const p of batch) p.reject(error);
@@ -403,7 +415,7 @@ export class PostgresEngine implements Backend {
   private waitsOf(pid: string, queueId: string): PartitionWaits {
     let w = this.waits.get(pid);
     if (!w) {
-      w = { queueId, getters: [], putters: [], watchers: new Set(), expiryTimer: undefined };
+      w = { queueId, getters: [], putters: [], watchers: new Set(), expiryTimer: undefined, leaseTimer: undefined, leaseTimerAt: Infinity };
       this.waits.set(pid, w);
     }
     return w;
@@ -413,6 +425,7 @@ export class PostgresEngine implements Backend {
     const w = this.waits.get(pid);
     if (w && w.getters.length === 0 && w.putters.length === 0 && w.watchers.size === 0) {
       w.expiryTimer?.clear();
+      w.leaseTimer?.clear();
       this.waits.delete(pid);
     }
   }
@@ -474,7 +487,7 @@ export class PostgresEngine implements Backend {
         g.inFlight = false;
         if (g.done) return;
         if (!result.ok) return this.finish(pid, w.getters, g, () => g.reject(result.error));
-        const values = result.value as Buffer[];
+        const values = result.value as unknown[];
         // Items taken are always delivered, even to a wait that timed out or was closed meanwhile.
         if (values.length > 0 || g.timedOut) return this.finish(pid, w.getters, g, () => g.resolve(values));
         if (g.endedBy) return this.finish(pid, w.getters, g, () => g.reject(g.endedBy));
@@ -520,6 +533,23 @@ export class PostgresEngine implements Backend {
       w.expiryTimer = undefined;
       if (!this.closing) this.kick(pid, "room");
     }, Math.max(20, expiresAt - this.now() + 1), true);
+  }
+
+  /**
+   * Getters wait on a partition whose held items come back when a lease or a delay ends
+   * (no transaction marks that moment, so no NOTIFY): they try again then, in every
+   * process that has one waiting, each from what its own last attempt saw.
+   */
+  private kickAtLeaseEnd(pid: string, at: number): void {
+    const w = this.waits.get(pid);
+    if (!w || w.getters.length === 0 || at >= w.leaseTimerAt) return;
+    w.leaseTimer?.clear();
+    w.leaseTimerAt = at;
+    w.leaseTimer = setLongTimeout(() => {
+      w.leaseTimer = undefined;
+      w.leaseTimerAt = Infinity;
+      if (!this.closing) this.kick(pid, "items");
+    }, Math.max(5, at - this.now() + 1), true);
   }
 
   /** Ends a wait; a putter that leaves lets the next one try (it may fit where this did not). */
@@ -707,6 +737,8 @@ export class PostgresEngine implements Backend {
     const queues = rows.filter((r) => r.kind === "queue").map((r) => r.id);
     if (queues.length > 0) {
       await client.query("DELETE FROM larder_items WHERE queue_id = ANY($1::text[])", [queues]);
+      await client.query("DELETE FROM larder_reservations WHERE queue_id = ANY($1::text[])", [queues]);
+      await client.query("DELETE FROM larder_moved WHERE queue_id = ANY($1::text[])", [queues]);
       await client.query("SELECT pg_notify($1, $2)", [CHANNEL, queues.join(",")]);
     }
     return rows.map((r) => r.id);
@@ -928,7 +960,15 @@ export class PostgresEngine implements Backend {
     const pkey = this.partitionKey(request.partition);
     const timeoutMs = validateTimeout("timeoutMs", request.timeoutMs);
     if (request.signal?.aborted) throw cancelled();
-    const op: Extract<RoundOp, { kind: "queueGet" }> = { kind: "queueGet", id, pkey, n, requestId };
+    return (await this.take({ kind: "queueGet", id, pkey, n, requestId }, timeoutMs, request)) as Uint8Array[];
+  }
+
+  /**
+   * A get or a reserve: one attempt, then (unless timeoutMs is 0) a wait in the partition's
+   * line of getters and reservers, in arrival order.
+   */
+  private async take(op: GetWait["op"], timeoutMs: number | undefined, request: QueueGetRequest): Promise<unknown[]> {
+    const { id, pkey } = op;
     const pid = partitionId(id, pkey);
     const ticket = request.ticket ?? waitTicket();
     // A getter whose first attempt is in flight counts as waiting: one arriving after it
@@ -937,9 +977,9 @@ export class PostgresEngine implements Backend {
     const waiting = (this.waits.get(pid)?.getters.length ?? 0) + (this.attempting.get(pid) ?? 0);
     if (waiting === 0 || timeoutMs === 0) {
       this.attempting.set(pid, (this.attempting.get(pid) ?? 0) + 1);
-      let values: Buffer[];
+      let values: unknown[];
       try {
-        values = (await this.call(op)) as Buffer[];
+        values = (await this.call(op)) as unknown[];
       } finally {
         const left = this.attempting.get(pid)! - 1;
         if (left === 0) this.attempting.delete(pid);
@@ -948,7 +988,7 @@ export class PostgresEngine implements Backend {
       if (values.length > 0 || timeoutMs === 0) return values;
     }
     this.ensureOpen();
-    return new Promise<Uint8Array[]>((resolve, reject) => {
+    return new Promise<unknown[]>((resolve, reject) => {
       const w = this.waitsOf(pid, id);
       const wait: GetWait = {
         op, resolve, reject,
@@ -970,15 +1010,18 @@ export class PostgresEngine implements Backend {
       return this.queueStatsNow(id, now).then((s) => s.items);
     }
     const pkey = this.partitionKey(request.partition);
-    const { rows } = await this.tx((client) =>
-      client.query<{ kind: string | null; n: number | null }>(
-        `SELECT (SELECT kind FROM larder_objects WHERE id = $1) AS kind,
-                (SELECT tail - head FROM larder_partitions WHERE queue_id = $1 AND pkey = $2 AND expires_at > $3) AS n`,
-        [id, pkey, now],
-      ),
-    );
-    if (rows[0]!.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
-    return rows[0]!.n ?? 0;
+    for (;;) {
+      const { rows } = await this.tx((client) =>
+        client.query<{ kind: string | null; n: number | null; due: boolean }>(
+          `SELECT (SELECT kind FROM larder_objects WHERE id = $1) AS kind,
+                  (SELECT tail - head + held FROM larder_partitions WHERE queue_id = $1 AND pkey = $2 AND expires_at > $3) AS n, ${dueColumn("$1", "$3")}`,
+          [id, pkey, now],
+        ),
+      );
+      if (rows[0]!.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
+      if (await this.settleDue(id, rows[0]!.due)) continue;
+      return rows[0]!.n ?? 0;
+    }
   }
 
   async queueClear(id: string, request: { partition?: string; all?: boolean }, call?: CallOptions): Promise<void> {
@@ -991,19 +1034,23 @@ export class PostgresEngine implements Backend {
     } else {
       pkey = this.partitionKey(request.partition);
     }
+    // A lease that ended before the clear moved its item first.
+    const due = await this.tx((client) => client.query<{ due: boolean }>(`SELECT ${dueColumn("$1", "$2")}`, [id, this.now()]));
+    await this.settleDue(id, due.rows[0]!.due);
     const done = await this.once(call, async (client, changed) => {
       const obj = await client.query("SELECT 1 FROM larder_objects WHERE id = $1 AND kind = 'queue' FOR KEY SHARE", [id]);
       if (obj.rowCount === 0) throw new NotFoundError(`Queue ${id} not found`);
       changed(undefined);
       const { rows } = await client.query<{ pkey: Buffer }>(
-        `SELECT pkey FROM larder_partitions WHERE queue_id = $1 AND ($2::bytea IS NULL OR pkey = $2) AND tail > head
+        `SELECT pkey FROM larder_partitions WHERE queue_id = $1 AND ($2::bytea IS NULL OR pkey = $2) AND (tail > head OR held > 0)
          ORDER BY pkey FOR UPDATE`,
         [id, pkey],
       );
       if (rows.length === 0) return rows;
       const keys = rows.map((r) => r.pkey);
       await client.query("DELETE FROM larder_items WHERE queue_id = $1 AND pkey = ANY($2::bytea[])", [id, keys]);
-      await client.query("UPDATE larder_partitions SET head = tail, head_run = tail WHERE queue_id = $1 AND pkey = ANY($2::bytea[])", [id, keys]);
+      await client.query("DELETE FROM larder_reservations WHERE queue_id = $1 AND pkey = ANY($2::bytea[])", [id, keys]);
+      await client.query("UPDATE larder_partitions SET head = tail, head_run = tail, held = 0 WHERE queue_id = $1 AND pkey = ANY($2::bytea[])", [id, keys]);
       await client.query("SELECT pg_notify($1, $2)", [CHANNEL, pkey === null ? id : partitionToken(id, pkey)]);
       return rows;
     });
@@ -1030,39 +1077,60 @@ export class PostgresEngine implements Backend {
     }
   }
 
+  /**
+   * Items after the cursor in FIFO order: the held ones first (reserved, delayed or visible
+   * again, all below head, in their places), then the runs from head.
+   */
   private async peek(id: string, pkey: Buffer, after: { gen: number; seq: number } | undefined, limit: number): Promise<QueueItem[]> {
-    const now = this.now();
-    return this.tx(async (client) => {
-      const { rows } = await client.query<{ kind: string | null; gen: number | null; head: number | null; tail: number | null; expires_at: number | null }>(
-        `SELECT o.kind, p.gen, p.head, p.tail, p.expires_at FROM (SELECT $1::text AS id) AS x
-         LEFT JOIN larder_objects o ON o.id = x.id
-         LEFT JOIN larder_partitions p ON p.queue_id = x.id AND p.pkey = $2`,
-        [id, pkey],
-      );
-      const row = rows[0]!;
-      if (row.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
-      if (row.gen === null || row.expires_at! <= now || row.tail! <= row.head!) return [];
-      const from = after !== undefined && after.gen === row.gen ? Math.max(after.seq + 1, row.head!) : row.head!;
-      if (from >= row.tail!) return [];
-      // The run holding `from`, and the runs after it, until `limit` items.
-      const runs = await client.query<{ seq: number; value: Buffer }>(
-        `SELECT seq, value FROM larder_items
-         WHERE queue_id = $1 AND pkey = $2 AND seq >= (SELECT coalesce(max(seq), $3) FROM larder_items WHERE queue_id = $1 AND pkey = $2 AND seq <= $3)
-         ORDER BY seq LIMIT $4`,
-        [id, pkey, from, Math.min(limit, 64)],
-      );
-      const out: QueueItem[] = [];
-      let bytes = 0;
-      for (const run of runs.rows) {
-        const values = decodeRun(run.value);
-        for (let j = Math.max(0, from - run.seq); j < values.length && out.length < limit && bytes < PEEK_PAGE_BYTES_MAX; j++) {
-          out.push({ value: values[j]!, cursor: `${row.gen}.${run.seq + j}` });
-          bytes += values[j]!.length;
+    for (;;) {
+      const now = this.now();
+      const page = await this.tx(async (client) => {
+        const { rows } = await client.query<{ kind: string | null; gen: number | null; head: number | null; tail: number | null; held: number | null; expires_at: number | null; due: boolean }>(
+          `SELECT o.kind, p.gen, p.head, p.tail, p.held, p.expires_at, ${dueColumn("x.id", "$3")} FROM (SELECT $1::text AS id) AS x
+           LEFT JOIN larder_objects o ON o.id = x.id
+           LEFT JOIN larder_partitions p ON p.queue_id = x.id AND p.pkey = $2`,
+          [id, pkey, now],
+        );
+        const row = rows[0]!;
+        if (row.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
+        if (row.due) return undefined;
+        if (row.gen === null || row.expires_at! <= now || (row.tail! <= row.head! && row.held === 0)) return [];
+        const from = after !== undefined && after.gen === row.gen ? after.seq + 1 : 0;
+        const out: QueueItem[] = [];
+        let bytes = 0;
+        if (row.held! > 0 && from < row.head!) {
+          const held = await client.query<{ seq: number; value: Buffer }>(
+            "SELECT seq, value FROM larder_reservations WHERE queue_id = $1 AND pkey = $2 AND seq >= $3 ORDER BY seq LIMIT $4",
+            [id, pkey, from, limit],
+          );
+          for (const r of held.rows) {
+            if (out.length >= limit || bytes >= PEEK_PAGE_BYTES_MAX) return out;
+            out.push({ value: r.value, cursor: `${row.gen}.${r.seq}` });
+            bytes += r.value.length;
+          }
         }
-        if (out.length >= limit || bytes >= PEEK_PAGE_BYTES_MAX) break;
-      }
-      return out;
-    });
+        const start = Math.max(from, row.head!);
+        if (start >= row.tail! || out.length >= limit || bytes >= PEEK_PAGE_BYTES_MAX) return out;
+        // The run holding `start`, and the runs after it, until `limit` items.
+        const runs = await client.query<{ seq: number; value: Buffer }>(
+          `SELECT seq, value FROM larder_items
+           WHERE queue_id = $1 AND pkey = $2 AND seq >= (SELECT coalesce(max(seq), $3) FROM larder_items WHERE queue_id = $1 AND pkey = $2 AND seq <= $3)
+           ORDER BY seq LIMIT $4`,
+          [id, pkey, start, Math.min(limit, 64)],
+        );
+        for (const run of runs.rows) {
+          const values = decodeRun(run.value);
+          for (let j = Math.max(0, start - run.seq); j < values.length && out.length < limit && bytes < PEEK_PAGE_BYTES_MAX; j++) {
+            out.push({ value: values[j]!, cursor: `${row.gen}.${run.seq + j}` });
+            bytes += values[j]!.length;
+          }
+          if (out.length >= limit || bytes >= PEEK_PAGE_BYTES_MAX) break;
+        }
+        return out;
+      });
+      if (page !== undefined) return page;
+      await this.settleDue(id, true);
+    }
   }
 
   private watch(pid: string, queueId: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -1081,21 +1149,60 @@ export class PostgresEngine implements Backend {
     });
   }
 
-  // Reservations (docs/api: "Reliable delivery") are not on this backend yet.
-  async queueReserve(): Promise<ReservedItem[]> {
-    throw new InvalidError(RESERVATIONS_UNSUPPORTED);
+  // ---- reservations (leases.ts) ----
+
+  async queueReserve(id: string, n: number, request: QueueReserveRequest, call?: CallOptions): Promise<ReservedItem[]> {
+    this.checkId("queue", id);
+    const requestId = requestIdOf(call);
+    validateCount("n", n, 1);
+    const pkey = this.partitionKey(request.partition);
+    const timeoutMs = validateTimeout("timeoutMs", request.timeoutMs);
+    const terms = leaseTerms(request, this.limits.leaseMsMax, (p) => this.partitionKey(p));
+    if (request.signal?.aborted) throw cancelled();
+    return (await this.take({ kind: "queueReserve", id, pkey, n, terms, requestId }, timeoutMs, request)) as ReservedItem[];
   }
 
-  async queueAck(): Promise<string[]> {
-    throw new InvalidError(RESERVATIONS_UNSUPPORTED);
+  async queueAck(id: string, tokens: string[], call?: CallOptions): Promise<string[]> {
+    this.checkId("queue", id);
+    const requestId = requestIdOf(call);
+    if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === "string")) throw new InvalidError("ack takes a list of reservation tokens");
+    const raw = [...new Set(tokens)];
+    const parsed = raw.map((t) => parseToken(t, this.limits.queuePartitionKeyBytesMax));
+    if (raw.length === 0) {
+      await this.getObjectById("queue", id);
+      return [];
+    }
+    return (await this.call({ kind: "queueAck", id, tokens: parsed, raw, requestId })) as string[];
   }
 
-  async queueRelease(): Promise<void> {
-    throw new InvalidError(RESERVATIONS_UNSUPPORTED);
+  async queueRelease(id: string, token: string, delayMs: number, call?: CallOptions): Promise<void> {
+    this.checkId("queue", id);
+    const requestId = requestIdOf(call);
+    const delay = checkDelay(delayMs, this.limits.leaseMsMax);
+    const t = parseToken(token, this.limits.queuePartitionKeyBytesMax);
+    // Where a release that uses up the item's deliveries moves it: the round locks that partition too.
+    const { rows } = await this.tx((client) =>
+      client.query<{ dead_letter: Buffer | null }>("SELECT dead_letter FROM larder_reservations WHERE queue_id = $1 AND pkey = $2 AND seq = $3 AND owner = $4", [id, t.pkey, t.seq, t.owner]),
+    );
+    await this.call({ kind: "queueRelease", id, token: t, delayMs: delay, deadLetterHint: rows[0]?.dead_letter ?? null, requestId });
   }
 
-  async queueExtend(): Promise<number> {
-    throw new InvalidError(RESERVATIONS_UNSUPPORTED);
+  async queueExtend(id: string, token: string, ms: number, call?: CallOptions): Promise<number> {
+    this.checkId("queue", id);
+    const requestId = requestIdOf(call);
+    const leaseMs = checkExtend(ms, this.limits.leaseMsMax);
+    const t = parseToken(token, this.limits.queuePartitionKeyBytesMax);
+    return (await this.call({ kind: "queueExtend", id, token: t, ms: leaseMs, requestId })) as number;
+  }
+
+  /**
+   * Makes the dead-letter moves due in queue `id` (a round of its own) when `due` says some
+   * are: a read that counts items must not count an item whose move is due as still there.
+   */
+  private async settleDue(id: string, due: boolean | null | undefined): Promise<boolean> {
+    if (due !== true) return false;
+    await this.call({ kind: "queueSettle", id });
+    return true;
   }
 
   async queueStats(id: string): Promise<QueueStats> {
@@ -1104,15 +1211,19 @@ export class PostgresEngine implements Backend {
   }
 
   private async queueStatsNow(id: string, now: number): Promise<QueueStats> {
-    const { rows } = await this.tx((client) =>
-      client.query<{ kind: string | null; partitions: number; items: number }>(
-        `SELECT (SELECT kind FROM larder_objects WHERE id = $1) AS kind, count(*)::bigint AS partitions, coalesce(sum(tail - head), 0)::bigint AS items
-         FROM larder_partitions WHERE queue_id = $1 AND tail > head AND expires_at > $2`,
-        [id, now],
-      ),
-    );
-    if (rows[0]!.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
-    return { partitions: rows[0]!.partitions, items: rows[0]!.items };
+    for (;;) {
+      const { rows } = await this.tx((client) =>
+        client.query<{ kind: string | null; partitions: number; items: number; due: boolean }>(
+          `SELECT (SELECT kind FROM larder_objects WHERE id = $1) AS kind, count(*)::bigint AS partitions, coalesce(sum(tail - head + held), 0)::bigint AS items,
+                  (SELECT ${dueColumn("$1", "$2")}) AS due
+           FROM larder_partitions WHERE queue_id = $1 AND (tail > head OR held > 0) AND expires_at > $2`,
+          [id, now],
+        ),
+      );
+      if (rows[0]!.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
+      if (await this.settleDue(id, rows[0]!.due)) continue;
+      return { partitions: rows[0]!.partitions, items: rows[0]!.items };
+    }
   }
 
   /**
@@ -1123,25 +1234,32 @@ export class PostgresEngine implements Backend {
     this.checkId("queue", id);
     const { limit, after } = validatePartitionsPage(request, this.limits.queuePartitionKeyBytesMax);
     const now = this.now();
-    const { rows } = await this.tx((client) =>
-      client.query<{ kind: string | null; pkey: Buffer | null; n: number | null; expires_at: number | null }>(
-        `SELECT o.kind, p.pkey, p.tail - p.head AS n, p.expires_at FROM (SELECT $1::text AS id) AS x
-         LEFT JOIN larder_objects o ON o.id = x.id
-         LEFT JOIN LATERAL (
-           SELECT pkey, head, tail, expires_at FROM larder_partitions
-           WHERE queue_id = x.id AND ($2::bytea IS NULL OR pkey > $2) AND tail > head AND expires_at > $3
-           ORDER BY pkey LIMIT $4
-         ) AS p ON true`,
-        [id, after ?? null, now, limit + 1],
-      ),
-    );
-    if (rows[0]!.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
+    type Row = { kind: string | null; pkey: Buffer | null; n: number | null; reserved: number | null; expires_at: number | null; due: boolean };
+    let rows: Row[];
+    for (;;) {
+      // `reserved` counts the partition's rows of larder_reservations still under a lease or a delay.
+      ({ rows } = await this.tx((client) =>
+        client.query<Row>(
+          `SELECT o.kind, p.pkey, p.tail - p.head + p.held AS n, p.expires_at, ${dueColumn("x.id", "$3")},
+                  CASE WHEN p.held > 0 THEN (SELECT count(*) FROM larder_reservations r WHERE r.queue_id = x.id AND r.pkey = p.pkey AND r.deadline > $3) ELSE 0 END AS reserved
+           FROM (SELECT $1::text AS id) AS x
+           LEFT JOIN larder_objects o ON o.id = x.id
+           LEFT JOIN LATERAL (
+             SELECT pkey, head, tail, held, expires_at FROM larder_partitions
+             WHERE queue_id = x.id AND ($2::bytea IS NULL OR pkey > $2) AND (tail > head OR held > 0) AND expires_at > $3
+             ORDER BY pkey LIMIT $4
+           ) AS p ON true`,
+          [id, after ?? null, now, limit + 1],
+        ),
+      ));
+      if (rows[0]!.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
+      if (!(await this.settleDue(id, rows[0]!.due))) break;
+    }
     const found = rows.filter((r) => r.pkey !== null);
     const partitions = found.slice(0, limit).map((r) => ({
       partition: r.pkey!.length === 0 ? undefined : r.pkey!.toString("utf8"),
       len: Number(r.n),
-      // Reservations are not kept in this backend's partition rows (yet): none can exist.
-      reserved: 0,
+      reserved: Number(r.reserved),
       expiresAt: Number(r.expires_at),
     }));
     return { partitions, more: found.length > limit };
@@ -1172,6 +1290,11 @@ export class PostgresEngine implements Backend {
     }
     await this.pool.end().catch(() => {});
   }
+}
+
+/** SQL: whether queue `id` has dead-letter moves due by `now` (an index probe of larder_reservations_due). */
+function dueColumn(id: string, now: string): string {
+  return `EXISTS (SELECT 1 FROM larder_reservations d WHERE d.queue_id = ${id} AND ${DEAD_LETTER_DUE} AND d.deadline <= ${now}) AS due`;
 }
 
 /** A cursor names an item: its partition row's generation and its sequence number. */

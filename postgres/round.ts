@@ -24,6 +24,12 @@ import { CHANNEL, partitionToken, payloadOf } from "./wakeups.ts";
 import { decodeRun, encodeRun, splitRuns } from "./runs.ts";
 import { Statement } from "./statement.ts";
 import { claimCte, recordedOutcomes, settleCtes } from "./requests.ts";
+import { LeaseExpiredError, InvalidError } from "../proto/errors.ts";
+import type { ReservedItem } from "../proto/backend.ts";
+import {
+  DEAD_LETTER_DUE, DELIVERIES_MAX, HELD_COLUMNS, deadLetterDue, formatToken, heldFromSql, holds, isVisible, newOwner, nextOrd, originOf,
+  type HeldRow, type HeldRowSql, type LeaseTerms, type Token,
+} from "./leases.ts";
 
 /** A read refreshes an entry's TTL at most this often (and at most every ttl/1000), as the embedded engine. */
 const REFRESH_GRANULARITY_MS_MAX = 1000;
@@ -37,7 +43,13 @@ export type RoundOp =
   | ({ kind: "dictUpdate"; id: string; entries: Array<[Buffer, Buffer]> } & Once)
   | ({ kind: "dictPop"; id: string; key: Buffer } & Once)
   | ({ kind: "queuePut"; id: string; pkey: Buffer; values: Buffer[]; ttlMs: number } & Once)
-  | ({ kind: "queueGet"; id: string; pkey: Buffer; n: number } & Once);
+  | ({ kind: "queueGet"; id: string; pkey: Buffer; n: number } & Once)
+  | ({ kind: "queueReserve"; id: string; pkey: Buffer; n: number; terms: LeaseTerms } & Once)
+  | ({ kind: "queueAck"; id: string; tokens: Token[]; raw: string[] } & Once)
+  | ({ kind: "queueRelease"; id: string; token: Token; delayMs: number; deadLetterHint: Buffer | null } & Once)
+  | ({ kind: "queueExtend"; id: string; token: Token; ms: number } & Once)
+  /** nothing but the round's own work: dead-letter moves due in the queue (leases.ts) */
+  | { kind: "queueSettle"; id: string; requestId?: undefined };
 
 /** What a call got: a value, or an error for that call alone (the round still commits). */
 export type OpResult = { ok: true; value: unknown } | { ok: false; error: Error };
@@ -76,6 +88,31 @@ interface PartitionState {
   countBefore: number;
   /** held items and had not expired before the round (counted in larder_partitions as live) */
   liveBefore: boolean;
+  /** the partition row's incarnation (tokens name it) */
+  gen: number;
+  /** items below head still in it: one larder_reservations row each */
+  held: number;
+  /** past the last item dead-lettered into it */
+  movedTo: number;
+  /** rows of larder_reservations read or made this round, by seq */
+  heldRows: Map<number, HeldRow>;
+  /** the visible rows in the table were read (the first `need` of them) */
+  visibleRead: boolean;
+  /** items the round's gets and reserves may take from it */
+  need: number;
+  /** every larder_reservations row of it goes (clear or expiry) */
+  heldCleared: boolean;
+  /** deliveries of items dead-lettered into it, by seq (read once, plus this round's moves) */
+  movedDeliveries: Map<number, number>;
+  movedRead: boolean;
+}
+
+/** A dead-letter move made by the round: the item's old place and its new one. */
+interface Move {
+  queueId: string;
+  from: { pkey: Buffer; gen: number; seq: number };
+  to: { pkey: Buffer; gen: number; seq: number };
+  deliveries: number;
 }
 
 interface EntryState {
@@ -91,6 +128,8 @@ interface EntryState {
 interface ObjectState {
   kind: string;
   entryTtlMs: number | undefined;
+  /** a queue with dead-letter moves due (leases.ts) */
+  due: boolean;
 }
 
 export interface RoundOutcome {
@@ -99,10 +138,17 @@ export interface RoundOutcome {
   filled: Set<string>;
   /** partition ids that lost items */
   emptied: Set<string>;
+  /** partition ids whose gets or reserves found nothing while items were held: when the next lease or delay there ends */
+  leaseEnds: Map<string, number>;
 }
 
 export function partitionId(queueId: string, pkey: Uint8Array): string {
   return `${queueId}\0${Buffer.from(pkey.buffer, pkey.byteOffset, pkey.byteLength).toString("latin1")}`;
+}
+
+/** The partition's name as reservations carry it: undefined for the default partition. */
+export function partitionName(pkey: Buffer): string | undefined {
+  return pkey.length === 0 ? undefined : pkey.toString("utf8");
 }
 
 function entryId(dictId: string, key: Buffer): string {
@@ -188,6 +234,13 @@ export class Round {
   private readonly stripe = Math.floor(Math.random() * STATS_STRIPES);
   /** calls answered from the record of an earlier attempt (their request id was applied) */
   private readonly answered = new Set<number>();
+  /** dead-letter moves made by this round, in order */
+  private readonly moves: Move[] = [];
+  /** queue id \0 origin -> where a move of this round put the item */
+  private readonly movedFrom = new Map<string, { pkey: Buffer; gen: number; seq: number }>();
+  /** due dead-letter rows seen before locking: (queue, pkey) of origins and their dead-letter partitions */
+  private dueTargets: Array<{ queueId: string; pkey: Buffer; deadLetter: Buffer | null }> = [];
+  private readonly leaseEnds = new Map<string, number>();
 
   constructor(
     private readonly ops: readonly RoundOp[],
@@ -199,8 +252,10 @@ export class Round {
 
   async run(client: pg.ClientBase): Promise<RoundOutcome> {
     await this.lockObjects(client);
+    await this.findDue(client);
     await this.lockPartitions(client);
     await this.lockDicts(client);
+    await this.loadHeld(client);
     for (let i = 0; i < this.ops.length; i++) if (!this.answered.has(i)) await this.apply(client, i);
     await this.write(client);
     const filled = new Set<string>();
@@ -209,7 +264,7 @@ export class Round {
       if (p.filled) filled.add(pid);
       if (p.emptied) emptied.add(pid);
     }
-    return { results: this.results, filled, emptied };
+    return { results: this.results, filled, emptied, leaseEnds: this.leaseEnds };
   }
 
   // ---- locking ----
@@ -222,26 +277,31 @@ export class Round {
   private async lockObjects(client: pg.ClientBase): Promise<void> {
     const ids = [...new Set(this.ops.map((op) => op.id))].sort();
     const requestIds = this.ops.flatMap((op) => (op.requestId === undefined ? [] : [op.requestId]));
+    // Whether a queue has dead-letter moves due: an index probe (larder_reservations_due).
+    const due = (now: string): string =>
+      `(kind = 'queue' AND EXISTS (SELECT 1 FROM larder_reservations r WHERE r.queue_id = o.id AND ${DEAD_LETTER_DUE} AND r.deadline <= ${now}))`;
+    type Row = { id: string; kind: string | null; entry_ttl_ms: number | null; due: boolean | null };
+    const keep = (row: Row): void => void this.objects.set(row.id, { kind: row.kind!, entryTtlMs: row.entry_ttl_ms ?? undefined, due: row.due === true });
     if (requestIds.length === 0) {
-      const { rows } = await client.query<{ id: string; kind: string; entry_ttl_ms: number | null }>(
-        "SELECT id, kind, entry_ttl_ms FROM larder_objects WHERE id = ANY($1::text[]) ORDER BY id FOR KEY SHARE",
-        [ids],
+      const { rows } = await client.query<Row>(
+        `SELECT id, kind, entry_ttl_ms, ${due("$2")} AS due FROM larder_objects o WHERE id = ANY($1::text[]) ORDER BY id FOR KEY SHARE`,
+        [ids, this.now],
       );
-      for (const row of rows) this.objects.set(row.id, { kind: row.kind, entryTtlMs: row.entry_ttl_ms ?? undefined });
+      for (const row of rows) keep(row);
       return;
     }
     const sql = new Statement();
     const claimed = claimCte(sql, requestIds, this.now);
-    const objects = sql.cte(`SELECT id, kind, entry_ttl_ms FROM larder_objects WHERE id = ANY(${sql.param(ids)}::text[]) ORDER BY id FOR KEY SHARE`);
-    const { rows } = await client.query<{ id: string; kind: string | null; entry_ttl_ms: number | null }>(
+    const objects = sql.cte(`SELECT id, kind, entry_ttl_ms, ${due(`${sql.param(this.now)}::float8`)} AS due FROM larder_objects o WHERE id = ANY(${sql.param(ids)}::text[]) ORDER BY id FOR KEY SHARE`);
+    const { rows } = await client.query<Row>(
       `WITH ${sql.parts.join(",\n")}
-       SELECT id, kind, entry_ttl_ms FROM ${objects} UNION ALL SELECT id, NULL, NULL FROM ${claimed}`,
+       SELECT id, kind, entry_ttl_ms, due FROM ${objects} UNION ALL SELECT id, NULL, NULL, NULL FROM ${claimed}`,
       sql.params,
     );
     const claims = new Set<string>();
     for (const row of rows) {
       if (row.kind === null) claims.add(row.id);
-      else this.objects.set(row.id, { kind: row.kind, entryTtlMs: row.entry_ttl_ms ?? undefined });
+      else keep(row);
     }
     const outcomes = await recordedOutcomes(client, requestIds.filter((id) => !claims.has(id)));
     for (let i = 0; i < this.ops.length; i++) {
@@ -265,19 +325,67 @@ export class Round {
     return undefined;
   }
 
+  /**
+   * Dead-letter moves due in the round's queues, read before any partition is locked: their
+   * partitions and dead-letter partitions join the round's locks. What is due is read again
+   * under the locks (loadHeld).
+   */
+  private async findDue(client: pg.ClientBase): Promise<void> {
+    const queues = [...this.objects].filter(([, o]) => o.due).map(([id]) => id);
+    if (queues.length === 0) return;
+    const { rows } = await client.query<{ queue_id: string; pkey: Buffer; dead_letter: Buffer | null }>(
+      `SELECT DISTINCT queue_id, pkey, dead_letter FROM larder_reservations
+       WHERE queue_id = ANY($1::text[]) AND ${DEAD_LETTER_DUE} AND deadline <= $2`,
+      [queues, this.now],
+    );
+    this.dueTargets = rows.map((r) => ({ queueId: r.queue_id, pkey: r.pkey, deadLetter: r.dead_letter }));
+  }
+
   private async lockPartitions(client: pg.ClientBase): Promise<void> {
-    const touched = new Map<string, { queueId: string; pkey: Buffer; put: boolean }>();
-    for (const op of this.applied()) {
-      if (op.kind !== "queuePut" && op.kind !== "queueGet") continue;
-      if (this.objects.get(op.id)?.kind !== "queue") continue;
-      const pid = partitionId(op.id, op.pkey);
+    const touched = new Map<string, { queueId: string; pkey: Buffer; put: boolean; need: number }>();
+    const touch = (queueId: string, pkey: Buffer, put: boolean, need = 0): void => {
+      const pid = partitionId(queueId, pkey);
       const t = touched.get(pid);
-      if (t) t.put ||= op.kind === "queuePut";
-      else touched.set(pid, { queueId: op.id, pkey: op.pkey, put: op.kind === "queuePut" });
+      if (t) {
+        t.put ||= put;
+        t.need += need;
+      } else {
+        touched.set(pid, { queueId, pkey, put, need });
+      }
+    };
+    for (const op of this.applied()) {
+      if (this.objects.get(op.id)?.kind !== "queue") continue;
+      switch (op.kind) {
+        case "queuePut":
+          touch(op.id, op.pkey, true);
+          break;
+        case "queueGet":
+        case "queueReserve":
+          touch(op.id, op.pkey, false, op.n);
+          break;
+        case "queueAck":
+          for (const t of op.tokens) touch(op.id, t.pkey, false);
+          break;
+        case "queueRelease":
+          touch(op.id, op.token.pkey, false);
+          // A release that uses up the deliveries moves the item there: like a put.
+          if (op.deadLetterHint) touch(op.id, op.deadLetterHint, true);
+          break;
+        case "queueExtend":
+          touch(op.id, op.token.pkey, false);
+          break;
+        default:
+          break;
+      }
+    }
+    for (const d of this.dueTargets) {
+      touch(d.queueId, d.pkey, false);
+      if (d.deadLetter) touch(d.queueId, d.deadLetter, true);
     }
     if (touched.size === 0) return;
     const sorted = [...touched.values()].sort((a, b) => (a.queueId < b.queueId ? -1 : a.queueId > b.queueId ? 1 : Buffer.compare(a.pkey, b.pkey)));
-    type Row = { queue_id: string; pkey: Buffer; head: number; head_run: number; tail: number; expires_at: number };
+    type Row = { queue_id: string; pkey: Buffer; gen: number; head: number; head_run: number; tail: number; expires_at: number; held: number; moved_to: number };
+    const columns = "p.queue_id, p.pkey, p.gen, p.head, p.head_run, p.tail, p.expires_at, p.held, p.moved_to";
     const rows: Row[] = [];
     const puts = sorted.filter((t) => t.put);
     const getsOnly = sorted.filter((t) => !t.put);
@@ -288,14 +396,14 @@ export class Round {
         `INSERT INTO larder_partitions AS p (queue_id, pkey, gen, head, head_run, tail, expires_at)
          SELECT q, k, (random() * 9007199254740991)::bigint, 0, 0, 0, 'Infinity' FROM unnest($1::text[], $2::bytea[]) AS u(q, k)
          ON CONFLICT (queue_id, pkey) DO UPDATE SET head = p.head
-         RETURNING p.queue_id, p.pkey, p.head, p.head_run, p.tail, p.expires_at`,
+         RETURNING ${columns}`,
         [puts.map((t) => t.queueId), puts.map((t) => t.pkey)],
       );
       rows.push(...result.rows);
     }
     if (getsOnly.length > 0) {
       const result = await client.query<Row>(
-        `SELECT p.queue_id, p.pkey, p.head, p.head_run, p.tail, p.expires_at FROM larder_partitions p
+        `SELECT ${columns} FROM larder_partitions p
          JOIN unnest($1::text[], $2::bytea[]) AS u(q, k) ON p.queue_id = u.q AND p.pkey = u.k
          ORDER BY p.queue_id, p.pkey FOR UPDATE OF p`,
         [getsOnly.map((t) => t.queueId), getsOnly.map((t) => t.pkey)],
@@ -303,7 +411,8 @@ export class Round {
       rows.push(...result.rows);
     }
     for (const row of rows) {
-      this.partitions.set(partitionId(row.queue_id, row.pkey), {
+      const pid = partitionId(row.queue_id, row.pkey);
+      this.partitions.set(pid, {
         queueId: row.queue_id,
         pkey: row.pkey,
         head: row.head,
@@ -319,10 +428,68 @@ export class Round {
         dirty: false,
         filled: false,
         emptied: false,
-        countBefore: row.tail - row.head,
-        liveBefore: row.tail > row.head && row.expires_at > this.now,
+        countBefore: row.tail - row.head + row.held,
+        liveBefore: (row.tail > row.head || row.held > 0) && row.expires_at > this.now,
+        gen: row.gen,
+        held: row.held,
+        movedTo: row.moved_to,
+        heldRows: new Map(),
+        visibleRead: row.held === 0,
+        need: touched.get(pid)!.need,
+        heldCleared: false,
+        movedDeliveries: new Map(),
+        movedRead: row.moved_to <= row.head,
       });
     }
+  }
+
+  /**
+   * Under the partition locks: the rows of larder_reservations that the round's acks,
+   * releases and extends name, and the dead-letter moves due, which are made now, before
+   * any call, in deadline order (the embedded engine ends leases before every call).
+   */
+  private async loadHeld(client: pg.ClientBase): Promise<void> {
+    const named: Array<[PartitionState, number]> = [];
+    for (const op of this.applied()) {
+      const tokens = op.kind === "queueAck" ? op.tokens : op.kind === "queueRelease" || op.kind === "queueExtend" ? [op.token] : [];
+      for (const t of tokens) {
+        const p = this.partitions.get(partitionId(op.id, t.pkey));
+        if (p && p.gen === t.gen && p.held > 0) named.push([p, t.seq]);
+      }
+    }
+    if (named.length > 0) {
+      const { rows } = await client.query<HeldRowSql & { queue_id: string; pkey: Buffer }>(
+        `SELECT r.queue_id, r.pkey, ${HELD_COLUMNS.split(", ").map((c) => `r.${c}`).join(", ")} FROM larder_reservations r
+         JOIN unnest($1::text[], $2::bytea[], $3::bigint[]) AS u(q, k, s) ON r.queue_id = u.q AND r.pkey = u.k AND r.seq = u.s`,
+        [named.map(([p]) => p.queueId), named.map(([p]) => p.pkey), named.map(([, seq]) => seq)],
+      );
+      for (const row of rows) this.keepHeld(row);
+    }
+    const queues = [...new Set(this.dueTargets.map((d) => d.queueId))];
+    if (queues.length === 0) return;
+    const { rows } = await client.query<HeldRowSql & { queue_id: string; pkey: Buffer }>(
+      `SELECT queue_id, pkey, ${HELD_COLUMNS} FROM larder_reservations
+       WHERE queue_id = ANY($1::text[]) AND ${DEAD_LETTER_DUE} AND deadline <= $2 ORDER BY deadline, ord, seq`,
+      [queues, this.now],
+    );
+    for (const sqlRow of rows) {
+      const p = this.partition(sqlRow.queue_id, sqlRow.pkey);
+      // Its partition (or its dead-letter partition) not locked: left for the next round.
+      if (!p || (sqlRow.dead_letter && !this.partitions.has(partitionId(sqlRow.queue_id, sqlRow.dead_letter)))) continue;
+      const r = this.keepHeld(sqlRow);
+      if (r && deadLetterDue(r, this.now)) this.deadLetter(p, r);
+    }
+  }
+
+  /** Adds a row read from the table to its partition's rows (a row the round changed already stays as it is). */
+  private keepHeld(row: HeldRowSql & { queue_id: string; pkey: Buffer }): HeldRow | undefined {
+    const p = this.partitions.get(partitionId(row.queue_id, row.pkey));
+    if (!p || p.heldCleared) return undefined;
+    const known = p.heldRows.get(row.seq);
+    if (known) return known;
+    const r = heldFromSql(row);
+    p.heldRows.set(r.seq, r);
+    return r;
   }
 
   private async lockDicts(client: pg.ClientBase): Promise<void> {
@@ -433,12 +600,38 @@ export class Round {
         }
         case "queueGet": {
           if (!this.found(i, "queue")) return;
-          await this.take(client, i, op.id, op.pkey, op.n);
+          await this.get(client, i, op.id, op.pkey, op.n);
+          return;
+        }
+        case "queueReserve": {
+          if (!this.found(i, "queue")) return;
+          await this.reserve(client, i, op.id, op.pkey, op.n, op.terms);
+          return;
+        }
+        case "queueAck": {
+          if (!this.found(i, "queue")) return;
+          this.results[i] = { ok: true, value: await this.ack(client, op.id, op.tokens, op.raw) };
+          return;
+        }
+        case "queueRelease": {
+          if (!this.found(i, "queue")) return;
+          this.release(op.id, op.token, op.delayMs);
+          this.results[i] = { ok: true, value: undefined };
+          return;
+        }
+        case "queueExtend": {
+          if (!this.found(i, "queue")) return;
+          this.results[i] = { ok: true, value: this.extend(op.id, op.token, op.ms) };
+          return;
+        }
+        case "queueSettle": {
+          if (!this.found(i, "queue")) return;
+          this.results[i] = { ok: true, value: undefined };
           return;
         }
       }
     } catch (err) {
-      if (err instanceof ResourceExhaustedError) this.results[i] = { ok: false, error: err };
+      if (err instanceof ResourceExhaustedError || err instanceof LeaseExpiredError || err instanceof InvalidError) this.results[i] = { ok: false, error: err };
       else throw err;
     }
   }
@@ -496,12 +689,16 @@ export class Round {
 
   private partition(queueId: string, pkey: Buffer): PartitionState | undefined {
     const p = this.partitions.get(partitionId(queueId, pkey));
-    if (p && p.tail > p.head && p.expiresAt <= this.now) this.clearPartition(p);
+    if (p && (p.tail > p.head || p.held > 0) && p.expiresAt <= this.now) this.clearPartition(p);
     return p;
   }
 
   private clearPartition(p: PartitionState): void {
     if (p.headRun < p.lockedTail) p.cleared = true;
+    if (p.held > 0 || [...p.heldRows.values()].some((r) => r.inDb)) p.heldCleared = true;
+    p.held = 0;
+    p.heldRows = new Map();
+    p.visibleRead = true;
     p.fresh = [];
     p.head = p.tail;
     p.lockedTail = p.tail;
@@ -517,7 +714,7 @@ export class Round {
     const p = this.partition(queueId, pkey);
     // Created above, then removed by a sweep that held it: run the round again.
     if (!p) throw Object.assign(new Error("partition row vanished while the round locked it"), { code: "40001" });
-    const count = p.tail - p.head;
+    const count = p.tail - p.head + p.held;
     const max = this.limits.queuePartitionItemsMax;
     if (count + values.length > max) return new Full(p.expiresAt);
     if (count === 0) {
@@ -540,25 +737,262 @@ export class Round {
     let live = this.livePartitions.get(queueId);
     if (live === undefined) {
       const { rows } = await client.query<{ n: number }>(
-        "SELECT count(*)::bigint AS n FROM larder_partitions WHERE queue_id = $1 AND tail > head AND expires_at > $2",
+        "SELECT count(*)::bigint AS n FROM larder_partitions WHERE queue_id = $1 AND (tail > head OR held > 0) AND expires_at > $2",
         [queueId, this.now],
       );
       live = rows[0]!.n;
       this.livePartitions.set(queueId, live);
     }
     for (const p of this.partitions.values()) {
-      if (p.queueId === queueId) live += Number(p.tail > p.head) - Number(p.liveBefore);
+      if (p.queueId === queueId) live += Number(p.tail > p.head || p.held > 0) - Number(p.liveBefore);
     }
     return live;
   }
 
-  private async take(client: pg.ClientBase, i: number, queueId: string, pkey: Buffer, n: number): Promise<void> {
+  /** A get: the visible held items first (they are below head, in their places), then the head's. */
+  private async get(client: pg.ClientBase, i: number, queueId: string, pkey: Buffer, n: number): Promise<void> {
     const p = this.partition(queueId, pkey);
-    const k = p ? Math.min(n, p.tail - p.head) : 0;
-    if (!p || k === 0) {
-      this.results[i] = { ok: true, value: [] };
+    const out: Buffer[] = [];
+    if (p && p.held > 0) {
+      for (const r of await this.visibleHeld(client, p)) {
+        if (out.length >= n) break;
+        r.gone = true;
+        p.held--;
+        out.push(r.value);
+      }
+    }
+    if (p && out.length < n) out.push(...(await this.takeFromHead(client, p, n - out.length)));
+    this.results[i] = { ok: true, value: out };
+    if (!p) return;
+    if (out.length > 0) {
+      p.dirty = true;
+      p.emptied = true;
+    } else {
+      await this.noteLeaseEnd(client, p);
+    }
+  }
+
+  /** A reserve: as a get, but the items stay, each a row of larder_reservations under one new lease. */
+  private async reserve(client: pg.ClientBase, i: number, queueId: string, pkey: Buffer, n: number, terms: LeaseTerms): Promise<void> {
+    const p = this.partition(queueId, pkey);
+    const out: ReservedItem[] = [];
+    this.results[i] = { ok: true, value: out };
+    if (!p) return;
+    const owner = newOwner();
+    const ord = nextOrd();
+    const deadline = deadlineAfter(this.now, terms.leaseMs);
+    const lease = (r: HeldRow): void => {
+      r.owner = owner;
+      r.ord = ord;
+      r.leased = true;
+      r.deadline = deadline;
+      r.maxDeliveries = terms.maxDeliveries;
+      r.deadLetter = terms.deadLetter;
+      r.dirty = true;
+      out.push({ token: formatToken(p.pkey, p.gen, r.seq, owner), value: r.value, deliveries: r.deliveries, partition: partitionName(p.pkey), leaseEndsAt: deadline });
+    };
+    if (p.held > 0) {
+      for (const r of await this.visibleHeld(client, p)) {
+        if (out.length >= n) break;
+        r.deliveries = Math.min(DELIVERIES_MAX, r.deliveries + 1);
+        lease(r);
+      }
+    }
+    if (out.length < n && p.tail > p.head) {
+      const first = p.head;
+      if (!p.movedRead) await this.readMoved(client, p);
+      const values = await this.takeFromHead(client, p, n - out.length);
+      for (let j = 0; j < values.length; j++) {
+        const seq = first + j;
+        const before = p.movedDeliveries.get(seq) ?? 0;
+        const r: HeldRow = {
+          seq, owner, ord, leased: true, deadline, deliveries: Math.min(DELIVERIES_MAX, before + 1), maxDeliveries: 0, deadLetter: null,
+          value: values[j]!, inDb: false, gone: false, dirty: true,
+        };
+        p.heldRows.set(seq, r);
+        p.held++;
+        lease(r);
+      }
+    }
+    if (out.length > 0) p.dirty = true;
+    else await this.noteLeaseEnd(client, p);
+  }
+
+  /** Acks: the refused tokens (their lease ended and the item is still there). */
+  private async ack(client: pg.ClientBase, queueId: string, tokens: Token[], raw: string[]): Promise<string[]> {
+    // Every token is checked before anything is acked: a bad one acks nothing.
+    for (const t of tokens) {
+      const p = this.partition(queueId, t.pkey);
+      if (p && p.gen === t.gen && t.seq >= p.head) throw new InvalidError("a reservation token is not one this store issued");
+    }
+    const refused: string[] = [];
+    const elsewhere: number[] = [];
+    for (let k = 0; k < tokens.length; k++) {
+      const t = tokens[k]!;
+      const p = this.partition(queueId, t.pkey);
+      const r = p && p.gen === t.gen ? p.heldRows.get(t.seq) : undefined;
+      if (r && !r.gone) {
+        if (holds(r, t.owner, this.now)) {
+          r.gone = true;
+          p!.held--;
+          p!.dirty = true;
+          p!.emptied = true;
+        } else {
+          refused.push(raw[k]!);
+        }
+      } else if (!r) {
+        elsewhere.push(k);
+      }
+      // A row gone this round: acked or got by a call before this one; done.
+    }
+    if (elsewhere.length > 0) {
+      const alive = await this.stillMoved(client, queueId, elsewhere.map((k) => tokens[k]!));
+      for (let j = 0; j < elsewhere.length; j++) if (alive[j]) refused.push(raw[elsewhere[j]!]!);
+    }
+    // In the order given (as the embedded engine answers them).
+    const order = new Map(raw.map((t, k) => [t, k]));
+    return refused.sort((a, b) => order.get(a)! - order.get(b)!);
+  }
+
+  /** The row a token names, if this reservation still holds it; else LeaseExpiredError. */
+  private held(queueId: string, t: Token, what: string): { p: PartitionState; r: HeldRow } {
+    const p = this.partition(queueId, t.pkey);
+    const r = p && p.gen === t.gen ? p.heldRows.get(t.seq) : undefined;
+    if (!p || !holds(r, t.owner, this.now)) throw new LeaseExpiredError(`the lease of this reservation has ended: ${what} refused`);
+    return { p, r };
+  }
+
+  private release(queueId: string, t: Token, delayMs: number): void {
+    const { p, r } = this.held(queueId, t, "release");
+    // The lease ends now: the maxDeliveries check happens now.
+    if (r.maxDeliveries > 0 && r.deliveries >= r.maxDeliveries) {
+      this.deadLetter(p, r);
       return;
     }
+    r.leased = false;
+    r.ord = nextOrd();
+    r.dirty = true;
+    p.dirty = true;
+    if (delayMs > 0) {
+      r.deadline = deadlineAfter(this.now, delayMs);
+    } else {
+      r.deadline = -Infinity;
+      p.filled = true;
+    }
+  }
+
+  private extend(queueId: string, t: Token, ms: number): number {
+    const { p, r } = this.held(queueId, t, "extend");
+    r.deadline = deadlineAfter(this.now, ms);
+    r.ord = nextOrd();
+    r.dirty = true;
+    p.dirty = true;
+    return r.deadline;
+  }
+
+  /**
+   * The item's lease ended with its deliveries used up: it moves to the tail of its
+   * dead-letter partition (like a put there: its TTL from the store's default, no item cap),
+   * with its count and where it was, or is dropped without one.
+   */
+  private deadLetter(p: PartitionState, r: HeldRow): void {
+    r.gone = true;
+    p.held--;
+    p.dirty = true;
+    p.emptied = true;
+    if (!r.deadLetter) return;
+    const dp = this.partition(p.queueId, r.deadLetter);
+    // Locked by lockPartitions from the row's dead_letter, read before; run the round again if it changed.
+    if (!dp) throw Object.assign(new Error("a dead-letter partition was not locked by the round"), { code: "40001" });
+    dp.fresh.push(r.value);
+    dp.tail++;
+    dp.expiresAt = deadlineAfter(this.now, this.limits.partitionTtlMs);
+    dp.dirty = true;
+    dp.filled = true;
+    const seq = dp.tail - 1;
+    dp.movedTo = Math.max(dp.movedTo, seq + 1);
+    dp.movedDeliveries.set(seq, r.deliveries);
+    const move: Move = { queueId: p.queueId, from: { pkey: p.pkey, gen: p.gen, seq: r.seq }, to: { pkey: dp.pkey, gen: dp.gen, seq }, deliveries: r.deliveries };
+    this.moves.push(move);
+    this.movedFrom.set(`${p.queueId}\0${originOf(p.pkey, p.gen, r.seq)}`, move.to);
+  }
+
+  /** For tokens whose row is not there: whether their item was dead-lettered and is still in the queue. */
+  private async stillMoved(client: pg.ClientBase, queueId: string, tokens: Token[]): Promise<boolean[]> {
+    const origins = tokens.map((t) => originOf(t.pkey, t.gen, t.seq));
+    const { rows } = await client.query<{ origin: string; pkey: Buffer; gen: number; seq: number; head: number | null; tail: number | null; pgen: number | null; expires_at: number | null; held: boolean }>(
+      `SELECT m.origin, m.pkey, m.gen, m.seq, p.head, p.tail, p.gen AS pgen, p.expires_at,
+              EXISTS (SELECT 1 FROM larder_reservations r WHERE r.queue_id = m.queue_id AND r.pkey = m.pkey AND r.seq = m.seq) AS held
+       FROM larder_moved m LEFT JOIN larder_partitions p ON p.queue_id = m.queue_id AND p.pkey = m.pkey
+       WHERE m.queue_id = $1 AND m.origin = ANY($2::text[])`,
+      [queueId, origins],
+    );
+    const byOrigin = new Map(rows.map((r) => [r.origin, r]));
+    return origins.map((origin) => {
+      // Moved by this round (maybe again): follow it in memory.
+      let at: { pkey: Buffer; gen: number; seq: number } | undefined = this.movedFrom.get(`${queueId}\0${origin}`);
+      const row = byOrigin.get(origin);
+      if (!at && row) at = { pkey: row.pkey, gen: row.gen, seq: row.seq };
+      for (let hops = 0; at && hops < 64; hops++) {
+        const next = this.movedFrom.get(`${queueId}\0${originOf(at.pkey, at.gen, at.seq)}`);
+        if (!next) break;
+        at = next;
+      }
+      if (!at) return false;
+      const dp = this.partitions.get(partitionId(queueId, at.pkey));
+      if (dp) {
+        if (dp.gen !== at.gen || ((dp.tail > dp.head || dp.held > 0) && dp.expiresAt <= this.now)) return false;
+        if (at.seq >= dp.head && at.seq < dp.tail) return true;
+        const r = dp.heldRows.get(at.seq);
+        if (r) return !r.gone;
+        return !dp.heldCleared && row !== undefined && row.held && row.pkey.equals(at.pkey) && row.seq === at.seq;
+      }
+      if (!row || row.pgen !== at.gen || row.expires_at === null || row.expires_at <= this.now) return false;
+      return (at.seq >= row.head! && at.seq < row.tail!) || row.held;
+    });
+  }
+
+  /** The visible held items of `p`, in seq order: those changed by this round, and the first `need` in the table. */
+  private async visibleHeld(client: pg.ClientBase, p: PartitionState): Promise<HeldRow[]> {
+    if (!p.visibleRead) {
+      p.visibleRead = true;
+      const { rows } = await client.query<HeldRowSql>(
+        `SELECT ${HELD_COLUMNS} FROM larder_reservations WHERE queue_id = $1 AND pkey = $2 AND deadline <= $3 AND NOT (${DEAD_LETTER_DUE})
+         ORDER BY seq LIMIT $4`,
+        [p.queueId, p.pkey, this.now, Math.max(1, p.need)],
+      );
+      for (const row of rows) if (!p.heldRows.has(row.seq)) p.heldRows.set(row.seq, heldFromSql(row));
+    }
+    return [...p.heldRows.values()].filter((r) => isVisible(r, this.now)).sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Deliveries of the items dead-lettered into `p` from its head on (larder_moved). */
+  private async readMoved(client: pg.ClientBase, p: PartitionState): Promise<void> {
+    p.movedRead = true;
+    const { rows } = await client.query<{ seq: number; deliveries: number }>(
+      "SELECT seq, max(deliveries)::bigint AS deliveries FROM larder_moved WHERE queue_id = $1 AND pkey = $2 AND gen = $3 AND seq >= $4 GROUP BY seq",
+      [p.queueId, p.pkey, p.gen, p.head],
+    );
+    for (const row of rows) if (!p.movedDeliveries.has(row.seq)) p.movedDeliveries.set(row.seq, row.deliveries);
+  }
+
+  /** A get or reserve found nothing while items are held: when the first of their leases or delays ends. */
+  private async noteLeaseEnd(client: pg.ClientBase, p: PartitionState): Promise<void> {
+    if (p.held === 0) return;
+    let at = Infinity;
+    for (const r of p.heldRows.values()) if (!r.gone && r.deadline > this.now) at = Math.min(at, r.deadline);
+    const { rows } = await client.query<{ at: number | null }>(
+      "SELECT min(deadline) AS at FROM larder_reservations WHERE queue_id = $1 AND pkey = $2 AND deadline > $3",
+      [p.queueId, p.pkey, this.now],
+    );
+    if (rows[0]!.at !== null) at = Math.min(at, rows[0]!.at);
+    if (at < Infinity) this.leaseEnds.set(partitionId(p.queueId, p.pkey), at);
+  }
+
+  /** Takes up to n items from the head of `p` (the table's runs, then this round's puts). */
+  private async takeFromHead(client: pg.ClientBase, p: PartitionState, n: number): Promise<Buffer[]> {
+    const k = Math.min(n, p.tail - p.head);
+    if (k <= 0) return [];
     const to = p.head + k;
     const out: Buffer[] = [];
     // Items in the table: [head, lockedTail), in runs from headRun.
@@ -588,9 +1022,8 @@ export class Round {
       p.lockedTail = to;
       p.headRun = to;
     }
-    this.results[i] = { ok: true, value: out };
     p.dirty = true;
-    p.emptied = true;
+    return out;
   }
 
   /** Reads the runs of `p` from where the last read stopped up to the one holding seq `to - 1`. */
@@ -618,6 +1051,8 @@ export class Round {
     const sql = new Statement();
     this.deleteRuns(sql);
     this.insertItems(sql);
+    this.writeHeld(sql);
+    this.writeMoves(sql);
     this.writePartitions(sql);
     this.writeEntries(sql);
     this.writeStats(sql);
@@ -635,6 +1070,13 @@ export class Round {
       sql.cte(
         `DELETE FROM larder_items i USING unnest(${sql.param(cleared.map((p) => p.queueId))}::text[], ${sql.param(cleared.map((p) => p.pkey))}::bytea[]) AS r(q, k)
          WHERE i.queue_id = r.q AND i.pkey = r.k`,
+      );
+    }
+    const heldCleared = [...this.partitions.values()].filter((p) => p.heldCleared);
+    if (heldCleared.length > 0) {
+      sql.cte(
+        `DELETE FROM larder_reservations r USING unnest(${sql.param(heldCleared.map((p) => p.queueId))}::text[], ${sql.param(heldCleared.map((p) => p.pkey))}::bytea[]) AS c(q, k)
+         WHERE r.queue_id = c.q AND r.pkey = c.k`,
       );
     }
     const runs = [...this.partitions.values()].filter((p) => !p.cleared).flatMap((p) => p.consumed.map((first) => [p, first] as const));
@@ -666,9 +1108,83 @@ export class Round {
     const dirty = [...this.partitions.values()].filter((p) => p.dirty);
     if (dirty.length === 0) return;
     sql.cte(
-      `UPDATE larder_partitions p SET head = u.h, head_run = u.r, tail = u.t, expires_at = u.e
-       FROM unnest(${sql.param(dirty.map((p) => p.queueId))}::text[], ${sql.param(dirty.map((p) => p.pkey))}::bytea[], ${sql.param(dirty.map((p) => p.head))}::bigint[], ${sql.param(dirty.map((p) => (p.head === p.tail ? p.tail : p.headRun)))}::bigint[], ${sql.param(dirty.map((p) => p.tail))}::bigint[], ${sql.param(dirty.map((p) => p.expiresAt))}::float8[]) AS u(q, k, h, r, t, e)
+      `UPDATE larder_partitions p SET head = u.h, head_run = u.r, tail = u.t, expires_at = u.e, held = u.c, moved_to = u.m
+       FROM unnest(${sql.param(dirty.map((p) => p.queueId))}::text[], ${sql.param(dirty.map((p) => p.pkey))}::bytea[], ${sql.param(dirty.map((p) => p.head))}::bigint[], ${sql.param(dirty.map((p) => (p.head === p.tail ? p.tail : p.headRun)))}::bigint[], ${sql.param(dirty.map((p) => p.tail))}::bigint[], ${sql.param(dirty.map((p) => p.expiresAt))}::float8[], ${sql.param(dirty.map((p) => p.held))}::bigint[], ${sql.param(dirty.map((p) => p.movedTo))}::bigint[]) AS u(q, k, h, r, t, e, c, m)
        WHERE p.queue_id = u.q AND p.pkey = u.k`,
+    );
+  }
+
+  /**
+   * The rows of larder_reservations the round changed: deleted (acked, got, moved), updated
+   * (reserved anew, released, extended) and inserted (reserved from the head). The values
+   * of new rows travel as ONE binary parameter, each row a slice of it.
+   */
+  private writeHeld(sql: Statement): void {
+    const gone: Array<[PartitionState, HeldRow]> = [];
+    const changed: Array<[PartitionState, HeldRow]> = [];
+    const made: Array<[PartitionState, HeldRow]> = [];
+    for (const p of this.partitions.values()) {
+      for (const r of p.heldRows.values()) {
+        if (r.inDb && r.gone) gone.push([p, r]);
+        else if (r.inDb && r.dirty) changed.push([p, r]);
+        else if (!r.inDb && !r.gone) made.push([p, r]);
+      }
+    }
+    const keys = (list: Array<[PartitionState, HeldRow]>): string =>
+      `${sql.param(list.map(([p]) => p.queueId))}::text[], ${sql.param(list.map(([p]) => p.pkey))}::bytea[], ${sql.param(list.map(([, r]) => r.seq))}::bigint[]`;
+    const terms = (list: Array<[PartitionState, HeldRow]>): string =>
+      [
+        `${sql.param(list.map(([, r]) => r.owner))}::bigint[]`,
+        `${sql.param(list.map(([, r]) => r.ord))}::bigint[]`,
+        `${sql.param(list.map(([, r]) => r.leased))}::boolean[]`,
+        `${sql.param(list.map(([, r]) => r.deadline))}::float8[]`,
+        `${sql.param(list.map(([, r]) => r.deliveries))}::bigint[]`,
+        `${sql.param(list.map(([, r]) => r.maxDeliveries))}::bigint[]`,
+        `${sql.param(list.map(([, r]) => r.deadLetter))}::bytea[]`,
+      ].join(", ");
+    if (gone.length > 0) {
+      sql.cte(`DELETE FROM larder_reservations r USING unnest(${keys(gone)}) AS u(q, k, s) WHERE r.queue_id = u.q AND r.pkey = u.k AND r.seq = u.s`);
+    }
+    if (changed.length > 0) {
+      sql.cte(
+        `UPDATE larder_reservations r SET owner = u.o, ord = u.r, leased = u.l, deadline = u.d, deliveries = u.n, max_deliveries = u.m, dead_letter = u.x
+         FROM unnest(${keys(changed)}, ${terms(changed)}) AS u(q, k, s, o, r, l, d, n, m, x)
+         WHERE r.queue_id = u.q AND r.pkey = u.k AND r.seq = u.s`,
+      );
+    }
+    if (made.length > 0) {
+      const starts: number[] = [];
+      let at = 1;
+      for (const [, r] of made) {
+        starts.push(at);
+        at += r.value.length;
+      }
+      const blob = Buffer.concat(made.map(([, r]) => r.value));
+      sql.cte(
+        `INSERT INTO larder_reservations (queue_id, pkey, seq, owner, ord, leased, deadline, deliveries, max_deliveries, dead_letter, value)
+         SELECT u.q, u.k, u.s, u.o, u.r, u.l, u.d, u.n, u.m, u.x, substring(${sql.param(blob)}::bytea FROM u.a FOR u.b)
+         FROM unnest(${keys(made)}, ${terms(made)}, ${sql.param(starts)}::int[], ${sql.param(made.map(([, r]) => r.value.length))}::int[]) AS u(q, k, s, o, r, l, d, n, m, x, a, b)`,
+      );
+    }
+  }
+
+  /** The round's dead-letter moves: a larder_moved row for each item's old place, and its older places follow it. */
+  private writeMoves(sql: Statement): void {
+    const m = this.moves;
+    if (m.length === 0) return;
+    const col = <T>(f: (x: Move) => T): T[] => m.map(f);
+    sql.cte(
+      `UPDATE larder_moved v SET pkey = u.tk, gen = u.tg, seq = u.ts, deliveries = u.d
+       FROM unnest(${sql.param(col((x) => x.queueId))}::text[], ${sql.param(col((x) => x.from.pkey))}::bytea[], ${sql.param(col((x) => x.from.gen))}::bigint[], ${sql.param(col((x) => x.from.seq))}::bigint[],
+                   ${sql.param(col((x) => x.to.pkey))}::bytea[], ${sql.param(col((x) => x.to.gen))}::bigint[], ${sql.param(col((x) => x.to.seq))}::bigint[], ${sql.param(col((x) => x.deliveries))}::bigint[])
+            AS u(q, fk, fg, fs, tk, tg, ts, d)
+       WHERE v.queue_id = u.q AND v.pkey = u.fk AND v.gen = u.fg AND v.seq = u.fs`,
+    );
+    sql.cte(
+      `INSERT INTO larder_moved (queue_id, origin, pkey, gen, seq, deliveries)
+       SELECT * FROM unnest(${sql.param(col((x) => x.queueId))}::text[], ${sql.param(col((x) => originOf(x.from.pkey, x.from.gen, x.from.seq)))}::text[],
+                            ${sql.param(col((x) => x.to.pkey))}::bytea[], ${sql.param(col((x) => x.to.gen))}::bigint[], ${sql.param(col((x) => x.to.seq))}::bigint[], ${sql.param(col((x) => x.deliveries))}::bigint[])
+       ON CONFLICT (queue_id, origin) DO NOTHING`,
     );
   }
 
@@ -744,7 +1260,14 @@ function changedOutcome(op: RoundOp, result: OpResult): { value: unknown } | und
     case "queuePut":
       return result.value instanceof Full ? undefined : { value: undefined };
     case "queueGet":
-      return (result.value as Buffer[]).length > 0 ? { value: result.value } : undefined;
+    case "queueReserve":
+      return (result.value as unknown[]).length > 0 ? { value: result.value } : undefined;
+    case "queueAck":
+    case "queueRelease":
+    case "queueExtend":
+      return { value: result.value };
+    case "queueSettle":
+      return undefined;
     case "dictUpdate":
       return { value: undefined };
     case "dictRead":

@@ -7,15 +7,17 @@
 //   larder_objects       (id, kind, name, environment, created_at, ...)  one row per Dict or Queue
 //   larder_dict_entries  (dict_id, key, value, expires_at)           one row per entry
 //   larder_dict_stats    (dict_id, stripe, count, bytes)             STRIPES rows per dict: exact len, no hot row
-//   larder_partitions    (queue_id, pkey, gen, head, head_run, tail, expires_at)  one row per partition: its lock and its len
+//   larder_partitions    (queue_id, pkey, gen, head, head_run, tail, expires_at, held, moved_to)  one row per partition: its lock and its len
 //   larder_items         (queue_id, pkey, seq, value)                one row per run of items (runs.ts), seq its first
 //   larder_leases        (name, holder, expires_at)                  who sweeps expired data
 //   larder_requests      (id, recorded_at, outcome)                  applied request ids (requests.ts); from version 2
+//   larder_reservations  (queue_id, pkey, seq, owner, ord, leased, deadline, deliveries, ...)  one row per held item (leases.ts); from 3
+//   larder_moved         (queue_id, origin, pkey, gen, seq, deliveries)  where a dead-lettered item went, per place it was; from 3
 
 import type pg from "pg";
 
 /** The version this code writes. Bump it with a new entry in MIGRATIONS. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Stripes of a dict's counters: a transaction adds to one, `len` sums them. */
 export const STATS_STRIPES = 16;
@@ -93,6 +95,40 @@ const MIGRATIONS: string[] = [
     outcome     bytea
   );
   CREATE INDEX larder_requests_age ON larder_requests (recorded_at);
+  `,
+  // 2 -> 3: reservations (leases.ts). A partition's `held` counts its items below head that
+  // are still in it (reserved, delayed or visible again: one larder_reservations row each),
+  // so that len stays tail - head + held without a scan. `moved_to` is past the last item
+  // dead-lettered into the partition: below it, larder_moved may name items by their place.
+  `
+  ALTER TABLE larder_partitions ADD COLUMN held bigint NOT NULL DEFAULT 0, ADD COLUMN moved_to bigint NOT NULL DEFAULT 0;
+  CREATE TABLE larder_reservations (
+    queue_id       text NOT NULL,
+    pkey           bytea NOT NULL,
+    seq            bigint NOT NULL,
+    owner          bigint NOT NULL,
+    ord            bigint NOT NULL,
+    leased         boolean NOT NULL,
+    deadline       double precision NOT NULL,
+    deliveries     bigint NOT NULL,
+    max_deliveries bigint NOT NULL,
+    dead_letter    bytea,
+    value          bytea NOT NULL,
+    PRIMARY KEY (queue_id, pkey, seq)
+  );
+  CREATE INDEX larder_reservations_due ON larder_reservations (queue_id, deadline)
+    WHERE leased AND max_deliveries > 0 AND deliveries >= max_deliveries;
+  CREATE INDEX larder_reservations_ends ON larder_reservations (deadline) WHERE deadline > '-Infinity';
+  CREATE TABLE larder_moved (
+    queue_id   text NOT NULL,
+    origin     text NOT NULL,
+    pkey       bytea NOT NULL,
+    gen        bigint NOT NULL,
+    seq        bigint NOT NULL,
+    deliveries bigint NOT NULL,
+    PRIMARY KEY (queue_id, origin)
+  );
+  CREATE INDEX larder_moved_at ON larder_moved (queue_id, pkey, seq);
   `,
 ];
 

@@ -1,6 +1,7 @@
 // The sweeper: one process at a time removes what has expired (partitions past their TTL,
 // dict entries past theirs, ephemeral objects whose heartbeats stopped, records of request
-// ids past their retention). Reads never
+// ids past their retention), makes the dead-letter moves of leases that ended (through the
+// engine's rounds, leases.ts), and drops the larder_moved rows of items gone since. Reads never
 // return expired data on their own; the sweep is what frees the rows. The process that
 // sweeps is elected by a lease row (larder_leases 'sweeper'): it takes the row when the
 // lease has run out on the database's clock and renews it on each pass. A row, not an
@@ -12,6 +13,7 @@ import { transaction } from "./db.ts";
 import { pruneRequests } from "./requests.ts";
 import { STATS_STRIPES } from "./schema.ts";
 import { CHANNEL, partitionToken } from "./wakeups.ts";
+import { DEAD_LETTER_DUE } from "./leases.ts";
 
 const SWEEP_INTERVAL_MS = 1_000;
 /** A lease outlives a few missed passes: a process that stops sweeping hands over within this. */
@@ -31,6 +33,8 @@ export class Sweeper {
     private readonly ephemeralExpiryMs: number,
     private readonly requestIdRetentionMs: number,
     private readonly onRemoved: (tokens: string[]) => void,
+    /** Makes the dead-letter moves due in these queues (a round of the engine). */
+    private readonly settle: (queueIds: string[]) => Promise<void>,
   ) {}
 
   start(): void {
@@ -65,7 +69,8 @@ export class Sweeper {
     for (let page = 0; page < PAGES_PER_PASS_MAX && !this.stopped; page++) {
       const now = this.clock.now();
       const removed =
-        (await this.partitions(now)) + (await this.entries(now)) + (await this.ephemeral()) + (await pruneRequests(this.pool, now - this.requestIdRetentionMs));
+        (await this.partitions(now)) + (await this.entries(now)) + (await this.ephemeral()) + (await pruneRequests(this.pool, now - this.requestIdRetentionMs)) +
+        (await this.deadLetters(now)) + (await this.moved());
       if (removed === 0) return;
     }
   }
@@ -85,11 +90,43 @@ export class Sweeper {
         "DELETE FROM larder_items i USING unnest($1::text[], $2::bytea[]) AS g(q, k) WHERE i.queue_id = g.q AND i.pkey = g.k",
         [rows.map((r) => r.queue_id), rows.map((r) => r.pkey)],
       );
+      await client.query(
+        "DELETE FROM larder_reservations i USING unnest($1::text[], $2::bytea[]) AS g(q, k) WHERE i.queue_id = g.q AND i.pkey = g.k",
+        [rows.map((r) => r.queue_id), rows.map((r) => r.pkey)],
+      );
       return rows;
     });
     // Putters waiting on an expired partition get in now.
     if (gone.length > 0) this.onRemoved(gone.map((r) => partitionToken(r.queue_id, r.pkey)));
     return gone.length;
+  }
+
+  /** Queues with dead-letter moves due: the engine makes them (and its round's NOTIFY wakes getters of the dead-letter partitions). */
+  private async deadLetters(now: number): Promise<number> {
+    const { rows } = await this.pool.query<{ queue_id: string }>(
+      `SELECT DISTINCT queue_id FROM (SELECT queue_id FROM larder_reservations WHERE ${DEAD_LETTER_DUE} AND deadline <= $1 LIMIT $2) AS d`,
+      [now, PAGE_ROWS],
+    );
+    if (rows.length === 0) return 0;
+    await this.settle(rows.map((r) => r.queue_id));
+    return 0;
+  }
+
+  /**
+   * Drops a page of larder_moved rows whose item is gone (got, acked, cleared, expired):
+   * their partition row is gone or of another incarnation, or the item is below head and
+   * not held. An ack of a reservation of it then resolves, as it should.
+   */
+  private async moved(): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM larder_moved m WHERE (m.queue_id, m.origin) IN (
+         SELECT v.queue_id, v.origin FROM larder_moved v LEFT JOIN larder_partitions p ON p.queue_id = v.queue_id AND p.pkey = v.pkey
+         WHERE p.gen IS NULL OR p.gen <> v.gen
+            OR (v.seq < p.head AND NOT EXISTS (SELECT 1 FROM larder_reservations r WHERE r.queue_id = v.queue_id AND r.pkey = v.pkey AND r.seq = v.seq))
+         LIMIT $1)`,
+      [PAGE_ROWS],
+    );
+    return rowCount ?? 0;
   }
 
   /** Removes a page of expired dict entries, keeping each dict's counters exact. */
@@ -136,6 +173,8 @@ export class Sweeper {
       const queues = rows.filter((r) => r.kind === "queue").map((r) => r.id);
       if (queues.length > 0) {
         await client.query("DELETE FROM larder_items WHERE queue_id = ANY($1::text[])", [queues]);
+        await client.query("DELETE FROM larder_reservations WHERE queue_id = ANY($1::text[])", [queues]);
+        await client.query("DELETE FROM larder_moved WHERE queue_id = ANY($1::text[])", [queues]);
         await client.query("SELECT pg_notify($1, $2)", [CHANNEL, queues.join(",").slice(0, 7_900)]);
       }
       return rows.length;

@@ -16,7 +16,6 @@ import { connect } from "../../client/index.ts";
 import { startServer } from "../../server/index.ts";
 import type { FactoryOptions, Harness } from "../conformance/index.ts";
 import { startPostgres, type PgCluster } from "./postgres.ts";
-import { RESERVATIONS_UNSUPPORTED } from "../../postgres/engine.ts";
 import { Peer } from "./postgres-peer-client.ts";
 import { splitStore } from "./split-store.ts";
 
@@ -100,7 +99,7 @@ export function postgresHarness(name: string, via: "embedded" | "http" | "proces
 
   return {
     name,
-    supports: { persistence: true, reservations: RESERVATIONS_UNSUPPORTED },
+    supports: { persistence: true },
     async start() {
       cluster = await startPostgres({ noFsync: true });
       database = await cluster.createDatabase();
