@@ -1,6 +1,7 @@
 // The PostgreSQL schema's version table (postgres/schema.ts): processes opening a new
 // database at once create the tables once; a database of an older version is migrated in
-// place, its data kept (version 1, before request ids, to 2); a newer one is refused.
+// place, its data kept (version 1, before request ids, and version 2, before reservations,
+// to the current one); a newer one is refused.
 
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +11,10 @@ import { SCHEMA_VERSION } from "../../postgres/schema.ts";
 import { postgresMissing, startPostgres, type PgCluster } from "../support/postgres.ts";
 
 const missing = postgresMissing();
+
+/** What the migration to version 3 (reservations) added, taken away again. */
+const VERSION_3_UNDONE =
+  "DROP TABLE larder_reservations; DROP TABLE larder_moved; ALTER TABLE larder_partitions DROP COLUMN held, DROP COLUMN moved_to";
 if (missing) console.warn(`skipping the PostgreSQL schema tests: ${missing}`);
 
 describe.skipIf(missing !== undefined)("PostgreSQL schema versions", () => {
@@ -42,18 +47,18 @@ describe.skipIf(missing !== undefined)("PostgreSQL schema versions", () => {
   });
 
   it("a version-1 database is migrated to the current version with its data, and applies request ids after", async () => {
-    expect(SCHEMA_VERSION).toBe(2);
+    expect(SCHEMA_VERSION).toBe(3);
     const url = await cluster.createDatabase();
     const first = await open({ postgres: url });
     const q = await first.queues.fromName<string>("kept", { createIfMissing: true });
     await q.putMany(["a", "b"]);
     await first.close();
-    // What version 1 was: the same tables without larder_requests.
-    await sql(url, "DROP TABLE larder_requests; UPDATE larder_version SET version = 1");
+    // What version 1 was: the same tables without larder_requests (nor what version 3 added).
+    await sql(url, `${VERSION_3_UNDONE}; DROP TABLE larder_requests; UPDATE larder_version SET version = 1`);
 
     const engine = await openPostgres({ postgres: url, ephemeralAtOpen: "keep" });
     try {
-      expect((await sql(url, "SELECT version FROM larder_version")).rows).toEqual([{ version: 2 }]);
+      expect((await sql(url, "SELECT version FROM larder_version")).rows).toEqual([{ version: 3 }]);
       const id = (await engine.getObject("queue", { name: "kept", mode: "lookup" })).id;
       expect(await engine.queueLen(id, {})).toBe(2);
       await engine.queuePut(id, [Buffer.from("c")], { timeoutMs: 0 }, { requestId: "after-migration" });
@@ -64,11 +69,39 @@ describe.skipIf(missing !== undefined)("PostgreSQL schema versions", () => {
     }
   });
 
+  it("a version-2 database is migrated with its items, which can then be reserved and acked", async () => {
+    const url = await cluster.createDatabase();
+    const first = await open({ postgres: url });
+    const q = await first.queues.fromName<string>("kept", { createIfMissing: true });
+    await q.putMany(["a", "b", "c"]);
+    expect(await q.getMany(1)).toEqual(["a"]);
+    await first.close();
+    await sql(url, `${VERSION_3_UNDONE}; UPDATE larder_version SET version = 2`);
+    const columns = await sql(url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'larder_partitions' AND column_name IN ('held', 'moved_to')");
+    expect(columns.rows).toEqual([]);
+
+    const store = await open({ postgres: url });
+    try {
+      expect((await sql(url, "SELECT version FROM larder_version")).rows).toEqual([{ version: 3 }]);
+      const again = await store.queues.fromName<string>("kept");
+      expect(await again.len()).toBe(2);
+      const [b] = await again.reserve(1, { leaseMs: 60_000 });
+      expect(b!.value).toBe("b");
+      expect(await again.len()).toBe(2);
+      const [p] = await again.partitions().next().then((r) => [r.value]);
+      expect(p).toMatchObject({ len: 2, reserved: 1 });
+      await b!.ack();
+      expect(await again.getMany(10)).toEqual(["c"]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("a database written by a newer Larder is refused, untouched", async () => {
     const url = await cluster.createDatabase();
     await (await open({ postgres: url })).close();
     await sql(url, `UPDATE larder_version SET version = ${SCHEMA_VERSION + 1}`);
-    await expect(open({ postgres: url })).rejects.toThrow(/schema version 3.*upgrade Larder/);
+    await expect(open({ postgres: url })).rejects.toThrow(new RegExp(`schema version ${SCHEMA_VERSION + 1}.*upgrade Larder`));
     expect((await sql(url, "SELECT version FROM larder_version")).rows).toEqual([{ version: SCHEMA_VERSION + 1 }]);
   });
 });

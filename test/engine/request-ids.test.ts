@@ -9,7 +9,6 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { openEngine, type Engine, type EngineOptions } from "../../engine/index.ts";
 import { ClosedError, InternalError, InvalidError } from "../../proto/errors.ts";
 import { QueueState } from "../../engine/queues.ts";
-import type { ReservedItem } from "../../proto/backend.ts";
 import { encodeKey } from "../../proto/keys.ts";
 import { ManualClock } from "../support/clock.ts";
 import { requestIdCases } from "../support/request-id-cases.ts";
@@ -44,32 +43,6 @@ async function dictOf(engine: Engine): Promise<string> {
 }
 
 describe("request ids", () => {
-  it("a retried reserve returns the same reservations, and a retried ack, release or extend its first answer, after a reopen too", async () => {
-    const path = await folder();
-    const clock = new ManualClock();
-    let engine = await opened({ path, clock });
-    const q = await queueOf(engine);
-    await engine.queuePut(q, [bytes("a"), bytes("b"), bytes("c")], { timeoutMs: 0 });
-    const first = await engine.queueReserve(q, 2, { timeoutMs: 0, leaseMs: 10_000 }, { requestId: "res-1" });
-    const again = await engine.queueReserve(q, 2, { timeoutMs: 0, leaseMs: 10_000 }, { requestId: "res-1", retry: true });
-    const plain = (list: ReservedItem[]) => list.map((r) => ({ ...r, value: Buffer.from(r.value).toString(), partition: r.partition ?? null }));
-    expect(plain(again)).toEqual(plain(first));
-    expect(text(first.map((r) => r.value))).toEqual(["a", "b"]);
-    expect(await engine.queueExtend(q, first[1]!.token, 20_000, { requestId: "ext-1" })).toBe(clock.now() + 20_000);
-    expect(await engine.queueAck(q, [first[0]!.token], { requestId: "ack-1" })).toEqual([]);
-    await engine.close();
-
-    engine = await opened({ path, clock });
-    expect(plain(await engine.queueReserve(q, 2, { timeoutMs: 0 }, { requestId: "res-1", retry: true }))).toEqual(plain(first));
-    expect(await engine.queueAck(q, [first[0]!.token], { requestId: "ack-1", retry: true })).toEqual([]);
-    clock.advance(5);
-    expect(await engine.queueExtend(q, first[1]!.token, 20_000, { requestId: "ext-1", retry: true })).toBe(clock.now() - 5 + 20_000);
-    await engine.queueRelease(q, first[1]!.token, 0, { requestId: "rel-1" });
-    // The lease it ended would make a second release LEASE_EXPIRED; the retry answers as the first did.
-    await engine.queueRelease(q, first[1]!.token, 0, { requestId: "rel-1", retry: true });
-    expect(text((await engine.queueReserve(q, 5, { timeoutMs: 0 })).map((r) => r.value))).toEqual(["b", "c"]);
-  });
-
   requestIdCases({ folder, opened, listsEphemeral: true });
 
   it("records are pruned after the retention window, by the store's clock", async () => {

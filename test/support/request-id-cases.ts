@@ -6,6 +6,8 @@ import { expect, it } from "vitest";
 import type { Engine, EngineOptions } from "../../engine/index.ts";
 import { NotFoundError } from "../../proto/errors.ts";
 import { encodeKey } from "../../proto/keys.ts";
+import type { ReservedItem } from "../../proto/backend.ts";
+import { ManualClock } from "./clock.ts";
 
 export interface RequestIdEnv {
   /** A new, empty place for a store (a folder, a schema). */
@@ -46,6 +48,32 @@ export function requestIdCases(env: RequestIdEnv): void {
     await engine.queuePut(q, [bytes("a"), bytes("b")], { timeoutMs: 0 }, { requestId: "put-1", retry: true });
     expect(await engine.queueLen(q, {})).toBe(2);
     expect(text(await engine.queueGet(q, 10, { timeoutMs: 0 }))).toEqual(["c", "d"]);
+  });
+
+  it("a retried reserve returns the same reservations, and a retried ack, release or extend its first answer, after a reopen too", async () => {
+    const path = await folder();
+    const clock = new ManualClock();
+    let engine = await opened({ path, clock });
+    const q = await queueOf(engine);
+    await engine.queuePut(q, [bytes("a"), bytes("b"), bytes("c")], { timeoutMs: 0 });
+    const first = await engine.queueReserve(q, 2, { timeoutMs: 0, leaseMs: 10_000 }, { requestId: "res-1" });
+    const again = await engine.queueReserve(q, 2, { timeoutMs: 0, leaseMs: 10_000 }, { requestId: "res-1", retry: true });
+    const plain = (list: ReservedItem[]) => list.map((r) => ({ ...r, value: Buffer.from(r.value).toString(), partition: r.partition ?? null }));
+    expect(plain(again)).toEqual(plain(first));
+    expect(text(first.map((r) => r.value))).toEqual(["a", "b"]);
+    expect(await engine.queueExtend(q, first[1]!.token, 20_000, { requestId: "ext-1" })).toBe(clock.now() + 20_000);
+    expect(await engine.queueAck(q, [first[0]!.token], { requestId: "ack-1" })).toEqual([]);
+    await engine.close();
+
+    engine = await opened({ path, clock });
+    expect(plain(await engine.queueReserve(q, 2, { timeoutMs: 0 }, { requestId: "res-1", retry: true }))).toEqual(plain(first));
+    expect(await engine.queueAck(q, [first[0]!.token], { requestId: "ack-1", retry: true })).toEqual([]);
+    clock.advance(5);
+    expect(await engine.queueExtend(q, first[1]!.token, 20_000, { requestId: "ext-1", retry: true })).toBe(clock.now() - 5 + 20_000);
+    await engine.queueRelease(q, first[1]!.token, 0, { requestId: "rel-1" });
+    // The lease it ended would make a second release LEASE_EXPIRED; the retry answers as the first did.
+    await engine.queueRelease(q, first[1]!.token, 0, { requestId: "rel-1", retry: true });
+    expect(text((await engine.queueReserve(q, 5, { timeoutMs: 0 })).map((r) => r.value))).toEqual(["b", "c"]);
   });
 
   it("a retry while the first attempt waits gets what that attempt is handed", async () => {
