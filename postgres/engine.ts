@@ -33,7 +33,7 @@ import type { Limits } from "../proto/limits.ts";
 import { checkBytes, validateCount, validateEnvironment, validateName, validatePartition, validatePartitionsPage, validateTimeout, validateTtl } from "../proto/validate.ts";
 import { waitTicket } from "../proto/tickets.ts";
 import { setLongTimeout, type LongTimer } from "../proto/timer.ts";
-import { makePool, transaction, type TransactionOptions } from "./db.ts";
+import { makePool, single, transaction, type TransactionOptions } from "./db.ts";
 import { Full, Round, partitionId, readRound, type OpResult, type RoundOp } from "./round.ts";
 import { migrate, STATS_STRIPES } from "./schema.ts";
 import { Sweeper } from "./sweeper.ts";
@@ -53,6 +53,12 @@ const ROUND_OPS_MAX = 1024;
 const ROUND_ROWS_MAX = 10_000;
 /** Encoded bytes gathered into one round at most. */
 const ROUND_BYTES_MAX = 16 * 1024 * 1024;
+/**
+ * A read that finds dead-letter moves due makes them (a round) and reads again, at most this
+ * often: a round makes at most DUE_ROWS_MAX moves, and a move racing a new lease end waits
+ * for the next call.
+ */
+const SETTLES_MAX = 3;
 /** Waits are retried this often even without a wake-up (LISTEN is lost on reconnect). */
 export const POLL_INTERVAL_MS = 1_000;
 /** A page of iterate stops at this many value bytes, as the embedded engine. */
@@ -1010,7 +1016,7 @@ export class PostgresEngine implements Backend {
       return this.queueStatsNow(id, now).then((s) => s.items);
     }
     const pkey = this.partitionKey(request.partition);
-    for (;;) {
+    for (let settles = 0; ; settles++) {
       const { rows } = await this.tx((client) =>
         client.query<{ kind: string | null; n: number | null; due: boolean }>(
           `SELECT (SELECT kind FROM larder_objects WHERE id = $1) AS kind,
@@ -1019,7 +1025,7 @@ export class PostgresEngine implements Backend {
         ),
       );
       if (rows[0]!.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
-      if (await this.settleDue(id, rows[0]!.due)) continue;
+      if (settles < SETTLES_MAX && (await this.settleDue(id, rows[0]!.due))) continue;
       return rows[0]!.n ?? 0;
     }
   }
@@ -1082,7 +1088,7 @@ export class PostgresEngine implements Backend {
    * again, all below head, in their places), then the runs from head.
    */
   private async peek(id: string, pkey: Buffer, after: { gen: number; seq: number } | undefined, limit: number): Promise<QueueItem[]> {
-    for (;;) {
+    for (let settles = 0; ; settles++) {
       const now = this.now();
       const page = await this.tx(async (client) => {
         const { rows } = await client.query<{ kind: string | null; gen: number | null; head: number | null; tail: number | null; held: number | null; expires_at: number | null; due: boolean }>(
@@ -1093,7 +1099,7 @@ export class PostgresEngine implements Backend {
         );
         const row = rows[0]!;
         if (row.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
-        if (row.due) return undefined;
+        if (row.due && settles < SETTLES_MAX) return undefined;
         if (row.gen === null || row.expires_at! <= now || (row.tail! <= row.head! && row.held === 0)) return [];
         const from = after !== undefined && after.gen === row.gen ? after.seq + 1 : 0;
         const out: QueueItem[] = [];
@@ -1181,9 +1187,14 @@ export class PostgresEngine implements Backend {
     const delay = checkDelay(delayMs, this.limits.leaseMsMax);
     const t = parseToken(token, this.limits.queuePartitionKeyBytesMax);
     // Where a release that uses up the item's deliveries moves it: the round locks that partition too.
-    const { rows } = await this.tx((client) =>
-      client.query<{ dead_letter: Buffer | null }>("SELECT dead_letter FROM larder_reservations WHERE queue_id = $1 AND pkey = $2 AND seq = $3 AND owner = $4", [id, t.pkey, t.seq, t.owner]),
-    );
+    const { rows } = await single<{ dead_letter: Buffer | null }>(
+      this.pool,
+      "SELECT dead_letter FROM larder_reservations WHERE queue_id = $1 AND pkey = $2 AND seq = $3 AND owner = $4",
+      [id, t.pkey, t.seq, t.owner],
+      this.txOptions,
+    ).catch((err: unknown) => {
+      throw this.publicError(err);
+    });
     await this.call({ kind: "queueRelease", id, token: t, delayMs: delay, deadLetterHint: rows[0]?.dead_letter ?? null, requestId });
   }
 
@@ -1211,7 +1222,7 @@ export class PostgresEngine implements Backend {
   }
 
   private async queueStatsNow(id: string, now: number): Promise<QueueStats> {
-    for (;;) {
+    for (let settles = 0; ; settles++) {
       const { rows } = await this.tx((client) =>
         client.query<{ kind: string | null; partitions: number; items: number; due: boolean }>(
           `SELECT (SELECT kind FROM larder_objects WHERE id = $1) AS kind, count(*)::bigint AS partitions, coalesce(sum(tail - head + held), 0)::bigint AS items,
@@ -1221,7 +1232,7 @@ export class PostgresEngine implements Backend {
         ),
       );
       if (rows[0]!.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
-      if (await this.settleDue(id, rows[0]!.due)) continue;
+      if (settles < SETTLES_MAX && (await this.settleDue(id, rows[0]!.due))) continue;
       return { partitions: rows[0]!.partitions, items: rows[0]!.items };
     }
   }
@@ -1236,7 +1247,7 @@ export class PostgresEngine implements Backend {
     const now = this.now();
     type Row = { kind: string | null; pkey: Buffer | null; n: number | null; reserved: number | null; expires_at: number | null; due: boolean };
     let rows: Row[];
-    for (;;) {
+    for (let settles = 0; ; settles++) {
       // `reserved` counts the partition's rows of larder_reservations still under a lease or a delay.
       ({ rows } = await this.tx((client) =>
         client.query<Row>(
@@ -1253,7 +1264,7 @@ export class PostgresEngine implements Backend {
         ),
       ));
       if (rows[0]!.kind !== "queue") throw new NotFoundError(`Queue ${id} not found`);
-      if (!(await this.settleDue(id, rows[0]!.due))) break;
+      if (settles >= SETTLES_MAX || !(await this.settleDue(id, rows[0]!.due))) break;
     }
     const found = rows.filter((r) => r.pkey !== null);
     const partitions = found.slice(0, limit).map((r) => ({

@@ -31,6 +31,9 @@ import {
   type HeldRow, type HeldRowSql, type LeaseTerms, type Token,
 } from "./leases.ts";
 
+/** Dead-letter moves made by one round at most (the rest by the next). */
+export const DUE_ROWS_MAX = 1_024;
+
 /** A read refreshes an entry's TTL at most this often (and at most every ttl/1000), as the embedded engine. */
 const REFRESH_GRANULARITY_MS_MAX = 1000;
 
@@ -469,8 +472,8 @@ export class Round {
     if (queues.length === 0) return;
     const { rows } = await client.query<HeldRowSql & { queue_id: string; pkey: Buffer }>(
       `SELECT queue_id, pkey, ${HELD_COLUMNS} FROM larder_reservations
-       WHERE queue_id = ANY($1::text[]) AND ${DEAD_LETTER_DUE} AND deadline <= $2 ORDER BY deadline, ord, seq`,
-      [queues, this.now],
+       WHERE queue_id = ANY($1::text[]) AND ${DEAD_LETTER_DUE} AND deadline <= $2 ORDER BY deadline, ord, seq LIMIT $3`,
+      [queues, this.now, DUE_ROWS_MAX],
     );
     for (const sqlRow of rows) {
       const p = this.partition(sqlRow.queue_id, sqlRow.pkey);
@@ -840,10 +843,10 @@ export class Round {
         } else {
           refused.push(raw[k]!);
         }
-      } else if (!r) {
+      } else {
+        // No row, or one gone this round (acked, got, or dead-lettered: then still there elsewhere).
         elsewhere.push(k);
       }
-      // A row gone this round: acked or got by a call before this one; done.
     }
     if (elsewhere.length > 0) {
       const alive = await this.stillMoved(client, queueId, elsewhere.map((k) => tokens[k]!));

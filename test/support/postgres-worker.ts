@@ -14,6 +14,9 @@
 // skipper and popper start their calls at `startAt` (ms since the epoch), so that the calls
 // of several processes really overlap.
 //   waiter   {url, queue, count, pollIntervalMs} -> "waiting", then "got <value>" per blocking get
+//   reserver {url, queue, startAt, n, releaseEvery?} -> reserves n at a time (32 calls at once) until the queue
+//                                             is empty; "acked <value> <deliveries>" per item acked; with
+//                                             releaseEvery k, every k-th reservation is released instead
 
 import { open } from "../../index.ts";
 
@@ -94,6 +97,30 @@ try {
       const q = await store.queues.fromName<string>(args.queue);
       log("waiting");
       for (let i = 0; i < args.count; i++) log(`got ${await q.get()}`);
+      break;
+    }
+    case "reserver": {
+      const q = await store.queues.fromName<string>(args.queue);
+      await untilStart();
+      let seen = 0;
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          for (;;) {
+            const got = await q.reserve(args.n, { timeoutMs: 500, leaseMs: 60_000 }).catch((err: { code?: string }) => {
+              if (err.code === "QUEUE_EMPTY") return null;
+              throw err;
+            });
+            if (got === null) return;
+            const acked = [];
+            for (const r of got) {
+              if (args.releaseEvery && ++seen % args.releaseEvery === 0) await r.release();
+              else acked.push(r);
+            }
+            await q.ack(acked);
+            for (const r of acked) log(`acked ${r.value} ${r.deliveries}`);
+          }
+        }),
+      );
       break;
     }
     default:
