@@ -144,8 +144,10 @@ interface PendingCall {
   reject(err: unknown): void;
   /** Its frame was handed to the socket: the server may run it. */
   sent: boolean;
-  /** When to give up on the answer (ms since the epoch); set when sent. */
-  deadline: number;
+  /** When it was sent (ms since the epoch). */
+  sentAt: number;
+  /** How long it may go without a byte from the server once sent: answerTimeoutMs, or the long-poll bound for a wait. */
+  timeoutMs: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -167,6 +169,13 @@ class WireConnection implements FrameSink {
   /** Calls whose frames wait in the writer. */
   private outCalls: PendingCall[] = [];
   private lastActive = Date.now();
+  /**
+   * Chunks received so far, and when the sweep last saw that count move: the last sign of
+   * life of the server, which may be the middle of a long answer.
+   */
+  private chunks = 0;
+  private chunksSeen = 0;
+  private progressAt = 0;
   private readonly sweeper: NodeJS.Timeout;
   /** Settles with the hello's answer: resolves when taken, rejects (ServerUnavailable) when refused or broken. */
   readonly greeting: Promise<void>;
@@ -183,7 +192,10 @@ class WireConnection implements FrameSink {
     this.reader = new FrameReader(this, 0xffff_ffff);
     this.writer = new TurnWriter(socket, () => !this.closed, this.written);
     socket.on("connect", () => (this.connected = true));
-    socket.on("data", (chunk: Buffer) => this.reader.push(chunk));
+    socket.on("data", (chunk: Buffer) => {
+      this.chunks++;
+      this.reader.push(chunk);
+    });
     socket.on("error", (err) => this.broken(err));
     socket.on("close", () => this.broken(new Error("the connection closed")));
     socket.on("end", () => socket.end());
@@ -201,7 +213,7 @@ class WireConnection implements FrameSink {
     return new Promise<Reply>((resolve, reject) => {
       const id = this.nextId;
       this.nextId = id === 0xffff_ffff ? 1 : id + 1;
-      const call: PendingCall = { id, route, waits, resolve, reject, sent: false, deadline: Infinity, signal, onAbort: undefined };
+      const call: PendingCall = { id, route, waits, resolve, reject, sent: false, sentAt: 0, timeoutMs: Infinity, signal, onAbort: undefined };
       if (signal !== undefined) {
         if (signal.aborted) {
           reject(abortReason(signal));
@@ -243,7 +255,8 @@ class WireConnection implements FrameSink {
     this.lastActive = now;
     for (const call of calls) {
       call.sent = true;
-      call.deadline = now + (call.waits ? WAIT_ANSWER_TIMEOUT_MS : this.answerTimeoutMs);
+      call.sentAt = now;
+      call.timeoutMs = call.waits ? WAIT_ANSWER_TIMEOUT_MS : this.answerTimeoutMs;
     }
   };
 
@@ -314,11 +327,21 @@ class WireConnection implements FrameSink {
     else call.reject(err);
   }
 
-  /** Answer timeouts, and closing an idle connection. */
+  /**
+   * Answer timeouts, and closing an idle connection. A call times out when the server has
+   * sent nothing on the connection for its timeout since it was sent: while bytes come (a
+   * 100 MiB answer over a slow link, or the answers queued behind one) nothing times out.
+   */
   private sweep(): void {
     const now = Date.now();
+    if (this.chunks !== this.chunksSeen) {
+      this.chunksSeen = this.chunks;
+      this.progressAt = now;
+    }
     for (const call of this.calls.values()) {
-      if (call.deadline <= now) this.settle(call, undefined, new ConnectionFailure(true, new Error("no answer within the answer timeout"), true));
+      if (call.sent && now - Math.max(call.sentAt, this.progressAt) >= call.timeoutMs) {
+        this.settle(call, undefined, new ConnectionFailure(true, new Error("no answer within the answer timeout"), true));
+      }
     }
     if (this.calls.size === 0 && now - this.lastActive >= IDLE_MS) {
       this.draining = true;

@@ -22,6 +22,11 @@ export interface Proxy {
   /** Client connections accepted so far. */
   connectionsOpened: number;
   /**
+   * When above 0, answers reach the client at most this many bytes every 50 ms, on each
+   * connection (a slow link); the server's bytes wait, unread, in the proxy's socket.
+   */
+  answerBytesPerTick: number;
+  /**
    * Answers on a connection whose latest request was to this path are held back until
    * `release()`; it can be set while such a request is in flight (a long-poll).
    */
@@ -50,6 +55,7 @@ export async function proxy(target: string | string[], cleanups: Array<() => Pro
     cutAnswers: 0,
     answersCut: 0,
     connectionsOpened: 0,
+    answerBytesPerTick: 0,
     holdPath: undefined,
     release: () => {
       state.holdPath = undefined;
@@ -81,6 +87,22 @@ export async function proxy(target: string | string[], cleanups: Array<() => Pro
       seen = seen.slice(-64).replace(/^[\s\S]*HTTP\/1\.1\r\n/, "");
       upstream.write(chunk);
     });
+    // A slow link: what came from the server, passed on a tick's worth at a time.
+    const slow: Buffer[] = [];
+    let ticker: NodeJS.Timeout | undefined;
+    const tick = (): void => {
+      for (let budget = state.answerBytesPerTick; budget > 0 && slow.length > 0; ) {
+        const piece = slow[0]!.subarray(0, budget);
+        budget -= piece.length;
+        if (piece.length === slow[0]!.length) slow.shift();
+        else slow[0] = slow[0]!.subarray(piece.length);
+        downstream.write(piece);
+      }
+      if (slow.length > 0) return;
+      clearInterval(ticker);
+      ticker = undefined;
+      upstream.resume();
+    };
     upstream.on("data", (chunk: Buffer) => {
       if (!cut && state.cutAnswers > 0 && Math.random() < state.cutAnswers) {
         cut = true;
@@ -88,8 +110,13 @@ export async function proxy(target: string | string[], cleanups: Array<() => Pro
       }
       if (cut) downstream.resetAndDestroy();
       else if (lastPath !== undefined && lastPath === state.holdPath) held.push(() => downstream.write(chunk));
-      else downstream.write(chunk);
+      else if (state.answerBytesPerTick > 0) {
+        slow.push(chunk);
+        upstream.pause();
+        ticker ??= setInterval(tick, 50);
+      } else downstream.write(chunk);
     });
+    downstream.on("close", () => clearInterval(ticker));
     downstream.on("close", () => upstream.destroy());
     upstream.on("close", () => downstream.destroy());
   });
