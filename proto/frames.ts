@@ -142,6 +142,11 @@ export class TurnWriter {
     private readonly written: () => void = () => {},
   ) {}
 
+  /** Bytes queued for the end of this turn, not yet handed to the socket. */
+  get queuedBytes(): number {
+    return this.bytes;
+  }
+
   write(...pieces: Buffer[]): void {
     for (const piece of pieces) {
       this.out.push(piece);

@@ -10,6 +10,8 @@
 // bearer token, before anything else is read); any frame that breaks the framing is
 // answered with a connection error and the connection closes. Errors of one call (a bad
 // envelope, an unknown route, a body over its route's bound) are that call's answer only.
+// A peer that does not read its answers stops having its calls read (UNSENT_BYTES_MAX,
+// RUNNING_CALLS_MAX), so that it cannot make the server hold more than a bounded amount.
 
 import { createServer, type Server as NetServer, type Socket } from "node:net";
 import { ClosedError, InvalidError, LarderError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
@@ -45,6 +47,17 @@ const HELLO_BYTES_MAX = 4 * 1024;
 const CALL_HEAD_BYTES_MAX = 300;
 /** An answer's values over this size are written to the socket as they are, not copied into the frame. */
 const UNCOPIED_VALUE_BYTES_MIN = 64 * 1024;
+/**
+ * Backpressure (docs/protocol.md, "Backpressure"): while a connection's answers not yet taken
+ * by its peer's socket come to more than this, the server reads no more of its calls...
+ */
+export const UNSENT_BYTES_MAX = 8 * 1024 * 1024;
+/**
+ * ... nor while this many of its calls that answer at once are running (calls that may wait
+ * do not count: a put that would wake them must still get through). So what a peer that
+ * does not read can make the server hold is bounded: this many answers past the limit above.
+ */
+export const RUNNING_CALLS_MAX = 128;
 
 export class WireEdge {
   readonly net: NetServer;
@@ -105,6 +118,11 @@ class WireConnection implements FrameSink {
   private draining = false;
   private helloTimer: NodeJS.Timeout | undefined;
   private readonly calls = new Map<number, WireCall>();
+  /** Calls running that answer at once (see RUNNING_CALLS_MAX). */
+  private running = 0;
+  /** Frames read and not yet taken, in order, while backpressure holds; the socket is paused meanwhile. */
+  private held: Buffer[] = [];
+  private paused = false;
   /** Frames ready to write, sent together at the end of this turn of the event loop. */
   private readonly writer: TurnWriter;
   private readonly core: Dispatcher;
@@ -121,6 +139,7 @@ class WireConnection implements FrameSink {
     socket.on("error", () => socket.destroy());
     socket.on("close", () => this.gone());
     socket.on("end", () => socket.end());
+    socket.on("drain", () => this.pump());
     this.helloTimer = setTimeout(() => this.fail(new InvalidError("no hello frame within 10 s")), HELLO_TIMEOUT_MS);
     this.helloTimer.unref();
   }
@@ -141,6 +160,33 @@ class WireConnection implements FrameSink {
       this.greet(payload);
       return;
     }
+    if (this.held.length > 0 || this.backpressure()) {
+      this.held.push(payload);
+      if (!this.paused) {
+        this.paused = true;
+        this.socket.pause();
+      }
+      return;
+    }
+    this.take(payload);
+  }
+
+  /** Whether the next call must wait: the peer has not taken enough of the answers, or enough calls run. */
+  private backpressure(): boolean {
+    return this.running >= RUNNING_CALLS_MAX || this.socket.writableLength + this.writer.queuedBytes > UNSENT_BYTES_MAX;
+  }
+
+  /** Takes the frames held while backpressure lasted, and reads the socket again once all are taken. */
+  private pump(): void {
+    while (this.held.length > 0 && !this.closed && !this.backpressure()) this.take(this.held.shift()!);
+    if (this.paused && this.held.length === 0 && !this.closed) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** A call or cancel frame. */
+  private take(payload: Buffer): void {
     let head;
     let path: string;
     let start: number;
@@ -168,7 +214,8 @@ class WireConnection implements FrameSink {
       this.answerError(callId, err);
       return;
     }
-    const call = new WireCall(this.core, this, callId);
+    const call = new WireCall(this.core, this, callId, route.spec.mayWait !== false && route.spec.mayWait(envelope));
+    if (!call.mayWait) this.running++;
     this.calls.set(callId, call);
     this.core.begin(call);
     this.core.run(call, route, envelope).then(
@@ -250,6 +297,8 @@ class WireConnection implements FrameSink {
     this.core.finished(call);
     if (reply !== undefined) this.answer(call.callId, reply);
     else this.answerError(call.callId, err);
+    if (!call.mayWait) this.running--;
+    if (this.held.length > 0) this.pump();
   }
 
   private answer(callId: number, reply: Reply): void {
@@ -306,6 +355,7 @@ class WireConnection implements FrameSink {
   /** The connection closed: the waits of its calls end; answers to its other calls have nowhere to go. */
   private gone(): void {
     this.closed = true;
+    this.held = [];
     this.reader.stop();
     clearTimeout(this.helloTimer);
     for (const call of this.calls.values()) call.connectionGone();
@@ -350,6 +400,8 @@ class WireCall extends ServedCall {
     core: Dispatcher,
     private readonly connection: WireConnection,
     readonly callId: number,
+    /** A call that may wait (a long-poll, a put into a full partition): it does not count as running. */
+    readonly mayWait: boolean,
   ) {
     super(core);
   }

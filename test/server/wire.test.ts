@@ -2,7 +2,8 @@
 // checked at the hello and nothing behind a refused hello runs; a waiting call does not hold
 // up the calls beside it on its connection; bytes that break the framing get a clear error
 // and a closed connection, while a bad call is only that call's error; a call over its
-// route's bound is refused before its bytes are read. The conformance suite over this
+// route's bound is refused before its bytes are read; a peer that does not read its answers
+// stops having its calls read (backpressure). The conformance suite over this
 // transport is test/client/wire.conformance.test.ts.
 
 import { afterEach, describe, expect, it } from "vitest";
@@ -13,6 +14,7 @@ import { callHead, wholeFrame } from "../../proto/frames.ts";
 import { encodeValue } from "../../proto/values.ts";
 import { packEnvelope } from "../../proto/wire.ts";
 import { startServer, type LarderServer } from "../../server/index.ts";
+import { RUNNING_CALLS_MAX, UNSENT_BYTES_MAX } from "../../server/wire-edge.ts";
 import { expectError } from "../conformance/expect-error.ts";
 import { proxy } from "../support/proxy.ts";
 import { rawConnection, type RawConnection } from "../support/wire-raw.ts";
@@ -186,5 +188,57 @@ describe("the framed transport", () => {
     c.call(2, ROUTES.queueLen, { id: q.id });
     const next = await c.answer(2);
     expect([next.status, next.body.len]).toEqual([200, 0]);
+  });
+
+  // Calls sent all at once are stopped by RUNNING_CALLS_MAX (they are all read before the
+  // first answer is written); calls sent a few at a time, each group answered before the
+  // next comes, by UNSENT_BYTES_MAX.
+  it.each([
+    ["all at once", Infinity],
+    ["eight at a time", 8],
+  ])("a peer that does not read its answers stops having its calls read, sent %s: what the server holds for it is bounded", { timeout: 60_000 }, async (_, group) => {
+    // Seen failing without backpressure: every get ran (len 0) while the peer read nothing,
+    // ITEMS * 192 KiB of answers sitting in the server's socket buffer; without the
+    // RUNNING_CALLS_MAX part, the same when sent all at once.
+    const server = await serve();
+    const store = await connect(server.wireUrl!);
+    cleanups.push(() => store.close());
+    const q = await store.queues.fromName<Uint8Array>("big", { createIfMissing: true });
+    const ITEMS = 3 * RUNNING_CALLS_MAX + 16;
+    const itemBytes = 192 * 1024;
+    const items = Array.from({ length: ITEMS }, (_, i) => new Uint8Array(itemBytes).fill(i % 256));
+    for (let i = 0; i < ITEMS; i += 16) await q.putMany(items.slice(i, i + 16));
+
+    const c = await raw(server);
+    c.hello();
+    expect((await c.answer(0)).status).toBe(200);
+    c.socket.pause();
+    for (let id = 1; id <= ITEMS; id++) {
+      c.call(id, ROUTES.queueGet, { id: q.id, n: 1, timeoutMs: 0 });
+      if (id % group === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    // Wait until the server stops taking items for the peer (its len stays put).
+    let len = await q.len();
+    for (let same = 0; same < 5; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const now = await q.len();
+      same = now === len ? same + 1 : 0;
+      len = now;
+    }
+    // The running calls' answers pass the limit at once, and the peer's socket takes a
+    // few MiB: the server stops within about two rounds of running calls, not at ITEMS.
+    const taken = ITEMS - len;
+    expect(taken).toBeGreaterThan(0);
+    expect(taken).toBeLessThanOrEqual(2 * RUNNING_CALLS_MAX + Math.ceil(UNSENT_BYTES_MAX / itemBytes));
+    expect(taken).toBeLessThan(ITEMS);
+
+    // Reading again, the peer gets every answer: each item once, none lost.
+    c.socket.resume();
+    const answers = await Promise.all(Array.from({ length: ITEMS }, (_, i) => c.answer(i + 1)));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    // Each answer is one encoded item, whose last byte tells which (its first is the codec's tag).
+    const lastBytes = answers.map((a) => (a.body.values as Uint8Array[])[0]!.at(-1));
+    expect(lastBytes).toEqual(items.map((item) => item[0]));
+    expect(await q.len()).toBe(0);
   });
 });
