@@ -3,6 +3,10 @@
 // Redis with `appendfsync always` through ioredis, in the same run: fsync durability, 64
 // callers, 100-byte values; single-item queue put and get, dict put and get, putMany(100)
 // and getMany(100). Prints the table with the ratios and the load average around the run.
+//
+// `--baseline=DIR`: also Larder over HTTP as built in DIR (another checkout, `npm ci && npx
+// tsc -p tsconfig.build.json` done there: its client and its server), so that this build's
+// HTTP figures are compared with an older one's in the same run (column "http @base").
 
 import { loadavg } from "node:os";
 import { parseArgs } from "./lib/args.ts";
@@ -26,10 +30,12 @@ const loadBefore = loadavg();
 
 const redis = findRedisServer();
 if (redis === undefined) progress.note(REDIS_MISSING_NOTE);
+const baseline = args.extra.get("baseline");
 const systems: System[] = [];
 for (const start of [
   () => LarderSystem.open("fsync", "wire"),
   () => LarderSystem.open("fsync", "http"),
+  ...(baseline === undefined ? [] : [() => LarderSystem.openBaseline("fsync", baseline)]),
   ...(redis === undefined ? [] : [() => RedisSystem.start(redis, "always")]),
 ]) {
   try {
@@ -60,10 +66,12 @@ for (const shape of shapes) {
     const wire = rate("larder-wire-fsync", scenario, shape.batch);
     const http = rate("larder-http-fsync", scenario, shape.batch);
     const always = rate("redis-always", scenario, shape.batch);
+    const base = rate("larder-http-fsync@base", scenario, shape.batch);
     const ratio = (a: number | undefined, b: number | undefined) => formatRatio(a !== undefined && b ? a / b : undefined);
     const fmt = (v: number | undefined) => (v === undefined ? "-" : formatRate(v));
     const name = shape.batch === 1 ? TITLES[scenario]! : scenario === "queue-put" ? "putMany(100)" : "getMany(100)";
-    rows.push([name, fmt(wire), fmt(http), fmt(always), ratio(wire, always), ratio(http, always), ratio(wire, http)]);
+    const row = [name, fmt(wire), fmt(http), fmt(always), ratio(wire, always), ratio(http, always), ratio(wire, http)];
+    rows.push(baseline === undefined ? row : [...row, fmt(base), ratio(http, base)]);
   }
 }
 process.stdout.write(`fsync, 64 callers, 100-byte values, items/s; load average ${loadBefore.map((l) => l.toFixed(1)).join(" ")} before, ${loadAfter.map((l) => l.toFixed(1)).join(" ")} after\n`);
@@ -76,6 +84,7 @@ printTable(
     { title: "wire/redis" },
     { title: "http/redis" },
     { title: "wire/http" },
+    ...(baseline === undefined ? [] : [{ title: "http @base" }, { title: "http/base" }]),
   ],
   rows,
 );

@@ -31,14 +31,16 @@ export async function openEmbedded(durability: Durability, prefix = `larder-${du
  * A Larder server in a child process (so that it has its own event loop, as deployed) on a
  * temp folder, and a client of it. `connectTo` makes more clients, of it or of a proxy.
  */
-export async function openRemote(durability: Durability, prefix = `larder-http-${durability}`, client: ConnectOptions = {}, serverFlags: readonly string[] = []) {
-  const { connect } = await import("../../dist/client/index.js");
-  const { SERVE_NODE_FLAGS } = await import("../../dist/bin/cli/node-flags.js");
+export async function openRemote(durability: Durability, prefix = `larder-http-${durability}`, client: ConnectOptions = {}, serverFlags: readonly string[] = [], root?: string) {
+  // `root`: another checkout (built), whose client and server run instead of this one's (bench:wire --baseline).
+  const dist = root === undefined ? "../../dist" : `${root}/dist`;
+  const { connect } = (await import(`${dist}/client/index.js`)) as typeof import("../../dist/client/index.js");
+  const { SERVE_NODE_FLAGS } = (await import(`${dist}/bin/cli/node-flags.js`)) as typeof import("../../dist/bin/cli/node-flags.js");
   const dir = tempDir(prefix);
   let server;
   try {
     // The server runs as `larder serve` would: same node flags. The bare server keeps Node's defaults (they suit it best).
-    server = await startServerProcess(["--child=larder", `--dir=${dir.path}`, `--durability=${durability}`, ...serverFlags], SERVE_NODE_FLAGS);
+    server = await startServerProcess(["--child=larder", `--dir=${dir.path}`, `--durability=${durability}`, ...serverFlags], SERVE_NODE_FLAGS, root);
   } catch (error) {
     dir.remove();
     throw error;
@@ -72,11 +74,22 @@ export class LarderSystem implements System {
     unbatched: boolean,
     requestIds = true,
     metrics = true,
+    suffix = "",
   ) {
     this.name =
       transport === "embedded"
         ? `larder-${durability}`
-        : `larder-${transport}-${durability}${unbatched ? "-unbatched" : ""}${requestIds ? "" : "-noids"}${metrics ? "" : "-nometrics"}`;
+        : `larder-${transport}-${durability}${unbatched ? "-unbatched" : ""}${requestIds ? "" : "-noids"}${metrics ? "" : "-nometrics"}${suffix}`;
+  }
+
+  /**
+   * Over HTTP with the client and server of another checkout, built (`root`, e.g. a worktree
+   * of an older commit): that build's figures beside this one's, in the same run. Named
+   * `larder-http-<durability>@base`.
+   */
+  static async openBaseline(durability: Durability, root: string): Promise<LarderSystem> {
+    const opened = await openRemote(durability, `larder-base-${durability}`, {}, [], root);
+    return new LarderSystem(opened.store, opened.close, () => opened.connectTo(), durability, "http", false, true, true, "@base");
   }
 
   /**

@@ -15,9 +15,13 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** `nodeFlags`: extra node flags for the child (Larder's server runs with those of `larder serve`). */
-export function startServerProcess(argv: readonly string[], nodeFlags: readonly string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...process.execArgv, ...nodeFlags, CHILD, ...argv], { stdio: ["pipe", "pipe", "pipe"] });
+/**
+ * `nodeFlags`: extra node flags for the child (Larder's server runs with those of `larder serve`).
+ * `root`: another checkout whose bench/lib/server-child.ts (and so its dist/) runs instead of this one's.
+ */
+export function startServerProcess(argv: readonly string[], nodeFlags: readonly string[] = [], root?: string): Promise<ServerProcess> {
+  const script = root === undefined ? CHILD : `${root}/bench/lib/server-child.ts`;
+  const child = spawn(process.execPath, [...process.execArgv, ...nodeFlags, script, ...argv], { stdio: ["pipe", "pipe", "pipe"] });
   const undo = onCleanup(() => child.kill("SIGKILL"));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let stderr = "";
