@@ -133,6 +133,14 @@ REQUESTS_IN_FLIGHT_MAX = 4
 SENT_BATCH_CALLS_MAX = 256
 SENT_BATCH_BYTES_MAX = 1024 * 1024
 BATCHED_CALL_BYTES_MAX = 64 * 1024
+#: Puts of one partition merged into one call of a batch: at most this many values and bytes
+#: (well under the default ``queuePartitionItemsMax``, 5,000, so that a merged put is not
+#: refused where its parts would not be; a refused one is sent again as its parts).
+MERGED_PUT_VALUES_MAX = 1000
+MERGED_PUT_BYTES_MAX = BATCHED_CALL_BYTES_MAX
+#: Errors that say a call did nothing and that each part of a merged put may get otherwise:
+#: its parts are sent again on their own. (Any other error is every part's.)
+_MERGED_PUT_REFUSED = frozenset({"QUEUE_FULL", "TOO_LARGE", "INVALID", "RESOURCE_EXHAUSTED"})
 #: An answer's status line and headers, at most (the server's are a few hundred bytes).
 HEAD_BYTES_MAX = 64 * 1024
 #: Visible ASCII, as the server requires of a bearer token.
@@ -338,16 +346,66 @@ class _Connection:
 class _Waiting:
     """A call that waits in the client for a request slot, to go in the next batch."""
 
-    __slots__ = ("route", "body", "done", "answer", "error", "batch")
+    __slots__ = ("route", "body", "envelope", "done", "answer", "error", "batch", "merged")
 
-    def __init__(self, route: str, body: bytes):
+    def __init__(self, route: str, body: bytes, envelope=None):
         self.route = route
         self.body = body
+        self.envelope = envelope  # a put that may be merged with others (_merge_key)
         self.done = threading.Lock()
         self.done.acquire()
         self.answer = None
         self.error = None
         self.batch = None  # set on the one call of a batch whose thread sends it
+        self.merged = None  # the _MergedPut that carried it, if its outcome is that put's
+
+
+class _MergedPut:
+    """Puts of one partition that threads made at the same time, sent as one ``queuePut``
+    call of a batch (its values, theirs in the order they were made; a request id of its
+    own). It is all or nothing as each of them is, and each gets its answer. If the server
+    refuses it (no room for all, too many values), nothing was written: each part is sent
+    again on its own. If its batch's connection broke, it may have been written: the thread
+    of its first part sends it again, with its id and ``retry: true``, as any call, and the
+    others wait for that outcome."""
+
+    __slots__ = ("parts", "envelope", "sent_at", "done", "answer", "error")
+
+    def __init__(self, parts: list, envelope: dict):
+        self.parts = parts
+        self.envelope = envelope
+        self.sent_at = None
+        self.done = threading.Event()
+        self.answer = None
+        self.error = None
+
+    def outcome(self):
+        """The outcome of the put sent again (for the parts that wait for it)."""
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.answer
+
+
+class _SendMergedAgain(Exception):
+    """To the first part's thread: the merged put's batch broke; send the merged put again."""
+
+    def __init__(self, merged: _MergedPut):
+        super().__init__("a merged put's batch broke")
+        self.merged = merged
+
+
+def _merge_key(route: str, envelope: dict):
+    """What puts must share to be merged (all but values and request id), or None: only puts
+    that answer at once (timeoutMs 0) and are sent for the first time."""
+    if route != "queuePut" or envelope.get("timeoutMs") != 0 or envelope.get("retry") or envelope.get("waitId") is not None:
+        return None
+    try:
+        key = tuple(sorted((k, v) for k, v in envelope.items() if k not in ("values", "requestId") and v is not None))
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 class Transport:
@@ -441,13 +499,13 @@ class Transport:
             self._release(conn)
         return status, data
 
-    def _answer(self, route: str, body: bytes, answer_s: float, alone: bool) -> dict:
+    def _answer(self, route: str, body: bytes, answer_s: float, alone: bool, envelope: dict) -> dict:
         """The answer map of one call that answers at once, alone or in a batch."""
         if alone or not self._batches or len(body) > BATCHED_CALL_BYTES_MAX:
             return _reply(route, *self._attempt(route, body, answer_s))
         with self._lock:
             if self._in_flight >= self.requests_in_flight_max:
-                waiting = _Waiting(route, body)
+                waiting = _Waiting(route, body, envelope if route == "queuePut" else None)
                 self._ready.append(waiting)
             else:
                 self._in_flight += 1
@@ -463,6 +521,8 @@ class Transport:
                 self._send_batch(waiting.batch)
             finally:
                 self._pass_slot()
+        if waiting.merged is not None:
+            return waiting.merged.outcome()
         if waiting.error is not None:
             raise waiting.error
         return waiting.answer
@@ -503,8 +563,10 @@ class Transport:
                         continue
                     first[key] = waiting
                 sent.append(waiting)
+            sent, merges = self._merge_puts(sent)
             body = _batch_body(sent)
             try:
+                sent_at = time.monotonic()
                 status, data = self._attempt("batch", body, self.answer_timeout)
                 errors = None
                 if status == 200:
@@ -512,7 +574,15 @@ class Transport:
                     if not isinstance(replies, list) or len(replies) != len(sent):
                         raise InternalError("malformed answer from the server: 'replies' does not match the calls")
                     for waiting, reply in zip(sent, replies):
-                        waiting.answer, waiting.error = _batch_reply(waiting.route, reply)
+                        answer, error = _batch_reply(waiting.route, reply)
+                        merged = merges.get(id(waiting))
+                        if merged is None:
+                            waiting.answer, waiting.error = answer, error
+                            continue
+                        if getattr(error, "code", None) in _MERGED_PUT_REFUSED:
+                            error = _ResendAlone(str(error))
+                        for part in merged.parts:
+                            part.answer, part.error = answer, error
                     for waiting in batch:
                         if waiting.answer is None and waiting.error is None:
                             same = first[(waiting.route, waiting.body)]
@@ -530,17 +600,74 @@ class Transport:
                 errors = err
             for waiting in batch:
                 waiting.error = errors
+            if isinstance(errors, _Broken) and not errors.timed_out:
+                # A merged put may have been written, under its own request id: it is sent
+                # again as itself (by its first part's thread), never as its parts.
+                for merged in merges.values():
+                    if "requestId" in merged.envelope:
+                        merged.sent_at = sent_at
+                        merged.parts[0].error = _SendMergedAgain(merged)
+                        for part in merged.parts[1:]:
+                            part.merged = merged
         finally:
             for waiting in batch[1:]:
                 waiting.done.release()
 
-    def call(self, route: str, envelope: dict, *, retry_until: float = float("inf"), cancel=None) -> dict:
-        """Sends one call and returns the answer map, retrying where that is safe."""
+    def _merge_puts(self, sent: list):
+        """Merges the puts of one partition among ``sent``: the calls to send, in order (a
+        merged put at its first part's place), and the _MergedPut of each merged call, by id."""
+        groups = {}
+        for waiting in sent:
+            key = None if waiting.envelope is None else _merge_key(waiting.route, waiting.envelope)
+            if key is not None:
+                groups.setdefault(key, []).append(waiting)
+        merges, placed, dropped = {}, {}, set()
+        for parts in groups.values():
+            while len(parts) > 1:
+                take, values, size = [], [], 0
+                for part in parts:
+                    more = part.envelope["values"]
+                    if take and (len(values) + len(more) > MERGED_PUT_VALUES_MAX or size + len(part.body) > MERGED_PUT_BYTES_MAX):
+                        break
+                    take.append(part)
+                    values += more
+                    size += len(part.body)
+                parts = parts[len(take) :]
+                if len(take) < 2:
+                    continue
+                envelope = {k: v for k, v in take[0].envelope.items() if k != "requestId"}
+                envelope["values"] = values
+                if self.request_ids:
+                    envelope["requestId"] = request_ids.new()
+                call = _Waiting("queuePut", _pack(envelope))
+                merges[id(call)] = _MergedPut(take, envelope)
+                placed[id(take[0])] = call
+                dropped.update(id(part) for part in take[1:])
+        if not merges:
+            return sent, merges
+        return [placed.get(id(w), w) for w in sent if id(w) not in dropped], merges
+
+    def _send_merged_again(self, merged: _MergedPut) -> dict:
+        """Sends a merged put whose batch broke again, and gives its outcome to its parts."""
+        try:
+            merged.answer = self.call("queuePut", dict(merged.envelope, retry=True), _started=merged.sent_at)
+            return merged.answer
+        except BaseException as err:
+            merged.error = err
+            raise
+        finally:
+            merged.done.set()
+
+    def call(self, route: str, envelope: dict, *, retry_until: float = float("inf"), cancel=None, _started=None) -> dict:
+        """Sends one call and returns the answer map, retrying where that is safe.
+
+        ``_started``: the call was first sent then, in a batch that broke (a merged put, which
+        has its request id and ``retry: true`` already); it goes alone."""
         if self._closed:
             raise ClosedError("the client is closed")
         self._check_fork()
         # A call that changes state gets its id here, once: every retry below sends the same one.
-        if self.request_ids and route in CARRIES_REQUEST_ID:
+        if self.request_ids and route in CARRIES_REQUEST_ID and _started is None:
             envelope = dict(envelope, requestId=request_ids.new())
         waits = may_wait(route, envelope)
         retry_safe = is_retry_safe(route, envelope)
@@ -549,11 +676,11 @@ class Transport:
         except UnicodeEncodeError:
             raise InvalidError("strings may not contain lone surrogates (they have no UTF-8 form)") from None
         answer_s = LONG_POLL_ANSWER_S if waits else self.answer_timeout
-        started = time.monotonic()
+        started = time.monotonic() if _started is None else _started
         first_failure = None
         deadline = None
         delay = RETRY_DELAY_FIRST_S
-        alone = False
+        alone = _started is not None
         while True:
             if self._closed:
                 raise ClosedError("the client is closed")
@@ -564,10 +691,12 @@ class Transport:
                     self._check_retention(route, started)
                 if waits:
                     return _reply(route, *self._attempt(route, body, answer_s))
-                return self._answer(route, body, answer_s, alone)
+                return self._answer(route, body, answer_s, alone, envelope)
             except _ResendAlone:
                 alone = True
                 continue
+            except _SendMergedAgain as again:
+                return self._send_merged_again(again.merged)
             except (_NotSent, _Broken, _ServerUnavailable) as err:
                 sent = isinstance(err, _Broken)
                 may_retry = not sent or (not err.timed_out and retry_safe)

@@ -5,6 +5,7 @@ answer, as if sent alone. Counted through a proxy that sees every request."""
 from __future__ import annotations
 
 import math
+import queue
 import threading
 
 import pytest
@@ -98,9 +99,75 @@ def test_a_batch_cut_after_the_server_ran_it_duplicates_nothing(server, client):
                 _in_threads(lambda i: [qh.put(i * 100 + j) for j in range(10)])
             cut = proxy.requests("/v1/batch")
             assert cut, "no batch was sent"
+            # The puts of the cut batch were merged (one call for several threads' puts),
+            # so what went again is that merged call, under its own id, not its parts.
+            assert any(len(e["values"]) > 1 for _, e in cut[0]["calls"])
             retried = {e["requestId"] for e in proxy.requests("/v1/queue/put") if e.get("retry")}
             assert {e["requestId"] for _, e in cut[0]["calls"]} <= retried
             items = q.get_many(10_000, timeout=0)
             assert sorted(items) == [i * 100 + j for i in range(THREADS) for j in range(10)]
+    finally:
+        proxy.close()
+
+
+def _puts_sent(proxy) -> list:
+    """The queue/put envelopes that reached the server, alone or in batches."""
+    calls = [e for p, e in proxy.seen if p.endswith("/v1/queue/put")]
+    for batch in proxy.requests("/v1/batch"):
+        calls += [e for p, e in batch["calls"] if p.endswith("/v1/queue/put")]
+    return calls
+
+
+def test_puts_of_one_partition_in_a_batch_go_as_one_call(server, client, counting):
+    with larder.Queue.ephemeral(client=client) as q:
+        with larder.Client(counting.url, token=server.token, requests_in_flight_max=1) as c:
+            qh = larder.Queue.from_id(q.object_id, client=c)
+
+            def work(i):
+                for j in range(20):
+                    qh.put_many([(i, j, 0), (i, j, 1)], partition=f"p{i % 2}")
+
+            _in_threads(work)
+        sent = _puts_sent(counting)
+        # Fewer calls than puts: the puts made at the same time of a partition went as one call
+        # (each call carrying one partition's values only).
+        assert len(sent) < THREADS * 20 / 2
+        assert sum(len(e["values"]) for e in sent) == THREADS * 20 * 2
+        assert {len(e["values"]) % 2 for e in sent} == {0}
+        for p in (0, 1):
+            items = q.get_many(10_000, timeout=0, partition=f"p{p}")
+            assert sorted(items) == sorted([i, j, k] for i in range(p, THREADS, 2) for j in range(20) for k in range(2))
+            # Each thread's items in the order it put them, and each put's two side by side.
+            for i in range(p, THREADS, 2):
+                assert [x for x in items if x[0] == i] == sorted(x for x in items if x[0] == i)
+            for a in range(0, len(items), 2):
+                assert items[a][:2] == items[a + 1][:2] and [items[a][2], items[a + 1][2]] == [0, 1]
+
+
+def test_a_merged_put_refused_goes_again_as_its_parts(limited_server, limited):
+    # A partition holds 10 items: a merged put of more is refused, and its parts, each of 2,
+    # go again one by one, so exactly 5 of them find room, whatever was merged.
+    proxy = CuttingProxy(limited_server.url, "/v1/none", cuts=0)
+    try:
+        with larder.Queue.ephemeral(client=limited) as q:
+            with larder.Client(proxy.url, token=limited_server.token, requests_in_flight_max=1) as c:
+                qh = larder.Queue.from_id(q.object_id, client=c)
+                for round_ in range(20):
+                    done = []
+
+                    def work(i):
+                        try:
+                            qh.put_many([i, i], block=False)
+                            done.append(i)
+                        except queue.Full:
+                            pass
+
+                    _in_threads(work, 8)
+                    assert len(done) == 5
+                    assert sorted(q.get_many(100, timeout=0)) == sorted(i for i in done for _ in range(2))
+                    if any(len(e["values"]) > 10 for e in _puts_sent(proxy)):
+                        break  # a merged put over the limit was sent (and refused)
+                else:
+                    pytest.fail("no merged put of more than 10 values was sent in 20 rounds")
     finally:
         proxy.close()
