@@ -34,6 +34,8 @@ import larder
 _HREF = re.compile(r"""<a\s[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
 #: A scheme (``mailto:``, ``javascript:``...) at the start of an href.
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+#: Schemes that urljoin neither joins nor takes apart (not in ``urllib.parse.uses_relative`` or ``uses_netloc``).
+_OPAQUE = ("mailto:", "javascript:")
 
 
 def find_hrefs(text: str) -> list:
@@ -47,8 +49,13 @@ def find_hrefs(text: str) -> list:
 def resolve(base: str, href: str) -> str:
     """``urllib.parse.urldefrag(urllib.parse.urljoin(base, href)).url``, with the common hrefs
     (absolute, root-relative, relative with leading ``./`` and ``../`` only) joined by hand:
-    urljoin costs 5 us, and a third of the synthetic web's hrefs start with ``../``."""
+    urljoin costs 5 us, and a third of the synthetic web's hrefs start with ``../``; and those
+    that are not pages (each page's ``#top``, ``mailto:`` and ``javascript:``) come back at once."""
     href = href.split("#", 1)[0]
+    if not href:  # "#top": the page itself
+        return base.split("#", 1)[0]
+    if href.startswith(_OPAQUE) and "?" not in href:  # urljoin gives them back as they are
+        return href
     page = base.split("#", 1)[0].split("?", 1)[0]
     slash = page.find("/", page.find("://") + 3) if "://" in page else -1
     url = None

@@ -204,7 +204,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic web")
     parser.add_argument("--max-urls", type=int, default=1_000_000, help="the seed's max_urls")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (one per core)")
-    parser.add_argument("--threads", type=int, default=32, help="threads per worker process (the seed's containers)")
+    parser.add_argument("--threads", type=int, default=64, help="threads per worker process (the seed's containers)")
     parser.add_argument("--url", help="a running Larder server (default: start one on a temporary folder)")
     parser.add_argument("--check", action="store_true", help="compare the visited set with the graph")
     parser.add_argument("--verbose", action="store_true", help="the seed's per-URL lines")

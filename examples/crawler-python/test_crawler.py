@@ -52,6 +52,21 @@ def test_stops_at_max_urls_and_fetches_nothing_twice(services):
     assert stats["refetched"] == 0 and stats["fetches"] <= report["dispatched"]
 
 
+def test_the_floor_crawls_the_same_web_on_its_stand_in():
+    import floor
+
+    web = main.Web(2000, 7, reachable=True)
+    try:
+        report = floor.run(web.start_url, max_urls=1_000_000, threads=16)
+    finally:
+        stats = web.close()
+    expected = set(web.reachable)
+    assert {u[len(web.origin):] for u in report["visited"]} == expected
+    assert stats == {"fetches": len(expected), "paths": len(expected), "refetched": 0}
+    assert report["errors"] == [] and report["cpu"] > 0
+    assert floor.crawler.larder is main.larder  # the real client is back
+
+
 HREFS = [
     "x.html", "./x.html", "a/b.html", "a//b.html", "../x.html", "a/../x.html", "./", "", "...", ".hidden",
     "/", "/x.html", "//other.test/x", "/a/./b", "/~u/x-y_z.html", "?q=1", "x.html?q=1", "#f", "x.html#f",
