@@ -1,6 +1,6 @@
 // `npm run bench`: the main scenarios with every baseline in at most 5 minutes; `--full`
 // the whole matrix (about 15 minutes). Flags: --full, --quick, --dry-run (list the steps and
-// the estimate, run nothing), --duration=MS, --rounds=N, --only=SYSTEMS, --skip=wake,scale,
+// the estimate, run nothing), --duration=MS, --rounds=N, --only=SYSTEMS, --skip=reserve,wake,scale,
 // --out=DIR. What each mode runs, and the estimate printed at the start: lib/all-plan.ts.
 //
 // 1. The side-by-side matrix: queue put, queue get, dict put, dict get; 1 and 64 callers;
@@ -15,9 +15,11 @@
 //      larder-postgres, larder-postgres-sync     `open({ postgres })` on a PostgreSQL 15 started for the
 //                                                run: primary alone, and (--full) with a synchronous standby
 //    plus raw chained batches of 1,000 (level-fsync), the reference of issue 2's target.
-// 2. Wake latency (put -> blocked getter), embedded, remote and Redis.
-// 3. The scale run (1M queue items / 10k partitions / 1M dict keys with --full; a tenth otherwise).
-// 4. Every target of issues 2-4, checked against the figures above.
+// 2. Reserve + ack beside get / getMany (issue 13): single items and batches of 100, 64
+//    callers, fsync, embedded and HTTP, rounds interleaved (lib/reserve-suite.ts).
+// 3. Wake latency (put -> blocked getter), embedded, remote and Redis.
+// 4. The scale run (1M queue items / 10k partitions / 1M dict keys with --full; a tenth otherwise).
+// 5. Every target of issues 2-4 and 13, checked against the figures above.
 // Prints the tables on stdout, progress on stderr; writes JSON and an SVG chart to bench/results/.
 
 import { parseArgs } from "./lib/args.ts";
@@ -36,6 +38,7 @@ import { errorLine, matrixSteps, runMatrix } from "./lib/matrix.ts";
 import { saveResult } from "./lib/program.ts";
 import { Progress } from "./lib/progress.ts";
 import { REDIS_MISSING_NOTE, RedisSystem, findRedisServer } from "./lib/redis.ts";
+import { RESERVE_COLUMNS, reserveItemsPerRun, reserveRows, reserveSuite, reserveTargets, type ReserveRecord } from "./lib/reserve-suite.ts";
 import { REPORT_COLUMNS, computeRatios, reportChart, reportRows, type ResultRecord } from "./lib/report.ts";
 import { runMeta } from "./lib/results.ts";
 import { SCALE_COLUMNS, scaleRows, scaleSuite, scaleTargets, type ScaleRecord } from "./lib/scale-suite.ts";
@@ -162,6 +165,18 @@ async function main(): Promise<void> {
   if (plan.rawBatch) records.push(...(await rawBatchRecords()));
   computeRatios(records);
 
+  let reserve: ReserveRecord[] = [];
+  if (plan.reserve !== undefined) {
+    const sliceMs = durationMs / rounds;
+    reserve = await reserveSuite({
+      durationMs: sliceMs,
+      rounds,
+      itemsPerRun: reserveItemsPerRun(sliceMs),
+      systems: plan.reserve.systems,
+      onStep: (label) => progress.begin(label),
+    });
+  }
+
   let wake: WakeRecord[] = [];
   if (plan.wake !== undefined) {
     const samples = plan.wake.samples;
@@ -183,6 +198,10 @@ async function main(): Promise<void> {
 
   printTable(REPORT_COLUMNS, reportRows(records));
   for (const s of skipped) process.stdout.write(`skipped: ${s.system}: ${s.reason}\n`);
+  if (reserve.length > 0) {
+    process.stdout.write("\n");
+    printTable(RESERVE_COLUMNS, reserveRows(reserve));
+  }
   if (wake.length > 0) {
     process.stdout.write("\n");
     printTable(WAKE_COLUMNS, wakeRows(wake));
@@ -196,6 +215,7 @@ async function main(): Promise<void> {
     ...httpTargets(records),
     ...batchTargets(records, RAW_BATCH),
     ...postgresTargets(records),
+    ...reserveTargets(reserve),
     ...postgresWakeTargets(wake),
     ...wakeTargets(wake),
     ...(scale === undefined ? [] : scaleTargets(scale)),
@@ -203,7 +223,7 @@ async function main(): Promise<void> {
   process.stdout.write("\n");
   printTable(TARGET_COLUMNS, targetRows(targets));
 
-  const data = { meta, mode: plan.mode, wire: wireTable, skipped, results: records, wake, scale, targets };
+  const data = { meta, mode: plan.mode, wire: wireTable, skipped, results: records, reserve, wake, scale, targets };
   const jsonPath = saveResult(args, meta, "bench", "json", data);
   const subtitle =
     `${meta.startedAt}  node ${meta.node}  ${meta.cpus} x ${meta.cpuModel}  ${durationMs} ms per scenario` +

@@ -1,6 +1,6 @@
 // `npm run bench:reserve [-- --quick] [--duration=MS] [--rounds=N]`: reserve + ack beside
 // get / getMany, single items and batches of 100, 64 callers, fsync, embedded and over HTTP
-// (bench/lib/reserve-suite.ts). Also part of `npm run bench`.
+// (bench/lib/reserve-suite.ts); `npm run bench` runs the same suite with its own durations.
 
 import { parseArgs } from "./lib/args.ts";
 import { Progress } from "./lib/progress.ts";

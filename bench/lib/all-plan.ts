@@ -5,13 +5,15 @@
 // By default the main scenarios with every baseline, in at most 5 minutes: 100-byte values;
 // single items with 64 callers (the four scenarios: the HTTP targets), putMany/getMany(100)
 // with 64 callers (the batch targets), single queue puts and dict gets with one caller (the
-// latency floor); two rounds of 800 ms; wake latency with 100 samples; the scale run at a
-// tenth of its size. `--full` runs the whole matrix (both value sizes, batches 1 and 100,
+// latency floor); two rounds of 800 ms; reserve + ack beside get / getMany (issue 13: single
+// items and batches of 100, 64 callers, fsync, embedded and HTTP, lib/reserve-suite.ts);
+// wake latency with 100 samples; the scale run at a tenth of its size. `--full` runs the whole matrix (both value sizes, batches 1 and 100,
 // 1 and 64 callers, every scenario, the synchronous-standby PostgreSQL system), three
 // rounds of 1.5 s, 300 wake samples and the full scale run. `--quick` is a smoke run.
 
 import type { BenchArgs } from "./args.ts";
 import { selected } from "./args.ts";
+import { RESERVE_BATCHES, RESERVE_SCENARIOS, reserveStepLabel, type ReserveSystemName } from "./reserve-suite.ts";
 import { SCALE_FULL, SCALE_QUICK, type ScaleSize } from "./scale-suite.ts";
 import { SCENARIO_KINDS, type ScenarioKind, type Shape } from "./workload.ts";
 
@@ -36,6 +38,9 @@ export const ALL_SYSTEMS = [
   "redis-always",
   "redis-none",
 ] as const;
+
+/** The systems the reserve suite runs on, if the plan has them. */
+export const RESERVE_SYSTEMS: readonly ReserveSystemName[] = ["larder-fsync", "larder-http-fsync"];
 
 /** Systems left to --full: a PostgreSQL primary with a synchronous standby takes a minute to set up and runs at the standby's pace. */
 const FULL_ONLY_SYSTEMS: ReadonlySet<string> = new Set(["larder-postgres-sync"]);
@@ -62,6 +67,8 @@ export interface AllPlan {
   /** level-fsync chained batches of RAW_BATCH, one and 64 writers. */
   readonly rawBatch: boolean;
   readonly wake: { readonly samples: number; readonly systems: readonly string[] } | undefined;
+  /** Reserve + ack beside get / getMany (lib/reserve-suite.ts) on these systems, `durationMs` per scenario in `rounds`. */
+  readonly reserve: { readonly systems: readonly ReserveSystemName[] } | undefined;
   readonly scale: ScaleSize | undefined;
 }
 
@@ -107,6 +114,7 @@ export function allPlan(args: BenchArgs, available: Available): AllPlan {
   }
   const full = mode === "full";
   const quick = mode === "quick";
+  const reserveSystems = RESERVE_SYSTEMS.filter((s) => systems.includes(s));
   const wakeSystems = ["larder-fsync", "larder-http-fsync", "larder-buffered", "larder-http-buffered"];
   if (available.redis) wakeSystems.push("redis-always", "redis-none");
   if (available.postgres && selected(args, "larder-postgres")) wakeSystems.push("larder-postgres", "larder-postgres-notify");
@@ -121,6 +129,7 @@ export function allPlan(args: BenchArgs, available: Available): AllPlan {
     bytesBudget: quick ? 64 * MiB : full ? 512 * MiB : 256 * MiB,
     settleMsMax: full ? 3_000 : quick ? 1_000 : 300,
     rawBatch: systems.includes("level-fsync"),
+    reserve: skip.has("reserve") || reserveSystems.length === 0 ? undefined : { systems: reserveSystems },
     wake: skip.has("wake") ? undefined : { samples: quick ? 30 : full ? 300 : 100, systems: wakeSystems },
     scale: skip.has("scale") ? undefined : full ? SCALE_FULL : SCALE_QUICK,
   };
@@ -138,6 +147,15 @@ export function planSteps(plan: AllPlan): string[] {
     }
   }
   if (plan.rawBatch) for (const callers of CALLERS) steps.push(`level-fsync queue-put 100B x${RAW_BATCH} c${callers}`);
+  if (plan.reserve) {
+    for (const system of plan.reserve.systems) {
+      for (const batch of RESERVE_BATCHES) {
+        for (let round = 0; round < plan.rounds; round++) {
+          for (const scenario of RESERVE_SCENARIOS) steps.push(reserveStepLabel(system, batch, scenario, round, plan.rounds));
+        }
+      }
+    }
+  }
   if (plan.wake) for (const system of plan.wake.systems) steps.push(`wake latency: ${system} (${plan.wake.samples} samples)`);
   if (plan.scale) steps.push(`scale: build ${plan.scale.items} items / ${plan.scale.partitions} partitions / ${plan.scale.keys} keys`, "scale: measure");
   return steps;
@@ -160,6 +178,12 @@ const SYSTEM_START_MS: Readonly<Record<string, number>> = {
   "redis-none": 1_000,
 };
 const SYSTEM_START_OTHER_MS = 300;
+/**
+ * A reserve-suite slice beyond its measured time: filling the queue it drains (up to 300k
+ * items/s of slice, untimed), clearing it, and opening the store (a server for HTTP).
+ */
+const RESERVE_SLICE_MS = 600;
+const RESERVE_SYSTEM_START_MS: Readonly<Record<ReserveSystemName, number>> = { "larder-fsync": 300, "larder-http-fsync": 1_500 };
 /** Measuring Larder's request sizes for bare-http at the start. */
 const WIRE_CALIBRATION_MS = 3_000;
 /** A wake sample: the settle time (2 ms embedded, 10 ms remote) and the put and get around it. */
@@ -193,6 +217,11 @@ export function estimate(plan: AllPlan): Estimate {
   let fixed = slices * sliceMs + warmups * warmupMs;
   fixed += plan.systems.reduce((ms, s) => ms + (SYSTEM_START_MS[s] ?? SYSTEM_START_OTHER_MS), 0);
   if (plan.systems.includes("bare-http")) fixed += WIRE_CALIBRATION_MS;
+  if (plan.reserve) {
+    const reserveSlices = plan.reserve.systems.length * RESERVE_BATCHES.length * RESERVE_SCENARIOS.length * plan.rounds;
+    fixed += reserveSlices * (sliceMs + RESERVE_SLICE_MS);
+    fixed += plan.reserve.systems.reduce((ms, s) => ms + RESERVE_SYSTEM_START_MS[s], 0);
+  }
   if (plan.wake) fixed += plan.wake.systems.length * (WAKE_SYSTEM_MS + plan.wake.samples * WAKE_SAMPLE_MS);
   if (plan.scale) fixed += SCALE_START_MS + (SCALE_MS_PER_MILLION * plan.scale.items) / 1_000_000;
   const steps = planSteps(plan).length;

@@ -24,16 +24,28 @@ export interface ReserveRecord {
 }
 
 export interface ReserveSuiteOptions {
+  /** Measured time of one slice (one scenario, one round). */
   readonly durationMs: number;
   readonly rounds: number;
   /** Items put before each timed run, by batch size: about what the scenario drains in durationMs. */
   readonly itemsPerRun: (batch: number) => number;
   readonly onStep?: (label: string) => void;
-  readonly transports?: ReadonlyArray<"embedded" | "http">;
+  /** Default: both. */
+  readonly systems?: readonly ReserveSystemName[];
 }
 
-const CALLERS = 64;
-const BATCHES = [1, 100];
+export type ReserveSystemName = "larder-fsync" | "larder-http-fsync";
+export const RESERVE_CALLERS = 64;
+export const RESERVE_BATCHES: readonly number[] = [1, 100];
+/** In each round, in this order. */
+export const RESERVE_SCENARIOS: readonly ReserveScenario[] = ["get", "reserve+ack"];
+const CALLERS = RESERVE_CALLERS;
+const BATCHES = RESERVE_BATCHES;
+
+/** The progress line of one slice (also bench/all.ts --dry-run's step). */
+export function reserveStepLabel(system: string, batch: number, scenario: ReserveScenario, round: number, rounds: number): string {
+  return `reserve: ${system} x${batch} c${CALLERS} ${scenario}, round ${round + 1}/${rounds}`;
+}
 const VALUE_BYTES = 100;
 const FILL_BATCH = 1_000;
 
@@ -90,15 +102,14 @@ export function reserveItemsPerRun(durationMs: number): (batch: number) => numbe
 
 export async function reserveSuite(options: ReserveSuiteOptions): Promise<ReserveRecord[]> {
   const out: ReserveRecord[] = [];
-  for (const transport of options.transports ?? (["embedded", "http"] as const)) {
-    const system = transport === "embedded" ? `larder-fsync` : `larder-http-fsync`;
-    const opened = transport === "embedded" ? await openEmbedded("fsync", "larder-reserve") : await openRemote("fsync", "larder-http-reserve");
+  for (const system of options.systems ?? (["larder-fsync", "larder-http-fsync"] as const)) {
+    const opened = system === "larder-fsync" ? await openEmbedded("fsync", "larder-reserve") : await openRemote("fsync", "larder-http-reserve");
     try {
       for (const batch of BATCHES) {
         const sums = new Map<ReserveScenario, { items: number; ms: number; p50: number[]; p99: number[] }>();
         for (let round = 0; round < options.rounds; round++) {
-          for (const scenario of ["get", "reserve+ack"] as const) {
-            options.onStep?.(`reserve: ${system} x${batch} c${CALLERS} ${scenario}, round ${round + 1}/${options.rounds}`);
+          for (const scenario of RESERVE_SCENARIOS) {
+            options.onStep?.(reserveStepLabel(system, batch, scenario, round, options.rounds));
             const m = await measure(opened.store, `reserve-bench-${batch}`, scenario, batch, options);
             const s = sums.get(scenario) ?? { items: 0, ms: 0, p50: [], p99: [] };
             s.items += m.items;

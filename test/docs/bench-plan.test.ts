@@ -50,6 +50,12 @@ describe("npm run bench", () => {
     expect(steps).toContain("larder-http-fsync queue-put 100B x100 c64 (round 2/2)");
     expect(steps).toContain("level-fsync queue-put 100B x1000 c1");
     expect(steps.some((s) => s.includes("10KiB"))).toBe(false);
+    // Issue 13: reserve + ack beside get / getMany, x1 and x100, 64 callers, fsync, embedded and HTTP.
+    for (const system of ["larder-fsync", "larder-http-fsync"]) {
+      for (const shape of ["x1", "x100"]) {
+        for (const scenario of ["get", "reserve+ack"]) expect(steps).toContain(`reserve: ${system} ${shape} c64 ${scenario}, round 2/2`);
+      }
+    }
     expect(steps.some((s) => s.startsWith("wake latency: larder-http-fsync"))).toBe(true);
     expect(steps.some((s) => s.startsWith("scale: build"))).toBe(true);
   });
@@ -68,10 +74,13 @@ describe("npm run bench", () => {
     expect(left.filter((l) => l.includes("run with --full"))).toEqual([]);
   });
 
-  it("--only narrows the systems; --skip leaves out wake and scale; what is missing is said", () => {
+  it("--only narrows the systems; --skip leaves out reserve, wake and scale; what is missing is said", () => {
     const only = allPlan(parseArgs(["--only=level"]), EVERYTHING);
     expect(only.systems).toEqual(["level-fsync", "level-buffered"]);
-    const skip = allPlan(parseArgs(["--skip=wake,scale"]), EVERYTHING);
+    expect(only.reserve).toBeUndefined();
+    expect(allPlan(parseArgs(["--only=larder-http-fsync"]), EVERYTHING).reserve?.systems).toEqual(["larder-http-fsync"]);
+    const skip = allPlan(parseArgs(["--skip=reserve,wake,scale"]), EVERYTHING);
+    expect(skip.reserve).toBeUndefined();
     expect(skip.wake).toBeUndefined();
     expect(skip.scale).toBeUndefined();
     expect(estimate(skip).ms).toBeLessThan(estimate(allPlan(parseArgs([]), EVERYTHING)).ms);
