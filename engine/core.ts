@@ -99,7 +99,7 @@ export class Core implements Dirty {
   /** A fresh internal number, never handed out before; persisted with the batch that uses it. */
   allocate(): number {
     const num = this.next++;
-    assert(Number.isSafeInteger(num) && this.next > num, `internal number ${num} is not below the counter ${this.next}`);
+    if (!(Number.isSafeInteger(num) && this.next > num)) assert.fail(`internal number ${num} is not below the counter ${this.next}`);
     this.committer.markDirty(this);
     return num;
   }

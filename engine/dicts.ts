@@ -151,7 +151,7 @@ export class DictState implements Dirty {
       this.count++;
     }
     // The counts change by exactly the entry written or deleted, and never go below zero.
-    assert(this.count >= 0 && this.bytes >= 0, `${this.label}: ${this.count} entries of ${this.bytes} bytes after a write`);
+    if (!(this.count >= 0 && this.bytes >= 0)) assert.fail(`${this.label}: ${this.count} entries of ${this.bytes} bytes after a write`);
     this.pending.set(id, { entry, batch });
     this.written.push(id);
     this.core.committer.markDirty(this);

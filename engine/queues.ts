@@ -162,7 +162,7 @@ export class QueueState {
       i = end;
     }
     // Sequence numbers only grow, by exactly the items written.
-    assert(p.tail === tailBefore + values.length, `${this.label}: tail ${p.tail} after putting ${values.length} at ${tailBefore}`);
+    if (p.tail !== tailBefore + values.length) assert.fail(`${this.label}: tail ${p.tail} after putting ${values.length} at ${tailBefore}`);
     const pending = p.pending;
     batch.onCommitted(() => {
       for (const first of firsts) if (pending.get(first)?.batch === batch) pending.delete(first);
@@ -236,9 +236,9 @@ export class QueueState {
       }
     }
     if (!hold) this.total -= k;
-    assert(p.headRun <= p.head && p.head <= p.tail, `${this.label}: headRun ${p.headRun}, head ${p.head}, tail ${p.tail} after taking ${k}`);
-    assert(this.total >= 0, `${this.label}: ${this.total} items in all after taking ${k}`);
-    assert(p.count === countBefore - (hold ? 0 : k), `${this.label}: ${p.count} items after taking ${k} of ${countBefore}`);
+    if (!(p.headRun <= p.head && p.head <= p.tail)) assert.fail(`${this.label}: headRun ${p.headRun}, head ${p.head}, tail ${p.tail} after taking ${k}`);
+    if (this.total < 0) assert.fail(`${this.label}: ${this.total} items in all after taking ${k}`);
+    if (p.count !== countBefore - (hold ? 0 : k)) assert.fail(`${this.label}: ${p.count} items after taking ${k} of ${countBefore}`);
     if (p.count === 0) this.emptied(p, batch);
     this.core.committer.markDirty(p);
   }
@@ -246,7 +246,7 @@ export class QueueState {
   /** A held item leaves the partition (acked, got, dropped, dead-lettered away) in `batch`. */
   finishHeld(p: Partition, h: Held, batch: Batch): void {
     const group = h.group;
-    group.items.delete(h.seq);
+    group.items.delete(h);
     this.core.committer.markDirty(group);
     if (group.items.size === 0) p.groups.delete(group);
     p.held.delete(h.seq);
@@ -254,7 +254,7 @@ export class QueueState {
       p.reserved--;
     } else {
       const at = sortedIndex(p.visible, h.seq);
-      assert(p.visible[at] === h.seq, `${this.label}: visible item ${h.seq} not in the visible list`);
+      if (p.visible[at] !== h.seq) assert.fail(`${this.label}: visible item ${h.seq} not in the visible list`);
       p.visible.splice(at, 1);
     }
     const refs = p.runRefs.get(h.run)! - 1;
@@ -270,7 +270,7 @@ export class QueueState {
     }
     if (p.moved.size > 0) this.forgetMoved(p, h.seq, batch);
     this.total--;
-    assert(p.reserved >= 0 && this.total >= 0, `${this.label}: reserved ${p.reserved}, total ${this.total} after an item left`);
+    if (!(p.reserved >= 0 && this.total >= 0)) assert.fail(`${this.label}: reserved ${p.reserved}, total ${this.total} after an item left`);
     if (p.count === 0) this.emptied(p, batch);
     this.core.committer.markDirty(p);
   }
@@ -285,7 +285,7 @@ export class QueueState {
   }
 
   private emptied(p: Partition, batch: Batch): void {
-    assert(p.held.size === 0 && p.reserved === 0 && p.visible.length === 0, `${this.label}: an empty partition with held items`);
+    if (!(p.held.size === 0 && p.reserved === 0 && p.visible.length === 0)) assert.fail(`${this.label}: an empty partition with held items`);
     this.live--;
     this.registry.delete(p.num);
     if (p.indexedAt !== undefined) batch.del(ttlPartitionKey(p.indexedAt, p.num));

@@ -10,7 +10,7 @@ import type { QueueReserveRequest, ReservedItem } from "../proto/backend.ts";
 import { validateCount, validatePartition, validateTimeout } from "../proto/validate.ts";
 import type { Batch } from "./commit.ts";
 import { CorruptionError } from "./corruption.ts";
-import { Group, parseToken, reservationToken, type GroupHost, type Held } from "./holds.ts";
+import { Group, parseToken, type GroupHost, type Held, type TokenParts } from "./holds.ts";
 import { HOLD_DELAY, HOLD_LEASE, HOLD_VISIBLE, deadlineAfter, encodeMoved, movedKey, type HoldRecord, type HoldState, type MovedRecord } from "./layout.ts";
 import type { Receipt } from "./requests.ts";
 import { waitTicket } from "../proto/tickets.ts";
@@ -61,19 +61,30 @@ export class Reservations implements GroupHost {
     return { leaseMs, maxDeliveries, deadLetter };
   }
 
-  /** The partition and held item a token names, after ending what is due; undefined parts when gone. */
-  private find(token: unknown): { p: Partition | undefined; h: Held | undefined; owner: number; key: string } {
-    const t = parseToken(token);
-    if (!t) throw new InvalidError("a reservation token is not one this store issued");
+  /** Reads a token into `out`, or throws InvalidError. */
+  private parse(token: unknown, out: TokenParts): TokenParts {
+    if (!parseToken(token, out)) throw new InvalidError("a reservation token is not one this store issued");
+    return out;
+  }
+
+  /** The partition a parsed token names, after ending what is due there; undefined when it is gone. */
+  private partitionOf(t: TokenParts, now: number): Partition | undefined {
     const found = this.q.registry.get(t.partNum);
     if (found && found.queue !== this.q) throw new InvalidError(`a reservation of another queue, not of ${this.q.label}`);
     let p = found;
     if (p) {
-      this.q.expireIfDue(p, this.core.now());
+      this.q.expireIfDue(p, now);
       if (p.count === 0) p = undefined;
     }
     if (p && t.seq >= p.head) throw new InvalidError("a reservation token is not one this store issued");
-    return { p, h: p?.held.get(t.seq), owner: t.owner, key: `${t.partNum}.${t.seq}` };
+    return p;
+  }
+
+  /** The partition and held item a token names, after ending what is due; undefined parts when gone. */
+  private find(token: unknown): { p: Partition | undefined; h: Held | undefined; owner: number } {
+    const t = this.parse(token, { partNum: 0, seq: 0, owner: 0 });
+    const p = this.partitionOf(t, this.core.now());
+    return { p, h: p?.held.get(t.seq), owner: t.owner };
   }
 
   // ---- reserve ----
@@ -122,8 +133,11 @@ export class Reservations implements GroupHost {
     const group = new Group(this, p.num, core.allocate(), HOLD_LEASE, deadlineAfter(core.now(), terms.leaseMs), terms.maxDeliveries, terms.deadLetter);
     p.groups.add(group);
     const out: ReservedItem[] = [];
+    // Tokens are "partNum.seq.owner" (reservationToken): only seq differs within a call.
+    const before = `${p.num}.`;
+    const after = `.${group.num}`;
     const item = (h: Held, value: Uint8Array): ReservedItem => ({
-      token: reservationToken(p.num, h.seq, group.num),
+      token: before + h.seq + after,
       value,
       deliveries: h.deliveries,
       partition: p.name,
@@ -143,8 +157,8 @@ export class Reservations implements GroupHost {
       const values: Uint8Array[] = [];
       const helds: Held[] = [];
       this.q.takeFresh(p, n - out.length, batch, values, (seq, run) => {
-        const before = p.moved.get(seq)?.deliveries ?? 0;
-        const h: Held = { seq, run, deliveries: Math.min(DELIVERIES_MAX, before + 1), owner: group.num, group };
+        const before = p.moved.size === 0 ? 0 : (p.moved.get(seq)?.deliveries ?? 0);
+        const h: Held = { seq, run, deliveries: Math.min(DELIVERIES_MAX, before + 1), owner: group.num, group, slot: -1 };
         group.add(h);
         p.held.set(seq, h);
         p.reserved++;
@@ -161,7 +175,7 @@ export class Reservations implements GroupHost {
   /** Takes `h` out of its group (which is rewritten, or deleted when empty, with the batch). */
   private leave(p: Partition, h: Held): void {
     const group = h.group;
-    group.items.delete(h.seq);
+    group.items.delete(h);
     this.core.committer.markDirty(group);
     if (group.items.size === 0) p.groups.delete(group);
   }
@@ -173,22 +187,37 @@ export class Reservations implements GroupHost {
     q.ensureLive();
     if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === "string")) throw new InvalidError("ack takes a list of reservation tokens");
     this.core.leases.runDue();
-    // Every token is checked before anything is acked: a bad one acks nothing.
-    const found = tokens.map((t) => this.find(t));
+    // Every token is checked before anything is acked: a bad one acks nothing. One pass
+    // over arrays rather than an object per token: an ack of 100 is the common case.
+    const n = tokens.length;
+    const t: TokenParts = { partNum: 0, seq: 0, owner: 0 };
+    const parts = new Array<Partition | undefined>(n);
+    const helds = new Array<Held | undefined>(n);
+    const owners = new Float64Array(n);
+    const now = this.core.now();
+    for (let i = 0; i < n; i++) {
+      this.parse(tokens[i], t);
+      const p = this.partitionOf(t, now);
+      parts[i] = p;
+      helds[i] = p?.held.get(t.seq);
+      owners[i] = t.owner;
+    }
     const refused: string[] = [];
     const touched = new Set<Partition>();
     let batch: Batch | undefined;
-    for (let i = 0; i < found.length; i++) {
-      const { p, h, owner, key } = found[i]!;
-      if (p && h && h.group.items.get(h.seq) === h && p.held.get(h.seq) === h) {
-        if (Group.holds(h, owner)) {
+    for (let i = 0; i < n; i++) {
+      const p = parts[i];
+      const h = helds[i];
+      // Still held (an item is held exactly while it is in its group): not taken by a token before it in this list.
+      if (p && h && p.held.get(h.seq) === h) {
+        if (Group.holds(h, owners[i]!)) {
           batch ??= this.core.batch();
           q.finishHeld(p, h, batch);
           touched.add(p);
         } else {
           refused.push(tokens[i] as string);
         }
-      } else if (!h && this.stillDeadLettered(key)) {
+      } else if (!h && this.stillDeadLettered(this.parse(tokens[i], t))) {
         // Dead-lettered: still there, in another partition.
         refused.push(tokens[i] as string);
       }
@@ -212,7 +241,8 @@ export class Reservations implements GroupHost {
    * have expired without a sweep yet: its items are gone (so an ack of them resolves), and
    * expiring it here says so.
    */
-  private stillDeadLettered(key: string): boolean {
+  private stillDeadLettered(t: TokenParts): boolean {
+    const key = `${t.partNum}.${t.seq}`;
     const origin = this.q.origins.get(key);
     if (origin === undefined) return false;
     this.q.expireIfDue(origin.p, this.core.now());
@@ -265,7 +295,7 @@ export class Reservations implements GroupHost {
       old.state = state;
       old.deadline = deadline;
     } else {
-      old.items.delete(h.seq);
+      old.items.delete(h);
       this.core.committer.markDirty(old);
       group = new Group(this, old.partNum, this.core.allocate(), state, deadline, old.maxDeliveries, old.deadLetter);
       group.add(h);
@@ -284,7 +314,7 @@ export class Reservations implements GroupHost {
     if (group.items.size === 0) return;
     const batch = this.core.batch();
     if (group.state === HOLD_LEASE && group.maxDeliveries > 0) {
-      for (const h of [...group.items.values()]) {
+      for (const h of group.items.values()) {
         if (h.deliveries >= group.maxDeliveries) this.deadLetter(p, h, group, batch, now);
       }
     }
@@ -336,8 +366,8 @@ export class Reservations implements GroupHost {
     group.persisted = true;
     for (const r of record.ranges) {
       for (let i = 0; i < r.count; i++) {
-        const h: Held = { seq: r.seq + i, run: r.run, deliveries: r.deliveries, owner: r.owner, group };
-        group.items.set(h.seq, h);
+        const h: Held = { seq: r.seq + i, run: r.run, deliveries: r.deliveries, owner: r.owner, group, slot: -1 };
+        group.items.add(h);
         expected.items.push(h);
       }
     }

@@ -212,7 +212,6 @@ class Writer {
         return this.object(value, depth);
       case "function":
         refuse("a function");
-      // eslint-disable-next-line no-fallthrough
       default:
         refuse("a symbol");
     }

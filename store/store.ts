@@ -515,16 +515,22 @@ class TypedQueue extends BaseHandle implements Queue<unknown> {
   async ack(reservations: readonly Reservation<unknown>[]): Promise<void> {
     this.ensureOpen();
     if (!Array.isArray(reservations)) throw new InvalidError("ack takes an array of reservations");
-    const byToken = new Map<string, Reservation<unknown>>();
-    for (const r of reservations) {
+    // A plain array of tokens: a reservation listed twice is acked once by the engine (its
+    // second token finds the item gone), so only refusals, which are rare, need a lookup.
+    const tokens = new Array<string>(reservations.length);
+    for (let i = 0; i < reservations.length; i++) {
+      const r = reservations[i];
       if (!(r instanceof TypedReservation)) throw new InvalidError("ack takes reservations that reserve() returned");
       if (r.queueId !== this.id) throw new InvalidError(`a reservation of queue ${r.queueId}, not of ${this.describe()}`);
-      byToken.set(r.token, r);
+      tokens[i] = r.token;
     }
-    if (byToken.size === 0) return;
-    const refused = await this.ackTokens([...byToken.keys()]);
+    if (tokens.length === 0) return;
+    const refused = await this.ackTokens(tokens);
     if (refused.length > 0) {
-      throw leaseExpired(`${refused.length} of ${byToken.size} reservations were not acked: their leases have ended`, refused.map((t) => byToken.get(t)!));
+      const byToken = new Map<string, Reservation<unknown>>();
+      for (const r of reservations) byToken.set(r.token, r);
+      const list = [...new Set(refused)].map((t) => byToken.get(t)!);
+      throw leaseExpired(`${list.length} of ${byToken.size} reservations were not acked: their leases have ended`, list);
     }
   }
 
@@ -637,7 +643,9 @@ class TypedReservation implements Reservation<unknown> {
   readonly deliveries: number;
   readonly partition: string | undefined;
   readonly token: string;
-  leaseEndsAt: Date;
+  /** ms on the store's clock; the Date is made when first read (most callers never do). */
+  private leaseEnd: number;
+  private leaseEndDate: Date | undefined = undefined;
 
   constructor(
     private readonly queue: TypedQueue,
@@ -647,7 +655,12 @@ class TypedReservation implements Reservation<unknown> {
     this.deliveries = item.deliveries;
     this.partition = item.partition;
     this.token = item.token;
-    this.leaseEndsAt = new Date(item.leaseEndsAt);
+    this.leaseEnd = item.leaseEndsAt;
+  }
+
+  get leaseEndsAt(): Date {
+    this.leaseEndDate ??= new Date(this.leaseEnd);
+    return this.leaseEndDate;
   }
 
   get queueId(): string {
@@ -678,7 +691,8 @@ class TypedReservation implements Reservation<unknown> {
 
   async extend(ms: number): Promise<void> {
     if (typeof ms !== "number" || !Number.isInteger(ms) || ms < 1) throw new InvalidError(`ms must be an integer >= 1, got ${String(ms)}`);
-    this.leaseEndsAt = new Date(await this.queue.extendToken(this.token, ms));
+    this.leaseEnd = await this.queue.extendToken(this.token, ms);
+    this.leaseEndDate = undefined;
   }
 
   private describe(): string {

@@ -142,7 +142,6 @@ function inspect(value: unknown, depth: number, state: Inspection): void {
       return;
     case "function":
       refuse("a function");
-    // eslint-disable-next-line no-fallthrough
     case "symbol":
       refuse("a symbol");
     default:
