@@ -216,6 +216,21 @@ export function queueReserveSuite(h: Harness): void {
       await q.ack([]);
     });
 
+    it("q.ack(list) with a reservation listed twice acks it once, and refuses it once", async () => {
+      const { clock, q } = await setup(h);
+      await q.putMany(["a", "b", "c"]);
+      const [a] = await q.reserve(1, { leaseMs: LEASE });
+      const [b] = await q.reserve(1, { leaseMs: LEASE * 10 });
+      await q.ack([a!, b!, a!]);
+      expect(await q.len()).toBe(1);
+      const [c] = await q.reserve(1, { leaseMs: LEASE });
+      clock.advance(LEASE);
+      const err = await expectError(q.ack([c!, c!]), LeaseExpiredError);
+      expect((err as LeaseExpiredError).refused).toEqual([c]);
+      expect(err.message).toMatch(/^1 of 1 /);
+      expect(await q.getMany(10, { timeoutMs: 0 })).toEqual(["c"]);
+    });
+
     it("q.ack of a reservation of another queue is InvalidError, and acks nothing", async () => {
       const { store, q } = await setup(h);
       const other = await store.queues.ephemeral<string>();
