@@ -5,7 +5,9 @@
 // acknowledged write is there exactly once, in FIFO order, with nothing invented
 // (support/power-check.ts). Cuts come at random moments, right after a log switch and
 // right after the store was created; a control round in buffered mode must lose
-// acknowledged writes, which proves the check can see a loss.
+// acknowledged writes, which proves the check can see a loss. Reservations have rounds of
+// their own (support/reserve-power.ts): acks stay acked, held items come back at their
+// deadline with their delivery counts.
 
 import { spawn } from "node:child_process";
 import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
@@ -15,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { open } from "../../index.ts";
 import { LazyFs } from "./lazyfs/lazyfs.ts";
 import { verify, type Verdict } from "./support/power-check.ts";
+import { verifyReservations, type ReserveVerdict } from "./support/reserve-power.ts";
 
 const WRITER = new URL("./support/power-writer.ts", import.meta.url).pathname;
 /** How long a writer may take to reach its trigger (a log switch takes ~35 MB of writes). */
@@ -42,7 +45,7 @@ type Trigger = "READY" | "ACK" | "SWITCH";
 interface Round {
   folder: string;
   durability: "fsync" | "buffered";
-  workload: "mixed" | "switch" | "create";
+  workload: "mixed" | "switch" | "create" | "reserve";
   /** The writer's stdout line after which the kill comes. */
   trigger: Trigger;
   /** The kill comes this many ms after the trigger, at random within the range. */
@@ -100,6 +103,20 @@ async function cutRound(round: Round): Promise<Verdict> {
   return verdict;
 }
 
+/** A round of the reserve workload: write, SIGKILL, power cut, remount, check. */
+async function reserveRound(folder: string, delayMs: [number, number]): Promise<ReserveVerdict> {
+  const id = rounds++;
+  const log = await runAndKill({ folder, durability: "fsync", workload: "reserve", trigger: "ACK", delayMs }, id);
+  const cut = await fs!.cut();
+  const verdict = await verifyReservations(join(fs!.mount, folder), log);
+  console.log(
+    `power cut round ${id} (reserve, fsync, after ACK): ${verdict.acked} items acked, ${verdict.held} held ` +
+      `(${verdict.redelivered} of them redelivered), ${verdict.violations.length} violations, ${cut.dirtyBytes} unsynced bytes` +
+      (verdict.openError ? `; open failed: ${verdict.openError}` : ""),
+  );
+  return verdict;
+}
+
 function expectIntact(verdict: Verdict): void {
   expect(verdict.openError, "the store opens after the cut").toBeUndefined();
   expect(verdict.violations).toEqual([]);
@@ -145,6 +162,22 @@ describe("power cut: SIGKILL, drop what is unsynced, remount, reopen", () => {
     for (let i = 0; i < 3; i++) {
       expectIntact(await cutRound({ folder: "switch", durability: "fsync", workload: "switch", trigger: "SWITCH", delayMs: [5, 40] }));
     }
+  }, 120_000);
+
+  it("reservations: acks stay acked; held items stay held until their deadline, then come back delivered once more", async (ctx) => {
+    if (!fs) return ctx.skip(skipReason);
+    let redelivered = 0;
+    for (let i = 0; i < 3; i++) {
+      const folder = `reserve-${i}`;
+      durableFolder(folder);
+      const verdict = await reserveRound(folder, [100, 700]);
+      expect(verdict.openError, "the store opens after the cut").toBeUndefined();
+      expect(verdict.violations).toEqual([]);
+      expect(verdict.acked, "the writer acked items before the cut").toBeGreaterThan(0);
+      expect(verdict.held, "the writer held items at the cut").toBeGreaterThan(0);
+      redelivered += verdict.redelivered;
+    }
+    expect(redelivered, "some held items had been delivered more than once").toBeGreaterThan(0);
   }, 120_000);
 
   it("control: buffered durability loses acknowledged writes at a cut (the check sees a loss)", async (ctx) => {

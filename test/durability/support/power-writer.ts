@@ -10,6 +10,9 @@
 //              switch  60 KB dict puts and queue items, so that LevelDB fills its memtable
 //                      and starts a new log; prints SWITCH when a new NNNNNN.log appears
 //              create  small puts into a store this process creates
+//              reserve RESERVE_ITEMS items put first (queue "power-reserve"), then consumers
+//                      that reserve 5 at a time with a long lease and, by (seq + deliveries)
+//                      % 3, ack them (q.ack of the batch), release them, or keep them
 //
 // Log lines:
 //   p <partition> <seq> <n>        put of items seq..seq+n-1 attempted
@@ -17,6 +20,9 @@
 //   G <partition> <seq> ...        get returned these items, in order
 //   d <key> <version>              dict put attempted;  D <key> <version>  acknowledged
 //   u <version> <k1> <k2> <k3>     update attempted;    U ...              acknowledged
+//   I <n>                          reserve: items 0..n-1 put and acknowledged
+//   R <seq> <deliveries> <leaseEndsAt ms>   reserve returned the item
+//   a <seq>  ack attempted;  A <seq>  acknowledged;  l <seq>  release attempted;  L <seq>  ...
 //
 // stdout: READY once the store is open, ACK after the first acknowledged write, SWITCH.
 
@@ -24,6 +30,7 @@ import { openSync, readdirSync, writeSync } from "node:fs";
 import type { Durability } from "../../../proto/api.ts";
 import { open } from "../../../index.ts";
 import { dictValue, queueItem, type DictValue, type QueueItem } from "./power-values.ts";
+import { RESERVE_BATCH, RESERVE_ITEMS, RESERVE_LEASE_MS, RESERVE_PARTITION, RESERVE_QUEUE, reserveFate } from "./reserve-power.ts";
 
 const [dir, logPath, round, durability, workload] = process.argv.slice(2) as [string, string, string, Durability, string];
 const logFd = openSync(logPath, "w");
@@ -86,6 +93,35 @@ async function updateDict(keys: string[]): Promise<never> {
   }
 }
 
+/** The reserve workload's items, put before any consumer starts. */
+async function putReserveItems(): Promise<void> {
+  const rq = await store.queues.fromName<QueueItem>(RESERVE_QUEUE, { createIfMissing: true });
+  for (let seq = 0; seq < RESERVE_ITEMS; seq += 100) {
+    await rq.putMany(Array.from({ length: 100 }, (_, i) => queueItem(RESERVE_PARTITION, seq + i, 100)), { partition: RESERVE_PARTITION });
+  }
+  out(`I ${RESERVE_ITEMS}`);
+}
+
+async function reserveConsume(): Promise<never> {
+  const rq = await store.queues.fromName<QueueItem>(RESERVE_QUEUE);
+  for (;;) {
+    const jobs = await rq.reserve(RESERVE_BATCH, { partition: RESERVE_PARTITION, leaseMs: RESERVE_LEASE_MS });
+    for (const j of jobs) out(`R ${j.value.seq} ${j.deliveries} ${j.leaseEndsAt.getTime()}`);
+    const acks = jobs.filter((j) => reserveFate(j.value.seq, j.deliveries) === "ack");
+    if (acks.length > 0) {
+      for (const j of acks) out(`a ${j.value.seq}`);
+      await rq.ack(acks);
+      for (const j of acks) ack(`A ${j.value.seq}`);
+    }
+    for (const j of jobs) {
+      if (reserveFate(j.value.seq, j.deliveries) !== "release") continue;
+      out(`l ${j.value.seq}`);
+      await j.release();
+      ack(`L ${j.value.seq}`);
+    }
+  }
+}
+
 function logNames(): string[] {
   return readdirSync(dir).filter((name) => name.endsWith(".log")).sort();
 }
@@ -112,6 +148,11 @@ if (workload === "mixed") {
 } else if (workload === "switch") {
   work.push(watchLogs(), produce(`${r}-big`, 60_000, 2));
   for (let i = 0; i < 3; i++) work.push(writeNewKeys(`${r}-w${i}`, 60_000));
+} else if (workload === "reserve") {
+  await putReserveItems();
+  for (let i = 0; i < 4; i++) work.push(reserveConsume());
+  // Consumers that run out of items wait without a timer: keep the process alive for the kill.
+  setInterval(() => {}, 1_000);
 } else if (workload === "create") {
   work.push(produce(`${r}-p0`, 100, 3), writeNewKeys(`${r}-c`, 100));
 } else {
