@@ -64,6 +64,11 @@ export class Core implements Dirty {
   /** Ends reservation leases and release delays at their deadlines (engine/holds.ts). */
   readonly leases: LeaseTimer;
   private next: number;
+  /**
+   * How long after a get with a request id the record of that id may still name the runs
+   * it took from (its retention and a margin): set by the engine (engine/requests.ts).
+   */
+  referencesMs = 0;
 
   constructor(
     readonly db: Db,

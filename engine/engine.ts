@@ -57,7 +57,7 @@ import {
 import { listPartitions } from "./partitions.ts";
 import type { PartitionRegistry } from "./partition.ts";
 import { QueueState } from "./queues.ts";
-import { REQUEST_ID_RETENTION_MS_DEFAULT, RequestLog, type Receipt } from "./requests.ts";
+import { REFERENCES_MARGIN_MS, REQUEST_ID_RETENTION_MS_DEFAULT, RequestLog, type Receipt } from "./requests.ts";
 import type { FolderSync } from "./storage.ts";
 import type { EngineObserver, EnvironmentStats } from "./observer.ts";
 
@@ -165,6 +165,7 @@ export class LevelEngine implements Backend {
     this.core.sweepDue = () => this.sweeper.sweepDue();
     this.requestIdRetentionMs = settings.requestIdRetentionMs ?? REQUEST_ID_RETENTION_MS_DEFAULT;
     this.requests = new RequestLog(this.core, this.requestIdRetentionMs, settings.logError);
+    this.core.referencesMs = this.requestIdRetentionMs + REFERENCES_MARGIN_MS;
   }
 
   /** Loads the catalog and partition rows (never the data itself) and starts the background work. */

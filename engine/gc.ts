@@ -17,11 +17,16 @@ import {
   movedPrefix,
   numOfGarbageKey,
   prefixEnd,
+  decodeGarbageMarker,
+  encodeGarbageMarker,
 } from "./layout.ts";
 import { backgroundFailed } from "./background.ts";
 
 export class Collector {
   private readonly queue = new Map<number, number>();
+  /** Ranges not to collect before this time on the store's clock (format 4: after the request records that name their runs). */
+  private readonly notBefore = new Map<number, number>();
+  private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | null = null;
   private stopped = false;
 
@@ -30,7 +35,10 @@ export class Collector {
   /** Loads the markers a previous process left behind. */
   async load(): Promise<void> {
     for await (const [key, value] of this.core.db.iterator({ gte: GARBAGE_PREFIX, lt: prefixEnd(GARBAGE_PREFIX) })) {
-      this.queue.set(numOfGarbageKey(key), value[0]!);
+      const num = numOfGarbageKey(key);
+      const { kind, notBefore } = decodeGarbageMarker(value);
+      this.queue.set(num, kind);
+      if (notBefore > 0) this.notBefore.set(num, notBefore);
     }
     this.kick();
   }
@@ -39,15 +47,17 @@ export class Collector {
     this.mark(batch, dataNum, GARBAGE_DICT_DATA);
   }
 
-  discardItems(batch: Batch, partNum: number): void {
-    this.mark(batch, partNum, GARBAGE_ITEMS);
+  /** `notBefore` (on the store's clock, 0 for now): the range stays until then. */
+  discardItems(batch: Batch, partNum: number, notBefore = 0): void {
+    this.mark(batch, partNum, GARBAGE_ITEMS, notBefore);
   }
 
-  private mark(batch: Batch, num: number, kind: number): void {
-    batch.put(garbageKey(num), Buffer.from([kind]));
+  private mark(batch: Batch, num: number, kind: number, notBefore = 0): void {
+    batch.put(garbageKey(num), encodeGarbageMarker(kind, notBefore));
     // Collect only once the marker (and the switch away from the range) is durable.
     batch.onCommitted(() => {
       this.queue.set(num, kind);
+      if (notBefore > 0) this.notBefore.set(num, Math.floor(notBefore));
       this.kick();
     });
   }
@@ -64,8 +74,14 @@ export class Collector {
 
   /** Collects the queued ranges; false when it stopped or one failed (its marker stays). */
   private async run(): Promise<boolean> {
+    let later = Infinity;
     for (const [num, kind] of this.queue) {
       if (this.stopped) return false;
+      const notBefore = this.notBefore.get(num);
+      if (notBefore !== undefined && notBefore > this.core.now()) {
+        later = Math.min(later, notBefore);
+        continue;
+      }
       // A partition's items, and the reservations and dead-letter records that name them.
       const prefixes = kind === GARBAGE_DICT_DATA ? [dictPrefix(num)] : [itemsPrefix(num), holdsPrefix(num), movedPrefix(num)];
       try {
@@ -73,16 +89,24 @@ export class Collector {
         const batch = this.core.batch();
         batch.del(garbageKey(num));
         this.queue.delete(num);
+        this.notBefore.delete(num);
       } catch (err) {
         backgroundFailed("collecting a dead range", err, this.core.logError);
         return false;
       }
     }
-    return true;
+    if (later !== Infinity && !this.stopped) {
+      // Looked at again when the first delayed range is due (or at once after, on a test's clock that jumped).
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.kick(), Math.min(Math.max(later - this.core.now(), 50), 60_000));
+      this.timer.unref();
+    }
+    return later === Infinity;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.timer);
     await this.running;
   }
 }

@@ -20,9 +20,9 @@
 //   moved          = 0x23 u64:partNum u64:seq     -> u32:deliveries u32:count (u64:partNum u64:seq){count}  (a dead-lettered item: its deliveries and where it was before)
 //   ttl            = 0x30 u64:at 0x10 u64:dataNum dict-key   -> 0x00    (a dict entry due at `at`)
 //                  | 0x30 u64:at 0x21 u64:partNum            -> 0x00    (a partition due at `at`)
-//   garbage        = 0x40 u64:num                 -> 0x10 (a dict's old data) | 0x21 (a partition's items)
+//   garbage        = 0x40 u64:num                 -> (0x10 (a dict's old data) | 0x21 (a partition's items)) [u64:notBefore]
 //   request        = 0x50 request-id              -> u64:recordedAt outcome   (a call applied once, engine/requests.ts)
-//   request-age    = 0x51 u64:recordedAt request-id -> 0x00                   (the same, by age, for pruning)
+//   request-age    = 0x51 u64:recordedAt (request-id | swept-run) -> 0x00     (the same, by age, for pruning)
 //
 //   kind     = "d" | "q"
 //   env      = UTF-8 environment name (never contains 0x00)
@@ -52,7 +52,7 @@ import { CorruptionError, atKey } from "./corruption.ts";
  * 3: values in the standard MessagePack grammar of proto/values.ts (2: msgpackr records,
  * upgraded at open by engine/upgrade.ts; 1: one record per queue item, not read).
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 
 export const TAG_META = 0x00;
 export const TAG_NAME = 0x01;
@@ -532,6 +532,19 @@ export function numOfGarbageKey(key: Buffer): number {
   return readU64(key, 1);
 }
 
+/** A garbage marker's value: its kind, and (format 4) the time before which it is not collected. */
+export function encodeGarbageMarker(kind: number, notBefore = 0): Buffer {
+  if (notBefore <= 0) return Buffer.from([kind]);
+  const value = Buffer.alloc(9);
+  value[0] = kind;
+  writeU64(value, 1, Math.floor(notBefore));
+  return value;
+}
+
+export function decodeGarbageMarker(value: Uint8Array): { kind: number; notBefore: number } {
+  return { kind: value[0]!, notBefore: value.length >= 9 ? readU64(value, 1) : 0 };
+}
+
 // ---- request records (engine/requests.ts) ----
 
 export function requestKey(requestId: string): Buffer {
@@ -552,6 +565,25 @@ export function requestAgeBound(at: number): Buffer {
 }
 
 export const REQUEST_AGE_PREFIX = Buffer.from([TAG_REQUEST_AGE]);
+
+/**
+ * The id of a request-age row that deletes run `first` of partition `partNum` when it is
+ * pruned (format 4): a run that a get's request record names by reference stays until then.
+ * `~` is outside the characters of request ids, so no record has such an id.
+ */
+export function sweptRunId(partNum: number, first: number): string {
+  return `~${partNum.toString(36)}.${first.toString(36)}`;
+}
+
+/** The run a request-age row of sweptRunId() deletes, or undefined for the row of a record. */
+export function decodeSweptRunId(id: string): { partNum: number; first: number } | undefined {
+  if (id.charCodeAt(0) !== 0x7e) return undefined;
+  const dot = id.indexOf(".");
+  const partNum = parseInt(id.slice(1, dot), 36);
+  const first = parseInt(id.slice(dot + 1), 36);
+  if (dot < 0 || !Number.isSafeInteger(partNum) || !Number.isSafeInteger(first)) throw new CorruptionError(`a request-age row naming run ${JSON.stringify(id)}`, "a request-age row");
+  return { partNum, first };
+}
 
 export function decodeRequestAgeKey(key: Uint8Array): { recordedAt: number; requestId: string } {
   if (key.length < 10 || key[0] !== TAG_REQUEST_AGE) throw new CorruptionError("a request-age row shorter than its tag and time", atKey(key));

@@ -62,6 +62,13 @@ export class Partition implements Dirty, RunHolder {
   readonly groups = new Set<Group>();
   /** Items at or past head that were dead-lettered here, with their deliveries and origins. */
   readonly moved = new Map<number, MovedRecord>();
+  /**
+   * Runs that the request record of a get may name (engine/requests.ts, "references"): when
+   * one leaves, its record is deleted only after those records expire.
+   */
+  readonly kept = new Set<number>();
+  /** When a get with a request id last took from here (or the store opened), on the store's clock. */
+  referencedAt: number | undefined = undefined;
 
   constructor(
     readonly queue: QueueState,

@@ -19,7 +19,7 @@ import type { Batch } from "./commit.ts";
 import type { Core } from "./core.ts";
 import type { Collector } from "./gc.ts";
 import type { Receipt } from "./requests.ts";
-import { TTL_ENTRY_VALUE, deadlineAfter, encodeRun, holdKey, itemKey, movedKey, ttlPartitionKey, ttlTime, type PartitionRow } from "./layout.ts";
+import { TTL_ENTRY_VALUE, deadlineAfter, encodeRun, holdKey, itemKey, movedKey, requestAgeKey, sweptRunId, ttlPartitionKey, ttlTime, type PartitionRow } from "./layout.ts";
 import type { Held } from "./holds.ts";
 import { nextItems } from "./iterate.ts";
 import { Partition, sortedIndex, type PartitionName, type PartitionRegistry } from "./partition.ts";
@@ -87,6 +87,10 @@ export class QueueState {
     p.indexedAt = row.indexedAt;
     p.headRun = row.headRun;
     p.persisted = true;
+    // A get before the restart may have taken items of the head run by reference, or of
+    // runs already gone past head (their request-age rows delete them in time).
+    if (p.head > p.headRun) p.kept.add(p.headRun);
+    p.referencedAt = this.core.now();
     if (!(p.headRun <= p.head && p.head <= p.tail)) {
       throw new CorruptionError(`a partition row with headRun ${p.headRun}, head ${p.head}, tail ${p.tail}`, `${this.label}, partition ${JSON.stringify(name ?? "")}`);
     }
@@ -195,24 +199,50 @@ export class QueueState {
    * Takes up to n items for a get: those visible again first (they are below head), then
    * from head. They leave the partition in `batch`.
    */
-  private take(p: Partition, n: number, batch: Batch): Uint8Array[] {
+  private take(p: Partition, n: number, batch: Batch, refs?: number[]): Uint8Array[] {
     const out: Uint8Array[] = [];
     while (out.length < n && p.visible.length > 0) {
       const h = p.held.get(p.visible[0]!)!;
       out.push(p.valueOf(h.seq, h.run));
       this.finishHeld(p, h, batch);
     }
-    if (out.length < n && p.tail > p.head) this.takeFresh(p, n - out.length, batch, out, undefined);
+    if (out.length < n && p.tail > p.head) this.takeFresh(p, n - out.length, batch, out, undefined, refs);
     return out;
+  }
+
+  /**
+   * take() for a get, with its request record (engine/requests.ts, "references") when it has
+   * a receipt: items visible again are copied into the record; fresh ones are named by their
+   * run, offset and count, and their runs stay on disk until the record has expired.
+   */
+  private takeRecorded(p: Partition, n: number, batch: Batch, receipt: Receipt | undefined): Uint8Array[] {
+    if (receipt === undefined) return this.take(p, n, batch);
+    const refs: number[] = [];
+    const values = this.take(p, n, batch, refs);
+    let named = 0;
+    for (let i = 2; i < refs.length; i += 3) named += refs[i]!;
+    const copied = values.length - named;
+    receipt(batch, values, { c: values.slice(0, copied), p: p.num, r: refs });
+    return values;
+  }
+
+  /**
+   * A run record leaves: now, or, when a request record may name it (p.kept), once those
+   * records have expired: a request-age row of its own (engine/requests.ts) deletes it then.
+   */
+  dropRun(p: Partition, first: number, batch: Batch): void {
+    if (p.kept.delete(first)) batch.put(requestAgeKey(this.core.now(), sweptRunId(p.num, first)), TTL_ENTRY_VALUE);
+    else batch.del(itemKey(p.num, first));
   }
 
   /**
    * Moves head over up to n items, pushing their values to `out`. With `hold`, each item
    * stays in the partition, held by it; without, the items leave the partition.
    */
-  takeFresh(p: Partition, n: number, batch: Batch, out: Uint8Array[], hold: ((seq: number, run: number) => void) | undefined): void {
+  takeFresh(p: Partition, n: number, batch: Batch, out: Uint8Array[], hold: ((seq: number, run: number) => void) | undefined, refs?: number[]): void {
     const k = Math.min(n, p.tail - p.head);
     const countBefore = p.count;
+    if (refs !== undefined) p.referencedAt = this.core.now();
     let i = 0;
     while (i < k) {
       const first = p.headRun;
@@ -220,6 +250,10 @@ export class QueueState {
       const offset = p.head - first;
       const m = Math.min(k - i, run.length - offset);
       for (let j = 0; j < m; j++) out.push(run[offset + j]!);
+      if (refs !== undefined) {
+        refs.push(first, offset, m);
+        p.kept.add(first);
+      }
       if (hold) {
         for (let j = 0; j < m; j++) hold(p.head + j, first);
         p.runRefs.set(first, (p.runRefs.get(first) ?? 0) + m);
@@ -230,7 +264,7 @@ export class QueueState {
       p.head += m;
       if (p.head === first + run.length) {
         // The whole run is past head: its record goes, unless held items are still in it.
-        if (!p.runRefs.has(first)) batch.del(itemKey(p.num, first));
+        if (!p.runRefs.has(first)) this.dropRun(p, first, batch);
         if (p.cached?.first === first) p.uncache();
         p.headRun = p.head;
       }
@@ -264,7 +298,7 @@ export class QueueState {
       p.runRefs.delete(h.run);
       // A run wholly below head goes with its last held item.
       if (h.run < p.headRun) {
-        batch.del(itemKey(p.num, h.run));
+        this.dropRun(p, h.run, batch);
         if (p.cached?.first === h.run) p.uncache();
       }
     }
@@ -300,15 +334,19 @@ export class QueueState {
     if (p.count <= CLEAR_INLINE_ITEMS_MAX) {
       for (let first = p.headRun; first < p.tail; ) {
         const length = p.runAt(first).values.length;
-        batch.del(itemKey(p.num, first));
+        this.dropRun(p, first, batch);
         first += length;
       }
-      for (const first of p.runRefs.keys()) if (first < p.headRun) batch.del(itemKey(p.num, first));
+      for (const first of p.runRefs.keys()) if (first < p.headRun) this.dropRun(p, first, batch);
       for (const seq of p.moved.keys()) batch.del(movedKey(p.num, seq));
     } else {
-      // Items, hold and moved records alike, by range (engine/gc.ts).
-      this.gc.discardItems(batch, p.num);
+      // Items, hold and moved records alike, by range (engine/gc.ts); after the request
+      // records that may name its runs have expired, when a get with an id took from it.
+      const now = this.core.now();
+      const referenced = p.kept.size > 0 || (p.referencedAt !== undefined && now - p.referencedAt < this.core.referencesMs);
+      this.gc.discardItems(batch, p.num, referenced ? now + this.core.referencesMs : 0);
     }
+    p.kept.clear();
     for (const group of p.groups) {
       if (group.persisted) batch.del(holdKey(group.partNum, group.num));
       group.persisted = false;
@@ -372,12 +410,16 @@ export class QueueState {
         const batch = this.core.batch();
         let taken: Uint8Array[] | ReservedItem[];
         try {
-          taken = w.lease ? this.reservations.reserveNow(p, w.n, w.lease, batch) : this.take(p, w.n, batch);
+          if (w.lease) {
+            taken = this.reservations.reserveNow(p, w.n, w.lease, batch);
+            w.receipt?.(batch, taken);
+          } else {
+            taken = this.takeRecorded(p, w.n, batch, w.receipt);
+          }
         } catch (err) {
           w.reject(err);
           continue;
         }
-        w.receipt?.(batch, taken);
         batch.done.then(() => w.resolve(taken), (err) => w.reject(err));
         continue;
       }
@@ -504,8 +546,7 @@ export class QueueState {
     if (existing) this.expireIfDue(existing, this.core.now());
     if (existing && existing.available > 0) {
       const batch = this.core.batch();
-      const values = this.take(existing, n, batch);
-      receipt?.(batch, values);
+      const values = this.takeRecorded(existing, n, batch, receipt);
       this.settle(existing);
       await batch.done;
       return values;

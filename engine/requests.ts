@@ -32,6 +32,9 @@ import {
   TTL_ENTRY_VALUE,
   decodeRequestAgeKey,
   decodeRequestRecord,
+  decodeRun,
+  decodeSweptRunId,
+  itemKey,
   encodeRequestRecord,
   requestAgeBound,
   requestAgeKey,
@@ -47,13 +50,34 @@ const RECENT_MAX = 10_000;
 const PRUNE_PAGE_KEYS = 1_024;
 const PRUNE_INTERVAL_MS = 1_000;
 
-/** Records a call's outcome in the batch of its change; given to the code that makes it. */
-export type Receipt = (batch: Batch, outcome: unknown) => void;
+/**
+ * Records a call's outcome in the batch of its change; given to the code that makes it.
+ * `stored`, when given, is what the record holds instead of the outcome: a get's items by
+ * reference (`{ c, p, r }`, see resolve()), read back from their runs by a retry.
+ */
+export type Receipt = (batch: Batch, outcome: unknown, stored?: StoredItems) => void;
+
+/**
+ * A get's items as its record holds them (format 4): `c` the values copied (items that were
+ * visible again), then for partition `p` the triples `r` = [run, offset, count, ...], each
+ * naming `count` items of the run record at sequence `run` from `offset` on. Those run
+ * records stay on disk until the record has expired (engine/queues.ts, dropRun).
+ */
+export interface StoredItems {
+  c: Uint8Array[];
+  p: number;
+  r: number[];
+}
+
+/** Past the retention, how much longer a run named by a record stays (engine/queues.ts). */
+export const REFERENCES_MARGIN_MS = 5_000;
 
 interface Attempt {
   done: Promise<unknown> | undefined;
   /** Set by the receipt: the call changed something and returned this. */
   outcome: { value: unknown } | undefined;
+  /** Its record holds the outcome by reference: once settled, a retry reads it from disk. */
+  byReference: boolean;
   settled: boolean;
   /** Date.now() when it settled. */
   settledAt: number;
@@ -132,13 +156,14 @@ export class RequestLog {
 
   private attempt<T>(id: string, apply: (receipt: Receipt | undefined) => Promise<T>): Promise<T> {
     // Registered before `apply` runs: its change (and receipt) may come before its first await.
-    const attempt: Attempt = { done: undefined, outcome: undefined, settled: false, settledAt: 0 };
+    const attempt: Attempt = { done: undefined, outcome: undefined, byReference: false, settled: false, settledAt: 0 };
     this.attempts.set(id, attempt);
-    const receipt: Receipt = (batch, outcome) => {
+    const receipt: Receipt = (batch, outcome, stored) => {
       if (attempt.outcome) throw new InternalError(`request ${id} recorded twice`);
       attempt.outcome = { value: outcome };
+      attempt.byReference = stored !== undefined;
       const now = this.core.now();
-      batch.put(requestKey(id), encodeRequestRecord(now, packEnvelope({ o: outcome })));
+      batch.put(requestKey(id), encodeRequestRecord(now, packEnvelope(stored === undefined ? { o: outcome } : { s: stored })));
       batch.put(requestAgeKey(now, id), TTL_ENTRY_VALUE);
     };
     let done: Promise<T>;
@@ -155,7 +180,9 @@ export class RequestLog {
       attempt.settled = true;
       attempt.settledAt = Date.now();
       if (this.attempts.get(id) !== attempt) return;
-      if (attempt.outcome === undefined) this.attempts.delete(id);
+      // Items taken by reference are not kept in memory past their answer (10 KB for a
+      // getMany(100) of 100 B items): a retry reads them from their runs.
+      if (attempt.outcome === undefined || attempt.byReference) this.attempts.delete(id);
       else this.remember(id);
     };
     done.then(
@@ -187,9 +214,28 @@ export class RequestLog {
     const raw = this.core.db.getSync(requestKey(id));
     if (raw === undefined) return undefined;
     const { outcome } = decodeRequestRecord(raw);
-    const envelope = unpackEnvelope(outcome) as { o?: unknown } | undefined;
+    const envelope = unpackEnvelope(outcome) as { o?: unknown; s?: StoredItems } | undefined;
     if (envelope === null || typeof envelope !== "object") throw new InternalError(`the record of request ${id} does not parse`);
+    if (envelope.s !== undefined) return { value: this.resolve(id, envelope.s) };
     return { value: envelope.o };
+  }
+
+  /** The items a record names by reference, read from their runs (kept until it expires). */
+  private resolve(id: string, stored: StoredItems): Uint8Array[] {
+    const { c, p, r } = stored;
+    if (!Array.isArray(c) || !Number.isSafeInteger(p) || !Array.isArray(r) || r.length % 3 !== 0) throw new InternalError(`the record of request ${id} does not parse`);
+    const values = [...c];
+    for (let i = 0; i < r.length; i += 3) {
+      const key = itemKey(p, r[i]!);
+      const raw = this.core.db.getSync(key);
+      if (raw === undefined) throw new InternalError(`the items of request ${id} are gone from run ${r[i]} of partition ${p}`);
+      const run = decodeRun(raw, key);
+      const offset = r[i + 1]!;
+      const count = r[i + 2]!;
+      if (offset + count > run.length) throw new InternalError(`the record of request ${id} names items past the end of run ${r[i]} of partition ${p}`);
+      for (let j = offset; j < offset + count; j++) values.push(run[j]!);
+    }
+    return values;
   }
 
   start(): void {
@@ -220,7 +266,11 @@ export class RequestLog {
       const batch = this.core.batch();
       for (const key of page) {
         batch.del(key);
-        batch.del(requestKey(decodeRequestAgeKey(key).requestId));
+        const { requestId } = decodeRequestAgeKey(key);
+        // A run that records named by reference kept on disk (engine/queues.ts, dropRun).
+        const run = decodeSweptRunId(requestId);
+        if (run === undefined) batch.del(requestKey(requestId));
+        else batch.del(itemKey(run.partNum, run.first));
       }
       await batch.done;
       if (page.length < PRUNE_PAGE_KEYS) return;

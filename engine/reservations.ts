@@ -386,6 +386,8 @@ export class Reservations implements GroupHost {
       for (const h of expected.items) {
         p.held.set(h.seq, h);
         p.runRefs.set(h.run, (p.runRefs.get(h.run) ?? 0) + 1);
+        // A get before the restart may have taken items of this run by reference.
+        if (h.run < p.headRun) p.kept.add(h.run);
         if (h.group.holding) p.reserved++;
         else p.visible.push(h.seq);
       }

@@ -235,11 +235,21 @@ export async function openStorage(options: OpenOptions): Promise<Storage> {
       if (next !== undefined) throw new InternalError("the data folder has data but no format version");
       // classic-level takes `sync`; memory-level ignores it.
       await db.batch([{ type: "put", key: VERSION_KEY, value: encodeU32(FORMAT_VERSION) }], { sync: true } as object);
-    } else if (version.readUInt32BE(0) === 2 || (version.readUInt32BE(0) === FORMAT_VERSION && db.getSync(UPGRADE_KEY) !== undefined)) {
-      // Format 2, or an upgrade from it that was cut off: rewrite its values (engine/upgrade.ts).
-      await upgradeToFormat3(db);
-    } else if (version.readUInt32BE(0) !== FORMAT_VERSION) {
-      throw new InternalError(`the data folder has format version ${version.readUInt32BE(0)}; this Larder reads ${FORMAT_VERSION} (and upgrades 2)`);
+    } else {
+      let found = version.readUInt32BE(0);
+      if (found === 2 || (found === 3 && db.getSync(UPGRADE_KEY) !== undefined)) {
+        // Format 2, or an upgrade from it that was cut off: rewrite its values (engine/upgrade.ts).
+        await upgradeToFormat3(db);
+        found = 3;
+      }
+      if (found === 3) {
+        // Format 4 only adds forms of rows (request records naming items by reference, their
+        // runs' request-age rows, delayed garbage markers): every format-3 row reads as it was.
+        // The version is raised so that a release reading only format 3 refuses the folder.
+        await db.batch([{ type: "put", key: VERSION_KEY, value: encodeU32(FORMAT_VERSION) }], { sync: true } as object);
+      } else if (found !== FORMAT_VERSION) {
+        throw new InternalError(`the data folder has format version ${found}; this Larder reads ${FORMAT_VERSION} (and upgrades 2 and 3)`);
+      }
     }
     return { db, nextNum: next === undefined ? FIRST_NUM : readU64(next, 0), folder };
   } catch (err) {

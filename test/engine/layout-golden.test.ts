@@ -14,11 +14,11 @@ const KEY_A = bytes("306100");
 const VALUE_TRUE = bytes("c3");
 const T = 1_750_000_000_000;
 
-describe("the persisted layout's bytes (format version 3)", () => {
+describe("the persisted layout's bytes (format version 4)", () => {
   it("meta: the format version and the next internal number", () => {
-    expect(L.FORMAT_VERSION).toBe(3);
+    expect(L.FORMAT_VERSION).toBe(4);
     expect(hex(L.VERSION_KEY)).toBe("0076");
-    expect(hex(L.encodeU32(L.FORMAT_VERSION))).toBe("00000003");
+    expect(hex(L.encodeU32(L.FORMAT_VERSION))).toBe("00000004");
     expect(hex(L.NEXT_NUM_KEY)).toBe("006e");
     expect(hex(L.encodeU64(2 ** 40 + 5))).toBe("0000010000000005");
     expect(L.readU64(bytes("0000010000000005"), 0)).toBe(2 ** 40 + 5);
@@ -118,5 +118,19 @@ describe("the persisted layout's bytes (format version 3)", () => {
     expect(hex(L.garbageKey(10))).toBe("40000000000000000a");
     expect(L.numOfGarbageKey(bytes("40000000000000000a"))).toBe(10);
     expect([L.GARBAGE_DICT_DATA, L.GARBAGE_ITEMS]).toEqual([0x10, 0x21]);
+    expect(hex(L.encodeGarbageMarker(0x21))).toBe("21");
+    expect(hex(L.encodeGarbageMarker(0x21, T))).toBe("21000001977420dc00");
+    expect(L.decodeGarbageMarker(bytes("21000001977420dc00"))).toEqual({ kind: 0x21, notBefore: T });
+    expect(L.decodeGarbageMarker(bytes("10"))).toEqual({ kind: 0x10, notBefore: 0 });
+  });
+
+  it("request: the record by id, and by age; a run kept for records by age (format 4)", () => {
+    expect(hex(L.requestKey("r-1"))).toBe("50722d31");
+    expect(hex(L.requestAgeKey(T, "r-1"))).toBe("51000001977420dc00722d31");
+    expect(L.sweptRunId(9, 1_000)).toBe("~9.rs");
+    expect(hex(L.requestAgeKey(T, L.sweptRunId(9, 1_000)))).toBe("51000001977420dc007e392e7273");
+    expect(L.decodeSweptRunId("~9.rs")).toEqual({ partNum: 9, first: 1_000 });
+    expect(L.decodeSweptRunId("r-1")).toBeUndefined();
+    expect(hex(L.encodeRequestRecord(T, Buffer.from([0x80])))).toBe("000001977420dc0080");
   });
 });

@@ -190,3 +190,83 @@ describe("request ids: edge cases", () => {
     expect([(first as { replayed?: boolean }).replayed, (retry as { replayed?: boolean }).replayed]).toEqual([undefined, true]);
   });
 });
+
+// A get's record names the items it took by their run (format 4, docs/format.md "Request
+// records"), so their runs stay on disk past head until the record has expired.
+describe("request ids: a get's items by reference", () => {
+  const ITEMS = Buffer.from([0x21]);
+  const dbOf = (engine: Engine) => (engine as unknown as { core: { db: { keys(o: object): { all(): Promise<unknown[]> } } } }).core.db;
+  const runs = async (engine: Engine): Promise<number> => (await dbOf(engine).keys({ gte: ITEMS, lt: Buffer.from([0x22]) }).all()).length;
+  const prune = (engine: Engine) => (engine as unknown as { requests: { prune(): Promise<void> } }).requests.prune();
+  const outOfMemory = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+  it("a retried get returns the same items from their runs, after a reopen, though the runs left the partition", async () => {
+    const path = await folder();
+    const clock = new ManualClock();
+    let engine = await opened({ path, clock });
+    const q = await queueOf(engine);
+    await engine.queuePut(q, [bytes("a"), bytes("b"), bytes("c")], { timeoutMs: 0 });
+    await engine.queuePut(q, [bytes("d")], { timeoutMs: 0 });
+    expect(text(await engine.queueGet(q, 3, { timeoutMs: 0 }, { requestId: "ref-1" }))).toEqual(["a", "b", "c"]);
+    expect(text(await engine.queueGet(q, 5, { timeoutMs: 0 }, { requestId: "ref-2" }))).toEqual(["d"]);
+    await outOfMemory();
+    expect(text(await engine.queueGet(q, 3, { timeoutMs: 0 }, { requestId: "ref-1", retry: true }))).toEqual(["a", "b", "c"]);
+    await engine.close();
+    engine = await opened({ path, clock });
+    expect(await engine.queueLen(q, {})).toBe(0);
+    expect(text(await engine.queueGet(q, 3, { timeoutMs: 0 }, { requestId: "ref-1", retry: true }))).toEqual(["a", "b", "c"]);
+    expect(text(await engine.queueGet(q, 3, { timeoutMs: 0 }, { requestId: "ref-2", retry: true }))).toEqual(["d"]);
+    expect(await engine.queueGet(q, 5, { timeoutMs: 0 })).toEqual([]);
+    // Both runs are kept for the records, then go with them.
+    expect(await runs(engine)).toBe(2);
+    clock.advance(engine.requestIdRetentionMs! + 1);
+    await prune(engine);
+    expect(await runs(engine)).toBe(0);
+  });
+
+  it("a plain get that finishes a run after a restart keeps it for the retry of a get with an id from before", async () => {
+    const path = await folder();
+    const clock = new ManualClock();
+    let engine = await opened({ path, clock });
+    const q = await queueOf(engine);
+    await engine.queuePut(q, [bytes("a"), bytes("b"), bytes("c")], { timeoutMs: 0 });
+    expect(text(await engine.queueGet(q, 2, { timeoutMs: 0 }, { requestId: "half-1" }))).toEqual(["a", "b"]);
+    await engine.close();
+    engine = await opened({ path, clock });
+    expect(text(await engine.queueGet(q, 5, { timeoutMs: 0 }))).toEqual(["c"]);
+    expect(text(await engine.queueGet(q, 2, { timeoutMs: 0 }, { requestId: "half-1", retry: true }))).toEqual(["a", "b"]);
+  });
+
+  it("a get with an id from items visible again copies them, and names the fresh ones after them in order", async () => {
+    const engine = await opened({ path: await folder(), clock: new ManualClock() });
+    const q = await queueOf(engine);
+    await engine.queuePut(q, [bytes("a"), bytes("b"), bytes("c")], { timeoutMs: 0 });
+    const [held] = await engine.queueReserve(q, 1, { timeoutMs: 0, leaseMs: 10_000 });
+    await engine.queueRelease(q, held!.token, 0);
+    expect(text(await engine.queueGet(q, 3, { timeoutMs: 0 }, { requestId: "mixed-1" }))).toEqual(["a", "b", "c"]);
+    await outOfMemory();
+    expect(text(await engine.queueGet(q, 3, { timeoutMs: 0 }, { requestId: "mixed-1", retry: true }))).toEqual(["a", "b", "c"]);
+  });
+
+  it("a big clear after a get with an id keeps the runs its record names until the record expires", async () => {
+    const path = await folder();
+    const clock = new ManualClock();
+    let engine = await opened({ path, clock });
+    const q = await queueOf(engine);
+    const items = Array.from({ length: 600 }, (_, i) => bytes(`i${i}`));
+    await engine.queuePut(q, items, { timeoutMs: 0 });
+    expect(text(await engine.queueGet(q, 10, { timeoutMs: 0 }, { requestId: "cleared-1" }))).toEqual(items.slice(0, 10).map((v) => Buffer.from(v).toString()));
+    await engine.queueClear(q, {});
+    // Garbage collection runs once the clear is durable: give it the time to (not) run.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(text(await engine.queueGet(q, 10, { timeoutMs: 0 }, { requestId: "cleared-1", retry: true }))).toEqual(items.slice(0, 10).map((v) => Buffer.from(v).toString()));
+    expect(await runs(engine)).toBe(1);
+    // Past the records' window, the next open collects the range.
+    clock.advance(engine.requestIdRetentionMs! + 10_000);
+    await prune(engine);
+    await engine.close();
+    engine = await opened({ path, clock });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await runs(engine)).toBe(0);
+  });
+});
