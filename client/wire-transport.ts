@@ -71,8 +71,6 @@ export class WireTransport implements Attempts {
   private closed = false;
   /** The server's requestIdRetentionMs, from a hello's answer (Infinity: it keeps no records). */
   private retentionMs: number | undefined;
-  /** Waits being cancelled and calls in flight: close() lets them answer first. */
-  private readonly settling = new Set<Promise<unknown>>();
 
   constructor(url: string, readonly options: WireTransportOptions) {
     ({ host: this.host, port: this.port } = parseWireUrl(url));
@@ -84,11 +82,7 @@ export class WireTransport implements Attempts {
   }
 
   attemptCall(route: RouteName, body: Buffer, waits: boolean, signal: AbortSignal | undefined): Promise<Reply> {
-    const reply = this.connectionFor(body.length).send(route, body, waits, signal);
-    const settled = reply.then(noop, noop);
-    this.settling.add(settled);
-    void settled.then(() => this.settling.delete(settled));
-    return reply;
+    return this.connectionFor(body.length).send(route, body, waits, signal);
   }
 
   /** The open connection for a frame of this size, or a new one. */
@@ -127,7 +121,9 @@ export class WireTransport implements Attempts {
     if (this.closed) return;
     this.closed = true;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(this.settling), new Promise<void>((resolve) => (timer = setTimeout(resolve, IN_FLIGHT_GRACE_MS)))]);
+    // Waits being cancelled and calls in flight answer first.
+    const answered = Promise.all([this.small?.answered(), this.large?.answered()]);
+    await Promise.race([answered, new Promise<void>((resolve) => (timer = setTimeout(resolve, IN_FLIGHT_GRACE_MS)))]);
     clearTimeout(timer);
     await Promise.all([this.small?.close(), this.large?.close()]);
   }
@@ -155,6 +151,8 @@ interface PendingCall {
 class WireConnection implements FrameSink {
   private readonly reader: FrameReader;
   private readonly calls = new Map<number, PendingCall>();
+  /** Who waits for every call in flight to settle (close()). */
+  private readonly onAnswered: Array<() => void> = [];
   private nextId = 1;
   /** The TCP connection is up (before that, a failure means nothing was sent). */
   private connected = false;
@@ -283,7 +281,6 @@ class WireConnection implements FrameSink {
     }
     const call = this.calls.get(callId);
     if (call === undefined) return; // given up on (a cancelled wait past its grace, a timeout)
-    this.lastActive = Date.now();
     if (status === 200) this.settle(call, body);
     else this.settle(call, undefined, errorFromAnswer(body) ?? new InternalError(`malformed error answer (status ${status}) from the server`));
   }
@@ -320,8 +317,15 @@ class WireConnection implements FrameSink {
     return "read";
   }
 
+  /** Resolves once no call is in flight on this connection (each answered, failed or given up). */
+  answered(): Promise<void> {
+    if (this.calls.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.onAnswered.push(resolve));
+  }
+
   private settle(call: PendingCall, reply: Reply | undefined, err?: unknown): void {
     this.calls.delete(call.id);
+    if (this.calls.size === 0 && this.onAnswered.length > 0) for (const resolve of this.onAnswered.splice(0)) resolve();
     if (call.onAbort !== undefined) call.signal!.removeEventListener("abort", call.onAbort);
     if (reply !== undefined) call.resolve(reply);
     else call.reject(err);
@@ -343,7 +347,7 @@ class WireConnection implements FrameSink {
         this.settle(call, undefined, new ConnectionFailure(true, new Error("no answer within the answer timeout"), true));
       }
     }
-    if (this.calls.size === 0 && now - this.lastActive >= IDLE_MS) {
+    if (this.calls.size === 0 && now - Math.max(this.lastActive, this.progressAt) >= IDLE_MS) {
       this.draining = true;
       void this.close();
     }
