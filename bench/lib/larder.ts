@@ -50,6 +50,7 @@ export async function openRemote(durability: Durability, prefix = `larder-http-$
   return {
     store,
     url,
+    pid: server.pid,
     connectTo: (to: string = url) => connect(to, client),
     close: async () => {
       await store.close();

@@ -87,6 +87,11 @@ export class RedisServer {
     return new RedisServer(mode, port, child, undo, dir.remove);
   }
 
+  /** The redis-server process (bench/wire-cpu.ts reads its CPU time). */
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   client(): Redis {
     return new Redis({ host: "127.0.0.1", port: this.port, maxRetriesPerRequest: 0, lazyConnect: false });
   }
@@ -136,7 +141,7 @@ export class RedisSystem implements System {
   readonly durability: "fsync" | "none";
   private shapes = 0;
 
-  private constructor(private readonly server: RedisServer, private readonly redis: Redis) {
+  private constructor(readonly server: RedisServer, private readonly redis: Redis) {
     this.name = `redis-${server.mode}`;
     this.durability = server.mode === "always" ? "fsync" : "none";
   }
