@@ -42,6 +42,8 @@ const WAIT_ANSWER_TIMEOUT_MS = 300_000;
 const IDLE_MS = 10_000;
 /** How often answer timeouts and idleness are checked. */
 const SWEEP_MS = 1_000;
+/** Bytes of an unfinished frame that count as progress toward an answer (see sweep()). */
+const PROGRESS_BYTES_MIN = 16 * 1024;
 /** After a cancel frame, how long a wait's own answer is waited for before the call is given up. */
 const WAIT_CANCEL_GRACE_MS = 2_000;
 /** How long close() waits for the answers to calls in flight. */
@@ -167,12 +169,18 @@ class WireConnection implements FrameSink {
   /** Calls whose frames wait in the writer. */
   private outCalls: PendingCall[] = [];
   private lastActive = Date.now();
-  /**
-   * Chunks received so far, and when the sweep last saw that count move: the last sign of
-   * life of the server, which may be the middle of a long answer.
-   */
+  /** Chunks received so far, and when the sweep last saw that count move (for closing an idle connection). */
   private chunks = 0;
   private chunksSeen = 0;
+  private heardAt = 0;
+  /**
+   * Bytes received that belong to a frame not yet complete (an answer still streaming in),
+   * and when the sweep last saw at least PROGRESS_BYTES_MIN more of them: the moment the
+   * connection last made progress toward an answer. Complete answers of other calls are no
+   * sign that a call's own answer is coming, and a peer trickling a few bytes holds nothing.
+   */
+  private streamed = 0;
+  private streamedSeen = 0;
   private progressAt = 0;
   private readonly sweeper: NodeJS.Timeout;
   /** Settles with the hello's answer: resolves when taken, rejects (ServerUnavailable) when refused or broken. */
@@ -192,7 +200,9 @@ class WireConnection implements FrameSink {
     socket.on("connect", () => (this.connected = true));
     socket.on("data", (chunk: Buffer) => {
       this.chunks++;
+      const mid = this.reader.midFrame;
       this.reader.push(chunk);
+      if (mid || this.reader.midFrame) this.streamed += chunk.length;
     });
     socket.on("error", (err) => this.broken(err));
     socket.on("close", () => this.broken(new Error("the connection closed")));
@@ -332,14 +342,20 @@ class WireConnection implements FrameSink {
   }
 
   /**
-   * Answer timeouts, and closing an idle connection. A call times out when the server has
-   * sent nothing on the connection for its timeout since it was sent: while bytes come (a
-   * 100 MiB answer over a slow link, or the answers queued behind one) nothing times out.
+   * Answer timeouts, and closing an idle connection. A call times out when its timeout has
+   * passed since it was sent and since the connection last made progress on an unfinished
+   * frame: while a big answer streams in (a 100 MiB pop over a slow link), it and the calls
+   * answered behind it wait; answers of other calls do not keep a call whose answer is lost
+   * waiting, and neither does a trickle of less than PROGRESS_BYTES_MIN per timeout.
    */
   private sweep(): void {
     const now = Date.now();
     if (this.chunks !== this.chunksSeen) {
       this.chunksSeen = this.chunks;
+      this.heardAt = now;
+    }
+    if (this.streamed - this.streamedSeen >= PROGRESS_BYTES_MIN) {
+      this.streamedSeen = this.streamed;
       this.progressAt = now;
     }
     for (const call of this.calls.values()) {
@@ -347,7 +363,7 @@ class WireConnection implements FrameSink {
         this.settle(call, undefined, new ConnectionFailure(true, new Error("no answer within the answer timeout"), true));
       }
     }
-    if (this.calls.size === 0 && now - Math.max(this.lastActive, this.progressAt) >= IDLE_MS) {
+    if (this.calls.size === 0 && now - Math.max(this.lastActive, this.heardAt) >= IDLE_MS) {
       this.draining = true;
       void this.close();
     }

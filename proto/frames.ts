@@ -217,6 +217,11 @@ export class FrameReader {
     public frameBytesMax: number,
   ) {}
 
+  /** Bytes of a frame not yet complete are held (or being skipped): more of that frame is due. */
+  get midFrame(): boolean {
+    return this.rest.length > 0 || this.large !== undefined || this.skipping > 0;
+  }
+
   /** No more frames are handed over (the connection is closing). */
   stop(): void {
     this.stopped = true;
