@@ -1,18 +1,20 @@
-// `npm run bench:reserve [-- --quick] [--duration=MS] [--rounds=N]`: reserve + ack beside
-// get / getMany, single items and batches of 100, 64 callers, fsync, embedded and over HTTP
-// (bench/lib/reserve-suite.ts); `npm run bench` runs the same suite with its own durations.
+// `npm run bench:reserve [-- --quick] [--duration=MS] [--rounds=N] [--only=WORD,...]`: reserve
+// + ack beside get / getMany, single items and batches of 100, 64 callers, fsync, embedded,
+// over HTTP and on PostgreSQL (larder-fsync, larder-http-fsync, larder-postgres; --only picks
+// by name; bench/lib/reserve-suite.ts); `npm run bench` runs the same suite with its own durations.
 
-import { parseArgs } from "./lib/args.ts";
+import { parseArgs, selected } from "./lib/args.ts";
 import { Progress } from "./lib/progress.ts";
-import { RESERVE_COLUMNS, reserveItemsPerRun, reserveRows, reserveSuite, reserveTargets } from "./lib/reserve-suite.ts";
+import { RESERVE_COLUMNS, reserveItemsPerRun, reserveRows, reserveSuite, reserveTargets, type ReserveSystemName } from "./lib/reserve-suite.ts";
 import { printTable } from "./lib/table.ts";
 import { TARGET_COLUMNS, targetRows } from "./lib/targets.ts";
 
 const args = parseArgs();
 const durationMs = args.durationMs ?? (args.quick ? 500 : 1500);
 const rounds = args.rounds ?? (args.quick ? 1 : 3);
-const progress = new Progress(2 * 2 * 2 * rounds);
-const records = await reserveSuite({ durationMs, rounds, itemsPerRun: reserveItemsPerRun(durationMs), onStep: (label) => progress.begin(label) });
+const systems = (["larder-fsync", "larder-http-fsync", "larder-postgres"] as ReserveSystemName[]).filter((s) => selected(args, s));
+const progress = new Progress(systems.length * 2 * 2 * rounds);
+const records = await reserveSuite({ durationMs, rounds, systems, itemsPerRun: reserveItemsPerRun(durationMs), onStep: (label) => progress.begin(label) });
 progress.end();
 printTable(RESERVE_COLUMNS, reserveRows(records));
 process.stdout.write("\n");

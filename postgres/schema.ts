@@ -17,7 +17,7 @@
 import type pg from "pg";
 
 /** The version this code writes. Bump it with a new entry in MIGRATIONS. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** Stripes of a dict's counters: a transaction adds to one, `len` sums them. */
 export const STATS_STRIPES = 16;
@@ -129,6 +129,13 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (queue_id, origin)
   );
   CREATE INDEX larder_moved_at ON larder_moved (queue_id, pkey, seq);
+  `,
+  // 3 -> 4: a partition's held rows by deadline, so that a reserve or get finds the visible
+  // ones (deadline passed) without reading every reserved row of the partition, and a wait
+  // finds the next lease end, and partitions() counts the reserved, by an index range.
+  `
+  DROP INDEX larder_reservations_ends;
+  CREATE INDEX larder_reservations_deadline ON larder_reservations (queue_id, pkey, deadline);
   `,
 ];
 

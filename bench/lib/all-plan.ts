@@ -40,7 +40,7 @@ export const ALL_SYSTEMS = [
 ] as const;
 
 /** The systems the reserve suite runs on, if the plan has them. */
-export const RESERVE_SYSTEMS: readonly ReserveSystemName[] = ["larder-fsync", "larder-http-fsync"];
+export const RESERVE_SYSTEMS: readonly ReserveSystemName[] = ["larder-fsync", "larder-http-fsync", "larder-postgres"];
 
 /** Systems left to --full: a PostgreSQL primary with a synchronous standby takes a minute to set up and runs at the standby's pace. */
 const FULL_ONLY_SYSTEMS: ReadonlySet<string> = new Set(["larder-postgres-sync"]);

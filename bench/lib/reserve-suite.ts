@@ -1,12 +1,14 @@
 // Reliable delivery against plain delivery (issue 13's target): reserve + ack of single
 // items and of batches of 100 beside get / getMany of the same shapes, 64 callers, fsync,
-// embedded and over HTTP, in the same run and interleaved round by round so that both
+// embedded, over HTTP and on PostgreSQL (a primary alone, fsync on), in the same run and interleaved round by round so that both
 // scenarios share the machine's state. Each timed run drains a queue filled beforehand
 // (untimed); a caller stops when the queue is empty, so every item counted was delivered
 // (and, for reserve + ack, acked) exactly once.
 
 import type { Queue, Store } from "../../proto/api.ts";
 import { hasCode, openEmbedded, openRemote } from "./larder.ts";
+import { BENCH_LIMITS } from "./larder-limits.ts";
+import { postgresMissing, startPostgres } from "../../test/support/postgres.ts";
 import { runWithSamples, type Measurement } from "./runner.ts";
 import type { Column, Row } from "./table.ts";
 import type { TargetCheck } from "./targets.ts";
@@ -34,7 +36,32 @@ export interface ReserveSuiteOptions {
   readonly systems?: readonly ReserveSystemName[];
 }
 
-export type ReserveSystemName = "larder-fsync" | "larder-http-fsync";
+export type ReserveSystemName = "larder-fsync" | "larder-http-fsync" | "larder-postgres";
+
+/** Larder on a PostgreSQL primary started for the run (fsync on), as bench/lib/postgres.ts does. */
+async function openPostgresStore(): Promise<{ store: Store; close(): Promise<void> }> {
+  const missing = postgresMissing();
+  if (missing) throw new Error(`larder-postgres: ${missing}`);
+  const cluster = await startPostgres({});
+  try {
+    const url = await cluster.createDatabase("larder_reserve_bench");
+    const { open } = await import("../../dist/index.js");
+    const store = await open({ postgres: url, limits: BENCH_LIMITS });
+    return {
+      store,
+      close: async () => {
+        try {
+          await store.close();
+        } finally {
+          await cluster.stop();
+        }
+      },
+    };
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+}
 export const RESERVE_CALLERS = 64;
 export const RESERVE_BATCHES: readonly number[] = [1, 100];
 /** In each round, in this order. */
@@ -103,7 +130,8 @@ export function reserveItemsPerRun(durationMs: number): (batch: number) => numbe
 export async function reserveSuite(options: ReserveSuiteOptions): Promise<ReserveRecord[]> {
   const out: ReserveRecord[] = [];
   for (const system of options.systems ?? (["larder-fsync", "larder-http-fsync"] as const)) {
-    const opened = system === "larder-fsync" ? await openEmbedded("fsync", "larder-reserve") : await openRemote("fsync", "larder-http-reserve");
+    const opened =
+      system === "larder-fsync" ? await openEmbedded("fsync", "larder-reserve") : system === "larder-http-fsync" ? await openRemote("fsync", "larder-http-reserve") : await openPostgresStore();
     try {
       for (const batch of BATCHES) {
         const sums = new Map<ReserveScenario, { items: number; ms: number; p50: number[]; p99: number[] }>();

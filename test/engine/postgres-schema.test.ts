@@ -12,9 +12,10 @@ import { postgresMissing, startPostgres, type PgCluster } from "../support/postg
 
 const missing = postgresMissing();
 
-/** What the migration to version 3 (reservations) added, taken away again. */
+/** What the migrations to versions 3 (reservations) and 4 (their deadline index) added, taken away again. */
 const VERSION_3_UNDONE =
   "DROP TABLE larder_reservations; DROP TABLE larder_moved; ALTER TABLE larder_partitions DROP COLUMN held, DROP COLUMN moved_to";
+const VERSION_4_UNDONE = "DROP INDEX larder_reservations_deadline; CREATE INDEX larder_reservations_ends ON larder_reservations (deadline) WHERE deadline > '-Infinity'";
 if (missing) console.warn(`skipping the PostgreSQL schema tests: ${missing}`);
 
 describe.skipIf(missing !== undefined)("PostgreSQL schema versions", () => {
@@ -47,7 +48,7 @@ describe.skipIf(missing !== undefined)("PostgreSQL schema versions", () => {
   });
 
   it("a version-1 database is migrated to the current version with its data, and applies request ids after", async () => {
-    expect(SCHEMA_VERSION).toBe(3);
+    expect(SCHEMA_VERSION).toBe(4);
     const url = await cluster.createDatabase();
     const first = await open({ postgres: url });
     const q = await first.queues.fromName<string>("kept", { createIfMissing: true });
@@ -58,7 +59,7 @@ describe.skipIf(missing !== undefined)("PostgreSQL schema versions", () => {
 
     const engine = await openPostgres({ postgres: url, ephemeralAtOpen: "keep" });
     try {
-      expect((await sql(url, "SELECT version FROM larder_version")).rows).toEqual([{ version: 3 }]);
+      expect((await sql(url, "SELECT version FROM larder_version")).rows).toEqual([{ version: SCHEMA_VERSION }]);
       const id = (await engine.getObject("queue", { name: "kept", mode: "lookup" })).id;
       expect(await engine.queueLen(id, {})).toBe(2);
       await engine.queuePut(id, [Buffer.from("c")], { timeoutMs: 0 }, { requestId: "after-migration" });
@@ -82,7 +83,7 @@ describe.skipIf(missing !== undefined)("PostgreSQL schema versions", () => {
 
     const store = await open({ postgres: url });
     try {
-      expect((await sql(url, "SELECT version FROM larder_version")).rows).toEqual([{ version: 3 }]);
+      expect((await sql(url, "SELECT version FROM larder_version")).rows).toEqual([{ version: SCHEMA_VERSION }]);
       const again = await store.queues.fromName<string>("kept");
       expect(await again.len()).toBe(2);
       const [b] = await again.reserve(1, { leaseMs: 60_000 });
@@ -92,6 +93,28 @@ describe.skipIf(missing !== undefined)("PostgreSQL schema versions", () => {
       expect(p).toMatchObject({ len: 2, reserved: 1 });
       await b!.ack();
       expect(await again.getMany(10)).toEqual(["c"]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a version-3 database gets the deadline index of its reservations, which are kept", async () => {
+    const url = await cluster.createDatabase();
+    const first = await open({ postgres: url });
+    const q = await first.queues.fromName<string>("kept", { createIfMissing: true });
+    await q.putMany(["a", "b"]);
+    await q.reserve(1, { leaseMs: 3_600_000 });
+    await first.close();
+    await sql(url, `${VERSION_4_UNDONE}; UPDATE larder_version SET version = 3`);
+
+    const store = await open({ postgres: url });
+    try {
+      expect((await sql(url, "SELECT version FROM larder_version")).rows).toEqual([{ version: SCHEMA_VERSION }]);
+      const indexes = await sql(url, "SELECT indexname FROM pg_indexes WHERE tablename = 'larder_reservations' ORDER BY indexname");
+      expect(indexes.rows.map((r) => r.indexname)).toEqual(["larder_reservations_deadline", "larder_reservations_due", "larder_reservations_pkey"]);
+      const again = await store.queues.fromName<string>("kept");
+      expect(await again.len()).toBe(2);
+      expect(await again.getMany(10, { timeoutMs: 0 })).toEqual(["b"]);
     } finally {
       await store.close();
     }

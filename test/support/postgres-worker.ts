@@ -14,6 +14,9 @@
 // skipper and popper start their calls at `startAt` (ms since the epoch), so that the calls
 // of several processes really overlap.
 //   waiter   {url, queue, count, pollIntervalMs} -> "waiting", then "got <value>" per blocking get
+//   reserving-consumer {url, queue, leaseMs} -> reserves up to 10 (lease leaseMs), holds them a moment, acks
+//                                             them: "acked <value>" each, or "failed-ack <value> <code>"
+//                                             each when the ack failed; stops at a "STOP" item
 //   reserver {url, queue, startAt, n, releaseEvery?} -> reserves n at a time (32 calls at once) until the queue
 //                                             is empty; "acked <value> <deliveries>" per item acked; with
 //                                             releaseEvery k, every k-th reservation is released instead
@@ -97,6 +100,30 @@ try {
       const q = await store.queues.fromName<string>(args.queue);
       log("waiting");
       for (let i = 0; i < args.count; i++) log(`got ${await q.get()}`);
+      break;
+    }
+    case "reserving-consumer": {
+      const q = await store.queues.fromName<string>(args.queue);
+      for (let stop = false; !stop; ) {
+        let held: Awaited<ReturnType<typeof q.reserve>> = [];
+        try {
+          held = await q.reserve(10, { timeoutMs: 1_000, leaseMs: args.leaseMs });
+        } catch (err) {
+          const code = (err as { code?: string }).code ?? String(err);
+          if (code !== "QUEUE_EMPTY") log(`failed-reserve ${code}`);
+        }
+        if (held.length === 0) continue;
+        // Held across the moment of a kill more often than not.
+        await new Promise((r) => setTimeout(r, 20));
+        try {
+          await q.ack(held);
+          for (const r of held) log(`acked ${r.value}`);
+        } catch (err) {
+          const code = (err as { code?: string }).code ?? String(err);
+          for (const r of held) log(`failed-ack ${r.value} ${code}`);
+        }
+        if (held.some((r) => r.value === "STOP")) stop = true;
+      }
       break;
     }
     case "reserver": {
