@@ -461,10 +461,10 @@ export class Round {
       }
     }
     if (named.length > 0) {
+      const sql = new Statement();
       const { rows } = await client.query<HeldRowSql & { queue_id: string; pkey: Buffer }>(
-        `SELECT r.queue_id, r.pkey, ${HELD_COLUMNS.split(", ").map((c) => `r.${c}`).join(", ")} FROM larder_reservations r
-         JOIN unnest($1::text[], $2::bytea[], $3::bigint[]) AS u(q, k, s) ON r.queue_id = u.q AND r.pkey = u.k AND r.seq = u.s`,
-        [named.map(([p]) => p.queueId), named.map(([p]) => p.pkey), named.map(([, seq]) => seq)],
+        `SELECT r.queue_id, r.pkey, ${HELD_COLUMNS.split(", ").map((c) => `r.${c}`).join(", ")} FROM larder_reservations r WHERE ${heldKeys(sql, "r", named)}`,
+        sql.params,
       );
       for (const row of rows) this.keepHeld(row);
     }
@@ -1146,13 +1146,13 @@ export class Round {
         `${sql.param(list.map(([, r]) => r.deadLetter))}::bytea[]`,
       ].join(", ");
     if (gone.length > 0) {
-      sql.cte(`DELETE FROM larder_reservations r USING unnest(${keys(gone)}) AS u(q, k, s) WHERE r.queue_id = u.q AND r.pkey = u.k AND r.seq = u.s`);
+      sql.cte(`DELETE FROM larder_reservations r WHERE ${heldKeys(sql, "r", gone.map(([p, r]) => [p, r.seq]))}`);
     }
     if (changed.length > 0) {
       sql.cte(
         `UPDATE larder_reservations r SET owner = u.o, ord = u.r, leased = u.l, deadline = u.d, deliveries = u.n, max_deliveries = u.m, dead_letter = u.x
          FROM unnest(${keys(changed)}, ${terms(changed)}) AS u(q, k, s, o, r, l, d, n, m, x)
-         WHERE r.queue_id = u.q AND r.pkey = u.k AND r.seq = u.s`,
+         WHERE r.queue_id = u.q AND r.pkey = u.k AND r.seq = u.s AND (${heldKeys(sql, "r", changed.map(([p, r]) => [p, r.seq]))})`,
       );
     }
     if (made.length > 0) {
@@ -1250,6 +1250,23 @@ export class Round {
     }
     return tokens.length === 0 ? undefined : payloadOf(tokens);
   }
+}
+
+/**
+ * SQL naming rows of larder_reservations by key: per partition, `seq = ANY(...)`, so that
+ * the planner probes the primary key. (A join with unnest() of the keys is planned as a
+ * hash join over a scan of the whole table, whose cost grows with every held row.)
+ */
+function heldKeys(sql: Statement, alias: string, rows: ReadonlyArray<readonly [PartitionState, number]>): string {
+  const byPartition = new Map<PartitionState, number[]>();
+  for (const [p, seq] of rows) {
+    const list = byPartition.get(p) ?? [];
+    list.push(seq);
+    byPartition.set(p, list);
+  }
+  return [...byPartition]
+    .map(([p, seqs]) => `(${alias}.queue_id = ${sql.param(p.queueId)} AND ${alias}.pkey = ${sql.param(p.pkey)}::bytea AND ${alias}.seq = ANY(${sql.param(seqs)}::bigint[]))`)
+    .join(" OR ");
 }
 
 /** What a call returned when it changed something (the outcome to record), else undefined. */
