@@ -183,7 +183,7 @@ const SYSTEM_START_OTHER_MS = 300;
  * items/s of slice, untimed), clearing it, and opening the store (a server for HTTP).
  */
 const RESERVE_SLICE_MS = 600;
-const RESERVE_SYSTEM_START_MS: Readonly<Record<ReserveSystemName, number>> = { "larder-fsync": 300, "larder-http-fsync": 1_500 };
+const RESERVE_SYSTEM_START_MS: Readonly<Record<ReserveSystemName, number>> = { "larder-fsync": 300, "larder-http-fsync": 1_500, "larder-postgres": 8_000 };
 /** Measuring Larder's request sizes for bare-http at the start. */
 const WIRE_CALIBRATION_MS = 3_000;
 /** A wake sample: the settle time (2 ms embedded, 10 ms remote) and the put and get around it. */
