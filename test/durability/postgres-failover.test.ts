@@ -61,27 +61,39 @@ describe.skipIf(missing !== undefined)("PostgreSQL failover: SIGKILL the primary
     await cluster?.stop();
   });
 
-  it("every acknowledged put is got exactly once or still there, in order", async () => {
+  /** A primary and its synchronous standby behind a forwarder, with a queue "jobs": the URL through the forwarder, and the direct one. */
+  async function startPair(database: string): Promise<{ url: string; direct: string }> {
+    await forward?.close();
+    await cluster?.stop();
     cluster = await startPostgres({ standby: true });
-    const direct = await cluster.createDatabase("larder_failover");
+    const direct = await cluster.createDatabase(database);
     forward = await forwarder(cluster.primary.port);
     const url = direct.replace(`:${cluster.primary.port}/`, `:${forward.port}/`);
     const setup = await open({ postgres: url });
     await setup.queues.create("jobs");
     await setup.close();
+    return { url, direct };
+  }
 
+  /** SIGKILLs the primary, promotes the standby, points the forwarder at it, waits for the workers: the new primary's URL. */
+  async function failOver(direct: string, workers: Worker[]): Promise<string> {
+    await cluster!.primary.kill();
+    await cluster!.promote();
+    forward!.to(cluster!.standby!.port);
+    for (const worker of workers) await finished(worker);
+    return direct.replace(`:${cluster!.primary.port}/`, `:${cluster!.standby!.port}/`);
+  }
+
+  it("every acknowledged put is got exactly once or still there, in order", async () => {
+    const { url, direct } = await startPair("larder_failover");
     const producer = startWorker("producer", { url, queue: "jobs", name: "p", count: 600, keepGoing: true, stop: true }, WORKER);
     const consumer = startWorker("consumer", { url, queue: "jobs" }, WORKER);
     await producer.waitForCount(/^ack /, 200);
-    await cluster.primary.kill();
-    await cluster.promote();
-    forward.to(cluster.standby!.port);
-    await finished(producer);
-    await finished(consumer);
+    const promoted = await failOver(direct, [producer, consumer]);
 
     const acked = values(producer, "ack ").map((i) => `p:${i}`);
     const got = values(consumer, "got ");
-    const after = await open({ postgres: direct.replace(`:${cluster.primary.port}/`, `:${cluster.standby!.port}/`) });
+    const after = await open({ postgres: promoted });
     const q = await after.queues.fromName<string>("jobs");
     const left: string[] = [];
     for (let more = await q.getMany(1000, { timeoutMs: 0 }).catch(() => []); more.length > 0; more = await q.getMany(1000, { timeoutMs: 0 }).catch(() => [])) {
@@ -105,31 +117,18 @@ describe.skipIf(missing !== undefined)("PostgreSQL failover: SIGKILL the primary
   }, 120_000);
 
   it("with reservations held at the kill, every acknowledged put is acked or still there: none lost", async () => {
-    await forward?.close();
-    await cluster?.stop();
-    cluster = await startPostgres({ standby: true });
-    const direct = await cluster.createDatabase("larder_failover_reserve");
-    forward = await forwarder(cluster.primary.port);
-    const url = direct.replace(`:${cluster.primary.port}/`, `:${forward.port}/`);
-    const setup = await open({ postgres: url });
-    await setup.queues.create("jobs");
-    await setup.close();
-
+    const { url, direct } = await startPair("larder_failover_reserve");
     const leaseMs = 3_000;
     const producer = startWorker("producer", { url, queue: "jobs", name: "p", count: 600, keepGoing: true, stop: true }, WORKER);
     const consumer = startWorker("reserving-consumer", { url, queue: "jobs", leaseMs }, WORKER);
     await producer.waitForCount(/^ack /, 200);
     await consumer.waitForCount(/^acked /, 50);
-    await cluster.primary.kill();
-    await cluster.promote();
-    forward.to(cluster.standby!.port);
-    await finished(producer);
-    await finished(consumer);
+    const promoted = await failOver(direct, [producer, consumer]);
 
     const acked = values(producer, "ack ").map((i) => `p:${i}`);
     const done = values(consumer, "acked ");
     const failedAcks = values(consumer, "failed-ack ").map((l) => l.split(" ")[0]!);
-    const after = await open({ postgres: direct.replace(`:${cluster.primary.port}/`, `:${cluster.standby!.port}/`) });
+    const after = await open({ postgres: promoted });
     const q = await after.queues.fromName<string>("jobs");
     // What an ack whose answer was lost left reserved comes back when its lease ends.
     const left: string[] = [];
