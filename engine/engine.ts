@@ -175,7 +175,7 @@ export class LevelEngine implements Backend {
     if (settings.deleteEphemeralAtOpen) await engine.deleteAllEphemeral();
     await engine.gc.load();
     engine.sweeper.start(SWEEP_INTERVAL_MS);
-    engine.requests.start();
+    await engine.requests.start();
     return engine;
   }
 

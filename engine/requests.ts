@@ -11,13 +11,15 @@
 //   found no item) records nothing: running it again is the same as running it once,
 //   later, and its first answer never reached the client anyway.
 // - While an attempt runs, another attempt with its id waits for it and then answers
-//   with its outcome, or runs itself if the first changed nothing; after it, its outcome
-//   stays in memory for a moment (RECENT_MS), for an attempt that took the long way round.
-// - Any other attempt looks its id up on disk, a first attempt too: it may arrive after its
-//   own retry (held up in a proxy, or read late by a busy server) and must not run again.
-//   The lookup is a synchronous LevelDB get of a key that is almost never there, which the
-//   memtable and the bloom filters of the tables answer without reading a block
-//   (bench/request-ids.ts measures it with the rest of the ids' cost).
+//   with its outcome, or runs itself if the first changed nothing.
+// - A retry (`retry: true`) looks its id up on disk (a synchronous LevelDB get). So does a
+//   first attempt that may arrive after its own retry (held up in a proxy, or read late by
+//   a busy server), which must not run again: one whose id a retry in this process ran
+//   under (kept for the retention window), and any first attempt while the records of a
+//   previous process may still be live (the window after an open that found some). Every
+//   other first attempt runs without a lookup: its id was never applied, since a client
+//   sends a call's id first on its first attempt and marks every later one a retry
+//   (bench/request-ids.ts measures what is left of the ids' cost).
 //
 // Records are kept for `retentionMs` on the store's clock and then pruned by age.
 
@@ -35,6 +37,7 @@ import {
   decodeRun,
   decodeSweptRunId,
   itemKey,
+  prefixEnd,
   encodeRequestRecord,
   requestAgeBound,
   requestAgeKey,
@@ -43,9 +46,6 @@ import {
 
 export { REQUEST_ID_LENGTH_MAX, REQUEST_ID_RETENTION_MS_DEFAULT, checkRequestId } from "../proto/requests.ts";
 
-/** How long a settled attempt's outcome stays in memory, and how many at most. */
-const RECENT_MS = 2_000;
-const RECENT_MAX = 10_000;
 /** Records pruned per batch. */
 const PRUNE_PAGE_KEYS = 1_024;
 const PRUNE_INTERVAL_MS = 1_000;
@@ -69,6 +69,11 @@ export interface StoredItems {
   r: number[];
 }
 
+/** Past the retention, how much longer after an open first attempts look their ids up. */
+const LOOK_UP_ALL_MARGIN_MS = 5_000;
+/** The record of an outcome of nothing (a put, a clear): `{}`, as packEnvelope writes `{ o: undefined }`. */
+const NO_OUTCOME = packEnvelope({});
+
 /** Past the retention, how much longer a run named by a record stays (engine/queues.ts). */
 export const REFERENCES_MARGIN_MS = 5_000;
 
@@ -76,18 +81,16 @@ interface Attempt {
   done: Promise<unknown> | undefined;
   /** Set by the receipt: the call changed something and returned this. */
   outcome: { value: unknown } | undefined;
-  /** Its record holds the outcome by reference: once settled, a retry reads it from disk. */
-  byReference: boolean;
   settled: boolean;
-  /** Date.now() when it settled. */
-  settledAt: number;
 }
 
 export class RequestLog {
+  /** Attempts running now. */
   private readonly attempts = new Map<string, Attempt>();
-  /** Settled attempts with an outcome, oldest first, for eviction. */
-  private readonly settled: Array<[id: string, at: number]> = [];
-  private settledHead = 0;
+  /** Ids a retry ran under in this process, with when (store clock), oldest first: their late first attempts look them up. */
+  private readonly retried = new Map<string, number>();
+  /** Until when (store clock) every first attempt looks its id up: records of a previous process may be live. Set by start(). */
+  private lookUpAllUntil = Infinity;
   private timer: NodeJS.Timeout | undefined;
   private pruning: Promise<void> | null = null;
   private stopped = false;
@@ -105,7 +108,10 @@ export class RequestLog {
   run<T>(call: CallOptions | undefined, apply: (receipt: Receipt | undefined) => Promise<T>, signal?: AbortSignal): Promise<T> {
     // Without an id (the embedded store), nothing is added to the call, not even a promise.
     if (call === undefined || call.requestId === undefined || call.requestId === null) return apply(undefined);
-    return this.runOnce(call, apply, signal);
+    const id = checkRequestId(call.requestId);
+    // The common case, a first attempt of an id never applied: no lookup, no wait.
+    if (call.retry !== true && !this.attempts.has(id) && !this.retried.has(id) && this.core.now() >= this.lookUpAllUntil) return this.attempt(id, apply);
+    return this.runOnce(call, id, apply, signal);
   }
 
   /**
@@ -113,16 +119,10 @@ export class RequestLog {
    * stops waiting when it is aborted, as the call would, unless that attempt has already
    * taken effect: then its outcome is the answer.
    */
-  private async runOnce<T>(call: CallOptions, apply: (receipt: Receipt | undefined) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-    const id = checkRequestId(call.requestId);
+  private async runOnce<T>(call: CallOptions, id: string, apply: (receipt: Receipt | undefined) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     for (;;) {
       const known = this.attempts.get(id);
       if (known === undefined) break;
-      if (known.settled && Date.now() - known.settledAt >= RECENT_MS) {
-        // Kept past its moment because nothing evicted it since: the disk has the record.
-        this.attempts.delete(id);
-        break;
-      }
       // An attempt still running: its outcome may be set (its change is in a batch) but
       // not durable yet, and its batch may still fail. Wait for it.
       if (!known.settled) {
@@ -145,6 +145,10 @@ export class RequestLog {
     // Synchronous from here to the attempt's registration: no other attempt can slip in.
     const stored = this.lookup(id);
     if (stored) return this.replay(call, stored.value as T);
+    if (call.retry === true) {
+      this.retried.delete(id);
+      this.retried.set(id, this.core.now());
+    }
     return this.attempt(id, apply);
   }
 
@@ -156,14 +160,14 @@ export class RequestLog {
 
   private attempt<T>(id: string, apply: (receipt: Receipt | undefined) => Promise<T>): Promise<T> {
     // Registered before `apply` runs: its change (and receipt) may come before its first await.
-    const attempt: Attempt = { done: undefined, outcome: undefined, byReference: false, settled: false, settledAt: 0 };
+    const attempt: Attempt = { done: undefined, outcome: undefined, settled: false };
     this.attempts.set(id, attempt);
     const receipt: Receipt = (batch, outcome, stored) => {
       if (attempt.outcome) throw new InternalError(`request ${id} recorded twice`);
       attempt.outcome = { value: outcome };
-      attempt.byReference = stored !== undefined;
       const now = this.core.now();
-      batch.put(requestKey(id), encodeRequestRecord(now, packEnvelope(stored === undefined ? { o: outcome } : { s: stored })));
+      const envelope = stored !== undefined ? packEnvelope({ s: stored }) : outcome === undefined ? NO_OUTCOME : packEnvelope({ o: outcome });
+      batch.put(requestKey(id), encodeRequestRecord(now, envelope));
       batch.put(requestAgeKey(now, id), TTL_ENTRY_VALUE);
     };
     let done: Promise<T>;
@@ -178,35 +182,14 @@ export class RequestLog {
       // to answer from memory (its record, if it reached the disk, answers a retry there).
       if (failed) attempt.outcome = undefined;
       attempt.settled = true;
-      attempt.settledAt = Date.now();
-      if (this.attempts.get(id) !== attempt) return;
-      // Items taken by reference are not kept in memory past their answer (10 KB for a
-      // getMany(100) of 100 B items): a retry reads them from their runs.
-      if (attempt.outcome === undefined || attempt.byReference) this.attempts.delete(id);
-      else this.remember(id);
+      // Settled, its record is on disk (if it changed anything): a retry reads it there.
+      if (this.attempts.get(id) === attempt) this.attempts.delete(id);
     };
     done.then(
       () => settle(false),
       () => settle(true),
     );
     return done;
-  }
-
-  /** Keeps a settled outcome for RECENT_MS (at most RECENT_MAX of them). */
-  private remember(id: string): void {
-    const now = Date.now();
-    this.settled.push([id, now]);
-    while (this.settledHead < this.settled.length) {
-      const [oldId, at] = this.settled[this.settledHead]!;
-      if (now - at < RECENT_MS && this.settled.length - this.settledHead <= RECENT_MAX) break;
-      const old = this.attempts.get(oldId);
-      if (old?.settled) this.attempts.delete(oldId);
-      this.settledHead++;
-    }
-    if (this.settledHead > 1024 && this.settledHead * 2 > this.settled.length) {
-      this.settled.splice(0, this.settledHead);
-      this.settledHead = 0;
-    }
   }
 
   /** The recorded outcome of an applied id, from disk. */
@@ -238,7 +221,10 @@ export class RequestLog {
     return values;
   }
 
-  start(): void {
+  /** Starts pruning; first looks whether a previous process left records (then first attempts look up their ids for a window). */
+  async start(): Promise<void> {
+    const left = await this.core.db.keys({ gte: REQUEST_AGE_PREFIX, lt: prefixEnd(REQUEST_AGE_PREFIX), limit: 1 }).all();
+    this.lookUpAllUntil = left.length > 0 ? this.core.now() + this.retentionMs + LOOK_UP_ALL_MARGIN_MS : -Infinity;
     this.timer = setInterval(() => void this.prune(), PRUNE_INTERVAL_MS);
     this.timer.unref();
   }
@@ -258,7 +244,12 @@ export class RequestLog {
   }
 
   private async prunePass(): Promise<void> {
-    const bound = requestAgeBound(this.core.now() - this.retentionMs);
+    const oldest = this.core.now() - this.retentionMs;
+    for (const [id, at] of this.retried) {
+      if (at >= oldest) break;
+      this.retried.delete(id);
+    }
+    const bound = requestAgeBound(oldest);
     for (;;) {
       if (this.stopped) return;
       const page = await this.core.db.keys({ gte: REQUEST_AGE_PREFIX, lt: bound, limit: PRUNE_PAGE_KEYS }).all();
