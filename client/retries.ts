@@ -17,6 +17,7 @@
 import { randomBytes } from "node:crypto";
 import { InternalError, LarderError, UnavailableError } from "../proto/errors.ts";
 import { loneSurrogate } from "../proto/validate.ts";
+import { retryWindowMs } from "../proto/requests.ts";
 import { carriesRequestId, isRetrySafe, mayWait, type RouteName } from "../proto/calls.ts";
 import { packEnvelope } from "../proto/wire.ts";
 import { ConnectionFailure, ServerUnavailable, abortReason } from "./failures.ts";
@@ -41,8 +42,6 @@ export interface Attempts {
 
 const RETRY_DELAY_FIRST_MS = 50;
 const RETRY_DELAY_MAX_MS = 1_000;
-/** A retry goes no later than the server's retention less a quarter of it, or less this: the way there. */
-const RETENTION_MARGIN_MS_MAX = 5_000;
 
 /** Wait ids: a random prefix per process, then a counter; unique across clients in practice. */
 const WAIT_ID_PREFIX = randomBytes(9).toString("base64url");
@@ -165,7 +164,7 @@ export async function callWithRetries(
  */
 async function checkRetention(transport: Attempts, route: RouteName, started: number): Promise<void> {
   const retention = await transport.requestIdRetentionMs();
-  if (Date.now() <= started + retention - Math.min(retention / 4, RETENTION_MARGIN_MS_MAX)) return;
+  if (Date.now() <= started + retryWindowMs(retention)) return;
   throw new UnavailableError(
     `${route} could not be sent again within the server's requestIdRetentionMs (${retention} ms) of its first attempt; ` +
       `the call may or may not have taken effect`,

@@ -30,3 +30,23 @@ export function checkRetention(value: unknown): number | undefined {
   }
   return value;
 }
+
+/** A retry goes no later than the server's retention less a quarter of it, or less this: the way there. */
+const RETENTION_MARGIN_MS_MAX = 5_000;
+
+/**
+ * How long after a call started a client may still send a retry of it (client/retries.ts):
+ * the server's retention less a margin for the way there.
+ */
+export function retryWindowMs(retentionMs: number): number {
+  return retentionMs - Math.min(retentionMs / 4, RETENTION_MARGIN_MS_MAX);
+}
+
+/**
+ * The longest long-poll round whose retry still reaches the server within retryWindowMs:
+ * the window less as much again, for the retries of a round broken at its end (connection
+ * set-up, a restart, backoff). 50 s for the default retention of 60 s.
+ */
+export function longPollAllowedMs(retentionMs: number): number {
+  return retryWindowMs(retentionMs) - Math.min(retentionMs / 4, RETENTION_MARGIN_MS_MAX);
+}

@@ -5,6 +5,7 @@
 import { validateToken } from "../proto/validate.ts";
 import type { EngineOptions } from "../engine/index.ts";
 import { InvalidError } from "../proto/errors.ts";
+import { REQUEST_ID_RETENTION_MS_DEFAULT, checkRetention, longPollAllowedMs } from "../proto/requests.ts";
 import { CEILINGS } from "../proto/limits.ts";
 import { checkLogLevel, createLogger, logErrorTo, type LogLevel, type ServerLogger } from "./log.ts";
 
@@ -132,9 +133,20 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   const token = validateToken(options.token ?? SERVER_DEFAULTS.token);
   const ephemeralExpiryMs = positive("ephemeralExpiryMs", options.ephemeralExpiryMs, SERVER_DEFAULTS.ephemeralExpiryMs);
   const reapDefault = Math.min(10_000, Math.max(10, ephemeralExpiryMs / 4));
-  const longPollMaxMs = positive("longPollMaxMs", options.longPollMaxMs, SERVER_DEFAULTS.longPollMaxMs);
+  // A long-poll round broken near its end is retried under its request id: the retry must
+  // reach the server within the record's retention (docs/protocol.md, "Retries"). Without
+  // longPollMaxMs, a short retention shortens the rounds; a longPollMaxMs past it is refused.
+  const retention = checkRetention(options.requestIdRetentionMs) ?? REQUEST_ID_RETENTION_MS_DEFAULT;
+  const allowed = longPollAllowedMs(retention);
+  const longPollMaxMs = positive("longPollMaxMs", options.longPollMaxMs, Math.max(1, Math.min(SERVER_DEFAULTS.longPollMaxMs, allowed)));
   if (longPollMaxMs > LONG_POLL_CEILING_MS) {
     throw new InvalidError(`longPollMaxMs may not exceed ${LONG_POLL_CEILING_MS} ms (clients give up after 300 s), got ${longPollMaxMs}`);
+  }
+  if (options.longPollMaxMs !== undefined && longPollMaxMs > allowed) {
+    throw new InvalidError(
+      `longPollMaxMs (${longPollMaxMs} ms) is too long for requestIdRetentionMs (${retention} ms): a long-poll broken near its end could not be retried ` +
+        `within the retention; with this retention longPollMaxMs may be at most ${allowed} ms (raise requestIdRetentionMs, or lower longPollMaxMs)`,
+    );
   }
   const level = checkLogLevel(options.logLevel ?? SERVER_DEFAULTS.logLevel);
   const logger = options.logger ?? stderrLogger(level);
