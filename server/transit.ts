@@ -5,7 +5,7 @@
 // not lost: its lease ends and it is back at its place.
 
 import type { Engine } from "../engine/index.ts";
-import { RequestSizeError } from "../proto/errors.ts";
+import { InvalidError, LeaseExpiredError, NotFoundError, RequestSizeError } from "../proto/errors.ts";
 import { ACK_TOKENS_MAX } from "../proto/calls.ts";
 
 /**
@@ -28,18 +28,30 @@ export function transitLeaseMs(engine: Engine): number | undefined {
 /**
  * Runs `call` after acknowledging `tokens` on queue `id`: the ack takes the items away at
  * once, so the call sees them gone, and its write shares the call's commit. The answer
- * waits for both to be durable. An ack that fails (the queue deleted, a lease already
- * ended) fails nothing else: the lease then ends, and the items come back.
+ * waits for both to be durable. An ack refused for what it names (the queue deleted, a
+ * lease already ended, a token that does not parse) fails nothing else: there is nothing
+ * to send again. One that failed otherwise (its write did not become durable) fails the
+ * call, so that the client keeps the tokens and sends them again (review 2, T5): answered
+ * as done, the items would come back when their lease ends, though the client has them.
  */
 export async function withAcks<T>(engine: Engine, id: string, tokens: string[], call: () => Promise<T>): Promise<T> {
   if (tokens.length > ACK_TOKENS_MAX) throw new RequestSizeError(`at most ${ACK_TOKENS_MAX} tokens in ack, got ${tokens.length}`);
   const acked = engine.queueAck(id, tokens).then(
-    () => {},
-    () => {},
+    () => undefined,
+    (err: unknown) => (refusedFor(err) ? undefined : err),
   );
+  let result: T;
   try {
-    return await call();
-  } finally {
+    result = await call();
+  } catch (err) {
     await acked;
+    throw err;
   }
+  const failure = await acked;
+  if (failure !== undefined) throw failure;
+  return result;
+}
+
+function refusedFor(err: unknown): boolean {
+  return err instanceof NotFoundError || err instanceof LeaseExpiredError || err instanceof InvalidError;
 }
