@@ -8,7 +8,7 @@
 // again when it sees the decoded arguments.
 
 import { checkRequestId, type Engine } from "../engine/index.ts";
-import type { CallOptions, PartitionInfo } from "../proto/backend.ts";
+import type { CallOptions, PartitionInfo, ReservedItem } from "../proto/backend.ts";
 import { ClosedError, InternalError, InvalidError, NotFoundError, RequestSizeError, UnavailableError } from "../proto/errors.ts";
 import type { Limits } from "../proto/limits.ts";
 import { CALLS, CALL_NAMES, CONTROL_CALLS, ROUTES, isRetrySafe, mayWait, type CallName, type CallSpec, type DecodedRequestOf, type RouteName } from "../proto/calls.ts";
@@ -98,6 +98,18 @@ function callOptions(body: e.Envelope): CallOptions | undefined {
   return { requestId: checkRequestId(requestId), retry: retry === true };
 }
 
+/**
+ * A get's answer from what it took: items taken for good, or reservations of a get in
+ * transit. Decided by what was taken, not by how this attempt was served: a retry answered
+ * from its record gets the first attempt's kind, also when the server was restarted in
+ * between with transit switched on or off (another requestIdRetentionMs or leaseMsMax).
+ */
+function getAnswer(taken: ReadonlyArray<Uint8Array | ReservedItem>): { values: Uint8Array[]; tokens?: string[] } {
+  if (taken.length === 0 || taken[0] instanceof Uint8Array) return { values: taken as Uint8Array[] };
+  const held = taken as ReservedItem[];
+  return { values: held.map((item) => item.value), tokens: held.map((item) => item.token) };
+}
+
 const handlers: { [N in CallName]: Handler<N> } = {
   async getObject(ctx, r, call) {
     const record = await ctx.engine.getObject(r.kind, { name: r.name, environment: r.environment, mode: r.mode, entryTtlMs: r.entryTtlMs }, call);
@@ -181,14 +193,12 @@ const handlers: { [N in CallName]: Handler<N> } = {
     };
     // Served in transit: held for this client until it acknowledges them (server/transit.ts).
     const leaseMs = r.ackable && call !== undefined ? transitLeaseMs(ctx.engine) : undefined;
-    if (leaseMs !== undefined) {
-      const held = await releasedEmpty(ctx, ctx.engine.queueReserve(r.id, r.n, { ...request, leaseMs }, call), []);
-      if (call?.replayed !== true) ctx.counters.got(r.id, held.length);
-      return { values: held.map((item) => item.value), tokens: held.map((item) => item.token) };
-    }
-    const values = await releasedEmpty(ctx, ctx.engine.queueGet(r.id, r.n, request, call), []);
-    if (call?.replayed !== true) ctx.counters.got(r.id, values.length);
-    return { values };
+    const taken: ReadonlyArray<Uint8Array | ReservedItem> =
+      leaseMs !== undefined
+        ? await releasedEmpty(ctx, ctx.engine.queueReserve(r.id, r.n, { ...request, leaseMs }, call), [])
+        : await releasedEmpty(ctx, ctx.engine.queueGet(r.id, r.n, request, call), []);
+    if (call?.replayed !== true) ctx.counters.got(r.id, taken.length);
+    return getAnswer(taken);
   },
   async queueLen(ctx, r) {
     return { len: await ctx.engine.queueLen(r.id, { partition: r.partition, total: r.total }) };

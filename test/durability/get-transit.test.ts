@@ -121,3 +121,40 @@ describe("got items in transit", () => {
     expect(await rest(q)).toEqual(["c"]);
   });
 });
+
+// Review 2, T6: whether a get is served in transit is decided per attempt (it needs a
+// leaseMsMax above the retention), but a retry is answered from the first attempt's record.
+// Seen failing without getAnswer(): the retry answered reservations as `values` (transit
+// switched off) or `values` of undefined (switched on).
+describe("a get's retry after a restart that switched transit", () => {
+  const call = async (url: string, route: string, envelope: Record<string, unknown>): Promise<Record<string, unknown>> => {
+    const res = await fetch(`${url}${route}`, { method: "POST", headers: { "content-type": MSGPACK_TYPE }, body: packEnvelope(envelope) });
+    expect(res.status).toBe(200);
+    return unpackEnvelope(new Uint8Array(await res.arrayBuffer())) as Record<string, unknown>;
+  };
+  const values = ["a", "b"].map((v) => new Uint8Array(encodeValue(v)));
+
+  for (const [first, then] of [["on", "off"], ["off", "on"]] as const) {
+    it(`served in transit ${first}, retried with it ${then}: the first attempt's answer`, async () => {
+      const folder = await tempFolder("larder-get-transit-switch-");
+      cleanups.push(folder.remove);
+      // A leaseMsMax below requestIdRetentionMs + 5 s switches transit off.
+      const limits = (mode: "on" | "off") => (mode === "off" ? { limits: { leaseMsMax: 1_000 } } : {});
+      let server = await startServer({ path: folder.path, port: 0, ...limits(first) });
+      const store = await connect(server.url);
+      const q = await store.queues.fromName<string>("jobs", { createIfMissing: true });
+      const id = (await q.info()).id;
+      await q.putMany(["a", "b", "c"]);
+      await store.close();
+      const get = { id, n: 2, timeoutMs: 0, requestId: `switch-${first}`, ackable: true };
+      const answer = await call(server.url, ROUTES.queueGet, get);
+      await server.close();
+      server = await startServer({ path: folder.path, port: 0, ...limits(then) });
+      cleanups.push(() => server.close());
+      const retried = await call(server.url, ROUTES.queueGet, { ...get, retry: true });
+      expect(retried).toEqual(answer);
+      expect(retried.values).toEqual(values);
+      expect(retried.tokens === undefined).toBe(first === "off");
+    });
+  }
+});
