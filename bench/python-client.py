@@ -10,6 +10,9 @@ count` for get_many). Each case runs for a bounded time and count, with 1 caller
 from several threads go in batches; Redis: one connection pool). The same Larder client with
 `requests_in_flight_max=math.inf` (a request per call) runs beside it, in the same run, as
 the baseline of the batching. Prints a markdown table.
+
+redis-py is Debian's python3-redis (`apt-get install -y python3-redis`); without it, or
+without redis-server, the Redis columns are empty.
 """
 
 from __future__ import annotations
@@ -125,6 +128,8 @@ def main() -> int:
 
     server = LarderServer()
     redis_server = RedisServer() if redis is not None and shutil.which("redis-server") else None
+    if redis_server is None:
+        print("no redis-py (apt-get install -y python3-redis) or no redis-server: the Redis columns stay empty", file=sys.stderr)
     rows = []
     try:
         client = larder.Client(server.url)
