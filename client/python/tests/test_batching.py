@@ -4,6 +4,7 @@ answer, as if sent alone. Counted through a proxy that sees every request."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -90,24 +91,30 @@ def test_no_batches_with_requests_in_flight_unbounded(server, client, counting):
         assert d.len() == THREADS * 10
 
 
-def test_a_batch_cut_after_the_server_ran_it_duplicates_nothing(server, client):
-    proxy = CuttingProxy(server.url, "/v1/batch", cuts=1)
+@contextlib.contextmanager
+def _queue_through(proxy, server, client):
+    """An ephemeral queue, and a handle to it through ``proxy`` on a client of its own that
+    keeps one request in flight (so that the other threads' calls go in batches); closes the proxy."""
     try:
         with larder.Queue.ephemeral(client=client) as q:
             with larder.Client(proxy.url, token=server.token, requests_in_flight_max=1) as c:
-                qh = larder.Queue.from_id(q.object_id, client=c)
-                _in_threads(lambda i: [qh.put(i * 100 + j) for j in range(10)])
-            cut = proxy.requests("/v1/batch")
-            assert cut, "no batch was sent"
-            # The puts of the cut batch were merged (one call for several threads' puts),
-            # so what went again is that merged call, under its own id, not its parts.
-            assert any(len(e["values"]) > 1 for _, e in cut[0]["calls"])
-            retried = {e["requestId"] for e in proxy.requests("/v1/queue/put") if e.get("retry")}
-            assert {e["requestId"] for _, e in cut[0]["calls"]} <= retried
-            items = q.get_many(10_000, timeout=0)
-            assert sorted(items) == [i * 100 + j for i in range(THREADS) for j in range(10)]
+                yield q, larder.Queue.from_id(q.object_id, client=c), proxy
     finally:
         proxy.close()
+
+
+def test_a_batch_cut_after_the_server_ran_it_duplicates_nothing(server, client):
+    with _queue_through(CuttingProxy(server.url, "/v1/batch", cuts=1), server, client) as (q, qh, proxy):
+        _in_threads(lambda i: [qh.put(i * 100 + j) for j in range(10)])
+        cut = proxy.requests("/v1/batch")
+        assert cut, "no batch was sent"
+        # The puts of the cut batch were merged (one call for several threads' puts),
+        # so what went again is that merged call, under its own id, not its parts.
+        assert any(len(e["values"]) > 1 for _, e in cut[0]["calls"])
+        retried = {e["requestId"] for e in proxy.requests("/v1/queue/put") if e.get("retry")}
+        assert {e["requestId"] for _, e in cut[0]["calls"]} <= retried
+        items = q.get_many(10_000, timeout=0)
+        assert sorted(items) == [i * 100 + j for i in range(THREADS) for j in range(10)]
 
 
 def _puts_sent(proxy) -> list:
@@ -147,27 +154,21 @@ def test_puts_of_one_partition_in_a_batch_go_as_one_call(server, client, countin
 def test_a_merged_put_refused_goes_again_as_its_parts(limited_server, limited):
     # A partition holds 10 items: a merged put of more is refused, and its parts, each of 2,
     # go again one by one, so exactly 5 of them find room, whatever was merged.
-    proxy = CuttingProxy(limited_server.url, "/v1/none", cuts=0)
-    try:
-        with larder.Queue.ephemeral(client=limited) as q:
-            with larder.Client(proxy.url, token=limited_server.token, requests_in_flight_max=1) as c:
-                qh = larder.Queue.from_id(q.object_id, client=c)
-                for round_ in range(20):
-                    done = []
+    with _queue_through(CuttingProxy(limited_server.url, "/v1/none", cuts=0), limited_server, limited) as (q, qh, proxy):
+        for _ in range(20):
+            done = []
 
-                    def work(i):
-                        try:
-                            qh.put_many([i, i], block=False)
-                            done.append(i)
-                        except queue.Full:
-                            pass
+            def work(i):
+                try:
+                    qh.put_many([i, i], block=False)
+                    done.append(i)
+                except queue.Full:
+                    pass
 
-                    _in_threads(work, 8)
-                    assert len(done) == 5
-                    assert sorted(q.get_many(100, timeout=0)) == sorted(i for i in done for _ in range(2))
-                    if any(len(e["values"]) > 10 for e in _puts_sent(proxy)):
-                        break  # a merged put over the limit was sent (and refused)
-                else:
-                    pytest.fail("no merged put of more than 10 values was sent in 20 rounds")
-    finally:
-        proxy.close()
+            _in_threads(work, 8)
+            assert len(done) == 5
+            assert sorted(q.get_many(100, timeout=0)) == sorted(i for i in done for _ in range(2))
+            if any(len(e["values"]) > 10 for e in _puts_sent(proxy)):
+                break  # a merged put over the limit was sent (and refused)
+        else:
+            pytest.fail("no merged put of more than 10 values was sent in 20 rounds")
