@@ -87,6 +87,8 @@ interface PartitionState {
   filled: boolean;
   /** items left: putters may go on */
   emptied: boolean;
+  /** a held row's deadline came earlier (delayed release, shortened extend): getters re-arm */
+  sooner: boolean;
   /** count before the round: a NOTIFY for room goes out only when putters may be waiting */
   countBefore: number;
   /** held items and had not expired before the round (counted in larder_partitions as live) */
@@ -431,6 +433,7 @@ export class Round {
         dirty: false,
         filled: false,
         emptied: false,
+        sooner: false,
         countBefore: row.tail - row.head + row.held,
         liveBefore: (row.tail > row.head || row.held > 0) && row.expires_at > this.now,
         gen: row.gen,
@@ -877,7 +880,7 @@ export class Round {
     r.dirty = true;
     p.dirty = true;
     if (delayMs > 0) {
-      r.deadline = deadlineAfter(this.now, delayMs);
+      this.moveDeadline(p, r, deadlineAfter(this.now, delayMs));
     } else {
       r.deadline = -Infinity;
       p.filled = true;
@@ -886,11 +889,26 @@ export class Round {
 
   private extend(queueId: string, t: Token, ms: number): number {
     const { p, r } = this.held(queueId, t, "extend");
-    r.deadline = deadlineAfter(this.now, ms);
+    this.moveDeadline(p, r, deadlineAfter(this.now, ms));
     r.ord = nextOrd();
     r.dirty = true;
     p.dirty = true;
     return r.deadline;
+  }
+
+  /**
+   * Sets a held row's deadline. One earlier than it had (a delayed release, an extend that
+   * shortens the lease) comes before the lease-end timers waiters armed from the old one:
+   * waiters here re-arm from it (leaseEnds), and the partition is NOTIFYed (`p.sooner`) so
+   * waiters in other processes retry and re-arm from the new min(deadline).
+   */
+  private moveDeadline(p: PartitionState, r: HeldRow, deadline: number): void {
+    if (deadline < r.deadline) {
+      p.sooner = true;
+      const pid = partitionId(p.queueId, p.pkey);
+      this.leaseEnds.set(pid, Math.min(this.leaseEnds.get(pid) ?? Infinity, deadline));
+    }
+    r.deadline = deadline;
   }
 
   /**
@@ -1246,7 +1264,7 @@ export class Round {
     const half = this.limits.queuePartitionItemsMax / 2;
     for (const p of this.partitions.values()) {
       // Room matters only to putters, who wait only on a partition that was nearly full.
-      if (p.filled || (p.emptied && p.countBefore >= half)) tokens.push(partitionToken(p.queueId, p.pkey));
+      if (p.filled || p.sooner || (p.emptied && p.countBefore >= half)) tokens.push(partitionToken(p.queueId, p.pkey));
     }
     return tokens.length === 0 ? undefined : payloadOf(tokens);
   }

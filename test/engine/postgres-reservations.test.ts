@@ -7,7 +7,7 @@
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Store } from "../../proto/api.ts";
+import type { Reservation, Store } from "../../proto/api.ts";
 import { open } from "../../index.ts";
 import { postgresMissing, startPostgres, type PgCluster } from "../support/postgres.ts";
 import { finished, startWorker } from "../support/workers.ts";
@@ -92,6 +92,31 @@ describe.skipIf(missing !== undefined)("PostgreSQL: reservations across processe
     expect(again!.value).toBe("y");
     expect(again!.deliveries).toBe(2);
   });
+
+  // A delayed release or an extend that shortens a lease sets a deadline earlier than the
+  // lease-end timer a waiter armed from its last attempt (here an hour away): the round must
+  // re-arm waiters in its own process and NOTIFY the partition for those in others.
+  const sooner: Array<[string, (r: Reservation<string>) => Promise<unknown>]> = [
+    ["a release with a delay", (r) => r.release({ delayMs: 300 })],
+    ["an extend that shortens a lease", (r) => r.extend(300)],
+  ];
+  for (const [what, shorten] of sooner) {
+    for (const where of ["another store", "the same store"]) {
+      it(`${what} wakes a getter waiting in ${where}, without its poll`, { timeout: 60_000 }, async () => {
+        const a = await store(NO_POLL);
+        const b = where === "the same store" ? a : await store(NO_POLL);
+        const name = `sooner-${what.length}-${where.length}`;
+        const qa = await a.queues.fromName<string>(name, { createIfMissing: true });
+        const qb = await b.queues.fromName<string>(name);
+        await qa.put("z");
+        const [r] = await qa.reserve(1, { leaseMs: 3_600_000 });
+        const waiting = qb.get({ timeoutMs: 10_000 }).catch((e: { code?: string }) => e.code);
+        await new Promise((done) => setTimeout(done, 500));
+        await shorten(r!);
+        expect(await waiting).toBe("z");
+      });
+    }
+  }
 
   it("the sweeper moves an item whose last lease ended while nobody called, and forgets its old place once it is gone", { timeout: 60_000 }, async () => {
     const a = await store();
