@@ -59,6 +59,13 @@ const TTL = 3_000;
 /** A read closer than this to the stored deadline does not refresh it (engine/dicts.ts). */
 const STEP = Math.min(1_000, TTL / 1_000);
 const CYCLES = 4;
+/**
+ * Read-kept keys that must be checked present after kills (3 per cycle, less one cycle's
+ * worth of phase B timers fired late on a busy machine). Until then more cycles run, up to
+ * CYCLES_MAX: a loaded machine gets more tries to observe them, never a lower bar.
+ */
+const READ_KEPT_CHECKED_MIN = 3 * (CYCLES - 1);
+const CYCLES_MAX = 8;
 /** The kill comes this long after READY, plus up to KILL_SPREAD_MS. */
 const KILL_AFTER_MIN_MS = 3_000;
 const KILL_SPREAD_MS = 1_000;
@@ -235,11 +242,11 @@ describe("crash: SIGKILL while a dict with entryTtlMs is written and read, then 
   const dir = mkdtempSync(join(tmpdir(), "larder-ttl-crash-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it(`keeps live entries, never returns expired ones, keeps read refreshes, over ${CYCLES} kill cycles`, async () => {
+  it(`keeps live entries, never returns expired ones, keeps read refreshes, over ${CYCLES} or more kill cycles`, async () => {
     const started = Date.now();
     const summary: string[] = [];
     let readKeptChecked = 0;
-    for (let cycle = 0; cycle < CYCLES; cycle++) {
+    for (let cycle = 0; cycle < CYCLES || (readKeptChecked < READ_KEPT_CHECKED_MIN && cycle < CYCLES_MAX); cycle++) {
       const { log, killedAt, readyAt } = await runAndKill(dir, cycle);
       const counts = absorb(log, cycle, killedAt);
       expect(counts.writes, "the writer acknowledged writes before it was killed").toBeGreaterThan(0);
@@ -339,6 +346,6 @@ describe("crash: SIGKILL while a dict with entryTtlMs is written and read, then 
     for (const [key, m] of known) {
       if (m.kind === "r") expect(m.missesInWriter, `${key}: the writer's own reads found it missing`).toBe(0);
     }
-    expect(readKeptChecked, "read-kept keys checked present after the kills").toBeGreaterThanOrEqual(3 * (CYCLES - 1));
-  }, 60_000);
+    expect(readKeptChecked, "read-kept keys checked present after the kills").toBeGreaterThanOrEqual(READ_KEPT_CHECKED_MIN);
+  }, 120_000);
 });
