@@ -8,7 +8,7 @@ import { parseArgs } from "./lib/args.ts";
 import { BareHttpSystem } from "./lib/bare-http.ts";
 import { httpTargets } from "./lib/http-targets.ts";
 import { LarderSystem } from "./lib/larder.ts";
-import { errorLine, matrixSteps, runMatrixAndClose } from "./lib/matrix.ts";
+import { matrixSteps, runMatrixAndClose, startSystems } from "./lib/matrix.ts";
 import { saveResult } from "./lib/program.ts";
 import { Progress } from "./lib/progress.ts";
 import { REPORT_COLUMNS, computeRatios, reportRows } from "./lib/report.ts";
@@ -18,7 +18,7 @@ import { TARGET_COLUMNS, targetRows } from "./lib/targets.ts";
 import { WAKE_COLUMNS, wakeRows, wakeTargets } from "./lib/wake-report.ts";
 import { wakeSuite } from "./lib/wake.ts";
 import { bareWireSizer } from "./lib/wire-calibration.ts";
-import type { Shape, System } from "./lib/workload.ts";
+import type { Shape } from "./lib/workload.ts";
 
 const args = parseArgs();
 const durationMs = args.durationMs ?? (args.quick ? 200 : 2000);
@@ -30,19 +30,12 @@ progress.begin("measuring Larder's request sizes for the bare-http baseline");
 const wire = await bareWireSizer([1, 100], [100]);
 if (wire.problem !== undefined) progress.note(`bare-http: using estimated request sizes: ${wire.problem}`);
 
-const systems: System[] = [];
-for (const start of [
+const systems = await startSystems([
   () => LarderSystem.open("fsync", "http"),
   () => LarderSystem.open("buffered", "http"),
   () => LarderSystem.open("buffered", "http", true),
   () => BareHttpSystem.start(wire.sizer),
-]) {
-  try {
-    systems.push(await start());
-  } catch (error) {
-    progress.note(`skipped a system that did not start: ${errorLine(error)}`);
-  }
-}
+], progress);
 const shapes: Shape[] = [1, 100].flatMap((batch) => [1, 64].map((callers) => ({ valueBytes: 100, batch, callers })));
 const plan = {
   systems,

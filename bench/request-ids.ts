@@ -7,13 +7,13 @@
 
 import { parseArgs } from "./lib/args.ts";
 import { LarderSystem } from "./lib/larder.ts";
-import { errorLine, matrixSteps, runMatrixAndClose } from "./lib/matrix.ts";
+import { matrixSteps, runMatrixAndClose, startSystems } from "./lib/matrix.ts";
 import { formatRate } from "./lib/format.ts";
 import { saveResult } from "./lib/program.ts";
 import { Progress } from "./lib/progress.ts";
 import { runMeta } from "./lib/results.ts";
 import { printTable, type Row } from "./lib/table.ts";
-import type { Shape, System } from "./lib/workload.ts";
+import type { Shape } from "./lib/workload.ts";
 
 const args = parseArgs();
 const durationMs = args.durationMs ?? (args.quick ? 300 : 2000);
@@ -21,14 +21,7 @@ const rounds = args.rounds ?? (args.quick ? 1 : 4);
 const meta = runMeta("bench/request-ids.ts", args.quick, durationMs);
 const progress = new Progress(1);
 
-const systems: System[] = [];
-for (const start of [() => LarderSystem.open("fsync", "http"), () => LarderSystem.open("fsync", "http", false, false)]) {
-  try {
-    systems.push(await start());
-  } catch (error) {
-    progress.note(`skipped a system that did not start: ${errorLine(error)}`);
-  }
-}
+const systems = await startSystems([() => LarderSystem.open("fsync", "http"), () => LarderSystem.open("fsync", "http", false, false)], progress);
 const shapes: Shape[] = [1, 100].map((batch) => ({ valueBytes: 100, batch, callers: 64 }));
 const plan = {
   systems,

@@ -12,14 +12,14 @@ import { loadavg } from "node:os";
 import { parseArgs } from "./lib/args.ts";
 import { formatRate, formatRatio } from "./lib/format.ts";
 import { LarderSystem } from "./lib/larder.ts";
-import { errorLine, matrixSteps, runMatrixAndClose } from "./lib/matrix.ts";
+import { matrixSteps, runMatrixAndClose, startSystems } from "./lib/matrix.ts";
 import { saveResult } from "./lib/program.ts";
 import { Progress } from "./lib/progress.ts";
 import { REDIS_MISSING_NOTE, RedisSystem, findRedisServer } from "./lib/redis.ts";
 import type { ResultRecord } from "./lib/report.ts";
 import { runMeta } from "./lib/results.ts";
 import { printTable, type Row } from "./lib/table.ts";
-import type { Shape, System } from "./lib/workload.ts";
+import type { Shape } from "./lib/workload.ts";
 
 const args = parseArgs();
 const durationMs = args.durationMs ?? (args.quick ? 300 : 3000);
@@ -31,19 +31,12 @@ const loadBefore = loadavg();
 const redis = findRedisServer();
 if (redis === undefined) progress.note(REDIS_MISSING_NOTE);
 const baseline = args.extra.get("baseline");
-const systems: System[] = [];
-for (const start of [
+const systems = await startSystems([
   () => LarderSystem.open("fsync", "wire"),
   () => LarderSystem.open("fsync", "http"),
   ...(baseline === undefined ? [] : [() => LarderSystem.openBaseline("fsync", baseline)]),
   ...(redis === undefined ? [] : [() => RedisSystem.start(redis, "always")]),
-]) {
-  try {
-    systems.push(await start());
-  } catch (error) {
-    progress.note(`skipped a system that did not start: ${errorLine(error)}`);
-  }
-}
+], progress);
 const shapes: Shape[] = [1, 100].map((batch) => ({ valueBytes: 100, batch, callers: 64 }));
 const plan = {
   systems,

@@ -88,6 +88,19 @@ export function errorLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 160);
 }
 
+/** Starts each system in turn; one that fails to start is skipped with a note, not fatal. */
+export async function startSystems(starts: ReadonlyArray<() => Promise<System>>, progress: Progress): Promise<System[]> {
+  const systems: System[] = [];
+  for (const start of starts) {
+    try {
+      systems.push(await start());
+    } catch (error) {
+      progress.note(`skipped a system that did not start: ${errorLine(error)}`);
+    }
+  }
+  return systems;
+}
+
 export async function runMatrix(options: MatrixOptions): Promise<ResultRecord[]> {
   const records: ResultRecord[] = [];
   for (const shape of options.shapes) await measureShape(shape, options, records);
